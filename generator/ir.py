@@ -1,0 +1,270 @@
+"""The one intermediate representation: an int8 graph of tensors and operators.
+
+Everything after the frontend works on these frozen dataclasses and NumPy; nothing here imports
+TensorFlow. Tensors are referred to by their index in ``Graph.tensors``. Shapes are TFLite's (NHWC for
+feature maps; OHWI for CONV_2D filters; 1HWC for DEPTHWISE_CONV_2D filters; [out, in] for FULLY_CONNECTED).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+
+
+class DType(enum.Enum):
+    FLOAT32 = "float32"
+    INT32 = "int32"
+    INT8 = "int8"
+    UINT8 = "uint8"
+    INT16 = "int16"
+    INT64 = "int64"
+    BOOL = "bool"
+
+    @property
+    def itemsize(self) -> int:
+        return int(np.dtype(self.value).itemsize)
+
+    @property
+    def c_type(self) -> str:
+        return {
+            DType.FLOAT32: "float",
+            DType.INT32: "int32_t",
+            DType.INT8: "int8_t",
+            DType.UINT8: "uint8_t",
+            DType.INT16: "int16_t",
+            DType.INT64: "int64_t",
+            DType.BOOL: "uint8_t",
+        }[self]
+
+
+class Padding(enum.Enum):
+    SAME = "same"
+    VALID = "valid"
+
+
+class Activation(enum.Enum):
+    NONE = "none"
+    RELU = "relu"
+    RELU6 = "relu6"
+    RELU_N1_TO_1 = "relu_n1_to_1"
+    TANH = "tanh"
+
+
+class OpKind(enum.Enum):
+    CONV_2D = "CONV_2D"
+    DEPTHWISE_CONV_2D = "DEPTHWISE_CONV_2D"
+    FULLY_CONNECTED = "FULLY_CONNECTED"
+    ADD = "ADD"
+    MUL = "MUL"
+    AVERAGE_POOL_2D = "AVERAGE_POOL_2D"
+    MAX_POOL_2D = "MAX_POOL_2D"
+    MEAN = "MEAN"
+    PAD = "PAD"
+    RESHAPE = "RESHAPE"
+    CONCATENATION = "CONCATENATION"
+    SOFTMAX = "SOFTMAX"
+    LOGISTIC = "LOGISTIC"
+    QUANTIZE = "QUANTIZE"
+    DEQUANTIZE = "DEQUANTIZE"
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    """Affine quantisation: real = scale * (q - zero_point), per tensor or per channel along ``axis``."""
+
+    scale: tuple[float, ...]
+    zero_point: tuple[int, ...]
+    axis: int = 0
+
+    @property
+    def per_channel(self) -> bool:
+        return len(self.scale) > 1
+
+    @property
+    def single_scale(self) -> float:
+        return self.scale[0]
+
+    @property
+    def single_zero_point(self) -> int:
+        return self.zero_point[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Tensor:
+    """A tensor. ``data`` is set for constants (weights, biases, shape operands) and is read-only."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: DType
+    quant: QuantParams | None = None
+    data: npt.NDArray[np.generic] | None = field(default=None, repr=False)
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+
+# ---- operator attributes: one small frozen dataclass per operator family --------------------------
+
+
+@dataclass(frozen=True)
+class NoAttrs:
+    pass
+
+
+@dataclass(frozen=True)
+class Conv2DAttrs:
+    padding: Padding
+    stride_h: int
+    stride_w: int
+    dilation_h: int = 1
+    dilation_w: int = 1
+    activation: Activation = Activation.NONE
+
+
+@dataclass(frozen=True)
+class DepthwiseConv2DAttrs:
+    padding: Padding
+    stride_h: int
+    stride_w: int
+    depth_multiplier: int = 1
+    dilation_h: int = 1
+    dilation_w: int = 1
+    activation: Activation = Activation.NONE
+
+
+@dataclass(frozen=True)
+class FullyConnectedAttrs:
+    activation: Activation = Activation.NONE
+    keep_num_dims: bool = False
+
+
+@dataclass(frozen=True)
+class Pool2DAttrs:
+    padding: Padding
+    stride_h: int
+    stride_w: int
+    filter_h: int
+    filter_w: int
+    activation: Activation = Activation.NONE
+
+
+@dataclass(frozen=True)
+class ElementwiseAttrs:
+    """ADD and MUL."""
+
+    activation: Activation = Activation.NONE
+
+
+@dataclass(frozen=True)
+class ConcatAttrs:
+    axis: int
+    activation: Activation = Activation.NONE
+
+
+@dataclass(frozen=True)
+class SoftmaxAttrs:
+    beta: float = 1.0
+
+
+@dataclass(frozen=True)
+class MeanAttrs:
+    axes: tuple[int, ...]
+    keep_dims: bool
+
+
+@dataclass(frozen=True)
+class ReshapeAttrs:
+    new_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PadAttrs:
+    """Padding amounts as ((before, after), ...) per dimension of the input."""
+
+    paddings: tuple[tuple[int, int], ...]
+
+
+OpAttrs = (
+    NoAttrs
+    | Conv2DAttrs
+    | DepthwiseConv2DAttrs
+    | FullyConnectedAttrs
+    | Pool2DAttrs
+    | ElementwiseAttrs
+    | ConcatAttrs
+    | SoftmaxAttrs
+    | MeanAttrs
+    | ReshapeAttrs
+    | PadAttrs
+)
+
+
+@dataclass(frozen=True)
+class Op:
+    """An operator. ``inputs``/``outputs`` index ``Graph.tensors``; -1 marks an absent optional input."""
+
+    kind: OpKind
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    attrs: OpAttrs = NoAttrs()
+    name: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """A single-subgraph model in execution order."""
+
+    tensors: tuple[Tensor, ...]
+    ops: tuple[Op, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    name: str = "model"
+
+    def tensor(self, tid: int) -> Tensor:
+        return self.tensors[tid]
+
+    @cached_property
+    def _producers(self) -> dict[int, int]:
+        return {t: i for i, op in enumerate(self.ops) for t in op.outputs}
+
+    @cached_property
+    def _consumers(self) -> dict[int, tuple[int, ...]]:
+        out: dict[int, list[int]] = {}
+        for i, op in enumerate(self.ops):
+            for t in op.inputs:
+                if t >= 0:
+                    out.setdefault(t, []).append(i)
+        return {t: tuple(v) for t, v in out.items()}
+
+    def producer(self, tid: int) -> int | None:
+        """Index of the op producing tensor ``tid`` (None for inputs and constants)."""
+        return self._producers.get(tid)
+
+    def consumers(self, tid: int) -> tuple[int, ...]:
+        """Indices of the ops reading tensor ``tid``, in execution order."""
+        return self._consumers.get(tid, ())
+
+    def activations(self) -> Iterator[int]:
+        """Ids of all non-constant tensors that are used by the graph."""
+        seen: set[int] = set()
+        for tid in (*self.inputs, *(t for op in self.ops for t in (*op.inputs, *op.outputs))):
+            if tid >= 0 and tid not in seen and not self.tensors[tid].is_const:
+                seen.add(tid)
+                yield tid
+
+    def with_ops(self, ops: tuple[Op, ...]) -> Graph:
+        return replace(self, ops=ops)

@@ -1,0 +1,182 @@
+/*
+ * mcuforge int8 kernels: TFLite reference semantics, plain C99, no allocation.
+ *
+ * Conventions (the contract between the code generator and the kernels):
+ *  - Feature maps are HWC (batch 1). A map is described by its height h, width w, channel count c and
+ *    its pixel stride cs: element (y, x, ch) lives at  data[(y * w + x) * cs + ch].  A dense map has
+ *    cs == c; cs > c lets a kernel read or write a channel slice of a wider map in place (the
+ *    partial-execution planner relies on this).
+ *  - Requantisation constants (multiplier, shift) are computed at compile time in Python exactly as
+ *    TFLite computes them (generator/codegen/qparams.py) and follow TFLite's sign convention:
+ *    shift > 0 is a left shift.
+ *  - in_offset is the negated input zero point, out_offset the output zero point (TFLite's naming).
+ *  - act_min/act_max are the fused-activation clamp in the output's quantised domain.
+ */
+#ifndef MCUF_KERNELS_H
+#define MCUF_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- fixed-point helpers (TFLite / gemmlowp semantics) ---------------------------------------- */
+int32_t mcuf_srdhm(int32_t a, int32_t b);                 /* SaturatingRoundingDoublingHighMul */
+int32_t mcuf_rdivpot(int32_t x, int32_t exponent);        /* RoundingDivideByPOT */
+int32_t mcuf_mul_by_qm(int32_t x, int32_t multiplier, int32_t shift); /* MultiplyByQuantizedMultiplier */
+
+/* ---- CONV_2D ----------------------------------------------------------------------------------- */
+typedef struct {
+    int32_t in_h, in_w, in_c, in_cs;
+    int32_t out_h, out_w, out_c, out_cs;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w, dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t in_offset, out_offset;
+    int32_t act_min, act_max;
+} mcuf_conv_params;
+
+/* filter: dense [out_c][k_h][k_w][in_c]; bias/mult/shift: [out_c] (bias may be NULL). */
+void mcuf_conv2d_s8(const mcuf_conv_params *p, const int8_t *in, const int8_t *filter,
+                    const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out);
+
+/* Partial-input form: adds sum((in + in_offset) * filter) over this slice's in_c channels into
+ * acc, a dense int32 [out_h][out_w][out_c] buffer. out_cs, out_offset and act_* are ignored. */
+void mcuf_conv2d_s8_acc(const mcuf_conv_params *p, const int8_t *in, const int8_t *filter,
+                        int32_t *acc);
+
+/* Finishes an accumulated conv / fully connected: out = clamp(mul_by_qm(acc + bias) + out_offset).
+ * acc is dense [n][c]; out has pixel stride out_cs. bias may be NULL. */
+void mcuf_requant_s32(int32_t n, int32_t c, const int32_t *acc, const int32_t *bias,
+                      const int32_t *mult, const int32_t *shift, int32_t out_offset,
+                      int32_t act_min, int32_t act_max, int8_t *out, int32_t out_cs);
+
+/* ---- DEPTHWISE_CONV_2D ------------------------------------------------------------------------- */
+typedef struct {
+    int32_t in_h, in_w, in_c, in_cs;
+    int32_t out_h, out_w, out_c, out_cs;   /* out_c == in_c * depth_mult */
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w, dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t depth_mult;
+    int32_t in_offset, out_offset;
+    int32_t act_min, act_max;
+} mcuf_dwconv_params;
+
+/* filter: dense [k_h][k_w][out_c]; output channel oc = ic * depth_mult + m. */
+void mcuf_dwconv2d_s8(const mcuf_dwconv_params *p, const int8_t *in, const int8_t *filter,
+                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out);
+
+/* ---- FULLY_CONNECTED --------------------------------------------------------------------------- */
+typedef struct {
+    int32_t batches, in_n, out_n;
+    int32_t in_offset, out_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel;                   /* 0: mult[0]/shift[0] for every output */
+} mcuf_fc_params;
+
+/* weights: dense [out_n][in_n]; in: [batches][in_n]; out: [batches][out_n]. */
+void mcuf_fc_s8(const mcuf_fc_params *p, const int8_t *in, const int8_t *weights,
+                const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out);
+
+/* Partial-input form: acc[b][o] += sum((in + in_offset) * w) over this slice's in_n inputs. */
+void mcuf_fc_s8_acc(const mcuf_fc_params *p, const int8_t *in, const int8_t *weights, int32_t *acc);
+
+/* ---- pooling ----------------------------------------------------------------------------------- */
+typedef struct {
+    int32_t in_h, in_w, c, in_cs;
+    int32_t out_h, out_w, out_cs;
+    int32_t k_h, k_w, stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t act_min, act_max;
+} mcuf_pool_params;
+
+void mcuf_avgpool_s8(const mcuf_pool_params *p, const int8_t *in, int8_t *out);
+void mcuf_maxpool_s8(const mcuf_pool_params *p, const int8_t *in, int8_t *out);
+
+/* MEAN over H and W (global average pooling). */
+typedef struct {
+    int32_t in_h, in_w, c, in_cs, out_cs;
+    int32_t in_zp, out_zp;
+    int32_t mult, shift;
+} mcuf_mean_params;
+
+void mcuf_mean_hw_s8(const mcuf_mean_params *p, const int8_t *in, int8_t *out);
+
+/* ---- elementwise ------------------------------------------------------------------------------- */
+/* An operand is addressed as data[pixel * ps + ch * chs]: ps = cs, chs = 1 for a full map;
+ * ps = 0, chs = 1 for a per-channel vector broadcast over pixels; ps = 0, chs = 0 for a scalar. */
+typedef struct {
+    int32_t n, c;                                /* pixels, channels */
+    int32_t in1_ps, in1_chs, in2_ps, in2_chs, out_cs;
+    int32_t in1_offset, in2_offset;              /* negated zero points */
+    int32_t left_shift;
+    int32_t in1_mult, in1_shift, in2_mult, in2_shift;
+    int32_t out_mult, out_shift, out_offset;
+    int32_t act_min, act_max;
+} mcuf_add_params;
+
+void mcuf_add_s8(const mcuf_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+typedef struct {
+    int32_t n, c;
+    int32_t in1_ps, in1_chs, in2_ps, in2_chs, out_cs;
+    int32_t in1_offset, in2_offset;
+    int32_t out_mult, out_shift, out_offset;
+    int32_t act_min, act_max;
+} mcuf_mul_params;
+
+void mcuf_mul_s8(const mcuf_mul_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+/* ---- data movement ----------------------------------------------------------------------------- */
+typedef struct {
+    int32_t in_h, in_w, in_c, in_cs;
+    int32_t pad_top, pad_bottom, pad_left, pad_right, pad_c_before, pad_c_after;
+    int32_t out_cs;
+    int8_t pad_value;
+} mcuf_pad_params;
+
+void mcuf_pad_s8(const mcuf_pad_params *p, const int8_t *in, int8_t *out);
+
+/* Copies `rows` rows of `len` bytes from src (row pitch src_pitch) to dst (row pitch dst_pitch).
+ * Used for RESHAPE (when not aliased) and CONCATENATION with equal quantisation. Overlap-safe. */
+void mcuf_copy_rows_s8(int32_t rows, int32_t len, const int8_t *src, int32_t src_pitch,
+                       int8_t *dst, int32_t dst_pitch);
+
+/* The same, requantising each value as TFLite's concatenation does when scales differ:
+ * out = clamp(round(in * scale + bias) + out_zp) with scale = in_scale / out_scale,
+ * bias = -in_zp * scale (float, as the reference kernel). */
+void mcuf_requant_rows_s8(int32_t rows, int32_t len, const int8_t *src, int32_t src_pitch,
+                          int8_t *dst, int32_t dst_pitch, float scale, float bias, int32_t out_zp);
+
+/* ---- activations ------------------------------------------------------------------------------- */
+typedef struct {
+    int32_t rows, depth;
+    int32_t input_beta_multiplier, input_beta_left_shift, diff_min;
+} mcuf_softmax_params;
+
+/* Output quantisation fixed by TFLite: scale 1/256, zero point -128. */
+void mcuf_softmax_s8(const mcuf_softmax_params *p, const int8_t *in, int8_t *out);
+
+typedef struct {
+    int32_t n;
+    int32_t in_zp, in_range_radius, in_mult, in_left_shift;
+} mcuf_logistic_params;
+
+/* Output quantisation fixed by TFLite: scale 1/256, zero point -128. */
+void mcuf_logistic_s8(const mcuf_logistic_params *p, const int8_t *in, int8_t *out);
+
+/* ---- float boundary ---------------------------------------------------------------------------- */
+void mcuf_quantize_f32_s8(int32_t n, const float *in, float scale, int32_t zp, int8_t *out);
+void mcuf_dequantize_s8_f32(int32_t n, const int8_t *in, float scale, int32_t zp, float *out);
+/* int8 -> int8 QUANTIZE (a rescale): out = clamp(mul_by_qm(in - in_zp) + out_zp). */
+void mcuf_requantize_s8(int32_t n, const int8_t *in, int32_t in_zp, int32_t mult, int32_t shift,
+                        int32_t out_zp, int8_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MCUF_KERNELS_H */
