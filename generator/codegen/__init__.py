@@ -1,0 +1,1 @@
+"""C code generation from the IR and a memory plan."""

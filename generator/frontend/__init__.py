@@ -1,0 +1,1 @@
+"""Model import: the only part of mcuforge that imports TensorFlow (lazily)."""

@@ -1,0 +1,44 @@
+"""The TFLite interpreter as the numerical reference, with its reference kernels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+
+def _interpreter(model: bytes, preserve_all: bool = False) -> Any:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interp = Interpreter(
+        model_content=model,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+        experimental_preserve_all_tensors=preserve_all,
+    )
+    interp.allocate_tensors()
+    return interp
+
+
+def run_reference(model: bytes, inputs: list[npt.NDArray[Any]]) -> list[npt.NDArray[Any]]:
+    """Run the model once on the reference kernels and return its outputs."""
+    interp = _interpreter(model)
+    for det, x in zip(interp.get_input_details(), inputs, strict=True):
+        interp.set_tensor(det["index"], np.asarray(x, dtype=det["dtype"]).reshape(det["shape"]))
+    interp.invoke()
+    return [interp.get_tensor(d["index"]).copy() for d in interp.get_output_details()]
+
+
+def run_reference_all(model: bytes, inputs: list[npt.NDArray[Any]]) -> dict[int, npt.NDArray[Any]]:
+    """Run once and return every tensor's value by tensor index (for layer-by-layer comparison)."""
+    interp = _interpreter(model, preserve_all=True)
+    for det, x in zip(interp.get_input_details(), inputs, strict=True):
+        interp.set_tensor(det["index"], np.asarray(x, dtype=det["dtype"]).reshape(det["shape"]))
+    interp.invoke()
+    out: dict[int, npt.NDArray[Any]] = {}
+    for det in interp.get_tensor_details():
+        try:
+            out[det["index"]] = interp.get_tensor(det["index"]).copy()
+        except ValueError:
+            continue
+    return out
