@@ -1,0 +1,102 @@
+"""The mcuforge command line. Only this module turns errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from generator import __version__
+from generator.errors import McuforgeError
+
+app = typer.Typer(
+    name="mcuforge",
+    help="Keras / int8 TFLite model + board YAML -> C engine and firmware project.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+ModelArg = Annotated[Path, typer.Argument(help="Keras model (.keras, .h5, SavedModel dir) or int8 .tflite")]
+CalibOpt = Annotated[
+    Path | None, typer.Option("--calib", help=".npy/.npz of representative inputs (Keras models)")
+]
+
+
+def fail(exc: McuforgeError) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    if exc.hint:
+        err_console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+    return typer.Exit(exc.exit_code)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=err_console, show_time=False, show_path=False)])
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit")] = False,
+) -> None:
+    _setup_logging()
+    if version:
+        console.print(f"mcuforge {__version__}")
+        raise typer.Exit()
+
+
+@app.command("compile")
+def compile_cmd(
+    model: ModelArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output directory for the C engine")],
+    calib: CalibOpt = None,
+    float_io: Annotated[bool, typer.Option(help="Keep float inputs/outputs (QUANTIZE/DEQUANTIZE)")] = False,
+    prefix: Annotated[str, typer.Option(help="C name prefix of the engine API")] = "model",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output directory")] = False,
+) -> None:
+    """Compile a model into a C99 engine: <prefix>.h, <prefix>.c and the int8 kernels."""
+    from generator.compiler import ImportOptions, compile_model
+    from generator.engine_files import engine_tree
+    from generator.output import check_target, write_tree
+
+    try:
+        check_target(out, force)
+        with console.status("compiling"):
+            compiled = compile_model(model, ImportOptions(calib, float_io), prefix=prefix)
+        write_tree(out, engine_tree(compiled), force=force)
+    except McuforgeError as exc:
+        raise fail(exc) from None
+    _print_summary(compiled)
+    console.print(f"[green]wrote[/] {out}")
+
+
+def _print_summary(compiled: object) -> None:
+    from generator.compiler import CompiledModel
+
+    assert isinstance(compiled, CompiledModel)
+    t = Table(title=f"{compiled.source}", show_header=False)
+    t.add_row("operators", str(len(compiled.graph.ops)))
+    t.add_row("kernel calls", str(len(compiled.schedule.calls)))
+    t.add_row("arena (SRAM)", f"{compiled.arena_bytes:,} bytes")
+    t.add_row("constants (flash)", f"{compiled.const_bytes:,} bytes")
+    console.print(t)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/]: nothing was written")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The compile pipeline: model file -> int8 .tflite -> IR -> schedule -> arena layout -> C engine.
+
+Each stage is a function with a clear input and output; :func:`compile_model` strings them together
+and returns everything (nothing is written here: see :mod:`generator.output`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator.codegen.emit import EngineSources, const_bytes, emit_engine
+from generator.codegen.lower import lower_graph
+from generator.codegen.schedule import Schedule
+from generator.errors import InputError, McuforgeError
+from generator.frontend.tflite_reader import read_tflite
+from generator.ir import Graph
+from generator.plan.arena import Buffer, Layout, check_layout, greedy_by_size, peak_live
+
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    calibration: Path | None = None
+    float_io: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledModel:
+    tflite: bytes
+    graph: Graph
+    schedule: Schedule
+    buffers: tuple[Buffer, ...]
+    layout: Layout
+    engine: EngineSources
+    source: str
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def arena_bytes(self) -> int:
+        return self.layout.size
+
+    @property
+    def const_bytes(self) -> int:
+        return const_bytes(self.schedule)
+
+    @property
+    def model_hash(self) -> str:
+        return hashlib.sha256(self.tflite).hexdigest()
+
+
+def load_tflite_bytes(path: Path, opts: ImportOptions | None = None) -> bytes:
+    """Any supported model file -> full-int8 .tflite bytes (Keras models are quantised here)."""
+    opts = opts or ImportOptions()
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory", "check the model path")
+    if path.suffix == ".tflite":
+        return path.read_bytes()
+    if path.is_dir() or path.suffix in KERAS_SUFFIXES:
+        from generator.frontend import keras_import as ki
+
+        model = ki.load_keras_model(path)
+        calib = ki.load_calibration(opts.calibration) if opts.calibration else None
+        return ki.quantize_keras(model, ki.QuantizeOptions(calibration=calib, float_io=opts.float_io))
+    raise InputError(
+        f"{path}: unknown model format '{path.suffix}'",
+        "give a .keras, .h5, SavedModel directory or int8 .tflite",
+    )
+
+
+Planner = Callable[[list[Buffer]], Layout]
+
+
+def check_int8(graph: Graph, where: str) -> None:
+    from generator.ir import DType, OpKind
+
+    float_ops = [
+        op for op in graph.ops
+        if op.kind not in (OpKind.QUANTIZE, OpKind.DEQUANTIZE)
+        and any(graph.tensors[t].dtype is DType.FLOAT32 for t in (*op.inputs, *op.outputs) if t >= 0)
+    ]
+    if float_ops:
+        names = ", ".join(f"{op.kind.value} '{op.name}'" for op in float_ops[:5])
+        raise InputError(
+            f"{where}: is not a full-int8 model: {len(float_ops)} operator(s) compute in float ({names})",
+            "quantize with a representative data set (mcuforge does this for Keras models: give the "
+            ".keras file), or export with TFLITE_BUILTINS_INT8",
+        )
+
+
+def compile_graph(graph: Graph, tflite: bytes, source: str = "model", prefix: str = "model",
+                  planner: Planner = greedy_by_size) -> CompiledModel:
+    schedule = lower_graph(graph)
+    buffers = tuple(schedule.lifetimes())
+    layout = planner(list(buffers))
+    problems = check_layout(buffers, layout)
+    if problems:
+        raise McuforgeError("internal error: the arena layout overlaps: " + "; ".join(problems[:3]),
+                            "please report this with the model")
+    engine = emit_engine(schedule, layout, prefix=prefix, source=source)
+    return CompiledModel(tflite, graph, schedule, buffers, layout, engine, source)
+
+
+def compile_model(path: Path, opts: ImportOptions | None = None, prefix: str = "model") -> CompiledModel:
+    tflite = load_tflite_bytes(path, opts)
+    graph = read_tflite(tflite, where=str(path))
+    check_int8(graph, str(path))
+    return compile_graph(graph, tflite, source=path.name, prefix=prefix)
+
+
+def lower_bound_bytes(buffers: tuple[Buffer, ...]) -> int:
+    return peak_live(list(buffers))
