@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.codegen.emit import EngineSources, const_bytes, emit_engine
-from generator.codegen.lower import lower_graph
+from generator.codegen.lower_split import lower_program
 from generator.codegen.schedule import Schedule
 from generator.errors import InputError, McuforgeError
 from generator.frontend.tflite_reader import read_tflite
 from generator.ir import Graph
+from generator.plan.pex import Program, build_program, search_splits
 from generator.plan.arena import Buffer, Layout, check_layout, greedy_by_size, peak_live
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -32,6 +33,7 @@ class ImportOptions:
 class CompiledModel:
     tflite: bytes
     graph: Graph
+    program: Program
     schedule: Schedule
     buffers: tuple[Buffer, ...]
     layout: Layout
@@ -92,8 +94,9 @@ def check_int8(graph: Graph, where: str) -> None:
 
 
 def compile_graph(graph: Graph, tflite: bytes, source: str = "model", prefix: str = "model",
-                  planner: Planner = greedy_by_size) -> CompiledModel:
-    schedule = lower_graph(graph)
+                  planner: Planner = greedy_by_size, partial: bool = True) -> CompiledModel:
+    program = search_splits(graph).program if partial else build_program(graph)
+    schedule = lower_program(program)
     buffers = tuple(schedule.lifetimes())
     layout = planner(list(buffers))
     problems = check_layout(buffers, layout)
@@ -101,7 +104,7 @@ def compile_graph(graph: Graph, tflite: bytes, source: str = "model", prefix: st
         raise McuforgeError("internal error: the arena layout overlaps: " + "; ".join(problems[:3]),
                             "please report this with the model")
     engine = emit_engine(schedule, layout, prefix=prefix, source=source)
-    return CompiledModel(tflite, graph, schedule, buffers, layout, engine, source)
+    return CompiledModel(tflite, graph, program, schedule, buffers, layout, engine, source)
 
 
 def compile_model(path: Path, opts: ImportOptions | None = None, prefix: str = "model") -> CompiledModel:

@@ -29,7 +29,7 @@ def _arg(a: Arg, layout: Layout) -> str:
         where = f"ARENA({layout.offsets[a.buffer] + a.offset})"
         return where if a.ctype == "int8_t" else f"({a.ctype} *)(void *){where}"
     if isinstance(a, ConstRef):
-        return a.name
+        return f"({a.name} + {a.offset})" if a.offset else a.name
     assert isinstance(a, Literal)
     return a.text
 

@@ -393,21 +393,7 @@ def io_spec(lw: Lowering, tid: int) -> IOSpec:
 
 def lower_graph(g: Graph) -> Schedule:
     """The unsplit schedule: one call (or a few) per operator, in graph order."""
-    from generator.codegen import lower_eltwise  # noqa: F401  (registers its handlers)
+    from generator.codegen.lower_split import lower_program
+    from generator.plan.pex import build_program
 
-    lw = Lowering(g)
-    for tid in g.inputs:
-        lw.buf(tid)
-    for i, op in enumerate(g.ops):
-        handler = HANDLERS.get(op.kind)
-        if handler is None:
-            raise UnsupportedOpsError(f"no lowering for {op.kind.value} '{op.name}'", "")
-        handler(lw, i, op)
-    return Schedule(
-        calls=tuple(lw.calls),
-        buffers=dict(lw.buffers),
-        consts=dict(lw.consts),
-        inputs=tuple(io_spec(lw, t) for t in g.inputs),
-        outputs=tuple(io_spec(lw, t) for t in g.outputs),
-        tensor_buffers=dict(lw.tensor_buffer),
-    )
+    return lower_program(build_program(g))

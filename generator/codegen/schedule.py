@@ -27,6 +27,7 @@ class BufRef:
 @dataclass(frozen=True)
 class ConstRef:
     name: str
+    offset: int = 0
 
 
 @dataclass(frozen=True)

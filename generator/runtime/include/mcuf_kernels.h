@@ -27,6 +27,9 @@ int32_t mcuf_srdhm(int32_t a, int32_t b);                 /* SaturatingRoundingD
 int32_t mcuf_rdivpot(int32_t x, int32_t exponent);        /* RoundingDivideByPOT */
 int32_t mcuf_mul_by_qm(int32_t x, int32_t multiplier, int32_t shift); /* MultiplyByQuantizedMultiplier */
 
+/* Clears an int32 accumulator of n values (start of a partially executed channel-mixing op). */
+void mcuf_zero_s32(int32_t n, int32_t *acc);
+
 /* ---- CONV_2D ----------------------------------------------------------------------------------- */
 typedef struct {
     int32_t in_h, in_w, in_c, in_cs;

@@ -25,3 +25,10 @@ int32_t mcuf_mul_by_qm(int32_t x, int32_t multiplier, int32_t shift)
     int32_t right = shift > 0 ? 0 : -shift;
     return mcuf_rdivpot(mcuf_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
 }
+
+void mcuf_zero_s32(int32_t n, int32_t *acc)
+{
+    for (int32_t i = 0; i < n; i++) {
+        acc[i] = 0;
+    }
+}

@@ -1,0 +1,325 @@
+"""Lowering of a partial-execution step program (:mod:`generator.plan.pex`) into kernel calls.
+
+FULL steps go through the ordinary per-operator handlers. SLICE steps call the same kernels on a channel
+slice: a slice of a full tensor is addressed with a pointer offset and the tensor's pixel stride; a
+chain's intermediate tensor lives in a dense slice buffer. Weights a slice reads are re-laid out at
+compile time so that each slice reads one contiguous block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from generator.codegen import lower_eltwise  # noqa: F401  (registers its handlers)
+from generator.codegen.lower import (
+    HANDLERS,
+    NULL,
+    Lowering,
+    Weighted,
+    _params,
+    conv_params,
+    dwconv_params,
+    fc_params,
+    io_spec,
+    pool_params,
+    weighted_constants,
+)
+from generator.codegen.schedule import Arg, BufRef, Call, ConstRef, Literal, Schedule
+from generator.errors import McuforgeError
+from generator.ir import DType, Graph, Op, OpKind, PadAttrs
+from generator.plan.pex import (
+    Chain,
+    Program,
+    Split,
+    Step,
+    StepKind,
+    acc_buffer,
+    channels,
+    in_multiplier,
+    is_consumer,
+    out_multiplier,
+    slice_buffer,
+    slice_ranges,
+    base_channels,
+)
+
+
+@dataclass(frozen=True)
+class View:
+    """Where a slice of a tensor lives: a buffer reference, its channel count and pixel stride."""
+
+    ref: BufRef
+    c: int
+    cs: int
+
+
+@dataclass(frozen=True)
+class SliceCtx:
+    chain: Chain
+    split_index: int
+    slices: int
+    lo: int
+    hi: int
+
+
+def lower_program(program: Program) -> Schedule:
+    g = program.graph
+    lw = Lowering(g)
+    for tid in program.alias:
+        root = tid
+        while root in program.alias:
+            root = program.alias[root]
+        lw.alias(tid, root)
+    for tid in g.inputs:
+        lw.buf(tid)
+    for step in program.steps:
+        _lower_step(lw, program, step)
+    return Schedule(
+        calls=tuple(lw.calls),
+        buffers=dict(lw.buffers),
+        consts=dict(lw.consts),
+        inputs=tuple(io_spec(lw, t) for t in g.inputs),
+        outputs=tuple(io_spec(lw, t) for t in g.outputs),
+        tensor_buffers=dict(lw.tensor_buffer),
+    )
+
+
+def _lower_step(lw: Lowering, program: Program, step: Step) -> None:
+    g = program.graph
+    op = g.ops[step.op]
+    if step.kind is StepKind.FULL:
+        handler = HANDLERS.get(op.kind)
+        if handler is None:
+            raise McuforgeError(f"no lowering for {op.kind.value} '{op.name}'")
+        handler(lw, step.op, op)
+        return
+    split = program.splits[step.split]
+    if step.kind is StepKind.ZERO:
+        acc = _acc_ref(lw, step.op)
+        lw.emit(Call("mcuf_zero_s32", (Literal(str(g.tensors[op.outputs[0]].size)), acc),
+                     comment=f"clear accumulator of {op.name}", op_index=step.op))
+    elif step.kind is StepKind.REQUANT:
+        _requant(lw, step.op, op)
+    else:
+        ctx = SliceCtx(split.chain, step.split, split.slices, *step.base)
+        SLICE_HANDLERS[op.kind](lw, step.op, op, ctx)
+
+
+# ---- views ------------------------------------------------------------------------------------------
+
+
+def _acc_ref(lw: Lowering, op_index: int) -> BufRef:
+    name = acc_buffer(op_index)
+    if name not in lw.buffers:
+        from generator.codegen.schedule import BufferSpec
+
+        out = lw.graph.tensors[lw.graph.ops[op_index].outputs[0]]
+        lw.buffers[name] = BufferSpec(name, out.size * 4, DType.INT32)
+    return BufRef(name, 0, "int32_t")
+
+
+def _slice_ref(lw: Lowering, tid: int, widest_bytes: int) -> BufRef:
+    name = slice_buffer(tid)
+    from generator.codegen.schedule import BufferSpec
+
+    t = lw.graph.tensors[tid]
+    spec = lw.buffers.get(name)
+    if spec is None or spec.nbytes < widest_bytes:
+        lw.buffers[name] = BufferSpec(name, widest_bytes, t.dtype, tid)
+    return BufRef(name, 0, t.dtype.c_type)
+
+
+def _widest(g: Graph, ctx: SliceCtx) -> int:
+    return max(hi - lo for lo, hi in slice_ranges(base_channels(g, ctx.chain), ctx.slices))
+
+
+def in_view(lw: Lowering, i: int, op: Op, ctx: SliceCtx, tid: int) -> View:
+    """The chain input ``tid`` of op ``i`` for this slice."""
+    g = lw.graph
+    m = in_multiplier(g, ctx.chain, i)
+    c = (ctx.hi - ctx.lo) * m
+    if i > ctx.chain.start and g.producer(tid) == i - 1:
+        bpc = g.tensors[tid].nbytes // channels(g, tid)
+        return View(_slice_ref(lw, tid, bpc * _widest(g, ctx) * m), c, c)
+    full_c = channels(g, tid)
+    item = g.tensors[tid].dtype.itemsize
+    return View(lw.buf(tid, ctx.lo * m * item), c, full_c)
+
+
+def out_view(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> View:
+    g = lw.graph
+    tid = op.outputs[0]
+    m = out_multiplier(g, ctx.chain, i)
+    c = (ctx.hi - ctx.lo) * m
+    if i < ctx.chain.end:
+        bpc = g.tensors[tid].nbytes // channels(g, tid)
+        return View(_slice_ref(lw, tid, bpc * _widest(g, ctx) * m), c, c)
+    return View(lw.buf(tid, ctx.lo * m * g.tensors[tid].dtype.itemsize), c, channels(g, tid))
+
+
+# ---- weight re-layout ------------------------------------------------------------------------------
+
+
+def _relayout(lw: Lowering, name: str, blocks: list[npt.NDArray[np.int8]]) -> list[ConstRef]:
+    """Store per-slice weight blocks back to back in one array; one reference per slice."""
+    if name not in lw.consts:
+        lw.const(name, np.concatenate([b.reshape(-1) for b in blocks]))
+    refs, offset = [], 0
+    for b in blocks:
+        refs.append(ConstRef(name, offset))
+        offset += int(b.size)
+    return refs
+
+
+def _slice_index(g: Graph, ctx: SliceCtx) -> int:
+    return slice_ranges(base_channels(g, ctx.chain), ctx.slices).index((ctx.lo, ctx.hi))
+
+
+def _per_channel(lw: Lowering, i: int, k: Weighted, lo: int) -> list[Arg]:
+    """bias, mult, shift references starting at output channel ``lo``."""
+    bias: Arg = NULL if k.bias is None else lw.const(f"op{i}_bias", k.bias)
+    if isinstance(bias, ConstRef):
+        bias = ConstRef(bias.name, lo)
+    lw.const(f"op{i}_mult", k.mult)
+    lw.const(f"op{i}_shift", k.shift)
+    return [bias, ConstRef(f"op{i}_mult", lo), ConstRef(f"op{i}_shift", lo)]
+
+
+# ---- slice handlers --------------------------------------------------------------------------------
+
+
+def _conv_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
+    g = lw.graph
+    k = weighted_constants(g, op)
+    if i == ctx.chain.start:  # producer: output channels lo..hi from the full input
+        cin = channels(g, op.inputs[0])
+        out = out_view(lw, i, op, ctx)
+        p = conv_params(g, op, cin, cin, out.c, out.cs)
+        w = lw.const(f"op{i}_w", k.weights)
+        per_oc = int(np.prod(k.weights.shape[1:]))
+        lw.emit(Call("mcuf_conv2d_s8", (lw.buf(op.inputs[0]), ConstRef(w.name, ctx.lo * per_oc),
+                                         *_per_channel(lw, i, k, ctx.lo), out.ref),
+                     "mcuf_conv_params", _params(**p), f"CONV_2D {op.name} [out {ctx.lo}:{ctx.hi}]", i))
+        return
+    src = in_view(lw, i, op, ctx, op.inputs[0])
+    m = in_multiplier(g, ctx.chain, i)
+    ranges = slice_ranges(base_channels(g, ctx.chain), ctx.slices)
+    blocks = [k.weights[..., lo * m : hi * m] for lo, hi in ranges]
+    w = _relayout(lw, f"op{i}_w_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
+    cout = channels(g, op.outputs[0])
+    p = conv_params(g, op, src.c, src.cs, cout, cout)
+    lw.emit(Call("mcuf_conv2d_s8_acc", (src.ref, w, _acc_ref(lw, i)), "mcuf_conv_params",
+                 _params(**p), f"CONV_2D {op.name} [in {ctx.lo * m}:{ctx.hi * m}]", i))
+
+
+def _fc_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
+    g = lw.graph
+    k = weighted_constants(g, op)
+    out_n, in_n = k.weights.shape
+    if i == ctx.chain.start:
+        out = out_view(lw, i, op, ctx)
+        p = fc_params(g, op, in_n, out.c)
+        w = lw.const(f"op{i}_w", k.weights)
+        per = _per_channel(lw, i, k, ctx.lo if p["per_channel"] else 0)
+        bias = per[0]
+        if not p["per_channel"]:
+            per = [bias, ConstRef(f"op{i}_mult", 0), ConstRef(f"op{i}_shift", 0)]
+        if isinstance(bias, ConstRef):
+            per[0] = ConstRef(bias.name, ctx.lo)
+        if g.tensors[op.outputs[0]].size != out_n:
+            raise McuforgeError(f"FULLY_CONNECTED '{op.name}' with batches cannot be split")
+        lw.emit(Call("mcuf_fc_s8", (lw.buf(op.inputs[0]), ConstRef(w.name, ctx.lo * in_n), *per,
+                                    out.ref), "mcuf_fc_params", _params(**p),
+                     f"FULLY_CONNECTED {op.name} [out {ctx.lo}:{ctx.hi}]", i))
+        return
+    src = in_view(lw, i, op, ctx, op.inputs[0])
+    m = in_multiplier(g, ctx.chain, i)
+    ranges = slice_ranges(base_channels(g, ctx.chain), ctx.slices)
+    blocks = [k.weights[:, lo * m : hi * m] for lo, hi in ranges]
+    w = _relayout(lw, f"op{i}_w_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
+    p = fc_params(g, op, src.c, out_n)
+    lw.emit(Call("mcuf_fc_s8_acc", (src.ref, w, _acc_ref(lw, i)), "mcuf_fc_params", _params(**p),
+                 f"FULLY_CONNECTED {op.name} [in {ctx.lo * m}:{ctx.hi * m}]", i))
+
+
+def _requant(lw: Lowering, i: int, op: Op) -> None:
+    g = lw.graph
+    k = weighted_constants(g, op)
+    out_t = g.tensors[op.outputs[0]]
+    cout = channels(g, op.outputs[0])
+    if op.kind is OpKind.CONV_2D:
+        p = conv_params(g, op, 1, 1, cout, cout)
+    else:
+        fp = fc_params(g, op, 1, cout)
+        p = dict(out_offset=fp["out_offset"], act_min=fp["act_min"], act_max=fp["act_max"])
+        if not fp["per_channel"]:
+            k = Weighted(k.weights, k.bias, np.repeat(k.mult[:1], cout), np.repeat(k.shift[:1], cout))
+            lw.consts.pop(f"op{i}_mult", None)
+            lw.consts.pop(f"op{i}_shift", None)
+    bias, mult, shift = _per_channel(lw, i, k, 0)
+    lw.emit(Call("mcuf_requant_s32", (
+        Literal(str(out_t.size // cout)), Literal(str(cout)), _acc_ref(lw, i), bias, mult, shift,
+        Literal(str(p["out_offset"])), Literal(str(p["act_min"])), Literal(str(p["act_max"])),
+        lw.buf(op.outputs[0]), Literal(str(cout))), comment=f"requantise {op.name}", op_index=i))
+
+
+def _dw_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
+    g = lw.graph
+    k = weighted_constants(g, op)
+    src = in_view(lw, i, op, ctx, op.inputs[0])
+    out = out_view(lw, i, op, ctx)
+    p = dwconv_params(g, op, src.c, src.cs, out.cs)
+    m_out = out_multiplier(g, ctx.chain, i)
+    ranges = slice_ranges(base_channels(g, ctx.chain), ctx.slices)
+    w3 = k.weights.reshape(k.weights.shape[1], k.weights.shape[2], -1)
+    blocks = [w3[:, :, lo * m_out : hi * m_out] for lo, hi in ranges]
+    w = _relayout(lw, f"op{i}_w_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
+    lw.emit(Call("mcuf_dwconv2d_s8", (src.ref, w, *_per_channel(lw, i, k, ctx.lo * m_out), out.ref),
+                 "mcuf_dwconv_params", _params(**p),
+                 f"DEPTHWISE_CONV_2D {op.name} [{ctx.lo * m_out}:{ctx.hi * m_out}]", i))
+
+
+def _pool_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
+    g = lw.graph
+    src = in_view(lw, i, op, ctx, op.inputs[0])
+    out = out_view(lw, i, op, ctx)
+    func = "mcuf_avgpool_s8" if op.kind is OpKind.AVERAGE_POOL_2D else "mcuf_maxpool_s8"
+    lw.emit(Call(func, (src.ref, out.ref), "mcuf_pool_params",
+                 _params(**pool_params(g, op, src.c, src.cs, out.cs)),
+                 f"{op.kind.value} {op.name} [{ctx.lo}:{ctx.hi}]", i))
+
+
+def _pad_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
+    g = lw.graph
+    a = op.attrs
+    assert isinstance(a, PadAttrs)
+    src = in_view(lw, i, op, ctx, op.inputs[0])
+    out = out_view(lw, i, op, ctx)
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    pads = a.paddings
+    zp = y.quant.single_zero_point if y.quant else 0
+    p = dict(in_h=x.shape[1], in_w=x.shape[2], in_c=src.c, in_cs=src.cs, pad_top=pads[1][0],
+             pad_bottom=pads[1][1], pad_left=pads[2][0], pad_right=pads[2][1], pad_c_before=0,
+             pad_c_after=0, out_cs=out.cs, pad_value=zp)
+    lw.emit(Call("mcuf_pad_s8", (src.ref, out.ref), "mcuf_pad_params", _params(**p),
+                 f"PAD {op.name} [{ctx.lo}:{ctx.hi}]", i))
+
+
+SliceHandler = Callable[[Lowering, int, Op, SliceCtx], None]
+
+SLICE_HANDLERS: dict[OpKind, SliceHandler] = {
+    OpKind.CONV_2D: _conv_slice,
+    OpKind.FULLY_CONNECTED: _fc_slice,
+    OpKind.DEPTHWISE_CONV_2D: _dw_slice,
+    OpKind.AVERAGE_POOL_2D: _pool_slice,
+    OpKind.MAX_POOL_2D: _pool_slice,
+    OpKind.PAD: _pad_slice,
+}
+
+
+def split_summary(program: Program) -> list[tuple[Split, bool]]:
+    return [(s, is_consumer(program.graph, s.chain)) for s in program.splits]

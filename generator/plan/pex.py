@@ -1,0 +1,464 @@
+"""Partial execution along the channel dimension (after Pex, Liberis & Lane 2022).
+
+An operator's output need not exist in full if the operators around it can work on a few channels at a
+time. A *chain* is a contiguous run of operators ``start..end`` whose intermediate tensors are each read
+only by the next operator of the chain:
+
+* the start is **channel-mixing** (CONV_2D, FULLY_CONNECTED) producing an output-channel slice from its
+  full input, or **channel-wise** reading a channel slice of its full input;
+* the middle operators are channel-wise (depthwise conv, pooling, spatial pad, ADD, MEAN over H and W):
+  a slice of channels in gives the same slice (times the depth multiplier) out;
+* the end is channel-mixing, **consuming** an input-channel slice and accumulating into an int32 buffer
+  that is requantised once all slices are done (exact: int32 sums are associative), or channel-wise,
+  writing its slice into the full output tensor.
+
+Split ``k`` ways, the chain's intermediate tensors only ever exist as one slice buffer each, reused by
+every slice. No multiply-accumulate is added. This module is pure: it describes the step program and
+its buffers (the memory model) and searches the splits; :mod:`generator.codegen.lower_split` turns the
+same program into kernel calls, so the planner's figures are the generated code's figures.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from generator.ir import (
+    DepthwiseConv2DAttrs,
+    Graph,
+    MeanAttrs,
+    Op,
+    OpKind,
+    PadAttrs,
+)
+from generator.plan.arena import Buffer, align_up
+
+MIXING = frozenset({OpKind.CONV_2D, OpKind.FULLY_CONNECTED})
+WISE = frozenset({
+    OpKind.DEPTHWISE_CONV_2D, OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D, OpKind.PAD,
+    OpKind.ADD, OpKind.MEAN,
+})
+SLICE_OPTIONS = (2, 3, 4, 6, 8, 12, 16)
+MAX_CHAIN_OPS = 6
+
+
+@dataclass(frozen=True)
+class Chain:
+    start: int
+    end: int
+
+    @property
+    def ops(self) -> range:
+        return range(self.start, self.end + 1)
+
+    def overlaps(self, other: Chain) -> bool:
+        return self.start <= other.end and other.start <= self.end
+
+
+@dataclass(frozen=True)
+class Split:
+    chain: Chain
+    slices: int
+
+
+class StepKind(enum.Enum):
+    FULL = "full"          # an operator on whole tensors
+    SLICE = "slice"        # one operator on one channel slice of a chain
+    ZERO = "zero"          # clear a chain's int32 accumulator
+    REQUANT = "requant"    # finish a chain's accumulator into the int8 output
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: StepKind
+    op: int
+    uses: tuple[str, ...]
+    split: int = -1                      # index into Program.splits
+    base: tuple[int, int] = (0, 0)       # base-channel range of a SLICE step
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """The step program of a graph under a set of splits, with every buffer's size."""
+
+    graph: Graph
+    splits: tuple[Split, ...]
+    steps: tuple[Step, ...]
+    sizes: dict[str, int]
+    pinned_first: tuple[str, ...]
+    pinned_last: tuple[str, ...]
+    alias: dict[int, int] = field(default_factory=dict)
+
+    @cached_property
+    def buffers(self) -> tuple[Buffer, ...]:
+        first: dict[str, int] = {}
+        last: dict[str, int] = {}
+        for i, s in enumerate(self.steps):
+            for b in s.uses:
+                first.setdefault(b, i)
+                last[b] = i
+        end = max(len(self.steps) - 1, 0)
+        for b in self.pinned_first:
+            first[b] = 0
+            last.setdefault(b, 0)
+        for b in self.pinned_last:
+            first.setdefault(b, end)
+            last[b] = end
+        return tuple(Buffer(n, self.sizes[n], first[n], last[n]) for n in self.sizes if n in first)
+
+    @cached_property
+    def peak(self) -> int:
+        """The largest total of (aligned) buffer bytes live at one step."""
+        return max(self.step_live(), default=0)
+
+    def step_live(self) -> list[int]:
+        n = max(len(self.steps), 1)
+        delta = [0] * (n + 1)
+        for b in self.buffers:
+            delta[b.first] += align_up(b.size)
+            delta[b.last + 1] -= align_up(b.size)
+        live, run = [], 0
+        for d in delta[:n]:
+            run += d
+            live.append(run)
+        return live
+
+
+# ---- graph facts ------------------------------------------------------------------------------------
+
+
+def channels(g: Graph, tid: int) -> int:
+    shape = g.tensors[tid].shape
+    return shape[-1] if shape else 1
+
+
+def bytes_per_channel(g: Graph, tid: int) -> int:
+    t = g.tensors[tid]
+    return t.nbytes // max(channels(g, tid), 1)
+
+
+def depth_multiplier(g: Graph, op: Op) -> int:
+    if isinstance(op.attrs, DepthwiseConv2DAttrs):
+        return channels(g, op.outputs[0]) // max(channels(g, op.inputs[0]), 1)
+    return 1
+
+
+def _activation_inputs(g: Graph, op: Op) -> list[int]:
+    return [t for t in op.inputs if t >= 0 and not g.tensors[t].is_const]
+
+
+def _wise_ok(g: Graph, op: Op) -> bool:
+    if op.kind not in WISE:
+        return False
+    if op.kind is OpKind.PAD:
+        assert isinstance(op.attrs, PadAttrs)
+        return len(op.attrs.paddings) == 4 and op.attrs.paddings[3] == (0, 0)
+    if op.kind is OpKind.MEAN:
+        assert isinstance(op.attrs, MeanAttrs)
+        return op.attrs.axes == (1, 2) and len(g.tensors[op.inputs[0]].shape) == 4
+    if op.kind is OpKind.ADD:
+        a, b = op.inputs[:2]
+        return g.tensors[a].shape == g.tensors[b].shape and not g.tensors[b].is_const
+    return len(g.tensors[op.inputs[0]].shape) == 4
+
+
+def _mixing_ok(g: Graph, op: Op) -> bool:
+    return op.kind in MIXING and not g.tensors[op.inputs[0]].is_const
+
+
+def valid_chain(g: Graph, chain: Chain) -> bool:
+    ops = g.ops
+    if chain.end <= chain.start or chain.end >= len(ops):
+        return False
+    first, last = ops[chain.start], ops[chain.end]
+    if not (_mixing_ok(g, first) or _wise_ok(g, first)):
+        return False
+    if not (_mixing_ok(g, last) or _wise_ok(g, last)):
+        return False
+    if any(not _wise_ok(g, ops[i]) for i in range(chain.start + 1, chain.end)):
+        return False
+    for i in range(chain.start, chain.end):
+        t = ops[i].outputs[0]
+        if g.consumers(t) != (i + 1,) or t in g.outputs:
+            return False
+        nxt = ops[i + 1]
+        if nxt.kind is OpKind.ADD:
+            if nxt.inputs[0] == nxt.inputs[1]:
+                return False
+            other = nxt.inputs[1] if nxt.inputs[0] == t else nxt.inputs[0]
+            producer = g.producer(other)
+            if producer is not None and producer >= chain.start:
+                return False
+        elif nxt.inputs[0] != t:
+            return False
+    return True
+
+
+def candidate_chains(g: Graph) -> list[Chain]:
+    out = []
+    for s in range(len(g.ops)):
+        for e in range(s + 1, min(s + MAX_CHAIN_OPS, len(g.ops))):
+            c = Chain(s, e)
+            if valid_chain(g, c):
+                out.append(c)
+            elif e > s + 1 and not valid_chain(g, Chain(s, e - 1)) and not _prefix_extendable(g, c):
+                break
+    return out
+
+
+def _prefix_extendable(g: Graph, c: Chain) -> bool:
+    """Whether a longer chain from the same start could still become valid."""
+    for i in range(c.start + 1, c.end):
+        if not _wise_ok(g, g.ops[i]):
+            return False
+    return True
+
+
+# ---- slicing ----------------------------------------------------------------------------------------
+
+
+def base_channels(g: Graph, chain: Chain) -> int:
+    first = g.ops[chain.start]
+    if first.kind in MIXING:
+        return channels(g, first.outputs[0])
+    return channels(g, first.inputs[0])
+
+
+def slice_ranges(n: int, k: int) -> list[tuple[int, int]]:
+    k = max(1, min(k, n))
+    bounds = [n * j // k for j in range(k + 1)]
+    return [(bounds[j], bounds[j + 1]) for j in range(k)]
+
+
+def out_multiplier(g: Graph, chain: Chain, op_index: int) -> int:
+    """Channels of op ``op_index``'s output per base channel."""
+    m = 1
+    for i in range(chain.start, op_index + 1):
+        op = g.ops[i]
+        if i == chain.start and op.kind in MIXING:
+            continue
+        m *= depth_multiplier(g, op)
+    return m
+
+
+def in_multiplier(g: Graph, chain: Chain, op_index: int) -> int:
+    """Channels of op ``op_index``'s chain input per base channel."""
+    return 1 if op_index == chain.start else out_multiplier(g, chain, op_index - 1)
+
+
+def slice_buffer(tid: int) -> str:
+    return f"t{tid}_slice"
+
+
+def acc_buffer(op_index: int) -> str:
+    return f"acc{op_index}"
+
+
+def is_consumer(g: Graph, chain: Chain) -> bool:
+    return g.ops[chain.end].kind in MIXING
+
+
+# ---- the step program ------------------------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, g: Graph) -> None:
+        self.g = g
+        self.alias: dict[int, int] = {}
+        self.sizes: dict[str, int] = {}
+        self.steps: list[Step] = []
+
+    def root(self, tid: int) -> int:
+        while tid in self.alias:
+            tid = self.alias[tid]
+        return tid
+
+    def full(self, tid: int) -> str:
+        r = self.root(tid)
+        name = f"t{r}"
+        self.sizes.setdefault(name, self.g.tensors[r].nbytes)
+        return name
+
+    def sized(self, name: str, size: int) -> str:
+        self.sizes[name] = max(self.sizes.get(name, 0), size)
+        return name
+
+
+def build_program(g: Graph, splits: Sequence[Split] = ()) -> Program:
+    b = _Builder(g)
+    by_start = {s.chain.start: (k, s) for k, s in enumerate(splits)}
+    last_use = _last_uses(g)
+    i = 0
+    while i < len(g.ops):
+        if i in by_start:
+            k, split = by_start[i]
+            _chain_steps(b, k, split)
+            i = split.chain.end + 1
+            continue
+        _full_step(b, i, last_use)
+        i += 1
+    inputs = tuple(b.full(t) for t in g.inputs)
+    outputs = tuple(b.full(t) for t in g.outputs)
+    return Program(g, tuple(splits), tuple(b.steps), b.sizes, inputs, outputs, dict(b.alias))
+
+
+def _last_uses(g: Graph) -> dict[int, int]:
+    last: dict[int, int] = {}
+    for i, op in enumerate(g.ops):
+        for t in op.inputs:
+            if t >= 0:
+                last[t] = i
+    return last
+
+
+def _full_step(b: _Builder, i: int, last_use: dict[int, int]) -> None:
+    g = b.g
+    op = g.ops[i]
+    if op.kind is OpKind.RESHAPE:
+        b.alias[op.outputs[0]] = op.inputs[0]
+        return
+    if op.kind is OpKind.ADD and _can_add_in_place(b, i, op, last_use):
+        b.alias[op.outputs[0]] = op.inputs[0]
+    uses = [b.full(t) for t in _activation_inputs(g, op)] + [b.full(t) for t in op.outputs]
+    b.steps.append(Step(StepKind.FULL, i, tuple(dict.fromkeys(uses))))
+
+
+def _can_add_in_place(b: _Builder, i: int, op: Op, last_use: dict[int, int]) -> bool:
+    g = b.g
+    x, y = op.inputs[0], op.outputs[0]
+    if g.tensors[x].is_const or g.tensors[x].shape != g.tensors[y].shape:
+        return False
+    if g.tensors[op.inputs[1]].shape != g.tensors[y].shape:
+        return False
+    root = b.root(x)
+    sharing = [t for t in range(len(g.tensors)) if b.root(t) == root]
+    return all(last_use.get(t, -1) <= i for t in sharing) and not any(
+        t in g.inputs or t in g.outputs for t in sharing
+    )
+
+
+def _chain_steps(b: _Builder, k: int, split: Split) -> None:
+    g, chain = b.g, split.chain
+    ranges = slice_ranges(base_channels(g, chain), split.slices)
+    widest = max(hi - lo for lo, hi in ranges)
+    consumer = is_consumer(g, chain)
+    end_op = g.ops[chain.end]
+    if consumer:
+        acc = b.sized(acc_buffer(chain.end), g.tensors[end_op.outputs[0]].size * 4)
+        b.steps.append(Step(StepKind.ZERO, chain.end, (acc,), k))
+    for lo, hi in ranges:
+        for i in chain.ops:
+            b.steps.append(Step(StepKind.SLICE, i, _slice_uses(b, chain, i, widest, consumer), k,
+                                (lo, hi)))
+    if consumer:
+        out = b.full(end_op.outputs[0])
+        b.steps.append(Step(StepKind.REQUANT, chain.end, (acc_buffer(chain.end), out), k))
+
+
+def _slice_uses(b: _Builder, chain: Chain, i: int, widest: int, consumer: bool) -> tuple[str, ...]:
+    g = b.g
+    op = g.ops[i]
+    uses: list[str] = []
+    for t in _activation_inputs(g, op):
+        if i > chain.start and g.producer(t) == i - 1:
+            uses.append(slice_buffer(t))
+        else:
+            uses.append(b.full(t))
+    t_out = op.outputs[0]
+    if i < chain.end:
+        size = bytes_per_channel(g, t_out) * widest * out_multiplier(g, chain, i)
+        uses.append(b.sized(slice_buffer(t_out), size))
+    elif consumer:
+        uses.append(acc_buffer(i))
+    else:
+        uses.append(b.full(t_out))
+    return tuple(dict.fromkeys(uses))
+
+
+# ---- lower bound -----------------------------------------------------------------------------------
+
+
+def lower_bound(g: Graph) -> int:
+    """A peak no schedule of this execution model can go below.
+
+    At the moment an operator runs, at least its own smallest working set is live: a channel-wise
+    operator needs one channel of its input and output; a channel-mixing one needs its full input and
+    one output channel, or one input channel and its int32 accumulator (then, to finish, the
+    accumulator and its int8 output); anything else its full inputs and output.
+    """
+    bound = max([g.tensors[t].nbytes for t in (*g.inputs, *g.outputs)], default=0)
+    for op in g.ops:
+        if op.kind is OpKind.RESHAPE:
+            continue
+        ins = _activation_inputs(g, op)
+        out = op.outputs[0]
+        full_ws = sum(g.tensors[t].nbytes for t in set(ins)) + g.tensors[out].nbytes
+        ws = full_ws
+        if op.kind in MIXING and ins:
+            x = ins[0]
+            acc = g.tensors[out].size * 4
+            produce = g.tensors[x].nbytes + bytes_per_channel(g, out)
+            consume = acc + max(bytes_per_channel(g, x), g.tensors[out].nbytes)
+            ws = min(full_ws, produce, consume)
+        elif _wise_ok(g, op):
+            ws = sum(bytes_per_channel(g, t) for t in set(ins)) + bytes_per_channel(g, out)
+        bound = max(bound, ws)
+    return bound
+
+
+# ---- search -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    program: Program
+    unsplit: Program
+    evaluated: int
+
+
+def search_splits(g: Graph, max_rounds: int = 200) -> SearchResult:
+    """Greedy descent: repeatedly split (or re-split) the chain that lowers the peak the most.
+
+    Only chains touching a step at the current peak can lower it, so each round tries those, with
+    every slice count, replacing overlapping splits. Ties go to fewer slices (less loop overhead).
+    """
+    chains = candidate_chains(g)
+    unsplit = build_program(g)
+    current = unsplit
+    evaluated = 1
+    for _ in range(max_rounds):
+        peak_ops = _ops_at_peak(current)
+        best = current
+        for chain in chains:
+            if not any(i in peak_ops for i in chain.ops):
+                continue
+            kept = [s for s in current.splits if not s.chain.overlaps(chain)]
+            for k in SLICE_OPTIONS:
+                if k > base_channels(g, chain):
+                    break
+                trial = build_program(g, sorted([*kept, Split(chain, k)], key=lambda s: s.chain.start))
+                evaluated += 1
+                if _better(trial, best):
+                    best = trial
+        if best is current:
+            break
+        current = best
+    return SearchResult(current, unsplit, evaluated)
+
+
+def _score(p: Program) -> tuple[int, int, int]:
+    """Lower peak first; then fewer operators at the peak (ties between repeated blocks); then
+    fewer slices (less loop overhead)."""
+    return (p.peak, len(_ops_at_peak(p)), sum(s.slices for s in p.splits))
+
+
+def _better(a: Program, b: Program) -> bool:
+    return _score(a) < _score(b)
+
+
+def _ops_at_peak(p: Program) -> set[int]:
+    live = p.step_live()
+    top = max(live, default=0)
+    return {p.steps[i].op for i, v in enumerate(live) if v == top}
