@@ -59,6 +59,7 @@ def compile_cmd(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output directory for the C engine")],
     calib: CalibOpt = None,
     float_io: Annotated[bool, typer.Option(help="Keep float inputs/outputs (QUANTIZE/DEQUANTIZE)")] = False,
+    partial: Annotated[bool, typer.Option(help="Use partial execution (channel splitting)")] = True,
     prefix: Annotated[str, typer.Option(help="C name prefix of the engine API")] = "model",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output directory")] = False,
 ) -> None:
@@ -70,12 +71,63 @@ def compile_cmd(
     try:
         check_target(out, force)
         with console.status("compiling"):
-            compiled = compile_model(model, ImportOptions(calib, float_io), prefix=prefix)
+            compiled = compile_model(model, ImportOptions(calib, float_io), prefix=prefix,
+                                     partial=partial)
         write_tree(out, engine_tree(compiled), force=force)
     except McuforgeError as exc:
         raise fail(exc) from None
     _print_summary(compiled)
     console.print(f"[green]wrote[/] {out}")
+
+
+@app.command("plan")
+def plan_cmd(
+    model: ModelArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for <name>.plan.json and .png")] = Path("."),
+    calib: CalibOpt = None,
+    partial: Annotated[bool, typer.Option(help="Use partial execution (channel splitting)")] = True,
+) -> None:
+    """Plan peak SRAM: per-op memory, chosen splits, peak with and without partial execution."""
+    from generator.compiler import ImportOptions, compile_model, plan_figures
+    from generator.plan.report import op_memory, plan_json, plot_lifetimes, splits_table
+
+    try:
+        with console.status("planning"):
+            compiled = compile_model(model, ImportOptions(calib), partial=partial)
+            figures = plan_figures(compiled)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = out / f"{model.stem}.plan"
+        json_path, png_path = stem.with_suffix(".json"), stem.with_suffix(".png")
+        json_path.write_text(plan_json(compiled.graph, compiled.program, figures, compiled.layout,
+                                       compiled.buffers))
+        plot_lifetimes(compiled.buffers, compiled.layout, png_path,
+                       f"{model.name}: arena {figures.arena:,} B", len(compiled.program.steps))
+    except McuforgeError as exc:
+        raise fail(exc) from None
+    except OSError as exc:
+        raise fail(McuforgeError(f"{out}: cannot write the plan ({exc.strerror})",
+                                 "choose a writable --out folder")) from None
+    ops = Table(title="memory per operator (largest live total while it runs)")
+    for col in ("#", "operator", "name", "mode", "live bytes"):
+        ops.add_column(col, justify="right" if col in ("#", "live bytes") else "left")
+    for row in op_memory(compiled.program):
+        mode = f"split x{row['slices']}" if row["mode"] == "split" else "full"
+        ops.add_row(str(row["op"]), row["kind"], row["name"][:40], mode, f"{row['live_bytes']:,}")
+    console.print(ops)
+    if compiled.program.splits:
+        sp = Table(title="partial-execution chains")
+        for col in ("ops", "channels", "slices", "end"):
+            sp.add_column(col)
+        for s in splits_table(compiled.program):
+            sp.add_row(f"{s['first_op']}..{s['last_op']}", str(s["channels"]), str(s["slices"]), s["end"])
+        console.print(sp)
+    summary = Table(show_header=False, title="peak SRAM (activation arena)")
+    summary.add_row("without partial execution", f"{figures.unsplit_arena:,} B")
+    summary.add_row("with partial execution", f"{figures.arena:,} B")
+    summary.add_row("reduction", f"{figures.reduction:.2f}x")
+    summary.add_row("lower bound", f"{figures.lower_bound:,} B (arena / bound = {figures.over_bound:.2f})")
+    console.print(summary)
+    console.print(f"[green]wrote[/] {json_path} and {png_path}")
 
 
 def _print_summary(compiled: object) -> None:

@@ -17,8 +17,9 @@ from generator.codegen.schedule import Schedule
 from generator.errors import InputError, McuforgeError
 from generator.frontend.tflite_reader import read_tflite
 from generator.ir import Graph
-from generator.plan.pex import Program, build_program, search_splits
-from generator.plan.arena import Buffer, Layout, check_layout, greedy_by_size, peak_live
+from generator.plan.pex import Program, build_program, lower_bound, search_splits
+from generator.plan.report import PlanFigures
+from generator.plan.arena import Buffer, Layout, best_layout, check_layout, peak_live
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -94,7 +95,7 @@ def check_int8(graph: Graph, where: str) -> None:
 
 
 def compile_graph(graph: Graph, tflite: bytes, source: str = "model", prefix: str = "model",
-                  planner: Planner = greedy_by_size, partial: bool = True) -> CompiledModel:
+                  planner: Planner = best_layout, partial: bool = True) -> CompiledModel:
     program = search_splits(graph).program if partial else build_program(graph)
     schedule = lower_program(program)
     buffers = tuple(schedule.lifetimes())
@@ -107,12 +108,26 @@ def compile_graph(graph: Graph, tflite: bytes, source: str = "model", prefix: st
     return CompiledModel(tflite, graph, program, schedule, buffers, layout, engine, source)
 
 
-def compile_model(path: Path, opts: ImportOptions | None = None, prefix: str = "model") -> CompiledModel:
+def compile_model(path: Path, opts: ImportOptions | None = None, prefix: str = "model",
+                  partial: bool = True) -> CompiledModel:
     tflite = load_tflite_bytes(path, opts)
     graph = read_tflite(tflite, where=str(path))
     check_int8(graph, str(path))
-    return compile_graph(graph, tflite, source=path.name, prefix=prefix)
+    return compile_graph(graph, tflite, source=path.name, prefix=prefix, partial=partial)
 
 
 def lower_bound_bytes(buffers: tuple[Buffer, ...]) -> int:
     return peak_live(list(buffers))
+
+
+def plan_figures(compiled: CompiledModel) -> PlanFigures:
+    """Peak and arena with and without partial execution, and the lower bound."""
+    unsplit = build_program(compiled.graph)
+    unsplit_layout = best_layout(list(unsplit.buffers))
+    return PlanFigures(
+        unsplit_peak=unsplit.peak,
+        unsplit_arena=unsplit_layout.size,
+        peak=compiled.program.peak,
+        arena=compiled.layout.size,
+        lower_bound=lower_bound(compiled.graph),
+    )

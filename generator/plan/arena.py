@@ -56,6 +56,22 @@ def greedy_by_size(buffers: Sequence[Buffer]) -> Layout:
     return Layout({b.name: offsets[b.name] for b in buffers}, size)
 
 
+def greedy_by_first_use(buffers: Sequence[Buffer]) -> Layout:
+    """Place buffers in order of first use (ties: larger first), each at the lowest free offset."""
+    placed: list[tuple[Buffer, int]] = []
+    offsets: dict[str, int] = {}
+    for b in sorted(buffers, key=lambda b: (b.first, -b.size, b.name)):
+        offsets[b.name] = _lowest_fit(b, placed)
+        placed.append((b, offsets[b.name]))
+    size = max((align_up(off + b.size) for b, off in placed), default=0)
+    return Layout({b.name: offsets[b.name] for b in buffers}, size)
+
+
+def best_layout(buffers: Sequence[Buffer]) -> Layout:
+    """The smaller of the greedy layouts."""
+    return min((greedy_by_size(buffers), greedy_by_first_use(buffers)), key=lambda lay: lay.size)
+
+
 def _lowest_fit(b: Buffer, placed: Iterable[tuple[Buffer, int]]) -> int:
     busy = sorted((off, off + o.size) for o, off in placed if o.overlaps_in_time(b))
     candidate = 0
