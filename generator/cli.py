@@ -130,6 +130,51 @@ def plan_cmd(
     console.print(f"[green]wrote[/] {json_path} and {png_path}")
 
 
+@app.command("debug")
+def debug_cmd(
+    model: ModelArg,
+    calib: CalibOpt = None,
+    inputs: Annotated[
+        Path | None, typer.Option("--input", help=".npy of one int8 input (default: random)")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random input")] = 0,
+) -> None:
+    """Compare the generated C with the TFLite interpreter op by op; name the first op that differs."""
+    import numpy as np
+
+    from generator.compiler import ImportOptions, compile_model
+    from generator.debug import compare_layers, first_divergence
+
+    try:
+        with console.status("compiling"):
+            compiled = compile_model(model, ImportOptions(calib), partial=False)
+        specs = compiled.schedule.inputs
+        if inputs is not None:
+            x = [np.load(inputs).astype(specs[0].dtype.value).reshape(specs[0].shape)]
+        else:
+            rng = np.random.default_rng(seed)
+            x = [rng.integers(-128, 128, size=s.shape).astype(s.dtype.value) for s in specs]
+        with console.status("building and running"):
+            rows = compare_layers(compiled, x)
+    except McuforgeError as exc:
+        raise fail(exc) from None
+    t = Table(title="generated C vs TFLite reference, per operator")
+    for col in ("#", "operator", "name", "mismatches", "max |diff|"):
+        t.add_column(col)
+    for r in rows:
+        style = "red" if r.mismatches else "green"
+        t.add_row(str(r.op), r.kind, r.name[:48], f"[{style}]{r.mismatches}/{r.elements}[/]",
+                  str(r.max_abs_diff))
+    console.print(t)
+    bad = first_divergence(rows)
+    if bad is None:
+        console.print("[green]bit-exact[/]: every operator output equals the interpreter's")
+        return
+    err_console.print(f"[red]first difference[/] at op {bad.op}: {bad.kind} '{bad.name}' "
+                      f"({bad.mismatches} of {bad.elements} values differ)")
+    raise typer.Exit(1)
+
+
 def _print_summary(compiled: object) -> None:
     from generator.compiler import CompiledModel
 

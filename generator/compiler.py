@@ -104,7 +104,8 @@ def compile_graph(graph: Graph, tflite: bytes, source: str = "model", prefix: st
     if problems:
         raise McuforgeError("internal error: the arena layout overlaps: " + "; ".join(problems[:3]),
                             "please report this with the model")
-    engine = emit_engine(schedule, layout, prefix=prefix, source=source)
+    op_outputs = {i: op.outputs[0] for i, op in enumerate(graph.ops)}
+    engine = emit_engine(schedule, layout, prefix=prefix, source=source, op_outputs=op_outputs)
     return CompiledModel(tflite, graph, program, schedule, buffers, layout, engine, source)
 
 

@@ -34,6 +34,22 @@ def _arg(a: Arg, layout: Layout) -> str:
     return a.text
 
 
+def _traces(schedule: Schedule, layout: Layout, outputs: dict[int, int]) -> dict[int, str]:
+    """Call index -> MCUF_TRACE arguments, after the last call of each operator whose output is a
+    whole tensor in the arena."""
+    last: dict[int, int] = {}
+    for i, call in enumerate(schedule.calls):
+        if call.op_index >= 0:
+            last[call.op_index] = i
+    out: dict[int, str] = {}
+    for op, i in last.items():
+        tid = outputs.get(op)
+        buf = schedule.tensor_buffers.get(tid) if tid is not None else None
+        if buf is not None and buf in layout.offsets:
+            out[i] = f"{op}, ARENA({layout.offsets[buf]}), {schedule.buffers[buf].nbytes}L"
+    return out
+
+
 def _call_view(i: int, call: Call, layout: Layout) -> dict[str, Any]:
     pname = f"p{i}"
     args = [_arg(a, layout) for a in call.args]
@@ -45,6 +61,7 @@ def _call_view(i: int, call: Call, layout: Layout) -> dict[str, Any]:
         "params": call.params,
         "comment": call.comment.replace("*/", "* /"),
         "text": f"{call.func}({', '.join(args)})",
+        "trace": "",
     }
 
 
@@ -81,7 +98,7 @@ def const_bytes(schedule: Schedule) -> int:
 
 
 def emit_engine(schedule: Schedule, layout: Layout, prefix: str = "model",
-                source: str = "model") -> EngineSources:
+                source: str = "model", op_outputs: dict[int, int] | None = None) -> EngineSources:
     from generator.templating import render
 
     ctx = {
@@ -98,6 +115,8 @@ def emit_engine(schedule: Schedule, layout: Layout, prefix: str = "model",
         "consts": [_const_view(c) for c in schedule.consts.values()],
         "calls": [_call_view(i, c, layout) for i, c in enumerate(schedule.calls)],
     }
+    for i, trace in _traces(schedule, layout, op_outputs or {}).items():
+        ctx["calls"][i]["trace"] = trace
     return EngineSources(
         header=render("engine/model.h.j2", **ctx),
         source=render("engine/model.c.j2", **ctx),
