@@ -103,11 +103,20 @@ def _representative(
     return gen
 
 
+def _batch1_converter(tf: Any, model: Any) -> Any:
+    """A converter for the model rebuilt with batch size 1, so every shape is static (Flatten and the
+    like become a constant RESHAPE instead of SHAPE/STRIDED_SLICE/PACK)."""
+    keras = tf.keras
+    inputs = [keras.Input(batch_shape=(1, *t.shape[1:]), dtype=t.dtype) for t in model.inputs]
+    outputs = model(inputs[0] if len(inputs) == 1 else inputs)
+    return tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs))
+
+
 def quantize_keras(model: Any, opts: QuantizeOptions | None = None) -> bytes:
     """Convert a float Keras model to a full-int8 TFLite flatbuffer."""
     tf = _tf()
     opts = opts or QuantizeOptions()
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv = _batch1_converter(tf, model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = _representative(model, opts)
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
