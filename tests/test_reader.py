@@ -1,0 +1,73 @@
+"""The .tflite reader: faithful to the interpreter's view, and strict on bad files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from generator.errors import ModelFormatError, UnsupportedOpsError
+from generator.frontend.tflite_reader import read_tflite
+from generator.ir import Conv2DAttrs, DType, OpKind, Padding
+from tests.support.tinymodel import tiny_tflite
+
+pytestmark = pytest.mark.tflite
+
+
+def test_graph_matches_the_interpreter() -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = tiny_tflite()
+    g = read_tflite(data)
+    assert [op.kind for op in g.ops] == [
+        OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.CONV_2D, OpKind.MAX_POOL_2D,
+        OpKind.RESHAPE, OpKind.FULLY_CONNECTED,
+    ]
+    first = g.ops[0].attrs
+    assert isinstance(first, Conv2DAttrs)
+    assert (first.stride_h, first.stride_w, first.padding) == (2, 2, Padding.SAME)
+    interp = Interpreter(model_content=data)
+    for det in interp.get_tensor_details():
+        t = g.tensors[det["index"]]
+        assert t.shape == tuple(int(d) for d in det["shape"]), t.name
+        q = det["quantization_parameters"]
+        if len(q["scales"]):
+            assert t.quant is not None
+            np.testing.assert_array_equal(np.float32(t.quant.scale), q["scales"])
+            np.testing.assert_array_equal(t.quant.zero_point, q["zero_points"])
+        if t.is_const and t.dtype in (DType.INT8, DType.INT32):
+            np.testing.assert_array_equal(t.data, interp.get_tensor(det["index"]))
+    assert g.tensors[g.inputs[0]].dtype is DType.INT8
+
+
+@pytest.mark.parametrize("cut", [0, 3, 7, 8, 64, 500, -200, -1])
+def test_truncated_files_are_rejected_cleanly(cut: int) -> None:
+    data = tiny_tflite()
+    with pytest.raises(ModelFormatError):
+        read_tflite(data[:cut] if cut > 0 else data[: len(data) + cut] if cut else b"")
+
+
+def test_wrong_identifier_is_named() -> None:
+    data = bytearray(tiny_tflite())
+    data[4:8] = b"XXXX"
+    with pytest.raises(ModelFormatError, match="not a TFLite model"):
+        read_tflite(bytes(data))
+
+
+def test_every_unsupported_op_is_listed() -> None:
+    import keras
+
+    from generator.frontend.keras_import import QuantizeOptions, quantize_keras
+
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3)(inp)
+    x = keras.layers.Activation("tanh")(x)
+    x = keras.layers.UpSampling2D()(x)
+    model = keras.Model(inp, x)
+    data = quantize_keras(model, QuantizeOptions(
+        calibration=np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 3)).astype(np.float32)))
+    with pytest.raises(UnsupportedOpsError) as err:
+        read_tflite(data, where="m.tflite")
+    msg = err.value.message
+    assert msg.startswith("m.tflite: 3 unsupported operator(s)")
+    assert "TANH (output tensor 'functional" in msg
+    assert msg.count("TILE (output tensor") == 2  # UpSampling2D becomes two TILE ops
