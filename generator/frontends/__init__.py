@@ -1,0 +1,31 @@
+"""App front-ends: raw sensor data -> int8 model input, in C for the firmware and in Python.
+
+Each front-end is one frozen configuration dataclass, a Python twin that computes exactly what the C
+computes (for training data and tests), and fixed C sources under ``generator/runtime/frontend/``
+configured by generated headers (see :mod:`generator.frontends.emit`).
+"""
+
+from generator.frontends.audio import MfccConfig, mfcc_features, mfcc_float, mfcc_tables
+from generator.frontends.cheader import FrontendConfig
+from generator.frontends.emit import (
+    CONFIG_HEADER,
+    emit_config_header,
+    emit_tables_header,
+    frontend_files,
+    frontend_source_dir,
+    write_frontend_files,
+)
+
+__all__ = [
+    "CONFIG_HEADER",
+    "FrontendConfig",
+    "MfccConfig",
+    "emit_config_header",
+    "emit_tables_header",
+    "frontend_files",
+    "frontend_source_dir",
+    "mfcc_features",
+    "mfcc_float",
+    "mfcc_tables",
+    "write_frontend_files",
+]
