@@ -99,7 +99,10 @@ typedef struct {
 void mcuf_avgpool_s8(const mcuf_pool_params *p, const int8_t *in, int8_t *out);
 void mcuf_maxpool_s8(const mcuf_pool_params *p, const int8_t *in, int8_t *out);
 
-/* MEAN over H and W (global average pooling). */
+/* MEAN over H and W (global average pooling), TFLite's reference integer path:
+ * out = clamp(mul_by_qm(sum(in) - in_zp * h * w, mult, shift) + out_zp). mult/shift already include
+ * the division by h * w (TFLite folds it into the in_scale / out_scale multiplier at run time;
+ * qparams_eltwise.mean_params does the same at compile time). */
 typedef struct {
     int32_t in_h, in_w, c, in_cs, out_cs;
     int32_t in_zp, out_zp;
@@ -163,12 +166,16 @@ typedef struct {
 /* Output quantisation fixed by TFLite: scale 1/256, zero point -128. */
 void mcuf_softmax_s8(const mcuf_softmax_params *p, const int8_t *in, int8_t *out);
 
+/* TFLite's reference LOGISTIC for int8 is a 256-entry lookup table built at prepare time from the
+ * input quantisation (float arithmetic); the table is built the same way at compile time
+ * (generator/codegen/qparams_eltwise.py). table[(uint8_t)x] is the output for input x, i.e. the
+ * order is 0, 1, ..., 127, -128, ..., -1. */
 typedef struct {
     int32_t n;
-    int32_t in_zp, in_range_radius, in_mult, in_left_shift;
+    const int8_t *table;
 } mcuf_logistic_params;
 
-/* Output quantisation fixed by TFLite: scale 1/256, zero point -128. */
+/* Output quantisation fixed by TFLite: scale 1/256, zero point -128. out may equal in. */
 void mcuf_logistic_s8(const mcuf_logistic_params *p, const int8_t *in, int8_t *out);
 
 /* ---- float boundary ---------------------------------------------------------------------------- */
