@@ -15,17 +15,33 @@ from generator.frontends.emit import (
     frontend_source_dir,
     write_frontend_files,
 )
+from generator.frontends.image import (
+    ImageConfig,
+    image_features,
+    image_float,
+    image_pixels,
+    pack_frame,
+)
+from generator.frontends.sensor import SensorConfig, sensor_features, sensor_float
 
 __all__ = [
     "CONFIG_HEADER",
     "FrontendConfig",
+    "ImageConfig",
     "MfccConfig",
+    "SensorConfig",
     "emit_config_header",
     "emit_tables_header",
     "frontend_files",
     "frontend_source_dir",
+    "image_features",
+    "image_float",
+    "image_pixels",
     "mfcc_features",
     "mfcc_float",
     "mfcc_tables",
+    "pack_frame",
+    "sensor_features",
+    "sensor_float",
     "write_frontend_files",
 ]

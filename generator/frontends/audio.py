@@ -66,8 +66,10 @@ class MfccConfig:
     dct_norm: Literal["ortho", "none"] = "ortho"
     n_coeffs: int = 10
     n_frames: int = 49
-    out_scale: float = 0.5
-    out_zero_point: int = 0
+    # The model input's quantisation; replace with the scale and zero point of the converted model's
+    # input tensor. The default maps [-88.8, 64.2] to int8: digital silence gives c0 = -87.4.
+    out_scale: float = 0.6
+    out_zero_point: int = 20
 
     def __post_init__(self) -> None:
         self.validate()
