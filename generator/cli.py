@@ -188,11 +188,24 @@ def _print_summary(compiled: object) -> None:
 
 
 def main() -> None:
+    """Console entry point: no traceback reaches the user unless MCUFORGE_DEBUG=1."""
+    import os
+
     try:
-        app()
+        app(standalone_mode=True)
     except KeyboardInterrupt:
-        err_console.print("[red]interrupted[/]: nothing was written")
+        err_console.print("[red]interrupted[/]: the output location was left as it was")
         sys.exit(130)
+    except McuforgeError as exc:
+        fail(exc)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # the last line of defence: an internal error, not a user's mistake
+        if os.environ.get("MCUFORGE_DEBUG") == "1":
+            raise
+        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        err_console.print("[yellow]hint:[/] this is a bug in mcuforge; rerun with MCUFORGE_DEBUG=1 "
+                          "for the traceback and report it")
+        sys.exit(70)
 
 
 if __name__ == "__main__":
