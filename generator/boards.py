@@ -11,6 +11,7 @@ The JSON schema kept beside the YAML files (``boards/schema.json``) is generated
 
 from __future__ import annotations
 
+import difflib
 import enum
 import itertools
 import json
@@ -186,7 +187,7 @@ class Memory(_Frozen):
     sram: PositiveSize = Field(description="total on-chip SRAM the application may use")
     flash: PositiveSize = Field(description="total flash for code and constants")
     stack_bytes: PositiveSize = Field(description="SRAM reserved for the main stack")
-    regions: tuple[MemoryRegion, ...] = Field(min_length=2)
+    regions: tuple[MemoryRegion, ...]
 
     @field_validator("stack_bytes")
     @classmethod
@@ -453,8 +454,10 @@ def _describe_error(error: Mapping[str, Any]) -> str:
     loc = tuple(error["loc"])
     where = _format_loc(loc)
     if error["type"] == "extra_forbidden":
-        allowed = ", ".join(_allowed_fields(loc))
-        return f"{where}: unknown field (allowed here: {allowed})"
+        allowed = _allowed_fields(loc)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        guess = f"; did you mean '{close[0]}'?" if close else ""
+        return f"{where}: unknown field{guess} (allowed here: {', '.join(allowed)})"
     if error["type"] == "missing":
         return f"{where}: required field is missing"
     return f"{where}: {error['msg']}"
