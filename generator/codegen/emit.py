@@ -58,7 +58,7 @@ def _call_view(i: int, call: Call, layout: Layout) -> dict[str, Any]:
     return {
         "pname": pname,
         "params_type": call.params_type,
-        "params": call.params,
+        "params": [(k, _arg(v, layout) if isinstance(v, ConstRef) else v) for k, v in call.params],
         "comment": call.comment.replace("*/", "* /"),
         "text": f"{call.func}({', '.join(args)})",
         "trace": "",

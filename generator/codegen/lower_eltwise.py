@@ -1,3 +1,146 @@
-"""Lowering of the elementwise and activation operators (ADD, MUL, MEAN, SOFTMAX, LOGISTIC)."""
+"""Lowering of the elementwise and activation operators (ADD, MUL, MEAN, SOFTMAX, LOGISTIC).
+
+Each builder takes the channel range and pixel strides of the operands so the same code lowers whole
+tensors and the channel slices of a partially executed chain.
+"""
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from generator.codegen import qparams_eltwise as qe
+from generator.codegen.lower import Lowering, _q, _params, register
+from generator.codegen.schedule import BufRef, Call
+from generator.errors import UnsupportedOpsError
+from generator.ir import ElementwiseAttrs, Graph, MeanAttrs, Op, OpKind, SoftmaxAttrs
+
+
+@dataclass(frozen=True)
+class Operand:
+    """An elementwise operand: data[pixel * ps + ch * chs] (see mcuf_add_params)."""
+
+    ref: object
+    ps: int
+    chs: int
+
+
+def _operand(lw: Lowering, op: Op, tid: int, out_c: int, c_offset: int = 0,
+             out_cs: int | None = None) -> Operand:
+    g = lw.graph
+    t, y = g.tensors[tid], g.tensors[op.outputs[0]]
+    ref = lw.const(f"op_const_t{tid}", t.data) if t.is_const else None  # type: ignore[arg-type]
+    if t.size == 1:
+        return Operand(ref or lw.buf(tid), 0, 0)
+    if t.size == y.size and t.shape[-1] == y.shape[-1]:
+        cs = out_cs if out_cs is not None else y.shape[-1]
+        if ref is not None:
+            from generator.codegen.schedule import ConstRef
+
+            return Operand(ConstRef(ref.name, c_offset), cs, 1)  # type: ignore[attr-defined]
+        return Operand(lw.buf(tid, c_offset), cs, 1)
+    if t.size == y.shape[-1]:
+        if ref is not None:
+            from generator.codegen.schedule import ConstRef
+
+            return Operand(ConstRef(ref.name, c_offset), 0, 1)  # type: ignore[attr-defined]
+        return Operand(lw.buf(tid, c_offset), 0, 1)
+    raise UnsupportedOpsError(
+        f"{op.kind.value} '{op.name}' broadcasts {t.shape} to {y.shape}",
+        "only same-shape, per-channel or scalar operands are supported",
+    )
+
+
+def _pixels_channels(g: Graph, tid: int) -> tuple[int, int]:
+    t = g.tensors[tid]
+    c = t.shape[-1] if t.shape else 1
+    return t.size // max(c, 1), c
+
+
+def eltwise_params(g: Graph, op: Op) -> qe.AddParams | qe.MulParams:
+    a = op.attrs
+    assert isinstance(a, ElementwiseAttrs)
+    q1, q2, qy = (_q(g.tensors[t]) for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    args = (q1.single_scale, q1.single_zero_point, q2.single_scale, q2.single_zero_point,
+            qy.single_scale, qy.single_zero_point, a.activation)
+    return qe.add_params(*args) if op.kind is OpKind.ADD else qe.mul_params(*args)
+
+
+def emit_eltwise(lw: Lowering, i: int, op: Op, in1: Operand, in2: Operand, out: BufRef,
+                 n: int, c: int, out_cs: int, note: str = "") -> None:
+    p = asdict(eltwise_params(lw.graph, op))
+    p = dict(n=n, c=c, in1_ps=in1.ps, in1_chs=in1.chs, in2_ps=in2.ps, in2_chs=in2.chs,
+             out_cs=out_cs, **p)
+    kind = "add" if op.kind is OpKind.ADD else "mul"
+    lw.emit(Call(f"mcuf_{kind}_s8", (in1.ref, in2.ref, out), f"mcuf_{kind}_params",  # type: ignore[arg-type]
+                 _params(**p), f"{op.kind.value} {op.name}{note}", i))
+
+
+@register(OpKind.ADD)
+@register(OpKind.MUL)
+def _eltwise(lw: Lowering, i: int, op: Op) -> None:
+    n, c = _pixels_channels(lw.graph, op.outputs[0])
+    in1 = _operand(lw, op, op.inputs[0], c)
+    in2 = _operand(lw, op, op.inputs[1], c)
+    emit_eltwise(lw, i, op, in1, in2, lw.buf(op.outputs[0]), n, c, c)
+
+
+def mean_params(g: Graph, op: Op, c: int, in_cs: int, out_cs: int) -> dict[str, int]:
+    a = op.attrs
+    assert isinstance(a, MeanAttrs)
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if len(x.shape) != 4 or a.axes != (1, 2):
+        raise UnsupportedOpsError(
+            f"MEAN '{op.name}' reduces axes {a.axes} of {x.shape}",
+            "only the mean over height and width (global average pooling) is supported",
+        )
+    qx, qy = _q(x), _q(y)
+    mp = qe.mean_params(qx.single_scale, qx.single_zero_point, qy.single_scale,
+                        qy.single_zero_point, x.shape[1] * x.shape[2])
+    return dict(in_h=x.shape[1], in_w=x.shape[2], c=c, in_cs=in_cs, out_cs=out_cs, **asdict(mp))
+
+
+@register(OpKind.MEAN)
+def _mean(lw: Lowering, i: int, op: Op) -> None:
+    c = lw.graph.tensors[op.inputs[0]].shape[-1]
+    lw.emit(Call("mcuf_mean_hw_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
+                 "mcuf_mean_params", _params(**mean_params(lw.graph, op, c, c, c)),
+                 f"MEAN {op.name}", i))
+
+
+@register(OpKind.SOFTMAX)
+def _softmax(lw: Lowering, i: int, op: Op) -> None:
+    g = lw.graph
+    a = op.attrs
+    assert isinstance(a, SoftmaxAttrs)
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    _check_prob_output(op, y)
+    sp = qe.softmax_params(_q(x).single_scale, a.beta)
+    depth = x.shape[-1]
+    p = dict(rows=x.size // depth, depth=depth, **asdict(sp))
+    lw.emit(Call("mcuf_softmax_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
+                 "mcuf_softmax_params", _params(**p), f"SOFTMAX {op.name}", i))
+
+
+@register(OpKind.LOGISTIC)
+def _logistic(lw: Lowering, i: int, op: Op) -> None:
+    g = lw.graph
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    _check_prob_output(op, y)
+    qx = _q(x)
+    lp = qe.logistic_params(qx.single_scale, qx.single_zero_point, _q(y).single_zero_point)
+    table = lw.const(f"op{i}_table", np.asarray(lp.table, dtype=np.int8))
+    lw.emit(Call("mcuf_logistic_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
+                 "mcuf_logistic_params", (("n", x.size), ("table", table)),  # type: ignore[arg-type]
+                 f"LOGISTIC {op.name}", i))
+
+
+def _check_prob_output(op: Op, y: object) -> None:
+    q = getattr(y, "quant", None)
+    if q is None or abs(q.single_scale - qe.PROB_OUTPUT_SCALE) > 1e-9 or \
+            q.single_zero_point != qe.PROB_OUTPUT_ZERO_POINT:
+        raise UnsupportedOpsError(
+            f"{op.kind.value} '{op.name}' output is not quantised as scale 1/256, zero point -128",
+            "export with TFLiteConverter's int8 defaults",
+        )

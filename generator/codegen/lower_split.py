@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from generator.codegen import lower_eltwise  # noqa: F401  (registers its handlers)
+from generator.codegen.lower_eltwise import Operand, emit_eltwise, mean_params
 from generator.codegen.lower import (
     HANDLERS,
     NULL,
@@ -309,6 +309,23 @@ def _pad_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
                  f"PAD {op.name} [{ctx.lo}:{ctx.hi}]", i))
 
 
+def _mean_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
+    src = in_view(lw, i, op, ctx, op.inputs[0])
+    out = out_view(lw, i, op, ctx)
+    p = mean_params(lw.graph, op, src.c, src.cs, out.cs)
+    lw.emit(Call("mcuf_mean_hw_s8", (src.ref, out.ref), "mcuf_mean_params", _params(**p),
+                 f"MEAN {op.name} [{ctx.lo}:{ctx.hi}]", i))
+
+
+def _eltwise_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
+    g = lw.graph
+    a, b = (in_view(lw, i, op, ctx, t) for t in op.inputs[:2])
+    out = out_view(lw, i, op, ctx)
+    n = g.tensors[op.outputs[0]].size // channels(g, op.outputs[0])
+    emit_eltwise(lw, i, op, Operand(a.ref, a.cs, 1), Operand(b.ref, b.cs, 1), out.ref, n, out.c,
+                 out.cs, f" [{ctx.lo}:{ctx.hi}]")
+
+
 SliceHandler = Callable[[Lowering, int, Op, SliceCtx], None]
 
 SLICE_HANDLERS: dict[OpKind, SliceHandler] = {
@@ -318,6 +335,8 @@ SLICE_HANDLERS: dict[OpKind, SliceHandler] = {
     OpKind.AVERAGE_POOL_2D: _pool_slice,
     OpKind.MAX_POOL_2D: _pool_slice,
     OpKind.PAD: _pad_slice,
+    OpKind.MEAN: _mean_slice,
+    OpKind.ADD: _eltwise_slice,
 }
 
 

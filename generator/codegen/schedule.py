@@ -38,7 +38,7 @@ class Literal:
 
 
 Arg = BufRef | ConstRef | Literal
-ParamValue = int | float
+ParamValue = int | float | ConstRef
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ Bit-exactness with the C: the twin does float32 arithmetic in the C's operation 
 accumulated sequentially, as the C loops do; NumPy is only used to vectorise over frames and over
 independent butterflies), and both use the same constants: the window, twiddles, mel weights and DCT
 matrix are computed here once in float64, rounded to float32 and emitted into ``mcuf_mfcc_tables.h``.
-The C must be compiled without floating-point contraction into fused multiply-adds
-(``-ffp-contract=off``; GCC's default under ``-std=c99``), and without ``-ffast-math``.
+``mcuf_mfcc.c`` forbids contracting ``a * b + c`` into fused multiply-adds by pragma (GCC and Clang),
+so any dialect or ``-ffp-contract`` setting gives the same bits; ``-ffast-math`` must not be used.
 """
 
 from __future__ import annotations

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from generator.errors import ToolError
 from generator.frontends.cheader import FrontendConfig
 from generator.frontends.emit import write_frontend_files
 
-WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Werror")
+WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wvla", "-Wdouble-promotion",
+            "-Wconversion")
 HOST_CFLAGS = (*WARNINGS, "-O2", "-fPIC", "-shared")
 CORTEX_M4F_CFLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
                      *WARNINGS, "-O2", "-c")
@@ -30,20 +32,24 @@ def _compile(cmd: list[str]) -> None:
                         "the generated headers and the fixed sources disagree; regenerate them")
 
 
-def build_host_library(dest: Path, *configs: FrontendConfig, cc: str = "gcc") -> Path:
-    """Write the front-end files into ``dest`` and link them into ``dest/libmcuf_frontend.so``."""
+def build_host_library(dest: Path, *configs: FrontendConfig, cc: str = "gcc",
+                       extra_flags: Sequence[str] = ()) -> Path:
+    """Write the front-end files into ``dest`` and link them into ``dest/libmcuf_frontend.so``.
+
+    ``extra_flags`` come after the standard ones, so they can override e.g. ``-std`` or ``-O``.
+    """
     sources = write_frontend_files(dest, *configs)
     lib = dest / "libmcuf_frontend.so"
-    _compile([cc, *HOST_CFLAGS, f"-I{dest}", *map(str, sources), "-o", str(lib)])
+    _compile([cc, *HOST_CFLAGS, *extra_flags, f"-I{dest}", *map(str, sources), "-o", str(lib)])
     return lib
 
 
-def cross_compile(dest: Path, *configs: FrontendConfig,
-                  cc: str = "arm-none-eabi-gcc") -> list[Path]:
+def cross_compile(dest: Path, *configs: FrontendConfig, cc: str = "arm-none-eabi-gcc",
+                  extra_flags: Sequence[str] = ()) -> list[Path]:
     """Compile each front-end source to an object file for a Cortex-M4F; returns the objects."""
     objects = []
     for src in write_frontend_files(dest, *configs):
         obj = src.with_suffix(".o")
-        _compile([cc, *CORTEX_M4F_CFLAGS, f"-I{dest}", str(src), "-o", str(obj)])
+        _compile([cc, *CORTEX_M4F_CFLAGS, *extra_flags, f"-I{dest}", str(src), "-o", str(obj)])
         objects.append(obj)
     return objects

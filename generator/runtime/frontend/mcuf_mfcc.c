@@ -1,4 +1,16 @@
 /* MFCC front-end; see mcuf_mfcc.h. Per frame: window -> FFT -> power -> mel -> log -> DCT -> int8. */
+/* Bit-exactness with the Python twin needs every float product rounded before it is added: forbid
+ * fusing a * b + c into a fused multiply-add (VFMA on a Cortex-M4F), whatever -ffp-contract or
+ * C dialect the project builds with. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+#ifdef __FAST_MATH__
+#error "build mcuf_mfcc.c without -ffast-math: it reorders sums, and the features would differ from training"
+#endif
+
 #include "mcuf_mfcc.h"
 
 #include <string.h>

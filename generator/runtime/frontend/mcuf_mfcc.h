@@ -3,8 +3,8 @@
  * Configured by the generated mcuf_frontend_config.h (macros MCUF_MFCC_*) and mcuf_mfcc_tables.h
  * (window, FFT twiddles, mel filterbank, DCT matrix), both written by mcuforge from one MfccConfig.
  * generator/frontends/audio.py is the Python twin: same float32 arithmetic, same operation order,
- * same constants. For bit-exact agreement with it, compile without FP contraction
- * (-ffp-contract=off, the GCC default under -std=c99) and without -ffast-math.
+ * same constants. mcuf_mfcc.c turns off fusing of multiply-adds itself (GCC and Clang); for bit-exact
+ * agreement with the twin, do not compile it with -ffast-math.
  *
  * No initialisation and no heap: scratch buffers are static, so the functions are not reentrant.
  */

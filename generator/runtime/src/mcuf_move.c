@@ -29,18 +29,23 @@ void mcuf_pad_s8(const mcuf_pad_params *p, const int8_t *in, int8_t *out)
     }
 }
 
-/* Rows are visited last-to-first when the destination lies above the source, so a copy that moves
- * rows apart (dst >= src, dst_pitch >= src_pitch) or together (dst <= src, dst_pitch <= src_pitch)
- * in the same buffer never overwrites a row before reading it. */
-static int copy_backwards(const int8_t *src, const int8_t *dst)
+/* Row order for copies within one buffer. Rows are visited last-to-first when the destination
+ * starts above the source, or at the source with a wider pitch; otherwise first-to-last. This never
+ * overwrites a row before reading it when the rows move apart (dst >= src, dst_pitch >= src_pitch,
+ * as when a concatenation widens its first input in place) or together (dst <= src,
+ * dst_pitch <= src_pitch), given src_pitch >= len. Each row itself is moved with memmove. */
+static int copy_backwards(const int8_t *src, int32_t src_pitch, const int8_t *dst,
+                          int32_t dst_pitch)
 {
-    return (uintptr_t)dst > (uintptr_t)src;
+    uintptr_t s = (uintptr_t)src;
+    uintptr_t d = (uintptr_t)dst;
+    return d > s || (d == s && dst_pitch > src_pitch);
 }
 
 void mcuf_copy_rows_s8(int32_t rows, int32_t len, const int8_t *src, int32_t src_pitch,
                        int8_t *dst, int32_t dst_pitch)
 {
-    if (copy_backwards(src, dst)) {
+    if (copy_backwards(src, src_pitch, dst, dst_pitch)) {
         for (int32_t r = rows - 1; r >= 0; r--) {
             memmove(dst + r * dst_pitch, src + r * src_pitch, (size_t)len);
         }
@@ -67,7 +72,7 @@ static int8_t requant_value(int8_t in, float scale, float bias, int32_t out_zp)
 void mcuf_requant_rows_s8(int32_t rows, int32_t len, const int8_t *src, int32_t src_pitch,
                           int8_t *dst, int32_t dst_pitch, float scale, float bias, int32_t out_zp)
 {
-    if (copy_backwards(src, dst)) {
+    if (copy_backwards(src, src_pitch, dst, dst_pitch)) {
         for (int32_t r = rows - 1; r >= 0; r--) {
             for (int32_t i = len - 1; i >= 0; i--) {
                 dst[r * dst_pitch + i] = requant_value(src[r * src_pitch + i], scale, bias, out_zp);
