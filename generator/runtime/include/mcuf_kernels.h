@@ -50,8 +50,9 @@ void mcuf_conv2d_s8(const mcuf_conv_params *p, const int8_t *in, const int8_t *f
 void mcuf_conv2d_s8_acc(const mcuf_conv_params *p, const int8_t *in, const int8_t *filter,
                         int32_t *acc);
 
-/* Finishes an accumulated conv / fully connected: out = clamp(mul_by_qm(acc + bias) + out_offset).
- * acc is dense [n][c]; out has pixel stride out_cs. bias may be NULL. */
+/* Finishes an accumulated conv: out = clamp(mul_by_qm(acc + bias) + out_offset).
+ * acc is dense [n][c]; out has pixel stride out_cs. bias may be NULL. (An accumulated fully connected
+ * op is finished with mcuf_requant_s32_f64 to match TFLite's reference kernel; see below.) */
 void mcuf_requant_s32(int32_t n, int32_t c, const int32_t *acc, const int32_t *bias,
                       const int32_t *mult, const int32_t *shift, int32_t out_offset,
                       int32_t act_min, int32_t act_max, int8_t *out, int32_t out_cs);
@@ -80,12 +81,31 @@ typedef struct {
     int32_t per_channel;                   /* 0: mult[0]/shift[0] for every output */
 } mcuf_fc_params;
 
-/* weights: dense [out_n][in_n]; in: [batches][in_n]; out: [batches][out_n]. */
+/* weights: dense [out_n][in_n]; in: [batches][in_n]; out: [batches][out_n].
+ * Fixed-point requantisation with mult/shift, as TFLite Micro and TFLite's optimised kernels do.
+ * TFLite's *reference* FULLY_CONNECTED rescales in double precision instead (mcuf_fc_s8_f64); the two
+ * differ by 1 on rare outputs. */
 void mcuf_fc_s8(const mcuf_fc_params *p, const int8_t *in, const int8_t *weights,
                 const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out);
 
-/* Partial-input form: acc[b][o] += sum((in + in_offset) * w) over this slice's in_n inputs. */
+/* FULLY_CONNECTED bit-exact with TFLite's reference kernel (BUILTIN_REF), per-tensor and per-channel:
+ *   out = clamp(round_half_away((double)(acc + bias) * scale[k]) + out_offset, act_min, act_max)
+ * with k = o if per_channel else 0, and scale[k] = (double)in_scale * (double)filter_scale[k]
+ * / (double)out_scale computed at compile time in exactly that order (float32 scales widened to
+ * double; emit the value exactly, e.g. as a C99 hex-float literal). One double multiply per output;
+ * no libm needed. */
+void mcuf_fc_s8_f64(const mcuf_fc_params *p, const int8_t *in, const int8_t *weights,
+                    const int32_t *bias, const double *scale, int8_t *out);
+
+/* Partial-input form: acc[b][o] += sum((in + in_offset) * w) over this slice's in_n inputs.
+ * in_n is the slice's input count and weights the slice's own dense [out_n][in_n] block. */
 void mcuf_fc_s8_acc(const mcuf_fc_params *p, const int8_t *in, const int8_t *weights, int32_t *acc);
+
+/* Finishes an accumulated fully connected op as mcuf_fc_s8_f64 does: acc dense [n][c], scale [c]
+ * (repeat a per-tensor scale c times), out with pixel stride out_cs; bias may be NULL. */
+void mcuf_requant_s32_f64(int32_t n, int32_t c, const int32_t *acc, const int32_t *bias,
+                          const double *scale, int32_t out_offset, int32_t act_min,
+                          int32_t act_max, int8_t *out, int32_t out_cs);
 
 /* ---- pooling ----------------------------------------------------------------------------------- */
 typedef struct {

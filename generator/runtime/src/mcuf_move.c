@@ -2,7 +2,6 @@
  * Data movement: PAD (TFLite reference Pad with a constant value), row copies for RESHAPE and
  * CONCATENATION, and the requantising row copy of CONCATENATION with differing scales.
  */
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -56,17 +55,23 @@ void mcuf_copy_rows_s8(int32_t rows, int32_t len, const int8_t *src, int32_t src
     }
 }
 
-/* One value of TFLite's ConcatenationWithScaling: round(in * scale + bias) + out_zp, clamped, in
- * float as the reference. The product must be rounded to float before the addition: the volatile
- * keeps a compiler with -ffp-contract=fast (GCC's default outside strict ISO modes) from fusing the
- * two into a multiply-add. roundf rounds halves away from zero like std::round. */
+/* One value of TFLite's ConcatenationWithScaling, in float as the reference:
+ * round(in * scale + bias) + out_zp, clamped, rounding halves away from zero (std::round). The
+ * product must be rounded to float before the addition: the volatile keeps a compiler with
+ * -ffp-contract=fast (GCC's default outside strict ISO modes) from fusing the two into a
+ * multiply-add. v - trunc(v) is exact in float, so no libm round is needed. */
 static int8_t requant_value(int8_t in, float scale, float bias, int32_t out_zp)
 {
     volatile float scaled = (float)in * scale;
-    int32_t v = (int32_t)roundf(scaled + bias) + out_zp;
-    v = v < INT8_MIN ? INT8_MIN : v;
-    v = v > INT8_MAX ? INT8_MAX : v;
-    return (int8_t)v;
+    float v = scaled + bias;
+    v = v > 1.0e6f ? 1.0e6f : (v < -1.0e6f ? -1.0e6f : v); /* far outside int8, exact in float */
+    int32_t whole = (int32_t)v;
+    float frac = v - (float)whole;
+    whole += frac >= 0.5f ? 1 : (frac <= -0.5f ? -1 : 0);
+    whole += out_zp;
+    whole = whole < INT8_MIN ? INT8_MIN : whole;
+    whole = whole > INT8_MAX ? INT8_MAX : whole;
+    return (int8_t)whole;
 }
 
 void mcuf_requant_rows_s8(int32_t rows, int32_t len, const int8_t *src, int32_t src_pitch,
