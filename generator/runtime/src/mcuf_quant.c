@@ -21,14 +21,19 @@ static int32_t round_half_away(float q)
 static int8_t quantize_one(float x, float scale, int32_t zp)
 {
     const float q = x / scale;
-    /* The reference converts round(q) to int32 unchecked. For NaN and |q| >= 2^31 that is undefined
-     * in C++; on x86, where the interpreter is checked, it yields INT32_MIN, hence -128 (even for
-     * +inf). That is reproduced here; an Arm build of the interpreter would give 127 for
-     * q >= 2^31 instead. Every other |q| > 1024 saturates whatever the zero point. */
-    if (!(q > -1024.0f) || q >= 2147483648.0f) {
+    /* The reference converts round(q) to int32 unchecked and adds zp in int32. For NaN and
+     * |q| >= 2^31 that is undefined in C++; on x86, where the interpreter is checked, the conversion
+     * yields INT32_MIN and the addition wraps, so the result is 127 when zp < 0 and -128 otherwise,
+     * whatever the sign of q. That is reproduced here (an Arm build of the interpreter would
+     * saturate instead). */
+    if (!(q > -2147483648.0f && q < 2147483648.0f)) {
+        return (int8_t)(zp < 0 ? 127 : -128);
+    }
+    /* Every other |q| > 1024 saturates whatever the zero point. */
+    if (q <= -1024.0f) {
         return -128;
     }
-    if (q > 1024.0f) {
+    if (q >= 1024.0f) {
         return 127;
     }
     int32_t v = round_half_away(q) + zp;
