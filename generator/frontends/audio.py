@@ -108,10 +108,14 @@ class MfccConfig:
             checks.require(checks.is_real(getattr(self, name)), _OWNER, name,
                            f"must be a finite frequency, got {getattr(self, name)!r}",
                            "give the mel range in Hz, e.g. 20 and 4000")
-        checks.require(0 <= self.mel_low_hz < self.mel_high_hz <= self.sample_rate / 2, _OWNER,
-                       "mel_high_hz", f"need 0 <= mel_low_hz < mel_high_hz <= sample_rate/2 "
-                       f"({self.sample_rate / 2:g}), got {self.mel_low_hz!r}..{self.mel_high_hz!r}",
-                       "pick a mel range inside the Nyquist band, e.g. 20..4000 Hz")
+        nyquist = self.sample_rate / 2
+        checks.require(0 <= self.mel_low_hz < nyquist, _OWNER, "mel_low_hz",
+                       f"must be in [0, sample_rate/2 = {nyquist:g}), got {self.mel_low_hz!r}",
+                       "start the mel range at 20-300 Hz")
+        checks.require(self.mel_low_hz < self.mel_high_hz <= nyquist, _OWNER, "mel_high_hz",
+                       f"must be above mel_low_hz ({self.mel_low_hz:g}) and at most sample_rate/2 "
+                       f"({nyquist:g}), got {self.mel_high_hz!r}",
+                       f"end the mel range at or below {nyquist:g} Hz, e.g. 4000")
         checks.require(checks.is_real(self.log_epsilon) and 1e-30 <= self.log_epsilon <= 1.0,
                        _OWNER, "log_epsilon", f"must be in [1e-30, 1], got {self.log_epsilon!r}",
                        "use a small positive floor such as 1e-6")
