@@ -174,7 +174,7 @@ def test_missing_board_file_names_the_path(tmp_path: Path) -> None:
 def test_boards_are_frozen() -> None:
     board = load_board("pico")
     with pytest.raises(ValueError, match="frozen"):
-        board.clock_hz = 1  # type: ignore[misc]
+        board.clock_hz = 1
 
 
 # -- schema and generated platform files ----------------------------------------------------------

@@ -6,6 +6,7 @@ from generator.build.elfsize import ElfSizes, elf_sizes
 from generator.build.platform_files import PLATFORM_NAME, platform_dir
 from generator.build.platformio import (
     default_core_dir,
+    firmware_elf,
     pio_run,
     platform_option,
     platformio_env_options,
@@ -19,6 +20,7 @@ __all__ = [
     "QemuResult",
     "default_core_dir",
     "elf_sizes",
+    "firmware_elf",
     "pio_run",
     "platform_dir",
     "platform_option",

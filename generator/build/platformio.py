@@ -203,6 +203,11 @@ def log_tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+def firmware_elf(project_dir: Path, env_name: str) -> Path:
+    """Where ``pio run`` leaves the linked firmware of one environment on the local platform."""
+    return Path(project_dir) / ".pio" / "build" / env_name / "firmware.elf"
+
+
 def pio_command(project_dir: Path, env_name: str, target: str | None) -> list[str]:
     command = [sys.executable, "-m", "platformio", "run", "-d", str(project_dir), "-e", env_name]
     return command + (["-t", target] if target else [])
