@@ -382,6 +382,25 @@ def test_binary_sweep_all_pairs(op: str) -> None:
         )
 
 
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.xfail(
+    strict=True,
+    reason="qparams.activation_range divides in float64; TFLite's CalculateActivationRangeQuantized "
+    "divides in float32 (6.0f / scale), which rounds differently next to a tie",
+)
+def test_relu6_bound_next_to_a_rounding_tie() -> None:
+    """6 / 0.049792532f is 120.49999 in float64 but 120.5f in float32, so TFLite's RELU6 bound is one
+    higher than a float64 computation gives."""
+    a, b = _all_pairs()
+    qs = [(0.05, 0), (0.05, 0), (0.04979253187775612, -128)]
+    fn, kernel = BINARY["ADD"]
+    tensors = [T((256, 256), scale=s, zp=z) for s, z in qs]
+    model = single_op("ADD", tensors[:2], tensors[2:], _binary_options("ADD", Activation.RELU6))
+    params = fn(*qs[0], *qs[1], *qs[2], Activation.RELU6)
+    np.testing.assert_array_equal(kernel(params, a, b, 256, 256), ref1(model, a, b).reshape(-1))
+
+
 # operand forms of a 1x3x5x7 map: (TFLite shape, shape handed to the kernel wrapper)
 H, W, C = 3, 5, 7
 FORMS = {
