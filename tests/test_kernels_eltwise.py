@@ -454,6 +454,8 @@ def test_mean_sweep() -> None:
         c, keep = int(rng.integers(1, 9)), trial % 2 == 0
         si, zi = rand_scale(rng), rand_zp(rng)
         so, zo = (si, zi) if trial % 3 == 0 else (rand_scale(rng), rand_zp(rng))
+        if (h, w) == (64, 64) and trial < len(sizes):
+            si = 1e-8  # tiny in/out ratio: the 1/count fold is limited by 31 + shift
         opts = S.ReducerOptionsT()
         opts.keepDims = keep
         axes = T((2,), "int32", data=np.array([1, 2], dtype=np.int32))
