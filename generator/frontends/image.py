@@ -176,7 +176,9 @@ def _axis_map(out_n: int, start: int, length: int, bilinear: bool) -> tuple[
     """Source index, neighbour and 8-bit weight per output index, half-pixel centres."""
     d = np.arange(out_n, dtype=np.int64)
     if bilinear:
-        s = np.clip((2 * d + 1) * length * 256 // (2 * out_n) - 128, 0, (length - 1) * 256)
+        # (d + 1/2) * length / out_n - 1/2 in 1/256 pixel, rounded to nearest
+        s = ((2 * d + 1) * length * 256 + out_n) // (2 * out_n) - 128
+        s = np.clip(s, 0, (length - 1) * 256)
         i0, f = s >> 8, s & 255
         i1 = np.minimum(i0 + 1, length - 1)
     else:
