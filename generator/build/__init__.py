@@ -1,4 +1,17 @@
-"""Offline firmware builds and emulation: PlatformIO without a network, QEMU, ELF sizes."""
+"""Offline firmware builds and emulation: PlatformIO without a network, QEMU, ELF sizes.
+
+A project for an emulated board names the shipped platform by path (or, in a core prepared by
+:func:`prepare_offline_core`, by name) and needs nothing else::
+
+    [env:qemu_mps2_an386]
+    platform = symlink:///abs/path/to/generator/build/platform   ; or: platform = mcuforge-qemu
+    board = qemu_mps2_an386
+
+``pio run`` builds ``.pio/build/<env>/firmware.elf``; ``pio run -t upload`` runs it in
+qemu-system-arm and fails unless the firmware exits with 0. Firmware output goes through
+semihosting (``mcuf_port.h``: SYS_WRITE on ``:tt`` to QEMU's stdout; newlib ``printf`` works too)
+and ``return`` from ``main`` or ``mcuf_port_exit(code)`` ends the run with that exit code.
+"""
 
 from __future__ import annotations
 
