@@ -3,7 +3,10 @@ interpreter with non-degenerate outputs, and converts to the same bytes every ti
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +55,14 @@ def _op_names(model: bytes) -> list[str]:
     from ai_edge_litert.interpreter import Interpreter
 
     return [str(d["op_name"]) for d in Interpreter(model_content=model)._get_ops_details()]
+
+
+@contextmanager
+def tempfile_model(model: bytes) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.tflite"
+        path.write_bytes(model)
+        yield path
 
 
 # ----------------------------------------------------------------------------- no TensorFlow needed
@@ -103,10 +114,14 @@ def test_cache_hit_does_not_convert(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.unit
 def test_cache_miss_writes_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MCUFORGE_ZOO_CACHE", str(tmp_path / "new"))
+    monkeypatch.setenv("MCUFORGE_ZOO_CACHE", str(tmp_path))
+    stale, other = tmp_path / "pools-0123456789abcdef.tflite", tmp_path / "pools_x-0123456789abcdef.tflite"
+    stale.write_bytes(b"old")
+    other.write_bytes(b"other")
     monkeypatch.setattr(zoo, "convert", lambda name: f"model {name}".encode())
     assert zoo.zoo_tflite("pools") == b"model pools"
-    assert [p.name for p in (tmp_path / "new").iterdir()] == [zoo.cache_path("pools").name]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted([zoo.cache_path("pools").name, other.name])
     assert zoo.cache_key("pools") != zoo.cache_key("zero_padding")
 
 
@@ -156,3 +171,34 @@ def test_batchnorm_statistics_are_not_trivial() -> None:
         assert not np.allclose(bn.moving_mean.numpy(), 0.0)
         assert not np.allclose(bn.moving_variance.numpy(), 1.0)
         assert not np.allclose(bn.gamma.numpy(), 1.0)
+
+
+# ----------------------------------------------------------------------------- TFLM arena search
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("need", [0, 1, 63, 64, 65, 1000, 24240, 24241])
+def test_smallest_passing_finds_the_exact_threshold(need: int) -> None:
+    from bench.tflm_arena import smallest_passing
+
+    tried: list[int] = []
+
+    def passes(n: int) -> bool:
+        tried.append(n)
+        return n >= need
+
+    assert smallest_passing(passes, 24241) == need
+    assert len(tried) < 40
+
+
+@pytest.mark.tflite
+@pytest.mark.slow
+def test_tflm_min_arena_is_tight() -> None:
+    from bench.tflm_arena import run_trial, tflm_min_arena_details
+
+    model = zoo.zoo_tflite("pools")
+    found = tflm_min_arena_details(model)
+    assert found.min_arena <= found.accounting.total + 16
+    with tempfile_model(model) as path:
+        assert run_trial(path, found.min_arena).ok
+        assert not run_trial(path, found.min_arena - 1).ok

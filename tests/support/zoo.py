@@ -21,6 +21,7 @@ import hashlib
 import importlib.metadata
 import io
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -417,7 +418,15 @@ def zoo_tflite(name: str) -> bytes:
         return path.read_bytes()
     data = convert(name)
     _write_atomic(path, data)
+    _prune_stale(name, keep=path)
     return data
+
+
+def _prune_stale(name: str, keep: Path) -> None:
+    """Drop this model's entries made from older sources or another TensorFlow."""
+    for old in keep.parent.glob(f"{name}-*.tflite"):
+        if old != keep and re.fullmatch(rf"{re.escape(name)}-[0-9a-f]{{16}}\.tflite", old.name):
+            old.unlink(missing_ok=True)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
