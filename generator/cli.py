@@ -22,6 +22,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+from generator.boards_cli import app as boards_app  # noqa: E402
+
+app.add_typer(boards_app, name="boards", help="List, show and validate board definitions.")
+
 console = Console()
 err_console = Console(stderr=True)
 

@@ -384,11 +384,6 @@ def test_binary_sweep_all_pairs(op: str) -> None:
 
 @pytest.mark.hostc
 @pytest.mark.tflite
-@pytest.mark.xfail(
-    strict=True,
-    reason="qparams.activation_range divides in float64; TFLite's CalculateActivationRangeQuantized "
-    "divides in float32 (6.0f / scale), which rounds differently next to a tie",
-)
 def test_relu6_bound_next_to_a_rounding_tie() -> None:
     """6 / 0.049792532f is 120.49999 in float64 but 120.5f in float32, so TFLite's RELU6 bound is one
     higher than a float64 computation gives."""

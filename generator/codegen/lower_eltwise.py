@@ -40,6 +40,12 @@ def _operand(lw: Lowering, op: Op, tid: int, out_c: int, c_offset: int = 0,
 
             return Operand(ConstRef(ref.name, c_offset), cs, 1)  # type: ignore[attr-defined]
         return Operand(lw.buf(tid, c_offset), cs, 1)
+    if len(t.shape) == len(y.shape) and t.shape[-1] == 1 and t.size * y.shape[-1] == y.size:
+        if ref is not None:
+            from generator.codegen.schedule import ConstRef
+
+            return Operand(ConstRef(ref.name, 0), 1, 0)  # type: ignore[attr-defined]
+        return Operand(lw.buf(tid), 1, 0)
     if t.size == y.shape[-1]:
         if ref is not None:
             from generator.codegen.schedule import ConstRef
@@ -118,6 +124,11 @@ def _softmax(lw: Lowering, i: int, op: Op) -> None:
     _check_prob_output(op, y)
     sp = qe.softmax_params(_q(x).single_scale, a.beta)
     depth = x.shape[-1]
+    if depth >= 512:
+        raise UnsupportedOpsError(
+            f"SOFTMAX '{op.name}' over {depth} values: TFLite's int8 kernel itself can overflow there",
+            "use fewer than 512 classes per softmax row",
+        )
     p = dict(rows=x.size // depth, depth=depth, **asdict(sp))
     lw.emit(Call("mcuf_softmax_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
                  "mcuf_softmax_params", _params(**p), f"SOFTMAX {op.name}", i))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from generator.ir import Activation
 
 INT8_MIN = -128
@@ -31,16 +33,8 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
         shift += 1
     if shift < -31:
         return 0, 0
-    if shift > 30:
-        shift = 30
-        q_fixed = (1 << 31) - 1
+    # No cap at +30: that belongs to TFLite's single-rounding builds; the interpreter rounds twice.
     return q_fixed, shift
-
-
-def quantize_multiplier_smaller_than_one_exp(real: float) -> tuple[int, int]:
-    """TFLite QuantizeMultiplierSmallerThanOneExp: the same, for 0 < real < 1 (shift <= 0)."""
-    mult, shift = quantize_multiplier(real)
-    return mult, shift
 
 
 def conv_multipliers(
@@ -58,10 +52,10 @@ def conv_multipliers(
 
 
 def activation_range(act: Activation, scale: float, zero_point: int) -> tuple[int, int]:
-    """TFLite CalculateActivationRangeQuantized for int8 outputs."""
+    """TFLite CalculateActivationRangeQuantized for int8 outputs (the division is in float32)."""
 
     def q(v: float) -> int:
-        return zero_point + _round_half_away(v / scale)
+        return zero_point + _round_half_away(float(np.float32(v) / np.float32(scale)))
 
     lo, hi = INT8_MIN, INT8_MAX
     if act is Activation.RELU:
