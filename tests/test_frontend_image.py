@@ -166,9 +166,8 @@ def test_same_size_is_identity(fmt: str, resize: str) -> None:
     if fmt.startswith("rgb565"):  # keep only what 5/6/5 bits can carry, widened as decoded
         r, g, b = rgb[..., 0] >> 3, rgb[..., 1] >> 2, rgb[..., 2] >> 3
         rgb = np.stack([r << 3 | r >> 2, g << 2 | g >> 4, b << 3 | b >> 2], -1).astype(np.uint8)
-    out_format = "gray" if fmt == "gray8" else "rgb"
-    cfg = ImageConfig(in_width=32, in_height=24, in_format=fmt, resize=resize, out_width=32,  # type: ignore[arg-type]
-                      out_height=24, out_format=out_format)
+    cfg = ImageConfig(in_width=32, in_height=24, in_format=fmt, resize=resize,  # type: ignore[arg-type]
+                      out_width=32, out_height=24, out_format="gray" if fmt == "gray8" else "rgb")
     expect = pack_frame(rgb, "gray8") if fmt == "gray8" else rgb
     np.testing.assert_array_equal(image_pixels(pack_frame(rgb, fmt), cfg), expect)  # type: ignore[arg-type]
 

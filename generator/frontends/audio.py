@@ -237,8 +237,8 @@ def _mel_to_hz(mel: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 def _mel_dense(cfg: MfccConfig) -> npt.NDArray[np.float64]:
     """[n_mels][n_bins] triangular weights on the HTK mel scale, peak 1 at each band centre."""
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.float64(cfg.mel_low_hz)),
-                                   _hz_to_mel(np.float64(cfg.mel_high_hz)), cfg.n_mels + 2))
+    lo_mel, hi_mel = _hz_to_mel(np.array([cfg.mel_low_hz, cfg.mel_high_hz], np.float64))
+    edges = _mel_to_hz(np.linspace(lo_mel, hi_mel, cfg.n_mels + 2))
     freqs = np.arange(cfg.n_bins) * cfg.sample_rate / cfg.fft_size
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (freqs[None, :] - lo) / (mid - lo)
@@ -275,7 +275,8 @@ def _dct_matrix(cfg: MfccConfig) -> npt.NDArray[np.float64]:
         return 2.0 * basis
     scale = np.full((cfg.n_coeffs, 1), math.sqrt(2.0 / m))
     scale[0, 0] = math.sqrt(1.0 / m)
-    return basis * scale
+    matrix: npt.NDArray[np.float64] = basis * scale
+    return matrix
 
 
 def _bit_reverse_permutation(n: int) -> npt.NDArray[np.intp]:
@@ -374,7 +375,8 @@ def quantise(values: F32, scale: float, zero_point: int) -> npt.NDArray[np.int8]
     whole = np.trunc(v)
     frac = v - whole
     q = whole.astype(np.int32) + (frac >= _HALF) - (frac <= -_HALF) + zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
+    out: npt.NDArray[np.int8] = np.clip(q, -128, 127).astype(np.int8)
+    return out
 
 
 def mfcc_float(pcm: npt.ArrayLike, cfg: MfccConfig | None = None) -> F32:

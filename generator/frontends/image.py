@@ -37,7 +37,7 @@ _OWNER = "ImageConfig"
 # Codes of MCUF_IMAGE_IN_FORMAT, matching the MCUF_PIXEL_* names in mcuf_image.h.
 PIXEL_CODES: dict[str, int] = {"gray8": 0, "rgb565": 1, "rgb565_be": 2, "rgb888": 3}
 _BYTES_PER_PIXEL = {"gray8": 1, "rgb565": 2, "rgb565_be": 2, "rgb888": 3}
-_LUMA = (77, 150, 29)
+_LUMA = (np.uint32(77), np.uint32(150), np.uint32(29))
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,8 @@ def _axis_map(out_n: int, start: int, length: int, bilinear: bool) -> tuple[
 def _lut(cfg: ImageConfig) -> npt.NDArray[np.int8]:
     v = (np.arange(256, dtype=np.float64) - cfg.pixel_mean) / cfg.pixel_std / cfg.out_scale
     q = np.sign(v) * np.floor(np.abs(v) + 0.5) + cfg.out_zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
+    lut: npt.NDArray[np.int8] = np.clip(q, -128, 127).astype(np.int8)
+    return lut
 
 
 @cache
@@ -230,11 +231,12 @@ def _resize(img: U32, t: ImageTables, bilinear: bool) -> U32:
     if not bilinear:
         return p00
     p01, p10, p11 = img[t.y0][:, t.x1], img[t.y1][:, t.x0], img[t.y1][:, t.x1]
+    one = np.uint32(256)
     fx = t.fx.astype(np.uint32)[None, :, None]
     fy = t.fy.astype(np.uint32)[:, None, None]
-    top = p00 * (256 - fx) + p01 * fx
-    bottom = p10 * (256 - fx) + p11 * fx
-    out: U32 = (top * (256 - fy) + bottom * fy + 32768) >> 16
+    top = p00 * (one - fx) + p01 * fx
+    bottom = p10 * (one - fx) + p11 * fx
+    out: U32 = (top * (one - fy) + bottom * fy + np.uint32(32768)) >> np.uint32(16)
     return out
 
 
@@ -244,7 +246,7 @@ def _convert(px: U32, out_channels: int) -> U32:
     if out_channels == 3:
         return np.repeat(px, 3, axis=-1)
     r, g, b = px[..., 0], px[..., 1], px[..., 2]
-    luma: U32 = (_LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b + 128) >> 8
+    luma: U32 = (_LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b + np.uint32(128)) >> np.uint32(8)
     return luma[..., None]
 
 

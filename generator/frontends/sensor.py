@@ -150,12 +150,14 @@ def sensor_features(window: npt.ArrayLike, cfg: SensorConfig | None = None) -> n
     acc = _as_window(window, cfg).astype(np.int64) * t.mult.astype(np.int64) + t.bias
     acc = np.clip(acc, -_ACC_LIMIT, _ACC_LIMIT)
     q = ((acc + (256 << FRAC_BITS) + (1 << (FRAC_BITS - 1))) >> FRAC_BITS) - 256
-    return np.clip(q, -128, 127).astype(np.int8)
+    out: npt.NDArray[np.int8] = np.clip(q, -128, 127).astype(np.int8)
+    return out
 
 
 def sensor_float(window: npt.ArrayLike, cfg: SensorConfig | None = None) -> npt.NDArray[np.float32]:
     """float32 ``(x - axis_offset) * axis_scale`` per axis: the real values the model input encodes."""
     cfg = cfg or SensorConfig()
     x = _as_window(window, cfg).astype(np.float64)
-    real = (x - np.array(cfg.offsets)) * np.array(cfg.scales)
-    return real.astype(np.float32)
+    real: npt.NDArray[np.float32] = ((x - np.array(cfg.offsets)) * np.array(cfg.scales)).astype(
+        np.float32)
+    return real
