@@ -12,6 +12,7 @@ reference arithmetic (no TensorFlow needed for those).
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import shutil
 import subprocess
@@ -846,3 +847,195 @@ def test_cross_compiles(target: str, source: str, tmp_path: Any) -> None:
            str(tmp_path / "k.o")]
     res = subprocess.run(cmd, check=False, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+# ---- the Cortex-M build (SMLAD fast path, soft/hard double) on the emulator ---------------------------
+
+
+def _c_values(values: npt.NDArray[Any]) -> str:
+    flat = values.reshape(-1)
+    if flat.dtype == np.float64:
+        return ", ".join(float(v).hex() for v in flat)
+    return ", ".join(str(int(v)) for v in flat)
+
+
+@dataclass
+class Firmware:
+    """A test program: constant arrays, parameter structs, kernel calls and expected outputs."""
+
+    decls: list[str]
+    body: list[str]
+
+    def array(self, name: str, ctype: str, values: npt.ArrayLike | None) -> str:
+        if values is None:
+            return "NULL"
+        arr = np.asarray(values)
+        self.decls.append(f"static const {ctype} {name}[{max(arr.size, 1)}] = "
+                          f"{{{_c_values(arr) or '0'}}};")
+        return name
+
+    def params(self, name: str, ctype: str, p: ctypes.Structure) -> str:
+        fields = ", ".join(f".{f[0]} = {getattr(p, f[0])}" for f in p._fields_)
+        self.decls.append(f"static const {ctype} {name} = {{{fields}}};")
+        return f"&{name}"
+
+    def check(self, name: str, call: str, want: npt.NDArray[np.int8], out_size: int | None = None,
+              pre: str = "") -> None:
+        """``call`` writes into ``out_<name>``; compared with ``want`` (flattened)."""
+        n = out_size or want.size
+        exp = self.array(f"want_{name}", "int8_t", want.reshape(-1))
+        self.decls.append(f"static int8_t out_{name}[{n}];")
+        self.body.append(f"    {pre}{call};\n    fails += check(\"{name}\", out_{name}, {exp}, "
+                         f"{want.size});")
+
+    def source(self) -> str:
+        return "\n".join([_FIRMWARE_PRELUDE, *self.decls, _FIRMWARE_CHECK, "int main(void)", "{",
+                          "    int fails = 0;", *self.body,
+                          '    mcuf_port_print(fails ? "FAIL\\n" : "OK\\n");',
+                          "    return fails ? 1 : 0;", "}", ""])
+
+
+_FIRMWARE_PRELUDE = """#include <stddef.h>
+#include <stdint.h>
+#include "mcuf_kernels.h"
+#include "mcuf_port.h"
+"""
+
+_FIRMWARE_CHECK = """static int check(const char *name, const int8_t *got, const int8_t *want, int n)
+{
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        bad += got[i] != want[i];
+    }
+    if (bad) {
+        mcuf_port_print(name);
+        mcuf_port_print(": ");
+        mcuf_port_print_int(bad);
+        mcuf_port_print(" mismatches\\n");
+    }
+    return bad;
+}
+"""
+
+
+def _firmware_cases(rng: np.random.Generator) -> Firmware:
+    """Kernel calls with odd lengths and offsets; expected outputs from the host build."""
+    fw = Firmware([], [])
+    # CONV_2D reading a 5-channel slice of a 9-channel map (dot lengths 5: SIMD body plus tail).
+    wide = rng.integers(-128, 128, size=(7, 6, 9), dtype=np.int8)
+    x = wide[:, :, 2:7]
+    filt = rng.integers(-128, 128, size=(6, 3, 3, 5), dtype=np.int8)
+    bias = rng.integers(-3000, 3000, size=6, dtype=np.int32)
+    mult, shift = zip(*(qp.quantize_multiplier(float(v)) for v in rng.uniform(1e-3, 2e-2, 6)),
+                      strict=True)
+    win = window_of(Padding.SAME, (7, 6), (3, 3), (2, 1), (1, 1))
+    q = ck.Quant(in_offset=37, out_offset=-5, act_min=-100, act_max=120)
+    want = ck.conv2d(x, filt, bias, mult, shift, win, q)
+    p = ck.conv_params(x, (3, 3), 6, win, q)
+    fw.array("conv_wide", "int8_t", wide)
+    fw.check("conv", f"mcuf_conv2d_s8({fw.params('conv_p', 'mcuf_conv_params', p)}, conv_wide + 2, "
+             f"{fw.array('conv_w', 'int8_t', filt)}, {fw.array('conv_b', 'int32_t', bias)}, "
+             f"{fw.array('conv_m', 'int32_t', mult)}, {fw.array('conv_s', 'int32_t', shift)}, "
+             "out_conv)", want)
+    # The same conv as two input slices (2 + 3 channels), accumulated, then requantised.
+    acc_n = want.size
+    fw.decls.append(f"static int32_t acc_conv[{acc_n}];")
+    pre = [f"mcuf_zero_s32({acc_n}, acc_conv);"]
+    for i, (lo, hi) in enumerate(((0, 2), (2, 5))):
+        ps = ck.conv_params(x[:, :, lo:hi], (3, 3), 6, win, q)
+        w = fw.array(f"conv_w{i}", "int8_t", np.ascontiguousarray(filt[..., lo:hi]))
+        pre.append(f"mcuf_conv2d_s8_acc({fw.params(f'conv_p{i}', 'mcuf_conv_params', ps)}, "
+                   f"conv_wide + {2 + lo}, {w}, acc_conv);")
+    fw.check("conv_split", f"mcuf_requant_s32({acc_n // 6}, 6, acc_conv, conv_b, conv_m, conv_s, "
+             f"{q.out_offset}, {q.act_min}, {q.act_max}, out_conv_split, 6)", want,
+             pre=" ".join(pre) + "\n    ")
+    # DEPTHWISE_CONV_2D, depth multiplier 2, dilation 2.
+    xd = rng.integers(-128, 128, size=(8, 7, 3), dtype=np.int8)
+    fd = rng.integers(-128, 128, size=(3, 3, 6), dtype=np.int8)
+    wind = window_of(Padding.SAME, (8, 7), (3, 3), (1, 1), (2, 2))
+    want = ck.dwconv2d(xd, fd, bias, mult, shift, wind, q)
+    h, w_, c, cs = ck.hwc(xd)
+    pd = ck.DwConvParams(h, w_, c, cs, wind.out_h, wind.out_w, 6, 6, 3, 3, 1, 1, 2, 2,
+                         wind.pad_top, wind.pad_left, 2, q.in_offset, q.out_offset, q.act_min,
+                         q.act_max)
+    fw.check("dwconv", f"mcuf_dwconv2d_s8({fw.params('dw_p', 'mcuf_dwconv_params', pd)}, "
+             f"{fw.array('dw_in', 'int8_t', xd)}, {fw.array('dw_w', 'int8_t', fd)}, conv_b, conv_m, "
+             "conv_s, out_dwconv)", want)
+    # FULLY_CONNECTED: fixed point, double (per-channel and per-tensor), and split + double requant.
+    xf = rng.integers(-128, 128, size=(2, 37), dtype=np.int8)
+    wf = rng.integers(-128, 128, size=(6, 37), dtype=np.int8)
+    scales = reference_rescales(0.02, tuple(float(np.float32(v)) for v in
+                                            rng.uniform(1e-3, 5e-3, 6)), 0.11)
+    fw.array("fc_in", "int8_t", xf)
+    fw.array("fc_w", "int8_t", wf)
+    fw.array("fc_scale", "double", scales)
+    for per_channel in (True, False):
+        tag = "pc" if per_channel else "pt"
+        pf = ck.FcParams(2, 37, 6, q.in_offset, q.out_offset, q.act_min, q.act_max,
+                         int(per_channel))
+        pref = fw.params(f"fc_p_{tag}", "mcuf_fc_params", pf)
+        fw.check(f"fc_{tag}", f"mcuf_fc_s8({pref}, fc_in, fc_w, conv_b, conv_m, conv_s, out_fc_{tag})",
+                 ck.fc(xf, wf, bias, mult, shift, q, per_channel))
+        fw.check(f"fc_f64_{tag}", f"mcuf_fc_s8_f64({pref}, fc_in, fc_w, conv_b, fc_scale, "
+                 f"out_fc_f64_{tag})", ck.fc_f64(xf, wf, bias, scales, q, per_channel))
+    acc = np.zeros((2, 6), dtype=np.int32)
+    ck.fc_acc(np.ascontiguousarray(xf[:, :17]), np.ascontiguousarray(wf[:, :17]), q.in_offset, acc)
+    ck.fc_acc(np.ascontiguousarray(xf[:, 17:]), np.ascontiguousarray(wf[:, 17:]), q.in_offset, acc)
+    fw.check("fc_split", f"mcuf_requant_s32_f64(2, 6, {fw.array('fc_acc', 'int32_t', acc)}, conv_b, "
+             f"fc_scale, {q.out_offset}, {q.act_min}, {q.act_max}, out_fc_split, 6)",
+             ck.requant_f64(acc, bias, scales, q))
+    # Pooling, PAD, and the float requantising row copy.
+    kp, winp = (3, 2), window_of(Padding.SAME, (7, 6), (3, 2), (2, 2), (1, 1))
+    for kind in ("avg", "max"):
+        want = getattr(ck, f"{kind}pool")(x, kp, winp, q)
+        pp = ck.PoolParams(7, 6, 5, 9, winp.out_h, winp.out_w, 5, *kp, 2, 2, winp.pad_top,
+                           winp.pad_left, q.act_min, q.act_max)
+        fw.check(f"{kind}pool", f"mcuf_{kind}pool_s8({fw.params(f'{kind}_p', 'mcuf_pool_params', pp)}"
+                 f", conv_wide + 2, out_{kind}pool)", want)
+    want = ck.pad(x, ((1, 2), (0, 1), (2, 1)), -7)
+    ppad = ck.PadParams(7, 6, 5, 9, 1, 2, 0, 1, 2, 1, 8, -7)
+    fw.check("pad", f"mcuf_pad_s8({fw.params('pad_p', 'mcuf_pad_params', ppad)}, conv_wide + 2, "
+             "out_pad)", want)
+    src = rng.integers(-128, 128, size=(4, 33), dtype=np.int8)
+    dst = np.zeros((4, 33), dtype=np.int8)
+    scale = np.float32(0.37) * np.float32(1.0 / np.float32(0.23))
+    fbias = -np.float32(-3) * scale
+    ck.requant_rows(src, dst, float(scale), float(fbias), 9)
+    fw.check("requant_rows", f"mcuf_requant_rows_s8(4, 33, {fw.array('rr_src', 'int8_t', src)}, 33, "
+             f"out_requant_rows, 33, {float(scale).hex()}f, {float(fbias).hex()}f, 9)", dst)
+    return fw
+
+
+@pytest.mark.emulator
+@pytest.mark.cross
+@pytest.mark.parametrize("board", ["qemu_mps2_an386", "qemu_mps2_an500"])
+def test_cortex_m_build_matches_host(board: str, tmp_path: Any) -> None:
+    """The kernels built for Cortex-M4F / M7 (SMLAD inner loops, software or hardware double, GNU C
+    with fused multiply-add allowed) give the host build's outputs, in QEMU."""
+    import json
+
+    from generator.build.platform_files import platform_dir
+    from generator.build.qemu import run_qemu
+
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm")
+    manifest = json.loads((platform_dir() / "boards" / f"{board}.json").read_text())
+    build = manifest["build"]
+    machine = [f"-mcpu={build['cpu']}", "-mthumb", f"-mfloat-abi={build['float_abi']}",
+               *([f"-mfpu={build['fpu']}"] if "fpu" in build else [])]
+    main_c = tmp_path / "main.c"
+    main_c.write_text(_firmware_cases(np.random.default_rng(21)).source())
+    rt, port = runtime_dir(), platform_dir() / "runtime"
+    elf = tmp_path / "kernels.elf"
+    cmd = ["arm-none-eabi-gcc", *machine, "-std=gnu11", "-O2", "-Wall", "-ffunction-sections",
+           "-fdata-sections", f"-I{rt / 'include'}", f"-I{port / 'include'}", str(main_c),
+           *(str(rt / "src" / s) for s in ck.SOURCES), *map(str, sorted((port / "src").glob("*.c"))),
+           "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections",
+           f"-L{platform_dir() / 'ldscripts'}", f"-T{build['ldscript']}", "-o", str(elf)]
+    res = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], check=True,
+                         capture_output=True, text=True).stdout
+    assert "smlad" in dis, "the DSP inner loop was not compiled in"
+    run = run_qemu(elf, manifest["upload"]["qemu_machine"])
+    assert run.exit_code == 0 and "OK" in run.stdout, run.stdout + run.stderr

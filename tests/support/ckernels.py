@@ -116,8 +116,10 @@ class Quant:
     act_max: int = 127
 
 
-def _ptr(a: npt.NDArray[Any] | None) -> int | None:
-    return None if a is None else int(a.ctypes.data)
+def _ptr(a: npt.NDArray[Any] | None) -> Any:
+    """A ctypes argument for the array's first element. The returned object holds a reference to
+    the array, so a temporary (e.g. ``_ptr(_vec(...))``) stays alive for the whole call."""
+    return None if a is None else a.ctypes
 
 
 def _vec(a: npt.ArrayLike | None, dtype: type[np.generic]) -> npt.NDArray[Any] | None:
