@@ -164,10 +164,16 @@ typedef struct {
     int8_t pad_value;
 } mcuf_pad_params;
 
+/* Output is (pad_top + in_h + pad_bottom) x (pad_left + in_w + pad_right) pixels of
+ * pad_c_before + in_c + pad_c_after channels, pixel stride out_cs; every padded element is pad_value
+ * (TFLite: the output zero point). in and out must not overlap. */
 void mcuf_pad_s8(const mcuf_pad_params *p, const int8_t *in, int8_t *out);
 
 /* Copies `rows` rows of `len` bytes from src (row pitch src_pitch) to dst (row pitch dst_pitch).
- * Used for RESHAPE (when not aliased) and CONCATENATION with equal quantisation. Overlap-safe. */
+ * Used for RESHAPE (when not aliased) and CONCATENATION with equal quantisation. Overlap-safe within
+ * a row, and across rows when they move apart (dst >= src, dst_pitch >= src_pitch: widening the
+ * first input of a concatenation in place) or together (dst <= src, dst_pitch <= src_pitch),
+ * given src_pitch >= len. */
 void mcuf_copy_rows_s8(int32_t rows, int32_t len, const int8_t *src, int32_t src_pitch,
                        int8_t *dst, int32_t dst_pitch);
 
