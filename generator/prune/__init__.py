@@ -1,0 +1,1 @@
+"""Memory-aware structured pruning: remove whole channels where the planned SRAM peak is set."""
