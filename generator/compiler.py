@@ -97,6 +97,12 @@ def check_int8(graph: Graph, where: str) -> None:
 def compile_graph(graph: Graph, tflite: bytes, source: str = "model", prefix: str = "model",
                   planner: Planner = best_layout, partial: bool = True) -> CompiledModel:
     program = search_splits(graph).program if partial else build_program(graph)
+    return compile_program(graph, program, tflite, source, prefix, planner)
+
+
+def compile_program(graph: Graph, program: Program, tflite: bytes, source: str = "model",
+                    prefix: str = "model", planner: Planner = best_layout) -> CompiledModel:
+    """Lower a chosen step program, lay out its arena and emit the C engine."""
     schedule = lower_program(program)
     buffers = tuple(schedule.lifetimes())
     layout = planner(list(buffers))

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 class DType(enum.Enum):
     FLOAT32 = "float32"
+    FLOAT64 = "float64"
     INT32 = "int32"
     INT8 = "int8"
     UINT8 = "uint8"
@@ -33,6 +34,7 @@ class DType(enum.Enum):
     def c_type(self) -> str:
         return {
             DType.FLOAT32: "float",
+            DType.FLOAT64: "double",
             DType.INT32: "int32_t",
             DType.INT8: "int8_t",
             DType.UINT8: "uint8_t",

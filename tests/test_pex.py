@@ -14,6 +14,7 @@ from generator.plan.pex import (
     Split,
     build_program,
     candidate_chains,
+    inplace_form,
     lower_bound,
     search_splits,
     slice_ranges,
@@ -40,7 +41,13 @@ def test_any_split_program_lays_out_without_overlap(g, data) -> None:  # type: i
         if not any(c.overlaps(s.chain) for s in chosen):
             chosen.append(Split(c, data.draw(st.sampled_from([1, 2, 3, 4, 16]))))
     chosen.sort(key=lambda s: s.chain.start)
-    program = build_program(g, chosen)
+    in_chains = {i for s in chosen for i in s.chain.ops}
+    inplace = {
+        i: data.draw(st.sampled_from([1, 2, 3, 8]))
+        for i, op in enumerate(g.ops)
+        if inplace_form(g, op) and i not in in_chains and data.draw(st.booleans())
+    }
+    program = build_program(g, chosen, inplace)
     buffers = list(program.buffers)
     layout = best_layout(buffers)
     assert check_layout(buffers, layout) == []
@@ -80,3 +87,34 @@ def test_chain_rules() -> None:
 def test_slice_ranges_cover_channels_evenly() -> None:
     assert slice_ranges(10, 3) == [(0, 3), (3, 6), (6, 10)]
     assert slice_ranges(2, 8) == [(0, 1), (1, 2)]
+
+
+@pytest.mark.hostc
+@settings(max_examples=12, deadline=None)
+@given(nets, st.data())
+def test_split_and_in_place_execution_equal_whole_execution(tmp_path_factory, g, data) -> None:  # type: ignore[no-untyped-def]
+    """The generated C with random splits and in-place operators computes exactly what the
+    whole-tensor C computes (which the zoo tests hold equal to the TFLite interpreter)."""
+    import numpy as np
+
+    from generator.compiler import compile_graph, compile_program
+    from generator.host import build_host
+
+    chains = candidate_chains(g)
+    chosen: list[Split] = []
+    for c in data.draw(st.permutations(chains)):
+        if not any(c.overlaps(s.chain) for s in chosen) and data.draw(st.booleans()):
+            chosen.append(Split(c, data.draw(st.sampled_from([2, 3, 5]))))
+    chosen.sort(key=lambda s: s.chain.start)
+    in_chains = {i for s in chosen for i in s.chain.ops}
+    inplace = {i: data.draw(st.sampled_from([1, 2, 3])) for i, op in enumerate(g.ops)
+               if inplace_form(g, op) and i not in in_chains}
+    whole = compile_graph(g, b"", partial=False)
+    split = compile_program(g, build_program(g, chosen, inplace), b"")
+    rng = np.random.default_rng(0)
+    shape = g.tensors[g.inputs[0]].shape
+    xs = [[rng.integers(-128, 128, size=shape, dtype=np.int8)] for _ in range(3)]
+    a = build_host(whole, tmp_path_factory.mktemp("whole")).run(xs)
+    b = build_host(split, tmp_path_factory.mktemp("split")).run(xs)
+    for ra, rb in zip(a, b, strict=True):
+        np.testing.assert_array_equal(ra[0], rb[0])

@@ -69,6 +69,8 @@ def _const_view(c: Const) -> dict[str, Any]:
     flat = c.data.reshape(-1)
     if flat.dtype == np.float32:
         values = [f"{v:.9g}f" for v in flat.tolist()]
+    elif flat.dtype == np.float64:
+        values = [float(v).hex() for v in flat.tolist()]  # C99 hex floats: exact
     else:
         values = [str(v) for v in flat.tolist()]
     lines = [

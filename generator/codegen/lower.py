@@ -66,6 +66,11 @@ class Lowering:
             self.buffers[name] = BufferSpec(name, t.nbytes, t.dtype, tid)
         return BufRef(name, offset, t.dtype.c_type)
 
+    def buf_named(self, name: str, nbytes: int, dtype: DType) -> BufRef:
+        """A scratch buffer that belongs to no tensor."""
+        self.buffers[name] = BufferSpec(name, nbytes, dtype)
+        return BufRef(name, 0, dtype.c_type)
+
     def alias(self, dst: int, src: int) -> None:
         self.tensor_buffer[dst] = self.buf(src).buffer
 
@@ -235,15 +240,27 @@ def _dwconv(lw: Lowering, i: int, op: Op) -> None:
                  f"DEPTHWISE_CONV_2D {op.name}", i))
 
 
+def fc_scales(g: Graph, op: Op) -> npt.NDArray[np.float64]:
+    """Per output: in_scale * filter_scale / out_scale in double, in TFLite's reference order.
+
+    TFLite's reference FULLY_CONNECTED rescales in double precision (not with the fixed-point
+    multiplier its optimised kernels use); these are the exact doubles it multiplies by."""
+    x, w, y = (g.tensors[i] for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    out_n = w.shape[0]
+    scales = _q(w).scale if _q(w).per_channel else _q(w).scale * out_n
+    sx, sy = float(np.float32(_q(x).single_scale)), float(np.float32(_q(y).single_scale))
+    return np.array([sx * float(np.float32(s)) / sy for s in scales], dtype=np.float64)
+
+
 def _fc(lw: Lowering, i: int, op: Op) -> None:
     g = lw.graph
     k = weighted_constants(g, op)
     out_n, in_n = k.weights.shape
     p = fc_params(g, op, in_n, out_n)
-    if not p["per_channel"]:
-        k = Weighted(k.weights, k.bias, k.mult[:1], k.shift[:1])
-    args = [lw.buf(op.inputs[0]), *_weighted_consts(lw, i, k, k.weights), lw.buf(op.outputs[0])]
-    lw.emit(Call("mcuf_fc_s8", tuple(args), "mcuf_fc_params", _params(**p),
+    bias: Arg = NULL if k.bias is None else lw.const(f"op{i}_bias", k.bias)
+    args = [lw.buf(op.inputs[0]), lw.const(f"op{i}_w", k.weights), bias,
+            lw.const(f"op{i}_scale", fc_scales(g, op)), lw.buf(op.outputs[0])]
+    lw.emit(Call("mcuf_fc_s8_f64", tuple(args), "mcuf_fc_params", _params(**p),
                  f"FULLY_CONNECTED {op.name}", i))
 
 

@@ -24,6 +24,7 @@ from generator.codegen.lower import (
     conv_params,
     dwconv_params,
     fc_params,
+    fc_scales,
     io_spec,
     pool_params,
     weighted_constants,
@@ -44,6 +45,10 @@ from generator.plan.pex import (
     out_multiplier,
     slice_buffer,
     slice_ranges,
+    tmp_buffer,
+    inplace_form,
+    inplace_tmp_bytes,
+    pw_block,
     base_channels,
 )
 
@@ -91,6 +96,9 @@ def lower_program(program: Program) -> Schedule:
 def _lower_step(lw: Lowering, program: Program, step: Step) -> None:
     g = program.graph
     op = g.ops[step.op]
+    if step.kind is StepKind.FULL and step.op in program.inplace:
+        _inplace(lw, step.op, op, program.inplace[step.op])
+        return
     if step.kind is StepKind.FULL:
         handler = HANDLERS.get(op.kind)
         if handler is None:
@@ -221,28 +229,26 @@ def _fc_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
     k = weighted_constants(g, op)
     out_n, in_n = k.weights.shape
     if i == ctx.chain.start:
-        out = out_view(lw, i, op, ctx)
-        p = fc_params(g, op, in_n, out.c)
-        w = lw.const(f"op{i}_w", k.weights)
-        per = _per_channel(lw, i, k, ctx.lo if p["per_channel"] else 0)
-        bias = per[0]
-        if not p["per_channel"]:
-            per = [bias, ConstRef(f"op{i}_mult", 0), ConstRef(f"op{i}_shift", 0)]
-        if isinstance(bias, ConstRef):
-            per[0] = ConstRef(bias.name, ctx.lo)
         if g.tensors[op.outputs[0]].size != out_n:
             raise McuforgeError(f"FULLY_CONNECTED '{op.name}' with batches cannot be split")
-        lw.emit(Call("mcuf_fc_s8", (lw.buf(op.inputs[0]), ConstRef(w.name, ctx.lo * in_n), *per,
-                                    out.ref), "mcuf_fc_params", _params(**p),
+        out = out_view(lw, i, op, ctx)
+        p = fc_params(g, op, in_n, out.c)
+        p["per_channel"] = 1  # the scale array has one entry per output
+        scale = lw.const(f"op{i}_scale", fc_scales(g, op))
+        bias: Arg = NULL if k.bias is None else ConstRef(lw.const(f"op{i}_bias", k.bias).name, ctx.lo)
+        w = lw.const(f"op{i}_w", k.weights)
+        lw.emit(Call("mcuf_fc_s8_f64", (lw.buf(op.inputs[0]), ConstRef(w.name, ctx.lo * in_n), bias,
+                                        ConstRef(scale.name, ctx.lo), out.ref),
+                     "mcuf_fc_params", _params(**p),
                      f"FULLY_CONNECTED {op.name} [out {ctx.lo}:{ctx.hi}]", i))
         return
     src = in_view(lw, i, op, ctx, op.inputs[0])
     m = in_multiplier(g, ctx.chain, i)
     ranges = slice_ranges(base_channels(g, ctx.chain), ctx.slices)
     blocks = [k.weights[:, lo * m : hi * m] for lo, hi in ranges]
-    w = _relayout(lw, f"op{i}_w_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
+    w_ref = _relayout(lw, f"op{i}_w_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
     p = fc_params(g, op, src.c, out_n)
-    lw.emit(Call("mcuf_fc_s8_acc", (src.ref, w, _acc_ref(lw, i)), "mcuf_fc_params", _params(**p),
+    lw.emit(Call("mcuf_fc_s8_acc", (src.ref, w_ref, _acc_ref(lw, i)), "mcuf_fc_params", _params(**p),
                  f"FULLY_CONNECTED {op.name} [in {ctx.lo * m}:{ctx.hi * m}]", i))
 
 
@@ -251,18 +257,20 @@ def _requant(lw: Lowering, i: int, op: Op) -> None:
     k = weighted_constants(g, op)
     out_t = g.tensors[op.outputs[0]]
     cout = channels(g, op.outputs[0])
-    if op.kind is OpKind.CONV_2D:
-        p = conv_params(g, op, 1, 1, cout, cout)
-    else:
+    n = Literal(str(out_t.size // cout))
+    if op.kind is OpKind.FULLY_CONNECTED:
         fp = fc_params(g, op, 1, cout)
-        p = dict(out_offset=fp["out_offset"], act_min=fp["act_min"], act_max=fp["act_max"])
-        if not fp["per_channel"]:
-            k = Weighted(k.weights, k.bias, np.repeat(k.mult[:1], cout), np.repeat(k.shift[:1], cout))
-            lw.consts.pop(f"op{i}_mult", None)
-            lw.consts.pop(f"op{i}_shift", None)
-    bias, mult, shift = _per_channel(lw, i, k, 0)
+        bias: Arg = NULL if k.bias is None else lw.const(f"op{i}_bias", k.bias)
+        scale = lw.const(f"op{i}_scale", fc_scales(g, op))
+        lw.emit(Call("mcuf_requant_s32_f64", (
+            n, Literal(str(cout)), _acc_ref(lw, i), bias, scale, Literal(str(fp["out_offset"])),
+            Literal(str(fp["act_min"])), Literal(str(fp["act_max"])), lw.buf(op.outputs[0]),
+            Literal(str(cout))), comment=f"requantise {op.name}", op_index=i))
+        return
+    p = conv_params(g, op, 1, 1, cout, cout)
+    bias_ref, mult, shift = _per_channel(lw, i, k, 0)
     lw.emit(Call("mcuf_requant_s32", (
-        Literal(str(out_t.size // cout)), Literal(str(cout)), _acc_ref(lw, i), bias, mult, shift,
+        n, Literal(str(cout)), _acc_ref(lw, i), bias_ref, mult, shift,
         Literal(str(p["out_offset"])), Literal(str(p["act_min"])), Literal(str(p["act_max"])),
         lw.buf(op.outputs[0]), Literal(str(cout))), comment=f"requantise {op.name}", op_index=i))
 
@@ -324,6 +332,30 @@ def _eltwise_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
     n = g.tensors[op.outputs[0]].size // channels(g, op.outputs[0])
     emit_eltwise(lw, i, op, Operand(a.ref, a.cs, 1), Operand(b.ref, b.cs, 1), out.ref, n, out.c,
                  out.cs, f" [{ctx.lo}:{ctx.hi}]")
+
+
+def _inplace(lw: Lowering, i: int, op: Op, param: int) -> None:
+    """The output overwrites the input buffer (they share one, see pex.build_program)."""
+    g = lw.graph
+    k = weighted_constants(g, op)
+    x, y = op.inputs[0], op.outputs[0]
+    cin, cout = channels(g, x), channels(g, y)
+    buf = lw.buf(x)
+    tmp = lw.buf_named(tmp_buffer(i), inplace_tmp_bytes(g, op, param), DType.INT8)
+    if inplace_form(g, op) == "pw":
+        p = conv_params(g, op, cin, cin, cout, cout)
+        w = lw.const(f"op{i}_w", k.weights)
+        lw.emit(Call("mcuf_conv1x1_inplace_s8", (buf, w, *_per_channel(lw, i, k, 0), tmp,
+                                                  Literal(str(pw_block(g, op)))),
+                     "mcuf_conv_params", _params(**p), f"CONV_2D {op.name} (in place)", i))
+        return
+    p = dwconv_params(g, op, cin, cin, cout)
+    w3 = k.weights.reshape(k.weights.shape[1], k.weights.shape[2], -1)
+    blocks = [w3[:, :, lo:hi] for lo, hi in slice_ranges(cout, param)]
+    w = _relayout(lw, f"op{i}_w_g{param}", blocks)[0]
+    lw.emit(Call("mcuf_dwconv2d_inplace_s8", (buf, w, *_per_channel(lw, i, k, 0), tmp,
+                                               Literal(str(param))),
+                 "mcuf_dwconv_params", _params(**p), f"DEPTHWISE_CONV_2D {op.name} (in place)", i))
 
 
 SliceHandler = Callable[[Lowering, int, Op, SliceCtx], None]

@@ -73,6 +73,18 @@ typedef struct {
 void mcuf_dwconv2d_s8(const mcuf_dwconv_params *p, const int8_t *in, const int8_t *filter,
                       const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out);
 
+/* In-place forms (the output overwrites the input buffer `buf`; tmp is scratch):
+ * 1x1, stride-1 convolution with out_cs <= in_cs, `block` pixels at a time (tmp: block * out_c bytes);
+ * depthwise convolution with depth multiplier 1 and out_cs == in_cs, in `groups` channel groups
+ * (tmp: out_h * out_w * ceil(in_c / groups) bytes); its filter is re-laid out group by group:
+ * the group starting at channel c0 is a dense [k_h][k_w][group] block at filter + k_h * k_w * c0. */
+void mcuf_conv1x1_inplace_s8(const mcuf_conv_params *p, int8_t *buf, const int8_t *filter,
+                             const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                             int8_t *tmp, int32_t block);
+void mcuf_dwconv2d_inplace_s8(const mcuf_dwconv_params *p, int8_t *buf, const int8_t *filter,
+                              const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                              int8_t *tmp, int32_t groups);
+
 /* ---- FULLY_CONNECTED --------------------------------------------------------------------------- */
 typedef struct {
     int32_t batches, in_n, out_n;

@@ -1,0 +1,53 @@
+/*
+ * In-place forms of two channel-local operators, for the memory planner: the output overwrites the
+ * input buffer as the input is consumed, with only a small scratch buffer.
+ *
+ * Both are the ordinary kernels applied to pieces, so they are bit-exact with them by construction.
+ */
+#include <string.h>
+
+#include "mcuf_kernels.h"
+
+void mcuf_conv1x1_inplace_s8(const mcuf_conv_params *p, int8_t *buf, const int8_t *filter,
+                             const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                             int8_t *tmp, int32_t block)
+{
+    const int32_t n = p->in_h * p->in_w;
+    for (int32_t p0 = 0; p0 < n; p0 += block) {
+        const int32_t b = n - p0 < block ? n - p0 : block;
+        mcuf_conv_params q = *p;
+        q.in_h = 1;
+        q.in_w = b;
+        q.out_h = 1;
+        q.out_w = b;
+        q.out_cs = p->out_c;
+        mcuf_conv2d_s8(&q, buf + p0 * p->in_cs, filter, bias, mult, shift, tmp);
+        /* Output pixels p0..p0+b-1 land at or below input pixels already read (out_cs <= in_cs). */
+        for (int32_t i = 0; i < b; i++) {
+            memmove(buf + (p0 + i) * p->out_cs, tmp + i * p->out_c, (size_t)p->out_c);
+        }
+    }
+}
+
+void mcuf_dwconv2d_inplace_s8(const mcuf_dwconv_params *p, int8_t *buf, const int8_t *filter,
+                              const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                              int8_t *tmp, int32_t groups)
+{
+    const int32_t c = p->in_c;
+    const int32_t npix = p->out_h * p->out_w;
+    for (int32_t j = 0; j < groups; j++) {
+        const int32_t c0 = (int32_t)((int64_t)c * j / groups);
+        const int32_t c1 = (int32_t)((int64_t)c * (j + 1) / groups);
+        const int32_t g = c1 - c0;
+        mcuf_dwconv_params q = *p;
+        q.in_c = g;
+        q.out_c = g;
+        q.out_cs = g;
+        mcuf_dwconv2d_s8(&q, buf + c0, filter + p->k_h * p->k_w * c0, bias ? bias + c0 : NULL,
+                         mult + c0, shift + c0, tmp);
+        /* Channels c0..c1-1 of the input are consumed: their slots take the output. */
+        for (int32_t i = 0; i < npix; i++) {
+            memcpy(buf + i * p->out_cs + c0, tmp + i * g, (size_t)g);
+        }
+    }
+}
