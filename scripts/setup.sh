@@ -10,6 +10,7 @@ command -v arm-none-eabi-gcc >/dev/null || missing+=(gcc-arm-none-eabi libnewlib
 command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v sox >/dev/null || missing+=(sox)
+command -v valgrind >/dev/null || missing+=(valgrind)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

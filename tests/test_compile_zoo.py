@@ -72,3 +72,18 @@ def test_generated_c_cross_compiles_for_cortex_m4(name: str, tmp_path: Path) -> 
              str(src), "-o", str(tmp_path / (src.stem + ".o"))],
             capture_output=True, text=True)
         assert res.returncode == 0, f"{src.name}:\n{res.stderr}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ds_cnn", "mobilenet_v2"])
+def test_partial_execution_adds_at_most_two_percent_instructions(name: str, tmp_path: Path) -> None:
+    """Instructions of one inference (callgrind on the host: deterministic) stay within 2%."""
+    assert shutil.which("valgrind"), "valgrind is missing: apt-get install valgrind"
+    from bench.plan_bench import instructions
+
+    x = zoo_inputs(name, 1, seed=3)[0]
+    whole = instructions(compiled(name, False), x, tmp_path / "whole")
+    split = instructions(compiled(name, True), x, tmp_path / "split")
+    assert whole and split
+    assert compiled(name, True).arena_bytes < compiled(name, False).arena_bytes
+    assert split <= 1.02 * whole, f"{name}: {split} vs {whole} instructions"

@@ -483,6 +483,7 @@ COST_PER_MAC = 15
 COST_PER_OUTPUT = 40
 COST_PER_PIXEL_SLICE = 80
 COST_PER_COPY = 3
+COST_PER_ACC_SLICE = 100  # per output value and extra input slice of an accumulating op
 
 
 def _pixels(g: Graph, tid: int) -> int:
@@ -510,11 +511,13 @@ def overhead_cost(p: Program) -> int:
     extra = 0
     for s in p.splits:
         k = min(s.slices, base_channels(g, s.chain))
+        consumer = is_consumer(g, s.chain)
         for i in s.chain.ops:
-            extra += (k - 1) * _pixels(g, g.ops[i].outputs[0]) * COST_PER_PIXEL_SLICE
-        if is_consumer(g, s.chain):
-            out = g.tensors[g.ops[s.chain.end].outputs[0]].size
-            extra += out * (k + 2) * COST_PER_COPY
+            if consumer and i == s.chain.end:
+                out = g.tensors[g.ops[i].outputs[0]].size
+                extra += (k - 1) * out * COST_PER_ACC_SLICE + out * 2 * COST_PER_COPY
+            else:
+                extra += (k - 1) * _pixels(g, g.ops[i].outputs[0]) * COST_PER_PIXEL_SLICE
     for i, param in p.inplace.items():
         op = g.ops[i]
         out = op.outputs[0]
