@@ -30,7 +30,7 @@ from generator.prune.cli import prune_cmd  # noqa: E402
 app.command("prune")(prune_cmd)
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 ModelArg = Annotated[Path, typer.Argument(help="Keras model (.keras, .h5, SavedModel dir) or int8 .tflite")]
 CalibOpt = Annotated[
@@ -46,8 +46,12 @@ def fail(exc: McuforgeError) -> typer.Exit:
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s",
-                        handlers=[RichHandler(console=err_console, show_time=False, show_path=False)])
+    """Warnings of the package's modules go to stderr through rich (not to the root logger)."""
+    log = logging.getLogger("generator")
+    log.handlers = [RichHandler(console=err_console, show_time=False, show_path=False,
+                                markup=False, rich_tracebacks=False)]
+    log.setLevel(logging.WARNING)
+    log.propagate = False
 
 
 @app.callback()
@@ -103,8 +107,7 @@ def plan_cmd(
             compiled = compile_model(model, ImportOptions(calib), partial=partial)
             figures = plan_figures(compiled)
         out.mkdir(parents=True, exist_ok=True)
-        stem = out / f"{model.stem}.plan"
-        json_path, png_path = stem.with_suffix(".json"), stem.with_suffix(".png")
+        json_path, png_path = out / f"{model.stem}.plan.json", out / f"{model.stem}.plan.png"
         json_path.write_text(plan_json(compiled.graph, compiled.program, figures, compiled.layout,
                                        compiled.buffers))
         plot_lifetimes(compiled.buffers, compiled.layout, png_path,

@@ -7,8 +7,12 @@ for (then QUANTIZE / DEQUANTIZE ops appear at the boundary).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +48,27 @@ def _tf() -> Any:
         ) from exc
     tf.get_logger().setLevel(logging.ERROR)
     return tf
+
+
+@contextlib.contextmanager
+def quiet_native_output() -> Iterator[None]:
+    """Silence what TensorFlow's converter prints straight to the process's stdout and stderr."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 def load_keras_model(path: Path) -> Any:
@@ -124,7 +149,8 @@ def quantize_keras(model: Any, opts: QuantizeOptions | None = None) -> bytes:
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
     try:
-        return bytes(conv.convert())
+        with quiet_native_output():
+            return bytes(conv.convert())
     except Exception as exc:
         raise InputError(
             f"TFLite conversion failed: {str(exc).strip().splitlines()[-1][:300]}",
