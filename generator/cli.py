@@ -194,7 +194,22 @@ def _print_summary(compiled: object) -> None:
     t.add_row("kernel calls", str(len(compiled.schedule.calls)))
     t.add_row("arena (SRAM)", f"{compiled.arena_bytes:,} bytes")
     t.add_row("constants (flash)", f"{compiled.const_bytes:,} bytes")
+    t.add_row("quantisation", quantisation_summary(compiled.graph))
     console.print(t)
+
+
+def quantisation_summary(graph: object) -> str:
+    """What the converter chose: weight granularity, activation and I/O types."""
+    from generator.ir import Graph, OpKind
+
+    assert isinstance(graph, Graph)
+    weighted = [op for op in graph.ops
+                if op.kind in (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED)]
+    per_channel = sum(1 for op in weighted
+                      if (q := graph.tensors[op.inputs[1]].quant) is not None and q.per_channel)
+    io = sorted({graph.tensors[t].dtype.value for t in (*graph.inputs, *graph.outputs)})
+    return (f"int8 weights: {per_channel} of {len(weighted)} layers per-channel; "
+            f"activations int8 per-tensor; I/O {'/'.join(io)}")
 
 
 def main() -> None:
