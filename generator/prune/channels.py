@@ -179,7 +179,7 @@ def layer_role(layer: Any) -> Role:
     return Role.OPAQUE
 
 
-def wise_types() -> tuple[type, ...]:
+def wise_types() -> tuple[Any, ...]:
     L = _keras().layers
     return (
         L.ReLU, L.Activation, L.LeakyReLU, L.ELU, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D,

@@ -42,7 +42,8 @@ def filter_norms(node: LayerNode) -> Scores:
     """L1 norm of each output filter of a convolution, dense or separable layer."""
     weights = node.layer.get_weights()
     kernel = np.asarray(weights[1] if node.role is Role.SEPARABLE else weights[0], np.float64)
-    return np.abs(kernel).reshape(-1, kernel.shape[-1]).sum(axis=0)
+    norms: Scores = np.abs(kernel).reshape(-1, kernel.shape[-1]).sum(axis=0)
+    return norms
 
 
 def _bn_scale(consumers: list[LayerNode]) -> Scores | float:
