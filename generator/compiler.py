@@ -18,6 +18,7 @@ from generator.errors import InputError, McuforgeError
 from generator.frontend.tflite_reader import read_tflite
 from generator.ir import Graph
 from generator.plan.pex import Program, build_program, lower_bound, search_splits
+from generator.plan.order import orders
 from generator.plan.report import PlanFigures
 from generator.plan.arena import Buffer, Layout, best_layout, check_layout, peak_live
 
@@ -96,7 +97,12 @@ def check_int8(graph: Graph, where: str) -> None:
 
 def compile_graph(graph: Graph, tflite: bytes, source: str = "model", prefix: str = "model",
                   planner: Planner = best_layout, partial: bool = True) -> CompiledModel:
-    program = search_splits(graph).program if partial else build_program(graph)
+    if partial:
+        candidates = [search_splits(g).program for g in orders(graph)]
+        program = min(candidates, key=lambda p: p.peak)
+        graph = program.graph
+    else:
+        program = build_program(graph)
     return compile_program(graph, program, tflite, source, prefix, planner)
 
 
