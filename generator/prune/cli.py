@@ -1,11 +1,43 @@
-"""``mcuforge prune``: prune a Keras model until its planned SRAM peak fits a budget."""
+"""``mcuforge prune``: prune a Keras model until its planned SRAM arena fits a budget.
+
+Writes the pruned model (``-o``, a ``.keras``) and beside it ``<stem>.tflite`` (int8, quantised with
+the same data), ``<stem>.prune.json`` (every step) and ``<stem>.prune.png`` (accuracy against SRAM).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+
+from generator.errors import FitError, InputError, McuforgeError, OutputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from generator.prune.loop import PruneResult
+
+
+def parse_budget(text: str) -> int:
+    """``"64KB"`` -> 65536 (KB = 1024), as board files write sizes."""
+    from pydantic_core import PydanticCustomError
+
+    from generator.boards import parse_size
+
+    try:
+        value = parse_size(text.strip())
+    except PydanticCustomError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if not isinstance(value, int) or value <= 0:
+        raise typer.BadParameter(f"'{text}' is not a positive size")
+    return value
+
+
+def output_paths(out: Path) -> dict[str, Path]:
+    stem = out.with_suffix("")
+    return {"model": out, "tflite": stem.with_suffix(".tflite"),
+            "json": Path(f"{stem}.prune.json"), "png": Path(f"{stem}.prune.png")}
 
 
 def prune_cmd(
@@ -14,11 +46,107 @@ def prune_cmd(
                                                       "with arrays x and y")],
     sram_budget: Annotated[str, typer.Option("--sram-budget", help="SRAM for the activation arena, "
                                                                    "e.g. 64KB (KB = 1024)")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Pruned model (.keras)")] = Path(
-        "pruned.keras"),
-    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after each pruning step")] = 2,
-    max_steps: Annotated[int, typer.Option(help="Give up after this many pruning steps")] = 12,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Pruned model (.keras); the .tflite, "
+                                                          ".prune.json and .prune.png go beside it")]
+    = Path("pruned.keras"),
+    epochs: Annotated[int, typer.Option(min=0, help="Fine-tuning epochs after each pruning step")] = 2,
+    max_steps: Annotated[int, typer.Option(min=1, help="Give up after this many pruning steps")] = 12,
     val_split: Annotated[float, typer.Option(help="Share of each class held out for validation")] = 0.2,
+    min_keep: Annotated[float, typer.Option(min=0.0, max=1.0, help="Never narrow a layer below "
+                                                                  "this share of its channels")]
+    = 0.125,
+    learning_rate: Annotated[float, typer.Option(help="Adam learning rate of fine-tuning")] = 1e-3,
+    image_scale: Annotated[str, typer.Option(help="Image pixels to inputs: unit (/255), symmetric "
+                                                  "(/127.5 - 1) or raw")] = "unit",
+    seed: Annotated[int, typer.Option(help="Seed of the split, calibration subset and training")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing output files")] = False,
 ) -> None:
     """Prune whole channels where the planned SRAM peak is set, fine-tune, repeat until it fits."""
-    raise typer.Exit(1)
+    from generator.cli import console, err_console, fail
+
+    budget = parse_budget(sram_budget)
+    if image_scale not in ("unit", "symmetric", "raw"):
+        raise typer.BadParameter("use unit, symmetric or raw", param_hint="--image-scale")
+    paths = output_paths(out)
+    try:
+        _check_outputs(paths, force)
+        result = _run(model, data, budget, epochs, max_steps, val_split, min_keep, learning_rate,
+                      image_scale, seed)  # type: ignore[arg-type]  # checked above
+        _write(result, paths, model)
+    except McuforgeError as exc:
+        raise fail(exc) from None
+    _print(result, paths, console)
+    if not result.met:
+        last = result.steps[-1]
+        err_console.print(f"[yellow]note:[/] the model saved to {out} does not fit", highlight=False)
+        raise fail(FitError(f"after {len(result.steps) - 1} pruning steps the planned arena is "
+                            f"{last.arena:,} B, still above the budget of {budget:,} B",
+                            "allow more steps (--max-steps), lower --min-keep, or raise the budget"))
+
+
+def _check_outputs(paths: dict[str, Path], force: bool) -> None:
+    if paths["model"].suffix != ".keras":
+        raise InputError(f"{paths['model']}: the pruned model is saved as .keras",
+                         "give -o NAME.keras")
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not force:
+        raise OutputError(f"{', '.join(existing)} already exist(s)", "pass --force to replace")
+
+
+def _run(model: Path, data: Path, budget: int, epochs: int, max_steps: int, val_split: float,
+         min_keep: float, lr: float, image_scale: Literal["unit", "symmetric", "raw"],
+         seed: int) -> PruneResult:
+    from generator.cli import console
+    from generator.data import DataOptions, load_dataset, split_dataset
+    from generator.frontend.keras_import import load_keras_model
+    from generator.prune.loop import PruneOptions, prune_to_budget
+    from generator.prune.progress import RichObserver, make_progress
+
+    opts = PruneOptions(epochs=epochs, max_steps=max_steps, min_keep=min_keep, learning_rate=lr,
+                        seed=seed)
+    with console.status("loading the model and the data"):
+        keras_model = load_keras_model(model)
+        if not hasattr(keras_model, "inputs") or not keras_model.inputs:
+            raise InputError(f"{model}: not a Keras functional model",
+                             "give a model saved with model.save('model.keras')")
+        shape = tuple(int(d) for d in keras_model.inputs[0].shape[1:])
+        split = split_dataset(load_dataset(data, shape, DataOptions(image_scale=image_scale)),
+                              val_split, seed)
+    console.print(split.describe(), highlight=False)
+    with make_progress(console) as progress:
+        observer = RichObserver(progress, budget)
+        try:
+            return prune_to_budget(keras_model, split, budget, opts, observer)
+        finally:
+            observer.close()
+
+
+def _write(result: PruneResult, paths: dict[str, Path], source: Path) -> None:
+    from generator.prune.report import plot_accuracy, prune_json
+
+    try:
+        paths["model"].parent.mkdir(parents=True, exist_ok=True)
+        result.model.save(str(paths["model"]))
+        paths["tflite"].write_bytes(result.tflite)
+        paths["json"].write_text(prune_json(result, str(paths["model"])))
+        plot_accuracy(result, paths["png"], f"{source.name}: accuracy vs planned SRAM "
+                                            f"(budget {result.budget:,} B)")
+    except OSError as exc:
+        raise OutputError(f"{paths['model'].parent}: cannot write ({exc.strerror})",
+                          "choose a writable -o location") from exc
+
+
+def _print(result: PruneResult, paths: dict[str, Path], console: Console) -> None:
+    from rich.table import Table
+
+    from generator.prune.report import COLUMNS, step_row
+
+    t = Table(title=f"pruning steps (SRAM budget {result.budget:,} B; SRAM = planned arena)")
+    for col in COLUMNS:
+        t.add_column(col, justify="left" if col == "channels removed" else "right")
+    for rec in result.steps:
+        t.add_row(*step_row(rec))
+    console.print(t)
+    console.print("channel importance: L1 norm of each filter after folding the batch norm that "
+                  "follows; int8 accuracy on the TFLite reference kernels", highlight=False)
+    console.print(f"[green]wrote[/] {', '.join(str(p) for p in paths.values())}")
