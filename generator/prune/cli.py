@@ -16,7 +16,7 @@ from generator.errors import FitError, InputError, McuforgeError, OutputError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from generator.prune.loop import PruneResult
+    from generator.prune.loop import PruneOptions, PruneResult
 
 
 def parse_budget(text: str) -> int:
@@ -50,6 +50,8 @@ def prune_cmd(
                                                           ".prune.json and .prune.png go beside it")]
     = Path("pruned.keras"),
     epochs: Annotated[int, typer.Option(min=0, help="Fine-tuning epochs after each pruning step")] = 2,
+    final_epochs: Annotated[int, typer.Option(min=0, help="Fine-tuning epochs once the budget is "
+                                                        "met")] = 4,
     max_steps: Annotated[int, typer.Option(min=1, help="Give up after this many pruning steps")] = 12,
     val_split: Annotated[float, typer.Option(help="Share of each class held out for validation")] = 0.2,
     min_keep: Annotated[float, typer.Option(min=0.0, max=1.0, help="Never narrow a layer below "
@@ -63,6 +65,7 @@ def prune_cmd(
 ) -> None:
     """Prune whole channels where the planned SRAM peak is set, fine-tune, repeat until it fits."""
     from generator.cli import console, err_console, fail
+    from generator.prune.loop import PruneOptions
 
     budget = parse_budget(sram_budget)
     if image_scale not in ("unit", "symmetric", "raw"):
@@ -70,8 +73,10 @@ def prune_cmd(
     paths = output_paths(out)
     try:
         _check_outputs(paths, force)
-        result = _run(model, data, budget, epochs, max_steps, val_split, min_keep, learning_rate,
-                      image_scale, seed)  # type: ignore[arg-type]  # checked above
+        opts = PruneOptions(epochs=epochs, final_epochs=final_epochs, max_steps=max_steps,
+                            min_keep=min_keep, learning_rate=learning_rate, seed=seed)
+        result = _run(model, data, budget, opts, val_split,
+                      image_scale)  # type: ignore[arg-type]  # checked above
         _write(result, paths, model)
     except McuforgeError as exc:
         raise fail(exc) from None
@@ -93,17 +98,14 @@ def _check_outputs(paths: dict[str, Path], force: bool) -> None:
         raise OutputError(f"{', '.join(existing)} already exist(s)", "pass --force to replace")
 
 
-def _run(model: Path, data: Path, budget: int, epochs: int, max_steps: int, val_split: float,
-         min_keep: float, lr: float, image_scale: Literal["unit", "symmetric", "raw"],
-         seed: int) -> PruneResult:
+def _run(model: Path, data: Path, budget: int, opts: PruneOptions, val_split: float,
+         image_scale: Literal["unit", "symmetric", "raw"]) -> PruneResult:
     from generator.cli import console
     from generator.data import DataOptions, load_dataset, split_dataset
     from generator.frontend.keras_import import load_keras_model
-    from generator.prune.loop import PruneOptions, prune_to_budget
+    from generator.prune.loop import prune_to_budget
     from generator.prune.progress import RichObserver, make_progress
 
-    opts = PruneOptions(epochs=epochs, max_steps=max_steps, min_keep=min_keep, learning_rate=lr,
-                        seed=seed)
     with console.status("loading the model and the data"):
         keras_model = load_keras_model(model)
         if not hasattr(keras_model, "inputs") or not keras_model.inputs:
@@ -111,7 +113,7 @@ def _run(model: Path, data: Path, budget: int, epochs: int, max_steps: int, val_
                              "give a model saved with model.save('model.keras')")
         shape = tuple(int(d) for d in keras_model.inputs[0].shape[1:])
         split = split_dataset(load_dataset(data, shape, DataOptions(image_scale=image_scale)),
-                              val_split, seed)
+                              val_split, opts.seed)
     console.print(split.describe(), highlight=False)
     with make_progress(console) as progress:
         observer = RichObserver(progress, budget)

@@ -44,6 +44,7 @@ from generator.prune.surgery import rebuild
 @dataclass(frozen=True)
 class PruneOptions:
     epochs: int = 2
+    final_epochs: int = 4            # more fine-tuning once the budget is met
     max_steps: int = 12
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -77,6 +78,7 @@ class StepRecord:
     int8_acc: float | None
     peak_ops: tuple[str, ...]
     seconds: float
+    note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +89,7 @@ class StepRecord:
             "flash_const_bytes": self.flash, "macs": self.macs, "params": self.params,
             "val_accuracy_float": self.float_acc, "val_accuracy_int8": self.int8_acc,
             "peak_ops": list(self.peak_ops), "seconds": round(self.seconds, 2),
+            "note": self.note,
         }
 
 
@@ -163,18 +166,18 @@ def classification_task(model: Any, classes: int) -> Task:
                      "give data with one class per model output (class folders or labels 0..K-1)")
 
 
-def fine_tune(model: Any, split: DataSplit, task: Task, opts: PruneOptions,
+def fine_tune(model: Any, split: DataSplit, task: Task, opts: PruneOptions, epochs: int,
               callbacks: list[Any]) -> None:
     import keras
 
-    if opts.epochs <= 0:
+    if epochs <= 0:
         return
     keras.utils.set_random_seed(opts.seed)
     loss = (keras.losses.BinaryCrossentropy(from_logits=task.from_logits) if task.binary
             else keras.losses.SparseCategoricalCrossentropy(from_logits=task.from_logits))
     model.compile(optimizer=keras.optimizers.Adam(opts.learning_rate), loss=loss)
     y = split.train_y.astype(np.float32) if task.binary else split.train_y
-    model.fit(split.train_x, y, batch_size=opts.batch_size, epochs=opts.epochs, shuffle=True,
+    model.fit(split.train_x, y, batch_size=opts.batch_size, epochs=epochs, shuffle=True,
               verbose=0, callbacks=callbacks)
     recalibrate_batch_norm(model, split.train_x, opts.batch_size)
 
@@ -254,7 +257,8 @@ class _Run:
                        if _identity(g) in self.original and not g.frozen else g.size)
                 for g in cg.groups.values()}
 
-    def record(self, step: int, model: Any, m: Measured, removed: tuple[Removal, ...]) -> StepRecord:
+    def record(self, step: int, model: Any, m: Measured, removed: tuple[Removal, ...],
+               note: str = "") -> StepRecord:
         self.obs.status(f"step {step}: accuracy on {len(self.split.val_y)} validation samples")
         fa = float_accuracy(model, self.split.val_x, self.split.val_y, self.task.threshold)
         n8 = self.opts.int8_eval_samples
@@ -269,7 +273,8 @@ class _Run:
         names = tuple(f"{g.ops[i].kind.value} {g.ops[i].name.split(';')[0][-48:]}" for i in ops)
         now = time.perf_counter()
         rec = StepRecord(step, removed, m.peak, m.arena, m.lower_bound, m.compiled.const_bytes,
-                         graph_macs(g), int(model.count_params()), fa, ia, names, now - self.t0)
+                         graph_macs(g), int(model.count_params()), fa, ia, names, now - self.t0,
+                         note)
         self.t0 = now
         self.obs.step(rec)
         return rec
@@ -337,15 +342,22 @@ def prune_to_budget(model: Any, split: DataSplit, budget: int, opts: PruneOption
     if m.arena > budget:
         run.check_feasible(model, m)
     step = 0
+    batches = math.ceil(len(split.train_y) / opts.batch_size)
     while m.arena > budget and step < opts.max_steps:
         step += 1
         model, removed = run.prune_once(model, m)
         run.obs.status(f"step {step}: fine-tuning")
-        fine_tune(model, split, run.task, opts,
-                  run.obs.fit_callbacks(step, opts.epochs,
-                                        math.ceil(len(split.train_y) / opts.batch_size)))
+        fine_tune(model, split, run.task, opts, opts.epochs,
+                  run.obs.fit_callbacks(step, opts.epochs, batches))
         m = run.measure(model, step)
         steps.append(run.record(step, model, m, removed))
+    if step and m.arena <= budget and opts.final_epochs > 0:
+        step += 1
+        run.obs.status("final fine-tuning")
+        fine_tune(model, split, run.task, opts, opts.final_epochs,
+                  run.obs.fit_callbacks(step, opts.final_epochs, batches))
+        m = run.measure(model, step)
+        steps.append(run.record(step, model, m, (), f"final fine-tuning, {opts.final_epochs} epochs"))
     return PruneResult(model, m, tuple(steps), budget, split, opts)
 
 

@@ -15,7 +15,7 @@ COLUMNS = ("step", "channels removed", "peak SRAM", "arena", "flash (const)", "M
 
 def removed_text(rec: StepRecord) -> str:
     if not rec.removed:
-        return "-" if rec.step else "(unpruned)"
+        return f"({rec.note})" if rec.note else ("-" if rec.step else "(unpruned)")
     return ", ".join(f"{r.group} {r.before}->{r.after}" for r in rec.removed)
 
 
