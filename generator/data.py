@@ -144,6 +144,8 @@ def _load_npz(path: Path, shape: tuple[int, ...]) -> Dataset:
         raise InputError(f"{path}: cannot read ({exc})", "give an .npz written by np.savez") from exc
     x = _fit_shape(x.astype(np.float32), shape, str(path))
     labels = _labels(y, len(x), str(path))
+    if labels.size == 0:
+        raise InputError(f"{path}: the data set is empty", "add samples")
     classes = tuple(str(k) for k in range(int(labels.max()) + 1))
     return Dataset(x, labels, classes, str(path), "npz")
 
