@@ -1,0 +1,132 @@
+"""``mcuforge generate`` and ``mcuforge run``; registered on the main app in :mod:`generator.cli`.
+
+Heavy imports happen inside the commands, so that ``mcuforge --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from generator.errors import McuforgeError
+from generator.project.options import AppKind
+
+console = Console()
+err_console = Console(stderr=True)
+
+_KWS = "kws front-end"
+_APP = "app settings"
+
+
+def _fail(exc: McuforgeError) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+    if exc.hint:
+        err_console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+    return typer.Exit(exc.exit_code)
+
+
+def generate_cmd(
+    model: Annotated[Path, typer.Argument(help="Keras model (.keras, .h5, SavedModel dir) or int8 "
+                                          ".tflite")],
+    board: Annotated[str, typer.Option("--board", "-b", help="Board name (mcuforge boards list) "
+                                       "or board YAML path")],
+    app: Annotated[AppKind, typer.Option("--app", help="kws (microphone), vww (camera) or sensor "
+                                         "(IMU)")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Project directory to create")],
+    calib: Annotated[Path | None, typer.Option("--calib", help=".npy/.npz of representative "
+                                               "inputs (Keras models)")] = None,
+    labels: Annotated[str | None, typer.Option(help="Class labels: a comma list, or a file with "
+                                               "one per line (default class0..N-1)")] = None,
+    app_config: Annotated[Path | None, typer.Option("--app-config", help="YAML with labels, app "
+                                                    "settings and front-end fields")] = None,
+    replay: Annotated[Path | None, typer.Option(help="Input the emulated firmware replays: WAV "
+                                                "(kws), .npy/.png/.ppm image (vww), int16 .npy "
+                                                "(sensor). Default: a generated test signal")] = None,
+    sample_rate: Annotated[int | None, typer.Option(help="Audio sample rate, Hz [16000]",
+                                                    rich_help_panel=_KWS)] = None,
+    window_ms: Annotated[float | None, typer.Option(help="MFCC window, ms [30]",
+                                                    rich_help_panel=_KWS)] = None,
+    stride_ms: Annotated[float | None, typer.Option(help="MFCC stride, ms [20]",
+                                                    rich_help_panel=_KWS)] = None,
+    n_mels: Annotated[int | None, typer.Option(help="Mel bands [40]",
+                                               rich_help_panel=_KWS)] = None,
+    n_coeffs: Annotated[int | None, typer.Option(help="MFCC coefficients per frame [10]",
+                                                 rich_help_panel=_KWS)] = None,
+    n_frames: Annotated[int | None, typer.Option(help="Frames per inference [49]",
+                                                 rich_help_panel=_KWS)] = None,
+    threshold: Annotated[float | None, typer.Option(help="Detection / report threshold, a "
+                                                    "probability (kws, sensor)",
+                                                    rich_help_panel=_APP)] = None,
+    smoothing: Annotated[int | None, typer.Option(help="kws: inferences averaged [3]",
+                                                  rich_help_panel=_APP)] = None,
+    inference_every: Annotated[int | None, typer.Option(help="kws: MFCC frames between "
+                                                        "inferences [1]",
+                                                        rich_help_panel=_APP)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty output "
+                                        "directory")] = False,
+) -> None:
+    """Generate a firmware project: engine, front-end, app loop, ports, PlatformIO and Zephyr files.
+
+    Checks that the model fits the board (flash and SRAM) and matches the app's front-end before
+    writing anything; writes the project atomically, with mcuforge.json recording every input.
+    """
+    from generator.project.generate import generate_project
+    from generator.project.options import GenerateOptions
+
+    frontend = _given(sample_rate=sample_rate, window_ms=window_ms, stride_ms=stride_ms,
+                      n_mels=n_mels, n_coeffs=n_coeffs, n_frames=n_frames)
+    settings = _given(threshold=threshold, smoothing=smoothing, inference_every=inference_every)
+    options = GenerateOptions(model=model, board=board, app=app, calibration=calib,
+                              labels=labels, app_config=app_config, replay=replay,
+                              settings=settings, frontend=frontend)
+    try:
+        with console.status("generating"):
+            project = generate_project(options, out, force=force)
+    except McuforgeError as exc:
+        raise _fail(exc) from None
+    _summary(project)
+    console.print(f"[green]wrote[/] {out}  (run it: mcuforge run {out})")
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _summary(project: Any) -> None:
+    from generator.project.generate import Project
+
+    assert isinstance(project, Project)
+    fit = project.fit
+    table = Table(title=f"{project.plan.kind.value} on {project.board.name}", show_header=False)
+    table.add_row("model", f"{project.manifest['model']['file']['path']}")
+    table.add_row("flash", f"{fit.flash_need:,} of {fit.flash_budget:,} B")
+    table.add_row("SRAM", f"{fit.sram_need:,} of {fit.sram_budget:,} B "
+                  f"(arena {project.compiled.arena_bytes:,} B)")
+    table.add_row("environments", ", ".join(env.name for env in project.targets.envs))
+    if project.targets.zephyr is not None:
+        table.add_row("zephyr", project.targets.zephyr.board)
+    table.add_row("replay", project.plan.replay.description)
+    console.print(table)
+
+
+def run_cmd(
+    project: Annotated[Path, typer.Argument(help="A folder written by mcuforge generate")],
+    env: Annotated[str | None, typer.Option("--env", "-e", help="Emulated PlatformIO environment "
+                                            "(default: the project's run environment)")] = None,
+) -> None:
+    """Build a generated project offline and run it in QEMU; exits with the firmware's exit code."""
+    from generator.project.run import build, resolve_env, run_firmware, upload_command
+
+    try:
+        name = resolve_env(project, env)
+        with err_console.status(f"building {name}"):
+            elf = build(project, name)
+        code, _ = run_firmware(upload_command(project, name, elf),
+                               echo=lambda line: console.out(line, end="", highlight=False))
+    except McuforgeError as exc:
+        raise _fail(exc) from None
+    raise typer.Exit(code)

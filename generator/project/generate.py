@@ -1,0 +1,189 @@
+"""``mcuforge generate``: model + board + app -> a complete firmware project, written atomically.
+
+1. load the board and the app config, compile the model (:mod:`generator.compiler`);
+2. plan the app against the model's tensors and the board (:mod:`generator.project.apps`);
+3. choose the build targets and their ports (:mod:`generator.project.targets`);
+4. check that it fits the board (:mod:`generator.project.fit`): nothing is written if not;
+5. make the large C in Python (engine, kernels, front-end, replay data), render the templates
+   around it (:mod:`generator.project.render`), add the manifest and the int8 ``.tflite``;
+6. write the whole tree at once (:func:`generator.output.write_tree`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generator import __version__
+from generator.boards import Board, load_board
+from generator.compiler import CompiledModel, ImportOptions, compile_model, plan_figures
+from generator.engine_files import runtime_files
+from generator.errors import InputError
+from generator.frontends import frontend_files
+from generator.output import check_target, write_tree
+from generator.plan.report import PlanFigures
+from generator.project.apps import AppPlan, AppRequest, plan_app
+from generator.project.fit import FitReport, check_fit, fit_report
+from generator.project.manifest import (
+    MANIFEST_NAME,
+    TFLITE_PATH,
+    build_manifest,
+    manifest_text,
+    regenerate_command,
+)
+from generator.project.options import GenerateOptions, load_app_config, parse_labels
+from generator.project.render import render_sets
+from generator.project.replay import HEADER_NAME, replay_header
+from generator.project.targets import ZEPHYR_DOC_VERSION, Targets, project_targets
+
+ENGINE_PREFIX = "model"
+_APP_TITLES = {"kws": "Keyword-spotting", "vww": "Visual-wake-words",
+               "sensor": "Sensor-classification"}
+_APP_LOOPS = {
+    "kws": "audio ring buffer, MFCC frame per stride, model, averaged scores, detection",
+    "vww": "camera frame, crop/resize/colour to int8, model, person present/absent",
+    "sensor": "IMU samples into an int8 window, model every hop, top class",
+}
+_NOT_ZEPHYR_SOURCES = ("port_replay.c",)
+
+
+@dataclass(frozen=True, eq=False)
+class Project:
+    files: Mapping[str, str | bytes]
+    board: Board
+    compiled: CompiledModel
+    figures: PlanFigures
+    plan: AppPlan
+    targets: Targets
+    fit: FitReport
+    manifest: Mapping[str, Any]
+
+
+def generate_project(options: GenerateOptions, out: Path, force: bool = False) -> Project:
+    """Build the project and write it to ``out`` (refused if non-empty unless ``force``)."""
+    check_target(out, force)
+    project = build_project(options)
+    write_tree(out, project.files, force=force)
+    return project
+
+
+def build_project(options: GenerateOptions) -> Project:
+    """Everything of :func:`generate_project` except writing: the files, in memory."""
+    board = load_board(options.board)
+    request = _request(options)
+    compiled = compile_model(options.model, ImportOptions(options.calibration),
+                             prefix=ENGINE_PREFIX, partial=True)
+    _check_single_io(compiled, options.model)
+    plan = plan_app(options.app, compiled.schedule.inputs[0], compiled.schedule.outputs[0],
+                    board, request)
+    targets = project_targets(board, plan)
+    fit = fit_report(board, compiled, plan, targets)
+    check_fit(fit, options.model.name)
+    figures = plan_figures(compiled)
+    manifest = build_manifest(options, board, compiled, figures, plan, targets, fit)
+    files = _files(options, board, compiled, figures, plan, targets, fit, manifest)
+    return Project(files, board, compiled, figures, plan, targets, fit, manifest)
+
+
+def _request(options: GenerateOptions) -> AppRequest:
+    config = load_app_config(options.app_config)
+    labels = parse_labels(options.labels) if options.labels is not None else config.labels
+    return AppRequest(settings={**config.settings, **options.settings},
+                      frontend={**config.frontend, **options.frontend},
+                      labels=labels, replay=options.replay)
+
+
+def _check_single_io(compiled: CompiledModel, model: Path) -> None:
+    n_in, n_out = len(compiled.schedule.inputs), len(compiled.schedule.outputs)
+    if (n_in, n_out) != (1, 1):
+        raise InputError(f"{model}: has {n_in} inputs and {n_out} outputs; the apps need one "
+                         "of each", "export a single-input, single-output classifier")
+
+
+def _files(options: GenerateOptions, board: Board, compiled: CompiledModel,
+           figures: PlanFigures, plan: AppPlan, targets: Targets, fit: FitReport,
+           manifest: Mapping[str, Any]) -> dict[str, str | bytes]:
+    generated = _generated_sources(compiled, plan)
+    context = _context(options, board, compiled, figures, plan, targets, fit)
+    files: dict[str, str | bytes] = dict(generated)
+    files |= render_sets(("common", "platformio", plan.kind.value), context)
+    if targets.zephyr is not None:
+        context["sources"] = _zephyr_sources(files)
+        files |= render_sets(("zephyr",), context)
+    files[TFLITE_PATH] = compiled.tflite
+    files[MANIFEST_NAME] = manifest_text(manifest)
+    return files
+
+
+def _generated_sources(compiled: CompiledModel, plan: AppPlan) -> dict[str, str]:
+    """The large generated C, made in Python and never passed through a template."""
+    files = {f"src/{name}": text for name, text in compiled.engine.files().items()}
+    files |= {f"src/{name}": text for name, text in runtime_files().items()}
+    files |= {f"src/frontend/{name}": text for name, text in frontend_files(plan.frontend).items()}
+    files[f"src/{HEADER_NAME}"] = replay_header(plan.replay)
+    return files
+
+
+def _zephyr_sources(files: Mapping[str, object]) -> list[str]:
+    """C files under src/ the Zephyr build compiles, relative to src/."""
+    return sorted(path.removeprefix("src/") for path in files
+                  if path.startswith("src/") and path.endswith(".c")
+                  and Path(path).name not in _NOT_ZEPHYR_SOURCES)
+
+
+def _context(options: GenerateOptions, board: Board, compiled: CompiledModel,
+             figures: PlanFigures, plan: AppPlan, targets: Targets,
+             fit: FitReport) -> dict[str, Any]:
+    run_board = load_board(targets.run_env)
+    return {
+        "mcuforge_version": __version__,
+        "project_name": f"{plan.kind.value}_{board.name}",
+        "regenerate": regenerate_command(options),
+        "app": {
+            "kind": plan.kind.value,
+            "title": _APP_TITLES[plan.kind.value],
+            "loop": _APP_LOOPS[plan.kind.value],
+            "frontend_kind": plan.frontend.kind,
+            "num_classes": len(plan.labels),
+            "config": dict(plan.config),
+        },
+        "board": {"name": board.name, "display_name": board.display_name, "mcu": board.mcu,
+                  "core": board.core.value, "clock_hz": board.clock_hz},
+        "model": {"file": options.model.name, "sha256": compiled.model_hash,
+                  "arena": compiled.arena_bytes, "unsplit_arena": figures.unsplit_arena,
+                  "lower_bound": figures.lower_bound, "const_bytes": compiled.const_bytes},
+        "targets": _targets_context(targets, plan),
+        "replay": {"source": plan.replay.source, "description": plan.replay.description},
+        "fit": {"flash_budget": fit.flash_budget, "flash_need": fit.flash_need,
+                "sram_budget": fit.sram_budget, "sram_need": fit.sram_need,
+                "flash_items": fit.flash_items, "sram_items": fit.sram_items},
+        "emulated_clock_hz": run_board.clock_hz,
+        "ns_per_tick": 1_000_000_000 // run_board.clock_hz,
+    }
+
+
+def _targets_context(targets: Targets, plan: AppPlan) -> dict[str, Any]:
+    from generator.project.targets import PDM_RING_SAMPLES, ZEPHYR_MIC_BLOCKS, ov767x_setting
+
+    arduino = None
+    if targets.arduino is not None:
+        camera = ov767x_setting(plan) or ("", "")
+        arduino = {"live": targets.arduino.live, "how": targets.arduino.how,
+                   "ring_samples": PDM_RING_SAMPLES, "resolution": camera[0],
+                   "pixel_format": camera[1], "rate_hz": plan.config.get("rate_hz", 0)}
+    zephyr = None
+    if targets.zephyr is not None:
+        z = targets.zephyr
+        zephyr = {"board": z.board, "overlay": z.overlay, "live": z.capture.live,
+                  "how": z.capture.how, "node": z.node, "kconfig": z.kconfig,
+                  "version": ZEPHYR_DOC_VERSION, "mic_blocks": ZEPHYR_MIC_BLOCKS}
+    return {
+        "envs": [{"name": env.name, "emulated": env.emulated, "options": env.options,
+                  "comments": env.comments} for env in targets.envs],
+        "default_env": targets.default_env,
+        "run_env": targets.run_env,
+        "arduino": arduino,
+        "zephyr": zephyr,
+    }
