@@ -25,6 +25,11 @@ app = typer.Typer(
 from generator.boards_cli import app as boards_app  # noqa: E402
 
 app.add_typer(boards_app, name="boards", help="List, show and validate board definitions.")
+
+from generator.project.cli import generate_cmd, run_cmd  # noqa: E402
+
+app.command("generate")(generate_cmd)
+app.command("run")(run_cmd)
 from generator.prune.cli import prune_cmd  # noqa: E402
 
 app.command("prune")(prune_cmd)
