@@ -136,8 +136,7 @@ def pink_noise(n: int, rng: np.random.Generator) -> F64:
     spec = np.fft.rfft(rng.normal(size=n))
     f = np.arange(spec.size, dtype=np.float64)
     f[0] = 1.0
-    x = np.fft.irfft(spec / np.sqrt(f), n)
-    return x / (np.sqrt(np.mean(x**2)) + 1e-12)
+    return _unit(np.fft.irfft(spec / np.sqrt(f), n))
 
 
 def _to_i16(x: F64) -> I16:
@@ -150,7 +149,7 @@ def place(word: I16, r: Rendition) -> I16:
     word = word[:CLIP]
     x = word.astype(np.float64)
     x *= 32767.0 * 10 ** (r.peak_dbfs / 20) / max(1.0, float(np.abs(x).max()))
-    start = int(round(r.position * (CLIP - word.size)))
+    start = round(r.position * (CLIP - word.size))
     clip = np.zeros(CLIP, np.float64)
     clip[start : start + word.size] = x
     clip += pink_noise(CLIP, rng) * 32768.0 * 10 ** (r.floor_dbfs / 20)
@@ -170,7 +169,8 @@ def _normalise(x: F64, rms_dbfs: float) -> I16:
 
 
 def _unit(x: F64) -> F64:
-    return x / (np.sqrt(np.mean(x**2)) + 1e-12)
+    out: F64 = x / (np.sqrt(np.mean(x**2)) + 1e-12)
+    return out
 
 
 def _band(x: F64, lo: float, hi: float) -> F64:
@@ -184,7 +184,9 @@ def noise_recordings(seconds: int, rng: np.random.Generator) -> dict[str, I16]:
     """Stand-ins for the Speech Commands ``_background_noise_`` files: stationary and hum-like."""
     n = seconds * SAMPLE_RATE
     t = np.arange(n) / SAMPLE_RATE
-    hum = sum(np.sin(2 * np.pi * 50 * k * t + rng.uniform(0, 6.3)) / k for k in range(1, 8))
+    hum = np.zeros(n)
+    for k in range(1, 8):  # 50 Hz mains and its harmonics
+        hum += np.sin(2 * np.pi * 50 * k * t + rng.uniform(0, 6.3)) / k
     fan = _band(rng.normal(size=n), 80, 1200)
     tap = _band(rng.normal(size=n), 800, 6000) * (1 + 0.4 * np.sin(2 * np.pi * 3.1 * t))
     return {

@@ -37,7 +37,7 @@ import warnings
 import wave
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ import numpy.typing as npt
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
+import keras
 
 from generator.frontends import MfccConfig, mfcc_float
 from generator.frontends.audio import quantise
@@ -54,8 +54,8 @@ from generator.frontends.audio import quantise
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import model as kws_model  # noqa: E402  (the sibling file, not a package)
-import synth_data  # noqa: E402
+import model as kws_model
+import synth_data
 
 SAMPLE_RATE = 16000
 SILENCE, UNKNOWN = "silence", "unknown"
@@ -298,6 +298,14 @@ def convert_int8(net: Any, calib: F32) -> bytes:
                                                    calibration_steps=len(calib)))
 
 
+def input_quant(tflite: bytes) -> tuple[float, int]:
+    """The converted model's input scale and zero point: the front-end's int8 output format."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    scale, zero = Interpreter(model_content=tflite).get_input_details()[0]["quantization"]
+    return float(scale), int(zero)
+
+
 # ---- outputs ------------------------------------------------------------------------------------
 
 
@@ -376,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     pred_t = np.argmax(net.predict(xt, batch_size=256, verbose=0), axis=-1) if len(xt) else yt
     metrics: dict[str, Any] = {
         "data": str(root), "labels": data.labels, "clips": data.counts,
-        "train_examples": int(len(x)), "frontend": cfg.describe(),
+        "train_examples": len(x), "frontend": cfg.describe(),
         "epochs": args.epochs, "best_epoch": keep.epoch + 1,
         "accuracy": {
             "train_augmented": accuracy(net, x, y),
@@ -392,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
         metrics["accuracy"]["test_clean_int8"] = float(np.mean(int8_predictions(tflite, xt) == yt))
         metrics["accuracy"]["test_noisy_int8"] = float(np.mean(int8_predictions(tflite, xn) == yn))
         metrics["tflite_bytes"] = len(tflite)
+        scale, zero = input_quant(tflite)
+        metrics["input_quantisation"] = {"scale": scale, "zero_point": zero}
+        metrics["frontend"] = replace(cfg, out_scale=scale, out_zero_point=zero).describe()
     metrics["seconds"] = round(time.time() - t0)
     write_outputs(args.out, net, data.labels, calib, metrics)
     print(json.dumps(metrics["accuracy"], indent=1))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,41 +39,65 @@ SKIN = np.array([[255, 224, 196], [241, 194, 125], [224, 172, 105], [198, 134, 6
 # ---- coverage masks (anti-aliased, 1 inside, 0 outside) -----------------------------------------
 
 
-def capsule(p0: Point, p1: Point, r: float) -> F32:
+@dataclass(frozen=True)
+class Mask:
+    """Coverage of a shape inside its bounding box ``rows`` x ``cols`` of the frame."""
+
+    rows: slice
+    cols: slice
+    cov: F32
+
+
+def _window(x0: float, y0: float, x1: float, y1: float) -> tuple[slice, slice, F32, F32]:
+    """The frame's pixel-centre coordinates inside a bounding box (clipped to the frame)."""
+    r = slice(int(np.clip(np.floor(y0) - 1, 0, HEIGHT)), int(np.clip(np.ceil(y1) + 2, 0, HEIGHT)))
+    c = slice(int(np.clip(np.floor(x0) - 1, 0, WIDTH)), int(np.clip(np.ceil(x1) + 2, 0, WIDTH)))
+    return r, c, _XX[r, c], _YY[r, c]
+
+
+def capsule(p0: Point, p1: Point, r: float) -> Mask:
     """A thick line segment with round ends."""
     (x0, y0), (x1, y1) = p0, p1
+    rows, cols, xx, yy = _window(min(x0, x1) - r, min(y0, y1) - r, max(x0, x1) + r,
+                                 max(y0, y1) + r)
     dx, dy = x1 - x0, y1 - y0
-    t = np.clip(((_XX - x0) * dx + (_YY - y0) * dy) / max(dx * dx + dy * dy, 1e-6), 0.0, 1.0)
-    d = np.hypot(_XX - (x0 + t * dx), _YY - (y0 + t * dy))
-    return np.clip(r - d + 0.5, 0.0, 1.0)
+    t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / max(dx * dx + dy * dy, 1e-6), 0.0, 1.0)
+    d = np.hypot(xx - (x0 + t * dx), yy - (y0 + t * dy))
+    return Mask(rows, cols, np.clip(r - d + 0.5, 0.0, 1.0))
 
 
-def ellipse(c: Point, rx: float, ry: float, angle: float = 0.0) -> F32:
+def ellipse(c: Point, rx: float, ry: float, angle: float = 0.0) -> Mask:
+    big = max(rx, ry)
+    rows, cols, xx, yy = _window(c[0] - big, c[1] - big, c[0] + big, c[1] + big)
     ca, sa = np.cos(angle), np.sin(angle)
-    u, v = _XX - c[0], _YY - c[1]
+    u, v = xx - c[0], yy - c[1]
     x, y = (u * ca + v * sa) / max(rx, 0.5), (-u * sa + v * ca) / max(ry, 0.5)
     d = (np.sqrt(x * x + y * y) - 1.0) * min(rx, ry)
-    return np.clip(0.5 - d, 0.0, 1.0)
+    return Mask(rows, cols, np.clip(0.5 - d, 0.0, 1.0))
 
 
-def rect(x0: float, y0: float, x1: float, y1: float) -> F32:
-    cx = np.clip(np.minimum(_XX - x0, x1 - _XX) + 0.5, 0.0, 1.0)
-    cy = np.clip(np.minimum(_YY - y0, y1 - _YY) + 0.5, 0.0, 1.0)
-    return cx * cy
+def rect(x0: float, y0: float, x1: float, y1: float) -> Mask:
+    rows, cols, xx, yy = _window(x0, y0, x1, y1)
+    cx = np.clip(np.minimum(xx - x0, x1 - xx) + 0.5, 0.0, 1.0)
+    cy = np.clip(np.minimum(yy - y0, y1 - yy) + 0.5, 0.0, 1.0)
+    return Mask(rows, cols, cx * cy)
 
 
-def triangle(a: Point, b: Point, c: Point) -> F32:
-    cov = np.ones_like(_XX)
+def triangle(a: Point, b: Point, c: Point) -> Mask:
+    xs, ys = (a[0], b[0], c[0]), (a[1], b[1], c[1])
+    rows, cols, xx, yy = _window(min(xs), min(ys), max(xs), max(ys))
+    cov = np.ones_like(xx)
     sign = np.sign((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])) or 1.0
     for (x0, y0), (x1, y1) in ((a, b), (b, c), (c, a)):
         n = np.hypot(x1 - x0, y1 - y0) or 1.0
-        side = sign * ((x1 - x0) * (_YY - y0) - (y1 - y0) * (_XX - x0)) / n
+        side = sign * ((x1 - x0) * (yy - y0) - (y1 - y0) * (xx - x0)) / n
         cov = np.minimum(cov, np.clip(side + 0.5, 0.0, 1.0))
-    return cov
+    return Mask(rows, cols, cov)
 
 
-def paint(img: F32, cov: F32, colour: npt.ArrayLike) -> None:
-    img += cov[..., None] * (np.asarray(colour, np.float32) - img)
+def paint(img: F32, mask: Mask, colour: npt.ArrayLike) -> None:
+    win = img[mask.rows, mask.cols]
+    win += mask.cov[..., None] * (np.asarray(colour, np.float32) - win)
 
 
 def _colour(rng: Rng, lo: float = 0.0, hi: float = 1.0) -> F32:
@@ -80,7 +105,8 @@ def _colour(rng: Rng, lo: float = 0.0, hi: float = 1.0) -> F32:
 
 
 def _shade(c: F32, k: float) -> F32:
-    return np.clip(c * k, 0.0, 1.0).astype(np.float32)
+    out: F32 = np.clip(c * k, 0.0, 1.0).astype(np.float32)
+    return out
 
 
 # ---- backgrounds ----------------------------------------------------------------------------------
@@ -88,7 +114,8 @@ def _shade(c: F32, k: float) -> F32:
 
 def _vertical(top: F32, bottom: F32, y0: float = 0.0, y1: float = HEIGHT) -> F32:
     t = np.clip((_YY - y0) / max(y1 - y0, 1.0), 0.0, 1.0)[..., None]
-    return (top * (1 - t) + bottom * t).astype(np.float32)
+    out: F32 = (top * (1 - t) + bottom * t).astype(np.float32)
+    return out
 
 
 def outdoor(rng: Rng) -> F32:
@@ -97,8 +124,9 @@ def outdoor(rng: Rng) -> F32:
     ground = _vertical(_colour(rng, 0.1, 0.6), _colour(rng, 0.1, 0.7), horizon, HEIGHT)
     img = np.where((_YY < horizon)[..., None], sky, ground).astype(np.float32)
     for _ in range(int(rng.integers(0, 3))):  # distant hills
-        paint(img, ellipse((rng.uniform(0, WIDTH), horizon), rng.uniform(20, 70),
-                           rng.uniform(5, 25)) * (_YY < horizon + 1), _colour(rng, 0.1, 0.6))
+        hill = ellipse((rng.uniform(0, WIDTH), horizon), rng.uniform(20, 70), rng.uniform(5, 25))
+        above = _YY[hill.rows, hill.cols] < horizon + 1
+        paint(img, Mask(hill.rows, hill.cols, hill.cov * above), _colour(rng, 0.1, 0.6))
     return img
 
 
@@ -148,8 +176,9 @@ def texture(rng: Rng) -> F32:
     fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
     g = grid[y0][:, x0]
     g01, g10, g11 = grid[y0][:, x0 + 1], grid[y0 + 1][:, x0], grid[y0 + 1][:, x0 + 1]
-    img = (g * (1 - fx) + g01 * fx) * (1 - fy) + (g10 * (1 - fx) + g11 * fx) * fy
-    return img.astype(np.float32)
+    img: F32 = ((g * (1 - fx) + g01 * fx) * (1 - fy) + (g10 * (1 - fx) + g11 * fx) * fy).astype(
+        np.float32)
+    return img
 
 
 BACKGROUNDS: tuple[Callable[[Rng], F32], ...] = (outdoor, indoor, street, texture)
@@ -254,8 +283,10 @@ def _limb(img: F32, start: Point, angle: float, bend: float, length: float, r: f
 def person(img: F32, rng: Rng, feet: Point | None = None, height: float | None = None) -> None:
     """A figure of ``height`` pixels standing on ``feet``, in a random pose and clothing."""
     h = height if height is not None else rng.uniform(0.3, 0.95) * HEIGHT
-    fx, fy = feet if feet is not None else (rng.uniform(0.05, 0.95) * WIDTH,
-                                            rng.uniform(0.55, 1.2) * HEIGHT)
+    if feet is None:  # inside the front-end's centre crop, head in view, legs cut by 25 % at most
+        low = max(0.6 * HEIGHT, 0.95 * h)
+        feet = (rng.uniform(0.2, 0.8) * WIDTH, rng.uniform(low, max(low, HEIGHT + 0.25 * h)))
+    fx, fy = feet
     lean = rng.uniform(-0.15, 0.15)
     skin, shirt = SKIN[rng.integers(len(SKIN))], _colour(rng)
     trousers, hair = _colour(rng, 0.0, 0.7), _colour(rng, 0.0, 0.5)
@@ -293,12 +324,17 @@ def part(img: F32, rng: Rng) -> None:
 
 def finish(img: F32, rng: Rng) -> U8:
     """Lighting, colour cast, optics blur and sensor noise, then 8-bit."""
-    img = img * rng.uniform(0.55, 1.25) * rng.uniform(0.85, 1.15, 3).astype(np.float32)
-    if rng.uniform() < 0.5:
+    img = img * np.float32(rng.uniform(0.55, 1.25)) * rng.uniform(0.85, 1.15, 3).astype(np.float32)
+    if rng.uniform() < 0.5:  # 3x3 box blur
         pad = np.pad(img, ((1, 1), (1, 1), (0, 0)), mode="edge")
-        img = sum(pad[dy : dy + HEIGHT, dx : dx + WIDTH] for dy in range(3) for dx in range(3)) / 9
-    img = img + rng.normal(0, rng.uniform(0, 0.04), img.shape)
-    return np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
+        acc = np.zeros_like(img)
+        for dy in range(3):
+            for dx in range(3):
+                acc += pad[dy : dy + HEIGHT, dx : dx + WIDTH]
+        img = acc / np.float32(9)
+    noisy = img + rng.normal(0, rng.uniform(0, 0.04), img.shape)
+    out: U8 = np.clip(np.round(noisy * 255), 0, 255).astype(np.uint8)
+    return out
 
 
 def scene(has_person: bool, rng: Rng) -> U8:

@@ -36,6 +36,7 @@ import sys
 import time
 import warnings
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +45,16 @@ import numpy.typing as npt
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
+import keras
 
-from generator.frontends import ImageConfig, image_pixels, pack_frame  # noqa: E402
-from generator.frontends.image import image_tables  # noqa: E402
+from generator.frontends import ImageConfig, image_pixels, pack_frame
+from generator.frontends.image import image_tables
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import model as vww_model  # noqa: E402  (the sibling file, not a package)
-import scenes  # noqa: E402
+import model as vww_model
+import scenes
 
 LABELS = scenes.LABELS
 CFG = ImageConfig()  # 160x120 RGB565 camera frame -> 96x96x3, real = pixel / 255
@@ -201,6 +202,14 @@ def int8_accuracy(tflite: bytes, pixels: U8, labels: I64) -> float:
     return right / max(1, len(labels))
 
 
+def input_quant(tflite: bytes) -> tuple[float, int]:
+    """The converted model's input scale and zero point: the front-end's int8 output format."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    scale, zero = Interpreter(model_content=tflite).get_input_details()[0]["quantization"]
+    return float(scale), int(zero)
+
+
 # ---- outputs ------------------------------------------------------------------------------------
 
 
@@ -278,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics: dict[str, Any] = {
         "data": "synthetic scenes (scenes.py)" if args.synthetic else str(args.data),
         "labels": list(LABELS), "frontend": CFG.describe(), "alpha": args.alpha,
-        "examples": {s: int(len(d[1])) for s, d in data.items()},
+        "examples": {s: len(d[1]) for s, d in data.items()},
         "epochs": args.epochs, "params": int(net.count_params()),
         "accuracy": {s: accuracy(net, *d) for s, d in data.items()},
     }
@@ -286,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         tflite = convert_int8(net, calib)
         metrics["accuracy"]["testing_int8"] = int8_accuracy(tflite, *data["testing"])
         metrics["tflite_bytes"] = len(tflite)
+        scale, zero = input_quant(tflite)
+        metrics["input_quantisation"] = {"scale": scale, "zero_point": zero}
+        metrics["frontend"] = replace(CFG, out_scale=scale, out_zero_point=zero).describe()
     metrics["seconds"] = round(time.time() - t0)
     write_outputs(args.out, net, calib, metrics, example)
     print(json.dumps(metrics["accuracy"], indent=1))
