@@ -12,11 +12,9 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 from generator.build import firmware_elf, pio_run
 from generator.errors import InputError, ToolError
@@ -83,15 +81,18 @@ def build(project_dir: Path, env: str, core_dir: Path | None = None) -> Path:
     return firmware_elf(project_dir, env)
 
 
-def run_firmware(command: list[str], echo: Callable[[str], None] | None = None,
-                 stderr: TextIO | None = None) -> tuple[int, str]:
-    """Run ``command``, passing each stdout line to ``echo`` as it arrives; (exit code, stdout)."""
+def run_firmware(command: list[str], echo: Callable[[str], None] | None = None
+                 ) -> tuple[int, str]:
+    """Run ``command``, passing each output line to ``echo`` as it arrives; (exit code, output).
+
+    The firmware's stderr (faults, semihosting stream 2) is merged into its stdout, in order.
+    """
     echo = echo or (lambda line: print(line, end="", flush=True))
     try:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr or sys.stderr,
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, bufsize=1)
     except OSError as exc:
-        raise ToolError(f"cannot start {command[0]} ({exc.strerror})",
+        raise ToolError(f"cannot start {command[0]} ({exc.strerror or exc})",
                         "install qemu-system-arm and coreutils") from None
     lines = []
     assert process.stdout is not None

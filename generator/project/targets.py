@@ -125,7 +125,8 @@ def emulated_env(board: Board, has_arduino_port: bool) -> PioEnv:
     options += [("build_flags", INCLUDE_FLAGS), ("upload_command", qemu_upload_command(board))]
     return PioEnv(board.name, True, tuple(options), (
         f"{board.display_name}: framework-free, replays src/replay_data.h (src/{REPLAY_PORT}).",
-        "`pio run -e ENV -t upload` runs it in QEMU and counts instructions (-icount shift=0).",
+        f"`pio run -e {board.name} -t upload` runs it in QEMU, counting instructions (-icount "
+        "shift=0).",
     ))
 
 
