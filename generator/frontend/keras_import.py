@@ -40,7 +40,8 @@ class QuantizeOptions:
 
 def _tf() -> Any:
     try:
-        import tensorflow as tf
+        with quiet_native_output():
+            import tensorflow as tf
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise InputError(
             "TensorFlow is needed to import a Keras model but is not installed",

@@ -9,7 +9,10 @@ import numpy.typing as npt
 
 
 def _interpreter(model: bytes, preserve_all: bool = False) -> Any:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from generator.frontend.keras_import import quiet_native_output
+
+    with quiet_native_output():
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     interp = Interpreter(
         model_content=model,
