@@ -143,9 +143,13 @@ def _print(result: PruneResult, paths: dict[str, Path], console: Console) -> Non
 
     from generator.prune.report import COLUMNS, step_row
 
-    t = Table(title=f"pruning steps (SRAM budget {result.budget:,} B; SRAM = planned arena)")
+    t = Table(title=f"pruning steps: SRAM = planned arena (budget {result.budget:,} B), flash = "
+                    "constants, accuracy on the validation split")
     for col in COLUMNS:
-        t.add_column(col, justify="left" if col == "channels removed" else "right")
+        if col == "channels removed":
+            t.add_column(col, overflow="fold", ratio=1, min_width=12)
+        else:
+            t.add_column(col, justify="right")
     for rec in result.steps:
         t.add_row(*step_row(rec))
     console.print(t)

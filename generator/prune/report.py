@@ -9,8 +9,7 @@ from typing import Any
 
 from generator.prune.loop import PruneResult, StepRecord
 
-COLUMNS = ("step", "channels removed", "peak SRAM", "arena", "flash (const)", "MACs",
-           "val acc float", "val acc int8")
+COLUMNS = ("step", "channels removed", "SRAM B", "flash B", "MACs", "acc fp32", "acc int8")
 
 
 def removed_text(rec: StepRecord) -> str:
@@ -24,8 +23,9 @@ def _pct(v: float | None) -> str:
 
 
 def step_row(rec: StepRecord) -> tuple[str, ...]:
-    return (str(rec.step), removed_text(rec), f"{rec.peak:,} B", f"{rec.arena:,} B",
-            f"{rec.flash:,} B", f"{rec.macs:,}", _pct(rec.float_acc), _pct(rec.int8_acc))
+    sram = f"{rec.arena:,}" if rec.peak == rec.arena else f"{rec.arena:,} (peak {rec.peak:,})"
+    return (str(rec.step), removed_text(rec), sram, f"{rec.flash:,}", f"{rec.macs:,}",
+            _pct(rec.float_acc), _pct(rec.int8_acc))
 
 
 def prune_json(result: PruneResult, model_out: str = "") -> str:
