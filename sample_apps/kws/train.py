@@ -341,7 +341,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     src.add_argument("--data", type=Path, help="Speech Commands v2 layout")
     src.add_argument("--synthetic", action="store_true",
                      help="use --synthetic-dir, making it with synth_data.py if it is missing")
-    p.add_argument("--synthetic-dir", type=Path, default=Path("data/kws_synth"))
+    p.add_argument("--synthetic-dir", type=Path, default=Path("out/kws_data"))
     p.add_argument("--words", type=lambda s: [w for w in s.split(",") if w],
                    default=list(synth_data.KEYWORDS), help="keywords, comma separated")
     p.add_argument("--out", type=Path, default=HERE, help="folder for the model and its files")

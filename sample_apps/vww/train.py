@@ -21,7 +21,7 @@ inputs of shape (96, 96, 3) for the int8 conversion), ``metrics.json``, and with
 Usage::
 
     python train.py --data ~/vww_coco --out vww_real --epochs 20
-    python train.py --synthetic --alpha 0.125 --out .
+    python train.py --synthetic --blocks 7 --out .
 """
 
 from __future__ import annotations
@@ -144,6 +144,7 @@ def dataset(pixels: U8, labels: I64, batch: int, train: bool, seed: int) -> Any:
     if train:
         ds = ds.shuffle(len(pixels), seed=seed, reshuffle_each_iteration=True)
 
+    @tf.autograph.experimental.do_not_convert
     def prep(px: Any, y: Any) -> tuple[Any, Any]:
         x = tf.cast(px, tf.float32) / 255.0
         if train:
@@ -153,15 +154,16 @@ def dataset(pixels: U8, labels: I64, batch: int, train: bool, seed: int) -> Any:
     return ds.map(prep, num_parallel_calls=2).batch(batch).prefetch(2)
 
 
-def train(data: dict[str, Split], alpha: float, epochs: int, batch: int, seed: int) -> Any:
+def train(data: dict[str, Split], alpha: float, blocks: int, epochs: int, batch: int,
+          seed: int) -> Any:
     keras.utils.set_random_seed(seed)
-    net = vww_model.mobilenet_v1(alpha=alpha, classes=len(LABELS))
+    net = vww_model.mobilenet_v1(alpha=alpha, classes=len(LABELS), blocks=blocks)
     steps = epochs * int(np.ceil(len(data["training"][0]) / batch))
     lr = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=max(1, steps), alpha=0.05)
     net.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
                 metrics=["accuracy"])
     val = data["validation"]
-    net.fit(dataset(*data["training"], batch, True, seed), epochs=epochs, verbose=2,
+    net.fit(dataset(*data["training"], batch, True, seed), epochs=epochs, verbose=2, shuffle=False,
             validation_data=dataset(*val, batch, False, seed) if len(val[0]) else None)
     return net
 
@@ -261,6 +263,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--test-scenes", type=int, default=1000)
     p.add_argument("--limit", type=int, help="at most this many images per class (--data)")
     p.add_argument("--alpha", type=float, default=0.25, help="MobileNet width multiplier")
+    p.add_argument("--blocks", type=int, default=len(vww_model.BLOCKS),
+                   help="depthwise-separable blocks kept (13: the full network)")
     p.add_argument("--out", type=Path, default=HERE, help="folder for the model and its files")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch", type=int, default=32)
@@ -282,11 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         data = folder_data(args.data, args.limit)
     print(f"inputs ready ({time.time() - t0:.0f} s)", flush=True)
-    net = train(data, args.alpha, args.epochs, args.batch, args.seed)
+    net = train(data, args.alpha, args.blocks, args.epochs, args.batch, args.seed)
     calib = calibration(*data["training"], args.calib_samples)
     metrics: dict[str, Any] = {
         "data": "synthetic scenes (scenes.py)" if args.synthetic else str(args.data),
         "labels": list(LABELS), "frontend": CFG.describe(), "alpha": args.alpha,
+        "blocks": args.blocks,
         "examples": {s: len(d[1]) for s, d in data.items()},
         "epochs": args.epochs, "params": int(net.count_params()),
         "accuracy": {s: accuracy(net, *d) for s, d in data.items()},

@@ -1,0 +1,22 @@
+#!/bin/sh
+# The trained keyword spotter -> a generated firmware project for the QEMU Cortex-M4F board -> built
+# and run in the emulator on example.wav, then the firmware ELF's measured flash and RAM.
+#
+#   sample_apps/kws/make.sh [OUT]      OUT defaults to out/kws (relative to the repository root)
+set -eu
+cd "$(dirname "$0")/../.."
+out=${1:-out/kws}
+board=${BOARD:-qemu_mps2_an386}
+
+mcuforge generate sample_apps/kws/model.keras --calib sample_apps/kws/calib.npz \
+    --labels sample_apps/kws/labels.txt --replay sample_apps/kws/example.wav \
+    --board "$board" --app kws -o "$out" --force
+mcuforge run "$out"
+python -c '
+import sys
+from pathlib import Path
+from generator.build.elfsize import elf_sizes
+elf = Path(sys.argv[1]) / ".pio" / "build" / sys.argv[2] / "firmware.elf"
+s = elf_sizes(elf)
+print(f"firmware {elf}: flash {s.flash_bytes} B, RAM {s.ram_bytes} B")
+' "$out" "$board"
