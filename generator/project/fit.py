@@ -101,10 +101,13 @@ def _hint(report: FitReport) -> str:
     room = min(report.sram_budget - others, report.largest_ram_region)
     tips = []
     if report.sram_need > report.sram_budget or report.arena > report.largest_ram_region:
-        budget = f"{room:,}" if room > 0 else "(none left: the app buffers alone are too big)"
-        tips.append(f"shrink the arena: `mcuforge prune MODEL --sram-budget {max(room, 0)}` "
-                    f"(room for the arena: {budget} B)")
-    tips.append("use a smaller input (fewer frames, a smaller image or window)")
+        if room > 0:
+            tips.append(f"shrink the arena to the {room:,} B left: `mcuforge prune MODEL "
+                        f"--sram-budget {room}`")
+        else:
+            tips.append(f"the {others:,} B besides the arena already exceed the board's SRAM: "
+                        "use a smaller camera frame or audio window (--app-config frontend)")
+    tips.append("use a smaller model input (fewer frames, a smaller image or window)")
     bigger = [b.name for b in list_boards() if b.memory.usable_sram >= report.sram_need
               and b.memory.usable_flash >= report.flash_need and b.name != report.board]
     if bigger:

@@ -165,7 +165,12 @@ def _context(options: GenerateOptions, board: Board, compiled: CompiledModel,
 
 
 def _targets_context(targets: Targets, plan: AppPlan) -> dict[str, Any]:
-    from generator.project.targets import PDM_RING_SAMPLES, ZEPHYR_MIC_BLOCKS, ov767x_setting
+    from generator.project.targets import (
+        PDM_RING_SAMPLES,
+        ZEPHYR_MIC_BLOCKS,
+        ZEPHYR_VIDEO_BUFFERS,
+        ov767x_setting,
+    )
 
     arduino = None
     if targets.arduino is not None:
@@ -178,7 +183,8 @@ def _targets_context(targets: Targets, plan: AppPlan) -> dict[str, Any]:
         z = targets.zephyr
         zephyr = {"board": z.board, "overlay": z.overlay, "live": z.capture.live,
                   "how": z.capture.how, "node": z.node, "kconfig": z.kconfig,
-                  "version": ZEPHYR_DOC_VERSION, "mic_blocks": ZEPHYR_MIC_BLOCKS}
+                  "version": ZEPHYR_DOC_VERSION, "mic_blocks": ZEPHYR_MIC_BLOCKS,
+                  "video_buffers": ZEPHYR_VIDEO_BUFFERS}
     return {
         "envs": [{"name": env.name, "emulated": env.emulated, "options": env.options,
                   "comments": env.comments} for env in targets.envs],

@@ -155,6 +155,8 @@ PDM_RING_SAMPLES = 4096
 """Samples the Arduino PDM port buffers between reads (256 ms at 16 kHz)."""
 ZEPHYR_MIC_BLOCKS = 4
 """100 ms blocks in the Zephyr DMIC slab."""
+ZEPHYR_VIDEO_BUFFERS = 1
+"""Frames in the Zephyr video buffer pool."""
 OV767X_RESOLUTIONS = {(640, 480): "VGA", (352, 240): "CIF", (320, 240): "QVGA",
                       (176, 144): "QCIF", (160, 120): "QQVGA"}
 OV767X_FORMATS = {"rgb565_be": "RGB565", "gray8": "GRAYSCALE"}
@@ -210,7 +212,7 @@ def _zephyr_capture(board: Board, plan: AppPlan) -> tuple[Capture, str | None]:
     if (plan.kind is AppKind.VWW and p.camera and (p.camera.interface or "").upper() == "DCMI"
             and plan.config.get("in_format") == "rgb565"):
         return Capture(True, f"video API on the STM32 DCMI ({p.camera.model})",
-                       2 * int(plan.config["frame_bytes"])), "dcmi"
+                       ZEPHYR_VIDEO_BUFFERS * int(plan.config["frame_bytes"])), "dcmi"
     if plan.kind is AppKind.SENSOR and p.imu and plan.config.get("n_axes") == 3:
         return Capture(True, f"sensor API on the accel0 alias ({p.imu.model}, accelerometer)"), None
     return Capture(False, _replay_reason(board, plan, "the Zephyr port supports an nRF PDM "
@@ -232,7 +234,8 @@ def _kconfig(board: Board, plan: AppPlan, capture: Capture) -> tuple[tuple[str, 
         frame = int(plan.config["frame_bytes"])
         lines += [("VIDEO", "y", ""),
                   ("VIDEO_BUFFER_POOL_SZ_MAX", str(frame), "one camera frame"),
-                  ("VIDEO_BUFFER_POOL_NUM_MAX", "2", "double buffering")]
+                  ("VIDEO_BUFFER_POOL_NUM_MAX", str(ZEPHYR_VIDEO_BUFFERS),
+                   "one frame at a time: the app copies it out and gives it back")]
     elif capture.live and plan.kind is AppKind.SENSOR:
         lines += [("I2C", "y", ""), ("SENSOR", "y", "sensor_sample_fetch/channel_get")]
     return tuple(lines)

@@ -5,8 +5,10 @@ front-end write the model input straight into the arena, runs the model and trac
 class with hysteresis: present when its score reaches ``on_threshold``, absent again at or below
 ``off_threshold``.
 
-Camera frame size and pixel format come from the board's camera; on a board without one, from the
-replay image (or 160x120 RGB565). The pixel normalisation defaults to what the model's input
+Camera frame size and pixel format come from the board's camera: the smallest standard size (QQVGA
+160x120, QVGA 320x240, VGA 640x480) that covers the model input and that the camera reaches (its
+YAML width and height are its largest frame); on a board without a camera, the replay image's size
+(or 160x120 RGB565). The pixel normalisation defaults to what the model's input
 quantisation suggests: inputs reaching below -0.5 are taken as ``[-1, 1]`` (mean 127.5, std 127.5),
 others as ``[0, 1]`` (mean 0, std 255); set ``frontend: {pixel_mean, pixel_std}`` to override.
 """
@@ -28,6 +30,7 @@ from generator.project.apps.common import (
     c_string,
     check_dims,
     check_int8,
+    feature_dims,
     n_classes,
     prob_to_q,
     resolve_labels,
@@ -51,8 +54,9 @@ def plan(model_in: IOSpec, model_out: IOSpec, board: Board, request: AppRequest)
         raise InputError(f"app.person_class: {settings.person_class} but the model has {classes} "
                          "classes", f"choose a class index below {classes}")
     images = read_images(request.replay) if request.replay is not None else None
-    base = ImageConfig(**_frame_defaults(board, images, request.frontend), **_pixel_defaults(model_in),
-                       out_scale=model_in.scale, out_zero_point=model_in.zero_point)
+    frame = _frame_defaults(board, images, request.frontend, feature_dims(model_in.shape))
+    base = ImageConfig(**frame, **_pixel_defaults(model_in), out_scale=model_in.scale,
+                       out_zero_point=model_in.zero_point)
     cfg: ImageConfig = apply_overrides(base, request.frontend, "frontend", MODEL_QUANT_FIELDS)
     check_dims(model_in, cfg.output_shape, "vww",
                f"{cfg.out_height}x{cfg.out_width}x{cfg.out_channels}",
@@ -67,8 +71,11 @@ def plan(model_in: IOSpec, model_out: IOSpec, board: Board, request: AppRequest)
     )
 
 
-def _frame_defaults(board: Board, images: npt.NDArray[np.uint8] | None,
-                    overrides: Any) -> dict[str, Any]:
+STANDARD_FRAMES = ((160, 120), (320, 240), (640, 480))
+
+
+def _frame_defaults(board: Board, images: npt.NDArray[np.uint8] | None, overrides: Any,
+                    model_dims: tuple[int, ...]) -> dict[str, Any]:
     camera = board.peripherals.camera
     if camera is not None:
         fmt = _CAMERA_FORMATS.get(camera.pixel_format)
@@ -80,11 +87,19 @@ def _frame_defaults(board: Board, images: npt.NDArray[np.uint8] | None,
                 "in --app-config")
         if fmt == "rgb565" and camera.model.upper().startswith("OV767"):
             fmt = "rgb565_be"  # OV767x sensors send the high byte of each pixel first
-        return {"in_width": camera.width, "in_height": camera.height,
-                "in_format": fmt or "rgb565"}
+        width, height = _frame_size(camera.width, camera.height, model_dims)
+        return {"in_width": width, "in_height": height, "in_format": fmt or "rgb565"}
     if images is not None:
         return {"in_width": int(images.shape[2]), "in_height": int(images.shape[1])}
     return {}
+
+
+def _frame_size(max_width: int, max_height: int, model_dims: tuple[int, ...]) -> tuple[int, int]:
+    need_h, need_w = (model_dims + (0, 0))[:2] if len(model_dims) >= 2 else (0, 0)
+    for width, height in STANDARD_FRAMES:
+        if need_w <= width <= max_width and need_h <= height <= max_height:
+            return width, height
+    return max_width, max_height
 
 
 def _pixel_defaults(model_in: IOSpec) -> dict[str, float]:
