@@ -231,6 +231,15 @@ def removal_counts(share: PeakShare, excess: int, groups: Mapping[int, Group],
     return out
 
 
+def minimum_width_model(model: Any, opts: PruneOptions) -> Any | None:
+    """``model`` with every prunable group cut to its floor (None if nothing can be pruned)."""
+    cg = analyse(model)
+    scores = channel_importance(cg)
+    keep = {g.id: keep_top(scores[g.id], min_width(g.size, opts))
+            for g in cg.prunable() if min_width(g.size, opts) < g.size}
+    return rebuild(cg, keep) if keep else None
+
+
 def _identity(group: Group) -> tuple[str, ...]:
     """A group's identity across rebuilds: its producing layers (layer names survive the rebuild)."""
     return tuple(sorted(group.producers))
@@ -292,16 +301,13 @@ class _Run:
                     f"the int8 model {what} alone takes {size:,} B, above the SRAM budget of "
                     f"{self.budget:,} B", f"no pruning can help: raise the budget to at least "
                     f"{max(size, first.lower_bound):,} B or use a smaller {what}")
-        cg = analyse(model)
-        floors = self.floors(cg)
-        keep = {g.id: keep_top(channel_importance(cg)[g.id], floors[g.id])
-                for g in cg.prunable() if floors[g.id] < g.size}
-        if not keep:
+        narrowest = minimum_width_model(model, self.opts)
+        if narrowest is None:
             raise FitError(f"the planned arena is {first.arena:,} B, above the budget of "
                            f"{self.budget:,} B, and no layer of the model can be pruned",
                            "prunable: Conv/Dense/SeparableConv filters not feeding the model output")
         self.obs.status("checking the arena with every prunable group at its minimum width")
-        smallest = measure(rebuild(cg, keep), self.calib, name="minimum widths")
+        smallest = measure(narrowest, self.calib, name="minimum widths")
         if smallest.arena > self.budget:
             raise FitError(
                 f"even with every prunable layer at its minimum width ({self.opts.min_keep:.0%} of "
