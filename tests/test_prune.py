@@ -34,7 +34,7 @@ from generator.frontend.reference import run_reference
 from generator.frontend.tflite_reader import read_tflite
 from generator.host import build_host
 from generator.plan.pex import search_splits
-from generator.prune.loop import PruneOptions, PruneResult, prune_to_budget
+from generator.prune.loop import PruneOptions, PruneResult, fit_to_budget, prune_to_budget
 
 pytestmark = [pytest.mark.tflite, pytest.mark.slow]
 
@@ -143,6 +143,17 @@ def test_budget_below_the_minimum_width_arena_is_refused_before_training(
     with pytest.raises(FitError, match=r"even with every prunable layer at its minimum width") as exc:
         prune_to_budget(model, split, 1000)
     assert "raise the budget to at least" in exc.value.hint
+
+
+def test_fit_to_budget_from_files_raises_when_the_steps_run_out(
+        task: tuple[Any, DataSplit, np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    model, _, x, y = task
+    model.save(tmp_path / "base.keras")
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    opts = PruneOptions(epochs=0, final_epochs=0, max_steps=1)
+    with pytest.raises(FitError, match=r"after 1 pruning steps the planned arena is [\d,]+ B, still "
+                                       r"above the budget of 4,096 B"):
+        fit_to_budget(tmp_path / "base.keras", tmp_path / "data.npz", BUDGET, opts)
 
 
 # ---- the command -----------------------------------------------------------------------------------
