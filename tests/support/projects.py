@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import io
 import os
 import shutil
@@ -41,8 +42,12 @@ def model_file(dest: Path, name: str) -> Path:
 
 def sensor_tflite() -> bytes:
     """A small int8 IMU classifier: 64 samples x 3 axes (in g) -> 4 classes; cached on disk."""
-    key = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
-    path = cache_dir() / f"project-sensor-{key}.tflite"
+    from generator.frontend import keras_import
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(Path(keras_import.__file__).read_bytes())
+    digest.update(_tf_version().encode())
+    path = cache_dir() / f"project-sensor-{digest.hexdigest()[:16]}.tflite"
     if path.is_file():
         return path.read_bytes()
     data = _build_sensor_model()
@@ -52,6 +57,15 @@ def sensor_tflite() -> bytes:
         stream.write(data)
     os.replace(tmp, path)
     return data
+
+
+def _tf_version() -> str:
+    for dist in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "none"
 
 
 def _build_sensor_model() -> bytes:
