@@ -22,7 +22,7 @@ from generator.errors import FitError, InputError
 from generator.frontends import MfccConfig, mfcc_features
 from generator.project.apps import expected_inputs
 from generator.project.generate import Project, build_project, generate_project
-from generator.project.options import AppKind, GenerateOptions, parse_labels
+from generator.project.options import AppKind, GenerateOptions, KwsSettings, parse_labels
 from generator.project.render import TemplateError, render_sets, template_set
 from generator.project.replay import read_images, read_wav
 from generator.project.run import parse_inferences, run_firmware
@@ -37,9 +37,9 @@ runner = CliRunner()
 @pytest.fixture(scope="module", autouse=True)
 def _compile_once() -> Iterator[None]:
     """Compile each model once per module: generation is deterministic, the tests vary the rest."""
+    from generator.compiler import compile_model as real
     from generator.project import generate as gen
 
-    real = gen.compile_model
     done: dict[tuple[object, ...], object] = {}
 
     def memo(path: Path, opts: object = None, prefix: str = "model", partial: bool = True) -> object:
@@ -288,8 +288,10 @@ def test_app_config_and_cli_layers(models: Path, tmp_path: Path) -> None:
     mfcc = project.plan.frontend
     assert isinstance(mfcc, MfccConfig)
     assert (mfcc.n_mels, mfcc.mel_high_hz, mfcc.window_ms) == (32, 7000.0, 25.0)
-    assert project.plan.settings.smoothing == 2  # the command line wins over the file
-    assert project.plan.settings.threshold == 0.6  # type: ignore[union-attr]
+    settings = project.plan.settings
+    assert isinstance(settings, KwsSettings)
+    assert settings.smoothing == 2  # the command line wins over the file
+    assert settings.threshold == 0.6
     assert project.plan.labels[3] == "w3"
     header = project.files["src/frontend/mcuf_frontend_config.h"]
     assert isinstance(header, str) and re.search(r"MCUF_MFCC_N_MELS\s+32", header)

@@ -161,7 +161,7 @@ def test_kws_detections_follow_the_smoothing_twin(runs: dict[str, Run]) -> None:
     scores = [i.scores for i in run.inferences]
     expected = kws_detections(run.project.plan, scores)
     printed = [(m[1], int(m[2]), int(m[3])) for m in
-               re.finditer(r"^detected (\S+) average (-?\d+) inference (\d+)$", run.stdout, re.M)]
+               re.finditer(r"^detected (\S+) average (-?\d+) inference (\d+)$", run.stdout, re.MULTILINE)]
     assert expected, "the low threshold should give at least one detection"
     assert printed == expected
 
@@ -171,7 +171,7 @@ def test_vww_hysteresis_follows_its_twin(runs: dict[str, Run]) -> None:
         run = runs[name]
         expected = vww_transitions(run.project.plan, [i.scores for i in run.inferences])
         printed = [(m[1], int(m[2]), int(m[3])) for m in re.finditer(
-            r"^\S+ (present|absent) score (-?\d+) inference (\d+)$", run.stdout, re.M)]
+            r"^\S+ (present|absent) score (-?\d+) inference (\d+)$", run.stdout, re.MULTILINE)]
         assert printed == expected
 
 

@@ -21,6 +21,7 @@ import yaml
 
 from generator.boards import load_board
 from generator.build import platform_option
+from generator.frontends import ImageConfig
 from generator.project.generate import Project, generate_project
 from generator.project.options import AppKind, GenerateOptions
 from tests.support.projects import model_file, sensor_tflite
@@ -134,7 +135,8 @@ def test_platformio_ini_parses_with_platformio(projects: dict[str, tuple[Project
     assert config.get(f"env:{emulated}", "board") == emulated
     upload = config.get(f"env:{emulated}", "upload_command")
     assert "-icount shift=0,align=off,sleep=off" in upload and upload.endswith("-kernel $SOURCE")
-    assert f"-M {load_board(emulated).emulator.machine}" in upload  # type: ignore[union-attr]
+    emulator = load_board(emulated).emulator
+    assert emulator is not None and f"-M {emulator.machine}" in upload
     assert config.get(f"env:{emulated}", "build_flags") == ["-Isrc/mcuf", "-Isrc/frontend"]
     if case.live_arduino is None:
         return
@@ -163,10 +165,10 @@ def test_arduino_port_is_guarded_and_complete(projects: dict[str, tuple[Project,
     project, out = projects[name]
     case = CASES[name]
     text = _read(out, "src/port_arduino.cpp")
-    code = re.sub(r"/\*.*?\*/", "", text, flags=re.S).strip()
+    code = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL).strip()
     assert code.startswith("#if defined(ARDUINO)") and code.endswith("#endif")
     for function in (*PORT_COMMON, PORT_CALLS[case.app.value], "setup", "loop"):
-        assert re.search(rf"^\S.*\b{function}\(.*\)\s*$", text, re.M), function
+        assert re.search(rf"^\S.*\b{function}\(.*\)\s*$", text, re.MULTILINE), function
     library = {AppKind.KWS: "#include <PDM.h>", AppKind.VWW: "#include <Arduino_OV767X.h>",
                AppKind.SENSOR: "#include <Arduino_LSM9DS1.h>"}[case.app]
     assert (library in text) == bool(case.live_arduino)
@@ -179,7 +181,8 @@ def test_ov767x_camera_is_driven_at_qqvga_big_endian(
         projects: dict[str, tuple[Project, Path]]) -> None:
     project, out = projects["ov7675_nano-vww"]
     assert "Camera.begin(QQVGA, RGB565, 1)" in _read(out, "src/port_arduino.cpp")
-    assert project.plan.frontend.in_format == "rgb565_be"  # type: ignore[union-attr]
+    assert isinstance(project.plan.frontend, ImageConfig)
+    assert project.plan.frontend.in_format == "rgb565_be"
 
 
 # ---- Zephyr ------------------------------------------------------------------------------------
@@ -198,7 +201,7 @@ def test_zephyr_cmakelists_names_every_source_and_only_existing_ones(
     assert (out / "zephyr" / "src" / "port_zephyr.c").is_file() and "src/port_zephyr.c" in text
     all_c = sorted(p.relative_to(out / "src").as_posix() for p in (out / "src").rglob("*.c"))
     assert listed == [c for c in all_c if c != "port_replay.c"]
-    for folder in re.findall(r"\$\{MCUF_APP_SRC\}(/\w+)?\s*$", text, re.M):
+    for folder in re.findall(r"\$\{MCUF_APP_SRC\}(/\w+)?\s*$", text, re.MULTILINE):
         assert (out / "src" / folder.lstrip("/")).is_dir()
 
 
@@ -222,7 +225,7 @@ def test_prj_conf_uses_only_known_kconfig_symbols(projects: dict[str, tuple[Proj
 
 
 _DTS_TOKEN = re.compile(r'\s+|/\*.*?\*/|//[^\n]*|"[^"]*"|<[^>]*>|[{};=,]'
-                        r'|[^\s{};=,"<]+(?:,[^\s{};=,"<]+)*', re.S)
+                        r'|[^\s{};=,"<]+(?:,[^\s{};=,"<]+)*', re.DOTALL)
 _NODE_NAME = re.compile(r"/|&[A-Za-z_]\w*|[A-Za-z_][\w,.+-]*(@[0-9a-fA-F,]+)?")
 _LABEL = re.compile(r"[A-Za-z_]\w*:")
 _PROPERTY = re.compile(r"[A-Za-z_#][\w,.+#-]*")
@@ -282,7 +285,8 @@ def test_overlay_is_well_formed(projects: dict[str, tuple[Project, Path]], name:
     project, out = projects[name]
     assert project.targets.zephyr is not None
     path = out / "zephyr" / "boards" / project.targets.zephyr.overlay
-    assert path.name == project.board.zephyr.board.replace("/", "_") + ".overlay"  # type: ignore
+    assert project.board.zephyr is not None
+    assert path.name == project.board.zephyr.board.replace("/", "_") + ".overlay"
     text = path.read_text()
     assert _overlay_problems(text) == []
     port = _read(out, "zephyr/src/port_zephyr.c")
@@ -311,7 +315,7 @@ def test_zephyr_port_defines_the_port_calls(projects: dict[str, tuple[Project, P
     _, out = projects[name]
     text = _read(out, "zephyr/src/port_zephyr.c")
     for function in (*PORT_COMMON, PORT_CALLS[CASES[name].app.value], "main"):
-        assert re.search(rf"^\S.*\b{function}\(.*\)\s*$", text, re.M), function
+        assert re.search(rf"^\S.*\b{function}\(.*\)\s*$", text, re.MULTILINE), function
     assert text.count("{") == text.count("}")
     assert ("dmic_read(" in text) == (CASES[name].live_zephyr and CASES[name].app is AppKind.KWS)
     assert ("video_dequeue(" in text) == (CASES[name].live_zephyr

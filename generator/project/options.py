@@ -96,7 +96,7 @@ class SensorSettings:
 
 AppSettings = KwsSettings | VwwSettings | SensorSettings
 
-SETTINGS_CLASS: Mapping[AppKind, type[KwsSettings] | type[VwwSettings] | type[SensorSettings]] = {
+SETTINGS_CLASS: Mapping[AppKind, type[KwsSettings | VwwSettings | SensorSettings]] = {
     AppKind.KWS: KwsSettings,
     AppKind.VWW: VwwSettings,
     AppKind.SENSOR: SensorSettings,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from generator.boards import Board, Core, MicKind, load_board
 from generator.build import platformio_env_options
+from generator.frontends import MfccConfig
 from generator.project.apps import AppPlan
 from generator.project.options import AppKind
 
@@ -123,11 +124,10 @@ def emulated_env(board: Board, has_arduino_port: bool) -> PioEnv:
     if has_arduino_port:
         options.append(("build_src_filter", ("+<*>", f"-<{ARDUINO_PORT}>")))
     options += [("build_flags", INCLUDE_FLAGS), ("upload_command", qemu_upload_command(board))]
-    return PioEnv(board.name, True, tuple(options), (
-        f"{board.display_name}: framework-free, replays src/replay_data.h (src/{REPLAY_PORT}).",
-        f"`pio run -e {board.name} -t upload` runs it in QEMU, counting instructions (-icount "
-        "shift=0).",
-    ))
+    run = (f"`pio run -e {board.name} -t upload` runs it in QEMU, counting instructions "
+           "(-icount shift=0).")
+    what = f"{board.display_name}: framework-free, replays src/replay_data.h (src/{REPLAY_PORT})."
+    return PioEnv(board.name, True, tuple(options), (what, run))
 
 
 _ARDUINO_LIBS = {AppKind.VWW: "arduino-libraries/Arduino_OV767X",
@@ -180,9 +180,10 @@ def arduino_capture(board: Board, plan: AppPlan) -> Capture:
 
 def ov767x_setting(plan: AppPlan) -> tuple[str, str] | None:
     """(resolution, format) names of the Arduino_OV767X library for the camera frame, if any."""
-    size = (plan.config.get("width"), plan.config.get("height"))
-    resolution = OV767X_RESOLUTIONS.get(size)  # type: ignore[arg-type]
-    fmt = OV767X_FORMATS.get(str(plan.config.get("in_format")))
+    if plan.kind is not AppKind.VWW:
+        return None
+    resolution = OV767X_RESOLUTIONS.get((int(plan.config["width"]), int(plan.config["height"])))
+    fmt = OV767X_FORMATS.get(str(plan.config["in_format"]))
     return (resolution, fmt) if resolution and fmt else None
 
 
@@ -205,8 +206,8 @@ def zephyr_target(board: Board, plan: AppPlan) -> ZephyrTarget | None:
 def _zephyr_capture(board: Board, plan: AppPlan) -> tuple[Capture, str | None]:
     p = board.peripherals
     if (plan.kind is AppKind.KWS and p.microphone and p.microphone.kind is MicKind.PDM
-            and board.mcu.lower().startswith("nrf")):
-        block = int(plan.frontend.sample_rate) // 10 * 2  # type: ignore[union-attr]
+            and board.mcu.lower().startswith("nrf") and isinstance(plan.frontend, MfccConfig)):
+        block = plan.frontend.sample_rate // 10 * 2
         return Capture(True, "DMIC API on the nRF PDM peripheral (pdm0)",
                        ZEPHYR_MIC_BLOCKS * block), "pdm0"
     if (plan.kind is AppKind.VWW and p.camera and (p.camera.interface or "").upper() == "DCMI"

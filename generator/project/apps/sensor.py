@@ -113,7 +113,9 @@ def default_imu(n: int, n_axes: int, rate_hz: float) -> npt.NDArray[np.int16]:
     t = np.arange(n, dtype=np.float64)[:, None] / rate_hz
     k = np.arange(n_axes, dtype=np.float64)[None, :]
     g = 0.5 * np.sin(2 * np.pi * (0.7 + 0.6 * k) * t + k) + (k == 2)
-    return np.clip(np.round(g * COUNTS_PER_G), -32768, 32767).astype(np.int16)
+    counts: npt.NDArray[np.int16] = np.clip(np.round(g * COUNTS_PER_G), -32768, 32767).astype(
+        np.int16)
+    return counts
 
 
 def expected_inputs(plan: AppPlan) -> list[npt.NDArray[np.int8]]:

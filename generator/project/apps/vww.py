@@ -55,7 +55,8 @@ def plan(model_in: IOSpec, model_out: IOSpec, board: Board, request: AppRequest)
                          "classes", f"choose a class index below {classes}")
     images = read_images(request.replay) if request.replay is not None else None
     frame = _frame_defaults(board, images, request.frontend, feature_dims(model_in.shape))
-    base = ImageConfig(**frame, **_pixel_defaults(model_in), out_scale=model_in.scale,
+    mean, std = _pixel_defaults(model_in)
+    base = ImageConfig(**frame, pixel_mean=mean, pixel_std=std, out_scale=model_in.scale,
                        out_zero_point=model_in.zero_point)
     cfg: ImageConfig = apply_overrides(base, request.frontend, "frontend", MODEL_QUANT_FIELDS)
     check_dims(model_in, cfg.output_shape, "vww",
@@ -102,11 +103,10 @@ def _frame_size(max_width: int, max_height: int, model_dims: tuple[int, ...]) ->
     return max_width, max_height
 
 
-def _pixel_defaults(model_in: IOSpec) -> dict[str, float]:
+def _pixel_defaults(model_in: IOSpec) -> tuple[float, float]:
+    """(pixel_mean, pixel_std): [-1, 1] inputs if the int8 range reaches below -0.5, else [0, 1]."""
     lowest = (-128 - model_in.zero_point) * model_in.scale
-    if lowest < -0.5:
-        return {"pixel_mean": 127.5, "pixel_std": 127.5}
-    return {"pixel_mean": 0.0, "pixel_std": 255.0}
+    return (127.5, 127.5) if lowest < -0.5 else (0.0, 255.0)
 
 
 def _replay(request: AppRequest, cfg: ImageConfig, images: npt.NDArray[np.uint8] | None) -> Replay:
