@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -347,3 +348,193 @@ def test_no_stale_golden_files() -> None:
     present = {p.relative_to(GOLDEN_DIR / GOLDEN_CASE).as_posix()
                for p in (GOLDEN_DIR / GOLDEN_CASE).rglob("*") if p.is_file()}
     assert present == set(GOLDEN_FILES)
+
+
+# ---- the ports against their framework APIs ----------------------------------------------------
+# The frameworks cannot be installed offline, so each port is compiled (syntax and types only) by
+# arm-none-eabi-gcc against stand-in headers that declare just the framework calls the ports make,
+# with the signatures of the framework's documentation (Zephyr 4.0 include/zephyr/..., the Arduino
+# PDM, Arduino_OV767X and Arduino_LSM9DS1 library references, CMSIS DWT/CoreDebug).
+
+ZEPHYR_STUBS = {
+    "zephyr/kernel.h": """
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+typedef struct { int64_t ticks; } k_timeout_t;
+#define K_FOREVER ((k_timeout_t){-1})
+int32_t k_sleep(k_timeout_t timeout);
+int32_t k_usleep(int32_t us);
+struct device { const char *name; const void *api; };
+extern const struct device stub_device;
+bool device_is_ready(const struct device *dev);
+#define DT_ALIAS(alias) 0
+#define DT_NODELABEL(label) 0
+#define DT_CHOSEN(prop) 0
+#define DEVICE_DT_GET(node) (&stub_device)
+struct k_mem_slab { int blocks; };
+#define K_MEM_SLAB_DEFINE_STATIC(name, size, count, align) static struct k_mem_slab name
+void k_mem_slab_free(struct k_mem_slab *slab, void *mem);
+""",
+    "zephyr/sys/printk.h": "void printk(const char *fmt, ...);\n",
+    "zephyr/timing/timing.h": """
+#include <stdint.h>
+typedef uint64_t timing_t;
+void timing_init(void);
+void timing_start(void);
+timing_t timing_counter_get(void);
+uint64_t timing_cycles_get(volatile timing_t *const start, volatile timing_t *const end);
+""",
+    "zephyr/audio/dmic.h": """
+#include <stddef.h>
+#include <stdint.h>
+enum dmic_trigger { DMIC_TRIGGER_STOP, DMIC_TRIGGER_START };
+enum pdm_lr { PDM_CHAN_LEFT, PDM_CHAN_RIGHT };
+struct pdm_io_cfg { uint32_t min_pdm_clk_freq; uint32_t max_pdm_clk_freq; uint8_t min_pdm_clk_dc;
+                    uint8_t max_pdm_clk_dc; };
+struct pcm_stream_cfg { uint32_t pcm_rate; uint8_t pcm_width; uint16_t block_size;
+                        struct k_mem_slab *mem_slab; };
+struct pdm_chan_cfg { uint32_t req_chan_map_lo; uint32_t req_chan_map_hi; uint32_t act_chan_map_lo;
+                      uint32_t act_chan_map_hi; uint8_t req_num_chan; uint8_t act_num_chan;
+                      uint8_t req_num_streams; uint8_t act_num_streams; };
+struct dmic_cfg { struct pdm_io_cfg io; struct pcm_stream_cfg *streams;
+                  struct pdm_chan_cfg channel; };
+uint32_t dmic_build_channel_map(uint8_t channel, uint8_t pdm, enum pdm_lr lr);
+int dmic_configure(const struct device *dev, struct dmic_cfg *cfg);
+int dmic_trigger(const struct device *dev, enum dmic_trigger cmd);
+int dmic_read(const struct device *dev, uint8_t stream, void **buffer, size_t *size,
+              int32_t timeout);
+""",
+    "zephyr/drivers/video.h": """
+#include <stddef.h>
+#include <stdint.h>
+struct video_format { uint32_t pixelformat; uint32_t width; uint32_t height; uint32_t pitch; };
+struct video_buffer { void *driver_data; uint8_t *buffer; uint32_t size; uint32_t bytesused;
+                      uint32_t timestamp; uint16_t line_offset; };
+enum video_endpoint_id { VIDEO_EP_NONE = -1, VIDEO_EP_ALL = -2, VIDEO_EP_IN = -3,
+                         VIDEO_EP_OUT = -4 };
+#define VIDEO_PIX_FMT_RGB565 0x50424752u
+int video_set_format(const struct device *dev, enum video_endpoint_id ep, struct video_format *fmt);
+int video_enqueue(const struct device *dev, enum video_endpoint_id ep, struct video_buffer *buf);
+int video_dequeue(const struct device *dev, enum video_endpoint_id ep, struct video_buffer **buf,
+                  k_timeout_t timeout);
+int video_stream_start(const struct device *dev);
+struct video_buffer *video_buffer_alloc(size_t size);
+""",
+    "zephyr/drivers/sensor.h": """
+#include <stdint.h>
+struct sensor_value { int32_t val1; int32_t val2; };
+enum sensor_channel { SENSOR_CHAN_ACCEL_X, SENSOR_CHAN_ACCEL_Y, SENSOR_CHAN_ACCEL_Z,
+                      SENSOR_CHAN_ACCEL_XYZ };
+#define SENSOR_G 9806650LL
+int sensor_sample_fetch(const struct device *dev);
+int sensor_channel_get(const struct device *dev, enum sensor_channel chan,
+                       struct sensor_value *val);
+double sensor_value_to_double(const struct sensor_value *val);
+""",
+}
+
+ARDUINO_STUBS = {
+    "Arduino.h": """
+#include <math.h>
+#include <stdint.h>
+#define F_CPU 64000000ul
+class SerialStub {
+public:
+    void begin(unsigned long baud);
+    explicit operator bool() const;
+    void print(const char *text);
+    void print(unsigned long value);
+    void println(int value);
+    void println(const char *text);
+    void flush();
+};
+extern SerialStub Serial;
+unsigned long micros(void);
+void delay(unsigned long ms);
+#ifdef STUB_CMSIS_DWT
+struct DWT_Type { volatile uint32_t CTRL; volatile uint32_t CYCCNT; };
+struct CoreDebug_Type { volatile uint32_t DEMCR; };
+#define DWT ((DWT_Type *)0xE0001000u)
+#define CoreDebug ((CoreDebug_Type *)0xE000EDF0u)
+#define DWT_CTRL_CYCCNTENA_Msk 1u
+#define CoreDebug_DEMCR_TRCENA_Msk (1u << 24)
+#endif
+""",
+    "PDM.h": """
+class PDMClass {
+public:
+    int begin(int channels, long sample_rate);
+    void onReceive(void (*function)(void));
+    int available();
+    int read(void *buffer, int size);
+};
+extern PDMClass PDM;
+""",
+    "Arduino_OV767X.h": """
+enum { VGA, CIF, QVGA, QCIF, QQVGA };
+enum { YUV422, RGB444, RGB565, GRAYSCALE };
+class OV767X {
+public:
+    int begin(int resolution, int format, int fps);
+    void readFrame(void *buffer);
+};
+extern OV767X Camera;
+""",
+    "Arduino_LSM9DS1.h": """
+class LSM9DS1Class {
+public:
+    int begin();
+    int accelerationAvailable();
+    int readAcceleration(float &x, float &y, float &z);
+};
+extern LSM9DS1Class IMU;
+""",
+}
+
+STRICT = ("-Wall", "-Wextra", "-Werror", "-mcpu=cortex-m4", "-mthumb")
+
+
+def _stubs(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("#pragma once\n" + text)
+    return root
+
+
+def _syntax_check(command: list[str]) -> None:
+    import subprocess
+
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.cross
+@pytest.mark.parametrize("name", CASES)
+def test_zephyr_port_compiles_against_the_zephyr_api(projects: dict[str, tuple[Project, Path]],
+                                                     name: str, tmp_path: Path) -> None:
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed")
+    _, out = projects[name]
+    stubs = _stubs(tmp_path, ZEPHYR_STUBS)
+    _syntax_check(["arm-none-eabi-gcc", "-fsyntax-only", "-std=gnu11", *STRICT,
+                   f"-I{stubs}", f"-I{out / 'src'}",
+                   f"-I{out / 'src' / 'frontend'}", str(out / "zephyr" / "src" / "port_zephyr.c")])
+
+
+@pytest.mark.cross
+@pytest.mark.parametrize("dwt", [True, False], ids=["dwt", "micros"])
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c.live_arduino is not None])
+def test_arduino_port_compiles_against_the_arduino_api(projects: dict[str, tuple[Project, Path]],
+                                                       name: str, dwt: bool,
+                                                       tmp_path: Path) -> None:
+    if shutil.which("arm-none-eabi-g++") is None:
+        pytest.skip("arm-none-eabi-g++ is not installed")
+    _, out = projects[name]
+    stubs = _stubs(tmp_path, ARDUINO_STUBS)
+    _syntax_check(["arm-none-eabi-g++", "-fsyntax-only", "-std=gnu++17", *STRICT,
+                   "-DARDUINO=10819", *(["-DSTUB_CMSIS_DWT"] if dwt else []), f"-I{stubs}",
+                   f"-I{out / 'src'}", f"-I{out / 'src' / 'frontend'}",
+                   str(out / "src" / "port_arduino.cpp")])

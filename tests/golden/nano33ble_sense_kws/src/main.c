@@ -30,6 +30,7 @@ static int16_t audio_ring[APP_AUDIO_RING];
 static int16_t frame_samples[MCUF_MFCC_WINDOW_LEN];
 static int8_t features[MCUF_MFCC_N_FRAMES][MCUF_MFCC_N_COEFFS];
 static int8_t history[APP_SMOOTHING][APP_NUM_CLASSES];
+static uint32_t quiet_inferences; /* left of the suppression after a detection */
 static const char *const labels[APP_NUM_CLASSES] = APP_LABELS;
 
 /* The samples [end - WINDOW_LEN, end) of the stream, out of the ring, in order. */
@@ -73,19 +74,18 @@ static int infer(uint32_t n, uint32_t oldest)
     const int8_t *scores = (const int8_t *)model_output(0);
     app_print_inference(n, cost, scores, APP_NUM_CLASSES);
 
-    static uint32_t quiet;
     memcpy(history[n % APP_SMOOTHING], scores, APP_NUM_CLASSES);
     const uint32_t filled = n + 1u < APP_SMOOTHING ? n + 1u : APP_SMOOTHING;
     int32_t sum;
     const uint32_t best = best_class(filled, &sum);
-    if (quiet > 0u) {
-        --quiet;
+    if (quiet_inferences > 0u) {
+        --quiet_inferences;
         return 0;
     }
     if (sum < (int32_t)filled * ((int32_t)APP_THRESHOLD_Q - APP_OUTPUT_ZERO_POINT)) {
         return 0;
     }
-    quiet = APP_SUPPRESSION;
+    quiet_inferences = APP_SUPPRESSION;
     port_print("detected ");
     port_print(labels[best]);
     port_print(" average ");

@@ -121,13 +121,13 @@ int32_t port_audio_read(int16_t *samples, int32_t max_samples)
 {
     if (mic_block == NULL) {
         void *buffer;
-        uint32_t size;
+        size_t size;
         int ret = dmic_read(mic, 0, &buffer, &size, MIC_READ_TIMEOUT_MS);
         if (ret < 0) {
             return ret;
         }
         mic_block = buffer;
-        mic_block_samples = size / sizeof(int16_t);
+        mic_block_samples = (uint32_t)(size / sizeof(int16_t));
         mic_block_position = 0;
     }
     uint32_t count = mic_block_samples - mic_block_position;
@@ -144,7 +144,7 @@ int32_t port_audio_read(int16_t *samples, int32_t max_samples)
 }
 {% elif z.live and m.app.kind == "vww" %}
 
-#define CAMERA_BUFFERS 2
+#define CAMERA_BUFFERS {{ z.video_buffers }}
 
 static const struct device *const camera = DEVICE_DT_GET(DT_CHOSEN(zephyr_camera));
 
