@@ -219,7 +219,7 @@ def test_fit_failure_names_the_numbers_and_what_to_try(models: Path, tmp_path: P
     text = " ".join(result.output.split())
     assert "mobilenet_v2.tflite does not fit tiny_board" in text
     assert "SRAM needs" in text and "arena 69,120" in text and "131,072 B" in text
-    assert "mcuforge prune MODEL --sram-budget" in text
+    assert "mcuforge prune MODEL.keras --data DATA --sram-budget" in text
     assert "smaller model input" in text and "another board" in text
     assert not out.exists()
 
@@ -229,6 +229,20 @@ def test_flash_shortage_is_reported(models: Path, tmp_path: Path) -> None:
     with pytest.raises(FitError, match=r"flash needs .*model constants 469,\d{3}"):
         build_project(GenerateOptions(model=models / "mobilenet_v2.tflite", board=str(board),
                                       app=AppKind.VWW))
+
+
+def test_board_without_zephyr_gets_no_zephyr_variant(models: Path, tmp_path: Path) -> None:
+    board = yaml.safe_load((Path(__file__).parents[1] / "boards" / "pico.yaml").read_text())
+    del board["zephyr"]
+    board["name"] = "bare_pico"
+    (tmp_path / "bare_pico.yaml").write_text(yaml.safe_dump(board))
+    project = build_project(GenerateOptions(model=models / "ds_cnn.tflite",
+                                            board=str(tmp_path / "bare_pico.yaml"),
+                                            app=AppKind.KWS))
+    assert project.targets.zephyr is None
+    assert not [f for f in project.files if f.startswith("zephyr/")]
+    assert "src/port_arduino.cpp" in project.files
+    assert project.manifest["targets"]["zephyr"] is None
 
 
 def test_kws_input_shape_mismatch_names_the_options(models: Path) -> None:

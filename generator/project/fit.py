@@ -102,8 +102,8 @@ def _hint(report: FitReport) -> str:
     tips = []
     if report.sram_need > report.sram_budget or report.arena > report.largest_ram_region:
         if room > 0:
-            tips.append(f"shrink the arena to the {room:,} B left: `mcuforge prune MODEL "
-                        f"--sram-budget {room}`")
+            tips.append(f"shrink the arena to the {room:,} B left: `mcuforge prune MODEL.keras "
+                        f"--data DATA --sram-budget {room}`")
         else:
             tips.append(f"the {others:,} B besides the arena already exceed the board's SRAM: "
                         "use a smaller camera frame or audio window (--app-config frontend)")

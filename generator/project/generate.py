@@ -34,7 +34,7 @@ from generator.project.manifest import (
     regenerate_command,
 )
 from generator.project.options import GenerateOptions, load_app_config, parse_labels
-from generator.project.render import render_sets
+from generator.project.render import TemplateError, render_sets
 from generator.project.replay import HEADER_NAME, replay_header
 from generator.project.targets import ZEPHYR_DOC_VERSION, Targets, project_targets
 
@@ -108,13 +108,21 @@ def _files(options: GenerateOptions, board: Board, compiled: CompiledModel,
     generated = _generated_sources(compiled, plan)
     context = _context(options, board, compiled, figures, plan, targets, fit)
     files: dict[str, str | bytes] = dict(generated)
-    files |= render_sets(("common", "platformio", plan.kind.value), context)
+    _merge(files, render_sets(("common", "platformio", plan.kind.value), context))
     if targets.zephyr is not None:
         context["sources"] = _zephyr_sources(files)
-        files |= render_sets(("zephyr",), context)
+        _merge(files, render_sets(("zephyr",), context))
     files[TFLITE_PATH] = compiled.tflite
     files[MANIFEST_NAME] = manifest_text(manifest)
     return files
+
+
+def _merge(files: dict[str, str | bytes], rendered: Mapping[str, str]) -> None:
+    clash = sorted(set(files) & set(rendered))
+    if clash:
+        raise TemplateError(f"templates/projects write {', '.join(clash)}, which the generator "
+                            "makes itself", "this is a bug in the project templates; report it")
+    files.update(rendered)
 
 
 def _generated_sources(compiled: CompiledModel, plan: AppPlan) -> dict[str, str]:
