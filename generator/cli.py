@@ -22,15 +22,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-from generator.boards_cli import app as boards_app  # noqa: E402
+from generator.boards_cli import app as boards_app
 
 app.add_typer(boards_app, name="boards", help="List, show and validate board definitions.")
 
-from generator.project.cli import generate_cmd, run_cmd  # noqa: E402
+from generator.project.cli import generate_cmd, run_cmd
 
 app.command("generate")(generate_cmd)
 app.command("run")(run_cmd)
-from generator.prune.cli import prune_cmd  # noqa: E402
+from generator.prune.cli import prune_cmd
 
 app.command("prune")(prune_cmd)
 

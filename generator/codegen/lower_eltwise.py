@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from generator.codegen import qparams_eltwise as qe
-from generator.codegen.lower import Lowering, _q, _params, register
+from generator.codegen.lower import Lowering, _params, _q, register
 from generator.codegen.schedule import BufRef, Call
 from generator.errors import UnsupportedOpsError
 from generator.ir import ElementwiseAttrs, Graph, MeanAttrs, Op, OpKind, SoftmaxAttrs

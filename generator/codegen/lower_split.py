@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from generator.codegen.lower_eltwise import Operand, emit_eltwise, mean_params
 from generator.codegen.lower import (
     HANDLERS,
     NULL,
@@ -29,6 +28,7 @@ from generator.codegen.lower import (
     pool_params,
     weighted_constants,
 )
+from generator.codegen.lower_eltwise import Operand, emit_eltwise, mean_params
 from generator.codegen.schedule import Arg, BufRef, Call, ConstRef, Literal, Schedule
 from generator.errors import McuforgeError
 from generator.ir import DType, Graph, Op, OpKind, PadAttrs
@@ -39,17 +39,17 @@ from generator.plan.pex import (
     Step,
     StepKind,
     acc_buffer,
+    base_channels,
     channels,
     in_multiplier,
+    inplace_form,
+    inplace_tmp_bytes,
     is_consumer,
     out_multiplier,
+    pw_block,
     slice_buffer,
     slice_ranges,
     tmp_buffer,
-    inplace_form,
-    inplace_tmp_bytes,
-    pw_block,
-    base_channels,
 )
 
 
