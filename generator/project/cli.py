@@ -71,8 +71,9 @@ def generate_cmd(
 ) -> None:
     """Generate a firmware project: engine, front-end, app loop, ports, PlatformIO and Zephyr files.
 
-    Checks that the model fits the board (flash and SRAM) and matches the app's front-end before
-    writing anything; writes the project atomically, with mcuforge.json recording every input.
+    Checks the model against the board's memory and the app's front-end before writing anything.
+
+    Writes the project atomically; its mcuforge.json records every input and option.
     """
     from generator.project.generate import generate_project
     from generator.project.options import GenerateOptions

@@ -60,7 +60,8 @@ def plan(model_in: IOSpec, model_out: IOSpec, board: Board, request: AppRequest)
                        out_zero_point=model_in.zero_point)
     cfg: ImageConfig = apply_overrides(base, request.frontend, "frontend", MODEL_QUANT_FIELDS)
     check_dims(model_in, cfg.output_shape, "vww",
-               f"{cfg.out_height}x{cfg.out_width}x{cfg.out_channels}",
+               f"frontend out_width {cfg.out_width}, out_height {cfg.out_height}, "
+               f"out_format {cfg.out_format}",
                "set frontend: {out_width, out_height, out_format: rgb|gray} in --app-config to the "
                "model's input size")
     labels = resolve_labels(request.labels, classes)
