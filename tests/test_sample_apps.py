@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,7 +78,7 @@ def example_input(app: str, tflite: bytes) -> npt.NDArray[np.int8]:
     return image_features(pack_frame(frame, icfg.in_format), icfg)[None]
 
 
-# ---- shipped files --------------------------------------------------------------------------------
+# ---- shipped files -------------------------------------------------------------------------------
 
 
 @pytest.mark.unit
@@ -150,14 +151,15 @@ def test_vww_example_frame_has_the_figure() -> None:
     assert names[int(np.argmax(scores))] == "person", dict(zip(names, scores.tolist(), strict=True))
 
 
-# ---- the scripts, on a few samples ----------------------------------------------------------------
+# ---- the scripts, on a few samples ---------------------------------------------------------------
 
 
 def _script(path: Path, *args: str, timeout: int = 120) -> str:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     res = subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True,
                          timeout=timeout, cwd=ROOT, env=env, check=False)
-    assert res.returncode == 0, f"{path.name} {' '.join(args)}:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
+    assert res.returncode == 0, (f"{path.name} {' '.join(args)}:\n{res.stdout[-2000:]}\n"
+                                 f"{res.stderr[-3000:]}")
     return res.stdout
 
 
@@ -189,6 +191,27 @@ def test_vww_train_smoke(tmp_path: Path) -> None:
     assert labels_of(tmp_path) == ["non_person", "person"]
     assert np.load(tmp_path / "example.npy").shape == (120, 160, 3)
     assert np.load(tmp_path / "calib.npz")["x"].shape == (2, 96, 96, 3)
+
+
+# ---- the one command, in the emulator ------------------------------------------------------------
+
+
+@pytest.mark.emulator
+@pytest.mark.tflite
+@pytest.mark.slow
+@pytest.mark.parametrize(("app", "detection"), [("kws", r"^detected yes average \d+"),
+                                                ("vww", r"^person present score \d+")])
+def test_make_sh_prints_a_detection_in_qemu(app: str, detection: str, tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    res = subprocess.run(["sh", str(APPS / app / "make.sh"), str(tmp_path / app)], env=env,
+                         capture_output=True, text=True, timeout=1200, check=False)
+    out = res.stdout
+    assert res.returncode == 0, f"{out[-3000:]}\n{res.stderr[-3000:]}"
+    assert re.search(r"^inference 0 instructions \d+ scores( -?\d+)+$", out, re.MULTILINE), out
+    assert re.search(detection, out, re.MULTILINE), out
+    sizes = re.search(r"flash (\d+) B, RAM (\d+) B", out)
+    assert sizes and 0 < int(sizes[1]) < 1 << 20 and 0 < int(sizes[2]) < 1 << 20, out
 
 
 def labels_of(folder: Path) -> list[str]:

@@ -2,10 +2,15 @@
 # The trained keyword spotter -> a generated firmware project for the QEMU Cortex-M4F board -> built
 # and run in the emulator on example.wav, then the firmware ELF's measured flash and RAM.
 #
-#   sample_apps/kws/make.sh [OUT]      OUT defaults to out/kws (relative to the repository root)
+#   sample_apps/kws/make.sh [OUT]      OUT defaults to out/kws in the repository
 set -eu
-cd "$(dirname "$0")/../.."
-out=${1:-out/kws}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+case ${1:-} in
+    "") out=$root/out/kws ;;
+    /*) out=$1 ;;
+    *) out=$PWD/$1 ;;
+esac
+cd "$root"
 board=${BOARD:-qemu_mps2_an386}
 
 mcuforge generate sample_apps/kws/model.keras --calib sample_apps/kws/calib.npz \

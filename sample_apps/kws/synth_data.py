@@ -9,18 +9,19 @@ Every utterance is spoken by espeak-ng and resampled by sox to 16 kHz mono int16
     DIR/testing_list.txt                    clips of the held-out test speakers
     DIR/manifest.csv                        voice, speed, pitch, level and position of every clip
 
-A *speaker* is an espeak-ng accent plus a voice variant (``en-gb-x-rp+m3``). The test speakers are
-every variant in :data:`TEST_VARIANTS` under any accent, plus every voice of :data:`TEST_ACCENTS`: no
-test voice is ever heard in training, which is as close to "held-out speakers" as synthetic speech
-gets. Each rendition draws its own speed, pitch, level and position inside the second (the time
-shift) and gets a faint noise floor; train.py mixes the background noise in at training time, as the
-Speech Commands recipe does, and builds the "silence" class from ``_background_noise_``.
+A *speaker* is an espeak-ng accent plus a voice variant (``en-gb-x-rp+m3``). The test speakers
+are every variant in :data:`TEST_VARIANTS` under any accent, plus every voice of
+:data:`TEST_ACCENTS`: no test voice is ever heard in training, which is as close to "held-out
+speakers" as synthetic speech gets. Each rendition draws its own speed, pitch, level and position
+inside the second (the time shift) and gets a faint noise floor; train.py mixes the background
+noise in at training time, as the Speech Commands recipe does, and builds the "silence" class from
+``_background_noise_``.
 
 Usage::
 
-    python synth_data.py --out data/kws_synth                     # the full set (~4100 clips, ~1 min)
+    python synth_data.py --out out/kws_data                  # the full set (4608 clips, ~1.5 min)
     python synth_data.py --out /tmp/tiny --variants m1,f2 --accents en-us --renditions 1
-    python synth_data.py --example example.wav --word yes         # one utterance, a test voice
+    python synth_data.py --example example.wav --word yes    # one utterance, by a test voice
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def split_of(voice: str) -> str:
     return "validation" if variant in VALIDATION_VARIANTS else "training"
 
 
-# ---- speech ---------------------------------------------------------------------------------------
+# ---- speech --------------------------------------------------------------------------------------
 
 
 def require_tools() -> None:

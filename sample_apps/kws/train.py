@@ -54,8 +54,8 @@ from generator.frontends.audio import quantise
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import model as kws_model
-import synth_data
+import model as kws_model  # noqa: E402  (a sibling file, found through sys.path)
+import synth_data  # noqa: E402
 
 SAMPLE_RATE = 16000
 SILENCE, UNKNOWN = "silence", "unknown"
@@ -91,7 +91,7 @@ class DataSet:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-# ---- reading the layout ---------------------------------------------------------------------------
+# ---- reading the layout --------------------------------------------------------------------------
 
 
 def read_wav(path: Path) -> I16:
@@ -222,7 +222,7 @@ def featurise(clips: list[Clip], noise: list[I16], aug: Augment, seed: int,
 
 
 class KeepBest(keras.callbacks.Callback):  # type: ignore[misc]
-    """Remember the weights of the epoch with the best validation accuracy; restore them at the end."""
+    """Keep the weights of the epoch with the best validation accuracy; restore them at the end."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -316,7 +316,8 @@ def save_compact(net: Any, path: Path) -> None:
     plain.set_weights(net.get_weights())
     tmp = path.with_suffix(".tmp.keras")
     plain.save(tmp)
-    with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, 9) as dst:
+    with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(
+            path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
         for info in src.infolist():
             dst.writestr(info.filename, src.read(info.filename))
     tmp.unlink()

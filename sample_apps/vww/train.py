@@ -53,8 +53,8 @@ from generator.frontends.image import image_tables
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import model as vww_model
-import scenes
+import model as vww_model  # noqa: E402  (a sibling file, found through sys.path)
+import scenes  # noqa: E402
 
 LABELS = scenes.LABELS
 CFG = ImageConfig()  # 160x120 RGB565 camera frame -> 96x96x3, real = pixel / 255
@@ -87,7 +87,7 @@ def fit_frame(path: Path) -> U8:
         scale = max(CFG.in_width / rgb.width, CFG.in_height / rgb.height)
         w, h = max(CFG.in_width, round(rgb.width * scale)), max(CFG.in_height,
                                                                   round(rgb.height * scale))
-        rgb = rgb.resize((w, h), Image.BILINEAR)
+        rgb = rgb.resize((w, h), Image.Resampling.BILINEAR)
         x, y = (w - CFG.in_width) // 2, (h - CFG.in_height) // 2
         return np.asarray(rgb.crop((x, y, x + CFG.in_width, y + CFG.in_height)), np.uint8)
 
@@ -144,14 +144,14 @@ def dataset(pixels: U8, labels: I64, batch: int, train: bool, seed: int) -> Any:
     if train:
         ds = ds.shuffle(len(pixels), seed=seed, reshuffle_each_iteration=True)
 
-    @tf.autograph.experimental.do_not_convert
     def prep(px: Any, y: Any) -> tuple[Any, Any]:
         x = tf.cast(px, tf.float32) / 255.0
         if train:
             x = tf.image.random_flip_left_right(x)
         return x, y
 
-    return ds.map(prep, num_parallel_calls=2).batch(batch).prefetch(2)
+    plain = tf.autograph.experimental.do_not_convert(prep)  # plain TF ops, no AutoGraph needed
+    return ds.map(plain, num_parallel_calls=2).batch(batch).prefetch(2)
 
 
 def train(data: dict[str, Split], alpha: float, blocks: int, epochs: int, batch: int,
@@ -222,7 +222,8 @@ def save_compact(net: Any, path: Path) -> None:
     plain.set_weights(net.get_weights())
     tmp = path.with_suffix(".tmp.keras")
     plain.save(tmp)
-    with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, 9) as dst:
+    with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(
+            path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
         for info in src.infolist():
             dst.writestr(info.filename, src.read(info.filename))
     tmp.unlink()
@@ -230,7 +231,8 @@ def save_compact(net: Any, path: Path) -> None:
 
 def calibration(pixels: U8, labels: I64, n: int) -> F32:
     """The first ``n`` training inputs, classes alternating."""
-    order = [int(i) for pair in zip(np.flatnonzero(labels == 0), np.flatnonzero(labels == 1))
+    order = [int(i) for pair in zip(np.flatnonzero(labels == 0), np.flatnonzero(labels == 1),
+                                    strict=False)
              for i in pair]
     return to_float(pixels[order[:n]])
 
@@ -258,7 +260,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, help="folder with person/ and non_person/ images")
     src.add_argument("--synthetic", action="store_true", help="rendered toy scenes (scenes.py)")
-    p.add_argument("--train-scenes", type=int, default=4000)
+    p.add_argument("--train-scenes", type=int, default=6000)
     p.add_argument("--val-scenes", type=int, default=400)
     p.add_argument("--test-scenes", type=int, default=1000)
     p.add_argument("--limit", type=int, help="at most this many images per class (--data)")
@@ -266,7 +268,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--blocks", type=int, default=len(vww_model.BLOCKS),
                    help="depthwise-separable blocks kept (13: the full network)")
     p.add_argument("--out", type=Path, default=HERE, help="folder for the model and its files")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--calib-samples", type=int, default=8,
                    help="inputs kept in calib.npz (each is 110 KB of float32)")
