@@ -2,6 +2,10 @@
 
 Only reading is needed, and only of the TFLite schema; every access is checked against the buffer so a
 truncated or corrupt file raises :class:`ModelFormatError` instead of reading garbage or crashing.
+
+A corrupt file can also point many fields at the same large vector or string, so that reading it costs
+far more than its size. Every read is therefore counted against a budget proportional to the file's
+size (:data:`READ_BUDGET_FACTOR`), which a well-formed file stays far below.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ T = TypeVar("T")
 
 _HINT = "the file is truncated or not a TFLite flatbuffer; re-export it with TFLiteConverter"
 
+READ_BUDGET_FACTOR = 8
+"""A file of n bytes may cause at most ``READ_BUDGET_FACTOR * n + READ_BUDGET_SLACK`` bytes of reads."""
+READ_BUDGET_SLACK = 1 << 20
+
 
 class Buf:
     """A byte buffer with checked little-endian reads."""
@@ -23,6 +31,14 @@ class Buf:
     def __init__(self, data: bytes, where: str) -> None:
         self.data = memoryview(data)
         self.where = where
+        self.budget = READ_BUDGET_FACTOR * len(data) + READ_BUDGET_SLACK
+
+    def _spend(self, n: int) -> None:
+        self.budget -= n
+        if self.budget < 0:
+            raise self.fail(
+                f"reading it needs far more than its {len(self.data)} bytes (fields point at the same "
+                "data over and over)")
 
     def fail(self, what: str) -> ModelFormatError:
         return ModelFormatError(f"{self.where}: {what}", _HINT)
@@ -31,6 +47,7 @@ class Buf:
         size = struct.calcsize(fmt)
         if pos < 0 or pos + size > len(self.data):
             raise self.fail(f"read of {size} bytes at offset {pos} is outside the file")
+        self._spend(size)
         value: int | float = struct.unpack_from(fmt, self.data, pos)[0]
         return value
 
@@ -61,6 +78,7 @@ class Buf:
     def span(self, pos: int, n: int) -> memoryview:
         if pos < 0 or n < 0 or pos + n > len(self.data):
             raise self.fail(f"block of {n} bytes at offset {pos} is outside the file")
+        self._spend(n)
         return self.data[pos : pos + n]
 
 
@@ -113,6 +131,10 @@ class Table:
         if target is None:
             return 0, 0
         return target + 4, self.buf.u32(target)
+
+    def vector_len(self, index: int) -> int:
+        """The number of elements of a vector field (0 if absent), without reading them."""
+        return self._vector(index)[1]
 
     def vector_bytes(self, index: int, itemsize: int) -> memoryview:
         start, n = self._vector(index)

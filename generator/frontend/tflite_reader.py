@@ -6,6 +6,7 @@ reported at once, before anything is written.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from generator.errors import ModelFormatError, UnsupportedOpsError
 from generator.frontend.flatbuf import Table, root
+from generator.frontend.graph_check import check_graph
 from generator.ir import (
     Activation,
     ConcatAttrs,
@@ -80,6 +82,7 @@ _ACTIVATIONS = {0: Activation.NONE, 1: Activation.RELU, 2: Activation.RELU_N1_TO
                 3: Activation.RELU6, 4: Activation.TANH}
 
 MAX_ELEMENTS = 1 << 28  # no microcontroller tensor is anywhere near this
+MAX_RANK = 8  # TFLite's kernels handle at most 6 dimensions
 
 
 @dataclass(frozen=True)
@@ -102,26 +105,42 @@ def op_name(code: int, custom: str) -> str:
 def read_tflite(data: bytes, where: str = "model.tflite") -> Graph:
     """Parse a .tflite flatbuffer into the IR; raise on anything mcuforge cannot compile."""
     model = root(data, where, identifier=b"TFL3")
+    codes = [_op_code(t) for t in model.vector_tables(1)]
     subgraphs = model.vector_tables(2)
     if len(subgraphs) != 1:
+        calls = _foreign_ops(subgraphs[0], codes) if subgraphs else ""
         raise UnsupportedOpsError(
-            f"{where}: has {len(subgraphs)} subgraphs; mcuforge compiles single-graph models",
-            "control flow (IF/WHILE) and multi-signature models are not supported",
+            f"{where}: has {len(subgraphs)} subgraphs{calls}; mcuforge compiles single-graph models",
+            "control flow (IF/WHILE, as recurrent layers become) and multi-signature models are not "
+            "supported",
         )
     sg = subgraphs[0]
     buffers = model.vector_tables(4)
-    codes = [_op_code(t) for t in model.vector_tables(1)]
     tensors = tuple(_tensor(t, buffers, data, where, i) for i, t in enumerate(sg.vector_tables(0)))
     raws = [_raw_op(t, codes, len(tensors), where) for t in sg.vector_tables(3)]
     _check_supported(raws, tensors, where)
     ops = tuple(_op(r, tensors, where) for r in raws)
-    return Graph(
+    graph = Graph(
         tensors=tensors,
         ops=ops,
         inputs=_indices(sg, 1, len(tensors), where),
         outputs=_indices(sg, 2, len(tensors), where),
         name=sg.string(4) or "model",
     )
+    check_graph(graph, where)
+    return graph
+
+
+def _foreign_ops(sg: Table, codes: list[tuple[int, str]]) -> str:
+    """`` (the main graph runs WHILE, ...)`` for the unsupported operators of a graph, or ``""``."""
+    names = []
+    for t in sg.vector_tables(3):
+        idx = t.scalar(0, t.buf.u32, 0)
+        code, custom = codes[idx] if idx < len(codes) else (-1, "")
+        name = op_name(code, custom)
+        if (code not in BUILTIN_KINDS or custom) and name not in names:
+            names.append(name)
+    return f" (the main graph runs {', '.join(names)})" if names else ""
 
 
 def _indices(t: Table, field: int, n: int, where: str) -> tuple[int, ...]:
@@ -141,15 +160,7 @@ def _op_code(t: Table) -> tuple[int, str]:
 
 def _tensor(t: Table, buffers: list[Table], data: bytes, where: str, index: int) -> Tensor:
     name = t.string(3) or f"tensor_{index}"
-    shape = tuple(int(v) for v in t.vector_scalars(0, "i"))
-    if any(d < 0 for d in shape):
-        raise ModelFormatError(
-            f"{where}: tensor '{name}' has a dynamic or negative shape {shape}",
-            "export the model with a fixed input shape (batch 1)",
-        )
-    if int(np.prod(shape, dtype=np.int64)) > MAX_ELEMENTS:
-        raise ModelFormatError(f"{where}: tensor '{name}' has an absurd shape {shape}",
-                               "microcontroller models have tensors of at most a few MB")
+    shape = _shape(t, where, name)
     code = t.scalar(1, t.buf.i8, 0)
     if code not in _DTYPES:
         raise UnsupportedOpsError(
@@ -162,7 +173,7 @@ def _tensor(t: Table, buffers: list[Table], data: bytes, where: str, index: int)
     const = _buffer_data(buffers, buffer_index, data, where, name)
     array = None
     if const is not None:
-        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        expected = math.prod(shape) * dtype.itemsize
         if len(const) != expected:
             raise ModelFormatError(
                 f"{where}: tensor '{name}' holds {len(const)} bytes, its shape {shape} needs {expected}",
@@ -172,6 +183,27 @@ def _tensor(t: Table, buffers: list[Table], data: bytes, where: str, index: int)
         array = array.astype(np.dtype(dtype.value))
         array.setflags(write=False)
     return Tensor(name=name, shape=shape, dtype=dtype, quant=quant, data=array)
+
+
+def _shape(t: Table, where: str, name: str) -> tuple[int, ...]:
+    rank = t.vector_len(0)
+    if rank > MAX_RANK:
+        raise ModelFormatError(f"{where}: tensor '{name}' has {rank} dimensions (at most {MAX_RANK})",
+                               "the file is corrupt; re-export it")
+    shape = tuple(int(v) for v in t.vector_scalars(0, "i"))
+    if any(d < 0 for d in shape):
+        raise ModelFormatError(
+            f"{where}: tensor '{name}' has a dynamic or negative shape {shape}",
+            "export the model with a fixed input shape (batch 1)",
+        )
+    elements = math.prod(shape)
+    if elements > MAX_ELEMENTS:
+        raise ModelFormatError(
+            f"{where}: tensor '{name}' has an absurd shape {shape} ({elements:,} elements, "
+            f"at most {MAX_ELEMENTS:,})",
+            "microcontroller models have tensors of at most a few MB; the file may be corrupt",
+        )
+    return shape
 
 
 def _buffer_data(
@@ -218,7 +250,7 @@ def _check_supported(raws: list[_RawOp], tensors: tuple[Tensor, ...], where: str
     bad = []
     for r in raws:
         if r.code not in BUILTIN_KINDS or r.custom:
-            out = tensors[r.outputs[0]].name if r.outputs else "?"
+            out = tensors[r.outputs[0]].name if r.outputs and r.outputs[0] >= 0 else "?"
             bad.append(f"{op_name(r.code, r.custom)} (output tensor '{out}')")
     if bad:
         supported = ", ".join(sorted(k.value for k in BUILTIN_KINDS.values()))
@@ -309,7 +341,7 @@ def _reshape(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
 
 def _pad(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     flat = _const_ints(r, ts, 1) or ()
-    return PadAttrs(tuple((flat[i], flat[i + 1]) for i in range(0, len(flat), 2)))
+    return PadAttrs(tuple(zip(flat[0::2], flat[1::2], strict=False)))
 
 
 def _none(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
@@ -337,7 +369,7 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
 
 def _op(r: _RawOp, tensors: tuple[Tensor, ...], where: str) -> Op:
     kind = BUILTIN_KINDS[r.code]
-    if not r.outputs or not r.inputs or r.inputs[0] < 0:
+    if not r.outputs or not r.inputs or r.inputs[0] < 0 or min(r.outputs) < 0:
         raise ModelFormatError(f"{where}: a {kind.value} operator has no input or output",
                                "the file is corrupt; re-export it")
     name = tensors[r.outputs[0]].name

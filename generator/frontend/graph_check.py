@@ -1,0 +1,329 @@
+"""Structural checks of a graph read from a file, before any later stage relies on it.
+
+TFLite's interpreter checks every operator's operands when it prepares a model; mcuforge's planner and
+code generator rely on the same facts (ranks, constant weights, matching channel counts, positive
+strides, output shapes, finite scales, operators in dependency order). A corrupt or hand-edited file
+that breaks one of them is reported here, naming the operator, instead of failing deep inside a later
+stage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from generator.errors import ModelFormatError, UnsupportedOpsError
+from generator.ir import (
+    ConcatAttrs,
+    Conv2DAttrs,
+    DepthwiseConv2DAttrs,
+    DType,
+    FullyConnectedAttrs,
+    Graph,
+    MeanAttrs,
+    Op,
+    OpKind,
+    PadAttrs,
+    Padding,
+    Pool2DAttrs,
+    Tensor,
+)
+
+MIN_SCALE = 2.0**-64
+MAX_SCALE = 2.0**64
+"""Quantisation scales outside this range cannot come from a converter (real ones are ~1e-9..1e3)."""
+
+_HINT = "the file is corrupt or was edited by hand; re-export it with TFLiteConverter"
+_ZERO_POINT_RANGE = {DType.INT8: (-128, 127), DType.UINT8: (0, 255), DType.INT16: (0, 0)}
+
+
+class _Problem(Exception):
+    """One broken rule of the operator being checked (turned into a ModelFormatError below)."""
+
+
+def _need(ok: bool, problem: str) -> None:
+    if not ok:
+        raise _Problem(problem)
+
+
+def check_graph(g: Graph, where: str) -> None:
+    """Raise ModelFormatError (UnsupportedOpsError for valid but unsupported forms) on a broken graph."""
+    _check_io(g, where)
+    _check_tensors(g, where)
+    available = {i for i, t in enumerate(g.tensors) if t.is_const} | set(g.inputs)
+    for i, op in enumerate(g.ops):
+        try:
+            _check_dataflow(g, op, available)
+            _OPERAND_RULES[op.kind](g, op)
+        except _Problem as problem:
+            raise ModelFormatError(f"{where}: operator {i} {op.kind.value} '{op.name}': {problem}",
+                                   _HINT) from None
+    _check_outputs_produced(g, available, where)
+
+
+# ---- the graph as a whole ---------------------------------------------------------------------------
+
+
+def _check_io(g: Graph, where: str) -> None:
+    if not g.ops:
+        raise ModelFormatError(f"{where}: the model has no operators", _HINT)
+    if not g.inputs or not g.outputs:
+        raise ModelFormatError(f"{where}: the model declares no inputs or no outputs", _HINT)
+    for tid in (*g.inputs, *g.outputs):
+        if tid < 0:
+            raise ModelFormatError(f"{where}: a model input or output refers to no tensor", _HINT)
+    for tid in g.inputs:
+        if g.tensors[tid].is_const:
+            raise ModelFormatError(f"{where}: model input '{g.tensors[tid].name}' is a constant", _HINT)
+
+
+def _check_dataflow(g: Graph, op: Op, available: set[int]) -> None:
+    for tid in op.inputs:
+        if tid >= 0 and tid not in available:
+            raise _Problem(f"reads tensor '{g.tensors[tid].name}' before any operator writes it")
+    for tid in op.outputs:
+        t = g.tensors[tid]
+        _need(not t.is_const, f"writes into the constant tensor '{t.name}'")
+        _need(tid not in available, f"writes tensor '{t.name}', which is already written or an input")
+        available.add(tid)
+
+
+def _check_outputs_produced(g: Graph, available: set[int], where: str) -> None:
+    for tid in g.outputs:
+        t = g.tensors[tid]
+        if t.is_const or tid in g.inputs or tid not in available:
+            raise ModelFormatError(f"{where}: model output '{t.name}' is not computed by any operator",
+                                   _HINT)
+
+
+def _used_tensors(g: Graph) -> Iterable[int]:
+    used = {t for op in g.ops for t in (*op.inputs, *op.outputs) if t >= 0}
+    return sorted(used | set(g.inputs) | set(g.outputs))
+
+
+def _check_tensors(g: Graph, where: str) -> None:
+    for tid in _used_tensors(g):
+        t = g.tensors[tid]
+        try:
+            _check_tensor(t)
+        except _Problem as problem:
+            raise ModelFormatError(f"{where}: tensor '{t.name}': {problem}", _HINT) from None
+
+
+def _check_tensor(t: Tensor) -> None:
+    _need(all(d > 0 for d in t.shape), f"has an empty dimension in its shape {t.shape}")
+    q = t.quant
+    if q is None:
+        return
+    scales = np.asarray(q.scale, dtype=np.float64)
+    _need(bool(np.all((scales >= MIN_SCALE) & (scales <= MAX_SCALE))),
+          f"has quantisation scale(s) outside {MIN_SCALE:g}..{MAX_SCALE:g} (zero, negative, NaN or "
+          "absurd)")
+    low, high = _ZERO_POINT_RANGE.get(t.dtype, (-(2**31), 2**31 - 1))
+    _need(all(low <= z <= high for z in q.zero_point),
+          f"has a zero point outside {low}..{high} for {t.dtype.value}")
+    if len(q.scale) > 1:
+        _need(0 <= q.axis < len(t.shape) and t.shape[q.axis] == len(q.scale),
+              f"has {len(q.scale)} per-channel scales along axis {q.axis} of shape {t.shape}")
+
+
+# ---- operands of each operator kind -----------------------------------------------------------------
+
+
+def _t(g: Graph, op: Op, pos: int, what: str) -> Tensor:
+    _need(len(op.inputs) > pos and op.inputs[pos] >= 0, f"has no {what} (input {pos})")
+    return g.tensors[op.inputs[pos]]
+
+
+def _out(g: Graph, op: Op) -> Tensor:
+    return g.tensors[op.outputs[0]]
+
+
+def _rank(t: Tensor, rank: int, what: str) -> None:
+    _need(len(t.shape) == rank, f"{what} '{t.name}' has shape {t.shape}, expected {rank} dimensions")
+
+
+def _const(t: Tensor, what: str) -> None:
+    _need(t.is_const, f"{what} '{t.name}' is not a constant")
+
+
+def _window_out(size: int, k: int, stride: int, dilation: int, padding: Padding) -> int:
+    """TFLite's output size of a sliding window (ComputeOutSize)."""
+    if padding is Padding.SAME:
+        return (size + stride - 1) // stride
+    return (size + stride - ((k - 1) * dilation + 1)) // stride
+
+
+def _window(x: Tensor, y: Tensor, k: tuple[int, int], stride: tuple[int, int],
+            dilation: tuple[int, int], padding: Padding) -> None:
+    _need(min(*stride, *dilation) >= 1, f"has stride {stride} and dilation {dilation} (must be >= 1)")
+    _need(min(k) >= 1, f"has a {k[0]}x{k[1]} window")
+    want = tuple(_window_out(x.shape[1 + i], k[i], stride[i], dilation[i], padding) for i in range(2))
+    _need(min(want) >= 1, f"a {k[0]}x{k[1]} window does not fit the input {x.shape}")
+    _need(y.shape[1:3] == want,
+          f"output '{y.name}' is {y.shape[1]}x{y.shape[2]}, its input and window give {want[0]}x{want[1]}")
+
+
+def _bias(g: Graph, op: Op, n_out: int) -> None:
+    if len(op.inputs) < 3 or op.inputs[2] < 0:
+        return
+    b = g.tensors[op.inputs[2]]
+    _const(b, "bias")
+    _need(b.size == n_out, f"bias '{b.name}' has {b.size} values for {n_out} outputs")
+
+
+def _same_batch_one(x: Tensor, y: Tensor) -> None:
+    _rank(x, 4, "input")
+    _rank(y, 4, "output")
+
+
+def _conv(g: Graph, op: Op) -> None:
+    a = op.attrs
+    assert isinstance(a, Conv2DAttrs)
+    x, w, y = _t(g, op, 0, "input"), _t(g, op, 1, "filter"), _out(g, op)
+    _same_batch_one(x, y)
+    _rank(w, 4, "filter")
+    _const(w, "filter")
+    if x.shape[3] != w.shape[3] and x.shape[3] % w.shape[3] == 0:
+        raise UnsupportedOpsError(
+            f"CONV_2D '{op.name}' is a grouped convolution ({x.shape[3]} input channels, "
+            f"filters of {w.shape[3]})", "use a plain Conv2D, or split the groups into separate layers")
+    _need(x.shape[3] == w.shape[3], f"filter '{w.name}' {w.shape} does not match input {x.shape}")
+    _need(y.shape[3] == w.shape[0], f"output '{y.name}' {y.shape} does not match filter {w.shape}")
+    _need(y.shape[0] == x.shape[0], f"output '{y.name}' {y.shape} has another batch than {x.shape}")
+    _window(x, y, (w.shape[1], w.shape[2]), (a.stride_h, a.stride_w), (a.dilation_h, a.dilation_w),
+            a.padding)
+    _bias(g, op, w.shape[0])
+
+
+def _dwconv(g: Graph, op: Op) -> None:
+    a = op.attrs
+    assert isinstance(a, DepthwiseConv2DAttrs)
+    x, w, y = _t(g, op, 0, "input"), _t(g, op, 1, "filter"), _out(g, op)
+    _same_batch_one(x, y)
+    _rank(w, 4, "filter")
+    _const(w, "filter")
+    _need(w.shape[0] == 1 and y.shape[3] == w.shape[3] and w.shape[3] % x.shape[3] == 0,
+          f"filter '{w.name}' {w.shape}, input {x.shape} and output {y.shape} do not agree")
+    _need(y.shape[0] == x.shape[0], f"output '{y.name}' {y.shape} has another batch than {x.shape}")
+    _window(x, y, (w.shape[1], w.shape[2]), (a.stride_h, a.stride_w), (a.dilation_h, a.dilation_w),
+            a.padding)
+    _bias(g, op, w.shape[3])
+
+
+def _fc(g: Graph, op: Op) -> None:
+    a = op.attrs
+    assert isinstance(a, FullyConnectedAttrs)
+    x, w, y = _t(g, op, 0, "input"), _t(g, op, 1, "weights"), _out(g, op)
+    _rank(w, 2, "weights")
+    _const(w, "weights")
+    units, depth = w.shape
+    _need(x.size % depth == 0, f"input '{x.name}' {x.shape} is not a whole number of rows of {depth}")
+    _need(bool(y.shape) and y.shape[-1] == units and y.size == x.size // depth * units,
+          f"output '{y.name}' {y.shape} does not match input {x.shape} and weights {w.shape}")
+    _bias(g, op, units)
+
+
+def _pool(g: Graph, op: Op) -> None:
+    a = op.attrs
+    assert isinstance(a, Pool2DAttrs)
+    x, y = _t(g, op, 0, "input"), _out(g, op)
+    _same_batch_one(x, y)
+    _need(y.shape[0] == x.shape[0] and y.shape[3] == x.shape[3],
+          f"output '{y.name}' {y.shape} does not keep the batch and channels of {x.shape}")
+    _window(x, y, (a.filter_h, a.filter_w), (a.stride_h, a.stride_w), (1, 1), a.padding)
+
+
+def _eltwise(g: Graph, op: Op) -> None:
+    _need(len(op.inputs) == 2, f"has {len(op.inputs)} inputs, expected 2")
+    x1, x2, y = _t(g, op, 0, "first input"), _t(g, op, 1, "second input"), _out(g, op)
+    try:
+        shape = tuple(np.broadcast_shapes(x1.shape, x2.shape))
+    except ValueError:
+        raise _Problem(f"inputs {x1.shape} and {x2.shape} do not broadcast") from None
+    _need(y.shape == shape, f"output '{y.name}' {y.shape} is not the broadcast shape {shape}")
+
+
+def _concat(g: Graph, op: Op) -> None:
+    a = op.attrs
+    assert isinstance(a, ConcatAttrs)
+    y = _out(g, op)
+    _need(0 <= a.axis < len(y.shape), f"axis {a.axis} is outside the output shape {y.shape}")
+    _need(all(t >= 0 for t in op.inputs), "has a missing input")
+    xs = [g.tensors[t] for t in op.inputs]
+    for x in xs:
+        same = len(x.shape) == len(y.shape) and all(
+            d == e for i, (d, e) in enumerate(zip(x.shape, y.shape, strict=True)) if i != a.axis)
+        _need(same, f"input '{x.name}' {x.shape} does not fit output {y.shape} along axis {a.axis}")
+    total = sum(x.shape[a.axis] for x in xs)
+    _need(total == y.shape[a.axis], f"inputs add up to {total} along axis {a.axis}, the output has "
+                                    f"{y.shape[a.axis]}")
+
+
+def _same_shape(g: Graph, op: Op) -> None:
+    x, y = _t(g, op, 0, "input"), _out(g, op)
+    _need(x.shape == y.shape, f"output '{y.name}' {y.shape} differs from input {x.shape}")
+    _need(bool(x.shape), f"input '{x.name}' is a scalar")
+
+
+def _quantize(g: Graph, op: Op) -> None:
+    _same_shape(g, op)
+    x, y = _t(g, op, 0, "input"), _out(g, op)
+    _need(x.dtype in (DType.FLOAT32, DType.INT8) and y.dtype is DType.INT8,
+          f"converts {x.dtype.value} to {y.dtype.value} (expected float32 or int8 to int8)")
+
+
+def _dequantize(g: Graph, op: Op) -> None:
+    _same_shape(g, op)
+    x, y = _t(g, op, 0, "input"), _out(g, op)
+    _need(x.dtype is DType.INT8 and y.dtype is DType.FLOAT32,
+          f"converts {x.dtype.value} to {y.dtype.value} (expected int8 to float32)")
+
+
+def _mean(g: Graph, op: Op) -> None:
+    a = op.attrs
+    assert isinstance(a, MeanAttrs)
+    x, y = _t(g, op, 0, "input"), _out(g, op)
+    _need(all(0 <= ax < len(x.shape) for ax in a.axes) and len(set(a.axes)) == len(a.axes),
+          f"reduces axes {a.axes} of a {len(x.shape)}-D input")
+    kept = math.prod(d for i, d in enumerate(x.shape) if i not in a.axes)
+    _need(y.size == kept, f"output '{y.name}' {y.shape} does not match the mean of {x.shape} over "
+                          f"axes {a.axes}")
+
+
+def _reshape(g: Graph, op: Op) -> None:
+    x, y = _t(g, op, 0, "input"), _out(g, op)
+    _need(x.size == y.size, f"reshapes {x.shape} ({x.size} values) to {y.shape} ({y.size} values)")
+
+
+def _pad(g: Graph, op: Op) -> None:
+    a = op.attrs
+    assert isinstance(a, PadAttrs)
+    x, p, y = _t(g, op, 0, "input"), _t(g, op, 1, "paddings"), _out(g, op)
+    _const(p, "paddings")
+    _need(p.size == 2 * len(x.shape) and len(a.paddings) == len(x.shape),
+          f"paddings '{p.name}' {p.shape} do not match the input {x.shape}")
+    _need(all(b >= 0 and e >= 0 for b, e in a.paddings), f"has negative paddings {a.paddings}")
+    want = tuple(d + b + e for d, (b, e) in zip(x.shape, a.paddings, strict=True))
+    _need(y.shape == want, f"output '{y.name}' {y.shape} is not the padded input {want}")
+
+
+_OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
+    OpKind.CONV_2D: _conv,
+    OpKind.DEPTHWISE_CONV_2D: _dwconv,
+    OpKind.FULLY_CONNECTED: _fc,
+    OpKind.AVERAGE_POOL_2D: _pool,
+    OpKind.MAX_POOL_2D: _pool,
+    OpKind.ADD: _eltwise,
+    OpKind.MUL: _eltwise,
+    OpKind.CONCATENATION: _concat,
+    OpKind.SOFTMAX: _same_shape,
+    OpKind.LOGISTIC: _same_shape,
+    OpKind.QUANTIZE: _quantize,
+    OpKind.DEQUANTIZE: _dequantize,
+    OpKind.MEAN: _mean,
+    OpKind.RESHAPE: _reshape,
+    OpKind.PAD: _pad,
+}

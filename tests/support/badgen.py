@@ -1,0 +1,610 @@
+"""Generators of bad inputs: hand-made TFLite flatbuffers, mutated copies of real ones, broken Keras files.
+
+Large or binary bad files are made here at test time instead of being committed. Everything is
+deterministic for a given seed.
+
+:class:`TfliteBuilder` writes a TFLite flatbuffer field by field (indices as in TFLite's schema.fbs), so a
+test can declare what no converter would write: a tensor of 2^31 elements, a stride of 0, an operator
+reading a tensor nobody writes, thousands of tensors sharing one huge name.
+"""
+
+from __future__ import annotations
+
+import random
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import flatbuffers
+import numpy as np
+
+from generator.frontend.flatbuf import Table, root
+
+# ---- a TFLite flatbuffer builder --------------------------------------------------------------------
+
+INT8, INT32, FLOAT32 = 9, 2, 0
+CONV_2D, FULLY_CONNECTED, RESHAPE = 3, 9, 22
+
+
+@dataclass
+class TensorSpec:
+    shape: Sequence[int]
+    dtype: int = INT8
+    data: bytes | None = None
+    scale: Sequence[float] | None = (0.05,)
+    zero_point: Sequence[int] | None = (0,)
+    name: str | None = None
+
+
+@dataclass
+class OpSpec:
+    code: int
+    inputs: Sequence[int]
+    outputs: Sequence[int]
+    options_type: int = 0
+    int_options: dict[int, int] = field(default_factory=dict)
+    """Options table fields (index -> value), written as int32 (int8 for the first field of conv
+    options, the padding, is written as int8 through ``byte_options``)."""
+    byte_options: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class TfliteBuilder:
+    """A single-subgraph TFLite model, written by :meth:`build`."""
+
+    tensors: list[TensorSpec] = field(default_factory=list)
+    ops: list[OpSpec] = field(default_factory=list)
+    inputs: list[int] = field(default_factory=list)
+    outputs: list[int] = field(default_factory=list)
+    shared_name: str | None = None
+    """If set, every tensor without a name of its own refers to this one string."""
+
+    def tensor(self, spec: TensorSpec) -> int:
+        self.tensors.append(spec)
+        return len(self.tensors) - 1
+
+    def build(self) -> bytes:
+        b = flatbuffers.Builder(1024)
+        shared = b.CreateString(self.shared_name) if self.shared_name is not None else None
+        buffers = [_table(b, [])]  # buffer 0: the empty sentinel
+        tensor_offsets = []
+        for i, t in enumerate(self.tensors):
+            buffer_index = 0
+            if t.data is not None:
+                buffers.append(_table(b, [(0, "offset", _bytes_vector(b, t.data))]))
+                buffer_index = len(buffers) - 1
+            name = shared if shared is not None and t.name is None else b.CreateString(
+                t.name or f"t{i}")
+            fields: list[tuple[int, str, Any]] = [
+                (0, "offset", _int_vector(b, t.shape)), (1, "i8", t.dtype), (2, "u32", buffer_index),
+                (3, "offset", name)]
+            if t.scale is not None:
+                fields.append((4, "offset", _quant(b, t.scale, t.zero_point or (0,))))
+            tensor_offsets.append(_table(b, fields))
+        codes = sorted({op.code for op in self.ops})
+        code_offsets = [_table(b, [(0, "i8", min(c, 127)), (2, "i32", 1), (3, "i32", c)])
+                        for c in codes]
+        self._code_index = {c: i for i, c in enumerate(codes)}
+        op_offsets = [self._op(b, op) for op in self.ops]
+        subgraph = _table(b, [
+            (0, "offset", _offset_vector(b, tensor_offsets)),
+            (1, "offset", _int_vector(b, self.inputs)), (2, "offset", _int_vector(b, self.outputs)),
+            (3, "offset", _offset_vector(b, [self._op_with_code(b, o, op) for o, op in
+                                              zip(op_offsets, self.ops, strict=True)])),
+            (4, "offset", b.CreateString("main"))])
+        model = _table(b, [
+            (0, "u32", 3), (1, "offset", _offset_vector(b, code_offsets)),
+            (2, "offset", _offset_vector(b, [subgraph])),
+            (3, "offset", b.CreateString("made by tests/support/badgen.py")),
+            (4, "offset", _offset_vector(b, buffers))])
+        b.Finish(model, file_identifier=b"TFL3")
+        return bytes(b.Output())
+
+    def _op(self, b: flatbuffers.Builder, op: OpSpec) -> int | None:
+        if not op.int_options and not op.byte_options:
+            return None
+        fields = [(i, "i8", v) for i, v in op.byte_options.items()]
+        fields += [(i, "i32", v) for i, v in op.int_options.items()]
+        return _table(b, fields)
+
+    def _op_with_code(self, b: flatbuffers.Builder, options: int | None, op: OpSpec) -> int:
+        fields: list[tuple[int, str, Any]] = [
+            (0, "u32", self._code_index[op.code]), (1, "offset", _int_vector(b, op.inputs)),
+            (2, "offset", _int_vector(b, op.outputs))]
+        if options is not None:
+            fields += [(3, "u8", op.options_type), (4, "offset", options)]
+        return _table(b, fields)
+
+
+def _table(b: flatbuffers.Builder, fields: list[tuple[int, str, Any]]) -> int:
+    """A table of ``(field index, kind, value)``; every field is written, even a default value."""
+    b.ForceDefaults(True)
+    b.StartObject(max((i for i, _, _ in fields), default=-1) + 1)
+    for index, kind, value in fields:
+        if kind == "offset":
+            b.PrependUOffsetTRelativeSlot(index, value, 0)
+        else:
+            _SLOTS[kind](b, index, value, 0)
+    return int(b.EndObject())
+
+
+_SLOTS: dict[str, Callable[..., None]] = {
+    "i8": flatbuffers.Builder.PrependInt8Slot, "u8": flatbuffers.Builder.PrependUint8Slot,
+    "u32": flatbuffers.Builder.PrependUint32Slot, "i32": flatbuffers.Builder.PrependInt32Slot,
+}
+
+
+def _int_vector(b: flatbuffers.Builder, values: Sequence[int]) -> int:
+    b.StartVector(4, len(values), 4)
+    for v in reversed(values):
+        b.PrependInt32(v)
+    return int(b.EndVector())
+
+
+def _offset_vector(b: flatbuffers.Builder, offsets: Sequence[int]) -> int:
+    b.StartVector(4, len(offsets), 4)
+    for o in reversed(offsets):
+        b.PrependUOffsetTRelative(o)
+    return int(b.EndVector())
+
+
+def _bytes_vector(b: flatbuffers.Builder, data: bytes) -> int:
+    return int(b.CreateByteVector(data))
+
+
+def _quant(b: flatbuffers.Builder, scale: Sequence[float], zero_point: Sequence[int]) -> int:
+    b.StartVector(4, len(scale), 4)
+    for s in reversed(scale):
+        b.PrependFloat32(s)
+    scales = b.EndVector()
+    b.StartVector(8, len(zero_point), 8)
+    for z in reversed(zero_point):
+        b.PrependInt64(z)
+    zps = b.EndVector()
+    return _table(b, [(2, "offset", scales), (3, "offset", zps)])
+
+
+def fc_model(in_shape: Sequence[int] = (1, 8), units: int = 4) -> TfliteBuilder:
+    """A valid one-operator int8 model: FULLY_CONNECTED with constant weights and bias."""
+    depth = in_shape[-1]
+    m = TfliteBuilder()
+    x = m.tensor(TensorSpec(in_shape, name="input"))
+    w = m.tensor(TensorSpec((units, depth), data=bytes(units * depth), scale=(0.01,), name="weights"))
+    bias = m.tensor(TensorSpec((units,), INT32, data=bytes(4 * units), scale=(0.0005,), name="bias"))
+    y = m.tensor(TensorSpec((1, units), scale=(0.1,), zero_point=(-3,), name="output"))
+    m.ops.append(OpSpec(FULLY_CONNECTED, (x, w, bias), (y,)))
+    m.inputs, m.outputs = [x], [y]
+    return m
+
+
+def conv_model(stride: int = 1, in_hw: int = 8, channels: int = 2, filters: int = 4) -> TfliteBuilder:
+    """A one-operator CONV_2D model, 3x3 VALID, with a chosen stride (0 is a broken file)."""
+    m = TfliteBuilder()
+    x = m.tensor(TensorSpec((1, in_hw, in_hw, channels), name="input"))
+    w = m.tensor(TensorSpec((filters, 3, 3, channels), data=bytes(filters * 9 * channels),
+                            scale=(0.01,), name="filter"))
+    out_hw = (in_hw - 3) // max(stride, 1) + 1
+    y = m.tensor(TensorSpec((1, out_hw, out_hw, filters), scale=(0.1,), name="conv_out"))
+    m.ops.append(OpSpec(CONV_2D, (x, w, -1), (y,), options_type=1, byte_options={0: 1},
+                        int_options={1: stride, 2: stride, 4: 1, 5: 1}))
+    m.inputs, m.outputs = [x], [y]
+    return m
+
+
+def huge_tensor_model(shape: Sequence[int] = (1, 32768, 65536, 1)) -> bytes:
+    """A model declaring an activation of 2^31 elements (no data: it would be 2 GB)."""
+    m = TfliteBuilder()
+    x = m.tensor(TensorSpec(shape, name="huge_input"))
+    y = m.tensor(TensorSpec(shape, name="huge_output"))
+    m.ops.append(OpSpec(RESHAPE, (x,), (y,)))
+    m.inputs, m.outputs = [x], [y]
+    return m.build()
+
+
+def shared_name_bomb(tensors: int = 20000, name_bytes: int = 100_000) -> bytes:
+    """Thousands of tensors whose names all point at one 100 KB string: a small file, costly to read."""
+    m = fc_model()
+    m.shared_name = "n" * name_bytes
+    for _ in range(tensors):
+        m.tensor(TensorSpec((1,), scale=None))
+    return m.build()
+
+
+# ---- mutations of real files ------------------------------------------------------------------------
+
+
+def table_positions(data: bytes) -> tuple[list[int], list[int]]:
+    """(table starts, vtable starts) of a TFLite file's model, subgraphs, tensors, operators, buffers."""
+    model = root(data, "seed", b"TFL3")
+    tables: list[Table] = [model]
+    for sg in model.vector_tables(2):
+        tables.append(sg)
+        for field_index in (0, 3):
+            tables += sg.vector_tables(field_index)
+    tables += model.vector_tables(1) + model.vector_tables(4)
+    return sorted({t.pos for t in tables}), sorted({t.vt for t in tables})
+
+
+_INTERESTING32 = (0, 1, 2, 3, 4, 7, 8, 0x7F, 0x80, 0xFF, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0x80000000,
+                  0xFFFFFFFF, 0xFFFFFFFE, 0x10000, 0x40000000)
+
+
+class Mutator:
+    """Byte flips, truncation, splices and targeted vtable / offset damage of one seed file."""
+
+    def __init__(self, seed_file: bytes) -> None:
+        self.seed = seed_file
+        self.tables, self.vtables = table_positions(seed_file)
+
+    def mutate(self, rng: random.Random) -> bytes:
+        data = bytearray(self.seed)
+        for _ in range(rng.choice((1, 1, 1, 2, 3, 6))):
+            data = rng.choice(self._mutations)(self, data, rng)
+        return bytes(data)
+
+    def _flip_byte(self, d: bytearray, rng: random.Random) -> bytearray:
+        if d:
+            d[rng.randrange(len(d))] = rng.randrange(256)
+        return d
+
+    def _flip_bit(self, d: bytearray, rng: random.Random) -> bytearray:
+        if d:
+            d[rng.randrange(len(d))] ^= 1 << rng.randrange(8)
+        return d
+
+    def _word(self, d: bytearray, rng: random.Random) -> bytearray:
+        if len(d) >= 8:
+            pos = rng.randrange(0, len(d) - 4, 4)
+            value = rng.choice((*_INTERESTING32, rng.randrange(len(d)), rng.randrange(2**32)))
+            d[pos : pos + 4] = value.to_bytes(4, "little")
+        return d
+
+    def _truncate(self, d: bytearray, rng: random.Random) -> bytearray:
+        return d[: rng.randrange(len(d) + 1)]
+
+    def _splice(self, d: bytearray, rng: random.Random) -> bytearray:
+        if len(d) < 2:
+            return d
+        a, b, n = rng.randrange(len(d)), rng.randrange(len(d)), rng.randrange(1, 64)
+        chunk = bytes(d[b : b + n])
+        if rng.random() < 0.5:
+            d[a : a + len(chunk)] = chunk  # overwrite
+        else:
+            d[a:a] = chunk  # insert: every later offset moves
+        return d
+
+    def _delete(self, d: bytearray, rng: random.Random) -> bytearray:
+        if d:
+            a = rng.randrange(len(d))
+            del d[a : a + rng.randrange(1, 16)]
+        return d
+
+    def _vtable_entry(self, d: bytearray, rng: random.Random) -> bytearray:
+        vt = rng.choice(self.vtables)
+        if vt + 4 <= len(d):
+            size = int.from_bytes(d[vt : vt + 2], "little")
+            pos = vt + 2 * rng.randrange(max(size // 2, 1))
+            value = rng.choice((0, 2, 4, rng.randrange(64) * 2, rng.randrange(65536)))
+            d[pos : pos + 2] = value.to_bytes(2, "little")[: len(d) - pos]
+        return d
+
+    def _table_soffset(self, d: bytearray, rng: random.Random) -> bytearray:
+        pos = rng.choice(self.tables)
+        if pos + 4 <= len(d):
+            value = rng.choice((rng.randrange(-64, 64), rng.randrange(-(2**31), 2**31)))
+            d[pos : pos + 4] = value.to_bytes(4, "little", signed=True)
+        return d
+
+    def _table_field(self, d: bytearray, rng: random.Random) -> bytearray:
+        """Overwrite a field of a table (an offset, an index or a scalar) with a chosen value."""
+        pos = rng.choice(self.tables) + 4 * rng.randrange(1, 6)
+        if pos + 4 <= len(d):
+            value = rng.choice((*_INTERESTING32, rng.randrange(len(d))))
+            d[pos : pos + 4] = value.to_bytes(4, "little")
+        return d
+
+    _mutations: tuple[Callable[[Mutator, bytearray, random.Random], bytearray], ...] = (
+        _flip_byte, _flip_bit, _word, _truncate, _splice, _delete, _vtable_entry, _vtable_entry,
+        _table_soffset, _table_field, _table_field,
+    )
+
+
+def cut(data: bytes, at: int) -> bytes:
+    """``data`` truncated at ``at`` (negative: counted from the end)."""
+    return data[:at] if at >= 0 else data[: len(data) + at]
+
+
+def flip(data: bytes, positions: Sequence[int], value: int = 0xFF) -> bytes:
+    out = bytearray(data)
+    for p in positions:
+        out[p] = value
+    return bytes(out)
+
+
+# ---- Keras files that are not models ------------------------------------------------------------------
+
+
+def junk_zip(path: Path) -> Path:
+    """A .keras that is a valid zip with nothing a Keras archive holds."""
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("readme.txt", "not a model")
+        z.writestr("weights.bin", np.random.default_rng(0).bytes(512))
+    return path
+
+
+def not_hdf5(path: Path) -> Path:
+    path.write_bytes(b"\x89HDF\r\n" + np.random.default_rng(1).bytes(200))
+    return path
+
+
+def text_file(path: Path) -> Path:
+    path.write_text("this is a text file with a model's name\n")
+    return path
+
+
+# ---- random YAML documents for the board loader -------------------------------------------------------
+
+_SCALARS: tuple[Callable[[random.Random], str], ...] = (
+    lambda r: str(r.randrange(-(2**40), 2**40)),
+    lambda r: f"{r.uniform(-1e6, 1e6):g}",
+    lambda r: r.choice(("true", "no", "null", "~", ".nan", "-.inf", "0x20000000", "0o17", "1e400")),
+    lambda r: r.choice(("'256KB'", "'1MB'", "'4 kb'", "'XB'", "''", "\"\\x00\"", "!!binary aGk=",
+                        "2001-12-14", "'cortex-m4f'", "sp", "ram", "flash", "pdm", "rgb565")),
+    lambda r: "'" + "".join(r.choice("abc_-./0x9 ") for _ in range(r.randrange(12))) + "'",
+)
+BOARD_KEYS = ("name", "display_name", "vendor", "mcu", "core", "fpu", "clock_hz", "memory", "sram",
+              "flash", "stack_bytes", "regions", "origin", "length", "kind", "reserved", "platformio",
+              "platform", "board", "framework", "local_platform", "zephyr", "peripherals",
+              "microphone", "camera", "imu", "sample_rate_hz", "width", "height", "pixel_format",
+              "emulator", "machine", "cpu", "extra_args", "url", "notes", "sramm", "1", "null")
+
+
+def random_yaml(rng: random.Random, depth: int = 0) -> str:
+    """A random YAML document in flow style, mostly built from board field names."""
+    roll = rng.random()
+    if depth > 3 or roll < 0.35:
+        return rng.choice(_SCALARS)(rng)
+    if roll < 0.55:
+        return "[" + ", ".join(random_yaml(rng, depth + 1) for _ in range(rng.randrange(4))) + "]"
+    items = [f"{rng.choice(BOARD_KEYS)}: {random_yaml(rng, depth + 1)}" for _ in range(rng.randrange(6))]
+    return "{" + ", ".join(items) + "}"
+
+
+def mutate_text(text: str, rng: random.Random) -> str:
+    """A board YAML with a few characters changed, lines dropped or duplicated."""
+    lines = text.splitlines()
+    for _ in range(rng.randrange(1, 4)):
+        roll = rng.random()
+        if not lines:
+            break
+        i = rng.randrange(len(lines))
+        if roll < 0.3:
+            del lines[i]
+        elif roll < 0.5:
+            lines.insert(i, lines[rng.randrange(len(lines))])
+        elif roll < 0.8 and lines[i]:
+            j = rng.randrange(len(lines[i]))
+            lines[i] = lines[i][:j] + rng.choice(":-[]{}#&*!|>'\" \t0xKB\x00\u00e9") + lines[i][j + 1:]
+        else:
+            key, _, _ = lines[i].partition(":")
+            lines[i] = f"{key}: {rng.choice(_SCALARS)(rng)}"
+    return "\n".join(lines) + "\n"
+
+
+# ---- the named inputs of tests/bad_inputs/expected.yaml ----------------------------------------------
+
+
+def _tiny() -> bytes:
+    from tests.support.tinymodel import tiny_tflite
+
+    return tiny_tflite()
+
+
+def _tiny_cut(at: int) -> Callable[[Path], None]:
+    return lambda path: path.write_bytes(cut(_tiny(), at))
+
+
+def _tiny_damaged(damage: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    return lambda path: path.write_bytes(damage(_tiny()))
+
+
+def _vtable_size(data: bytes) -> bytes:
+    _, vtables = table_positions(data)
+    return flip(data, [vtables[0]], 0x03)  # an odd vtable size
+
+
+def _table_offset(data: bytes) -> bytes:
+    tables, _ = table_positions(data)
+    return flip(data, [tables[1] + 1], 0x40)  # a subgraph's vtable now lies far outside the file
+
+
+def _write(build: Callable[[], bytes]) -> Callable[[Path], None]:
+    return lambda path: path.write_bytes(build())
+
+
+def _stride_zero() -> bytes:
+    return conv_model(stride=0).build()
+
+
+def _unwritten_input() -> bytes:
+    m = fc_model()
+    y = m.outputs[0]
+    z = m.tensor(TensorSpec((1, 4), scale=(0.1,), name="reshaped"))
+    m.ops.insert(0, OpSpec(RESHAPE, (y,), (z,)))  # reads the FC output before the FC runs
+    m.outputs = [z]
+    return m.build()
+
+
+def _zero_scale() -> bytes:
+    m = fc_model()
+    m.tensors[m.outputs[0]].scale = (0.0,)
+    return m.build()
+
+
+def _fc_output_shape() -> bytes:
+    m = fc_model()
+    m.tensors[m.outputs[0]].shape = (1, 5)
+    return m.build()
+
+
+def _lstm_op() -> bytes:
+    m = TfliteBuilder()
+    x = m.tensor(TensorSpec((1, 10, 4), name="sequence"))
+    y = m.tensor(TensorSpec((1, 10, 8), name="lstm_out"))
+    m.ops.append(OpSpec(44, (x,), (y,)))  # UNIDIRECTIONAL_SEQUENCE_LSTM
+    m.inputs, m.outputs = [x], [y]
+    return m.build()
+
+
+def _big_constants() -> bytes:
+    """1.2 MB of FC weights behind a kws-shaped input: more flash than a Nano 33 BLE has."""
+    return fc_model((1, 490), 2500).build()
+
+
+def _image_model() -> bytes:
+    m = TfliteBuilder()
+    x = m.tensor(TensorSpec((1, 32, 32, 3), name="image"))
+    w = m.tensor(TensorSpec((4, 3, 3, 3), data=bytes(108), scale=(0.01,), name="filter"))
+    y = m.tensor(TensorSpec((1, 30, 30, 4), scale=(0.1,), name="conv_out"))
+    m.ops.append(OpSpec(CONV_2D, (x, w, -1), (y,), options_type=1, byte_options={0: 1},
+                        int_options={1: 1, 2: 1, 4: 1, 5: 1}))
+    m.inputs, m.outputs = [x], [y]
+    return m.build()
+
+
+def _keras_save(build: Callable[[Any], Any]) -> Callable[[Path], None]:
+    def make(path: Path) -> None:
+        import keras
+
+        keras.utils.set_random_seed(3)
+        registered = set(keras.saving.get_custom_objects())
+        build(keras).save(path)
+        for name in set(keras.saving.get_custom_objects()) - registered:
+            del keras.saving.get_custom_objects()[name]  # as in a fresh process: class unknown
+
+    return make
+
+
+def _custom_layer_model(keras: Any) -> Any:
+    @keras.saving.register_keras_serializable(package="badgen")
+    class Doubler(keras.layers.Layer):  # registered here only: the CLI process cannot load it
+        def call(self, x: Any) -> Any:
+            return x * 2.0
+
+    inp = keras.Input((8, 8, 2))
+    return keras.Model(inp, Doubler(name="doubler")(keras.layers.Conv2D(4, 3)(inp)))
+
+
+def _lstm_model(keras: Any) -> Any:
+    inp = keras.Input((10, 4))
+    return keras.Model(inp, keras.layers.Dense(3)(keras.layers.LSTM(8, name="lstm")(inp)))
+
+
+def _gru_model(keras: Any) -> Any:
+    inp = keras.Input((10, 4))
+    rnn = keras.layers.Bidirectional(keras.layers.GRU(8), name="bigru")(inp)
+    return keras.Model(inp, keras.layers.Dense(3)(rnn))
+
+
+def _leaky_model(keras: Any) -> Any:
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.LeakyReLU(negative_slope=0.1, name="leaky")(keras.layers.Conv2D(4, 3)(inp))
+    return keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+
+
+def _small_model(keras: Any) -> Any:
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv")(inp)
+    return keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+
+
+def _float_tflite(path: Path) -> None:
+    """A batch-1 float model converted without quantisation."""
+    import keras
+    import tensorflow as tf
+
+    from generator.frontend.keras_import import quiet_native_output
+
+    inp = keras.Input(batch_shape=(1, 8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inp)
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    with quiet_native_output():
+        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+
+
+def _while_tflite(path: Path) -> None:
+    """A float LSTM converted as TFLite does today: a WHILE loop over extra subgraphs."""
+    import keras
+    import tensorflow as tf
+
+    from generator.frontend.keras_import import quiet_native_output
+
+    inp = keras.Input(batch_shape=(1, 10, 4))
+    model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.LSTM(8)(inp)))
+    with quiet_native_output():
+        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+
+
+def _npz(**arrays: Any) -> Callable[[Path], None]:
+    return lambda path: np.savez(path, **arrays)
+
+
+def _npy(array: Any) -> Callable[[Path], None]:
+    return lambda path: np.save(path, array)
+
+
+def _deep_yaml(path: Path) -> None:
+    path.write_text("name: deep\nnotes: " + "[" * 20000 + "]" * 20000 + "\n")
+
+
+_RNG = np.random.default_rng(5)
+
+MAKERS: dict[str, Callable[[Path], None]] = {
+    "tiny.tflite": _tiny_cut(1 << 30),
+    "cut_0.tflite": _tiny_cut(0),
+    "cut_7.tflite": _tiny_cut(7),
+    "cut_8.tflite": _tiny_cut(8),
+    "cut_64.tflite": _tiny_cut(64),
+    "cut_1000.tflite": _tiny_cut(1000),
+    "cut_minus_200.tflite": _tiny_cut(-200),
+    "cut_minus_1.tflite": _tiny_cut(-1),
+    "wrong_identifier.tflite": _tiny_damaged(lambda d: flip(d, [4, 5, 6, 7], ord("X"))),
+    "root_offset.tflite": _tiny_damaged(lambda d: flip(d, [1, 2], 0x7F)),
+    "vtable_size.tflite": _tiny_damaged(_vtable_size),
+    "table_offset.tflite": _tiny_damaged(_table_offset),
+    "stride_zero.tflite": _write(_stride_zero),
+    "huge_tensor.tflite": _write(huge_tensor_model),
+    "overflow_shape.tflite": _write(lambda: huge_tensor_model((65536, 65536, 65536, 65536))),
+    "name_bomb.tflite": _write(shared_name_bomb),
+    "unwritten_input.tflite": _write(_unwritten_input),
+    "zero_scale.tflite": _write(_zero_scale),
+    "fc_output_shape.tflite": _write(_fc_output_shape),
+    "lstm_op.tflite": _write(_lstm_op),
+    "big_constants.tflite": _write(_big_constants),
+    "image_32x32x3.tflite": _write(_image_model),
+    "float.tflite": _float_tflite,
+    "while.tflite": _while_tflite,
+    "junk.keras": junk_zip,
+    "not_hdf5.h5": not_hdf5,
+    "custom_layer.keras": _keras_save(_custom_layer_model),
+    "lstm.keras": _keras_save(_lstm_model),
+    "bigru.keras": _keras_save(_gru_model),
+    "leaky_relu.keras": _keras_save(_leaky_model),
+    "small.keras": _keras_save(_small_model),
+    "prune_data.npz": _npz(x=_RNG.uniform(0, 1, (24, 8, 8, 3)).astype(np.float32),
+                           y=np.arange(24) % 2),
+    "calib_empty.npz": _npz(),
+    "calib_strings.npy": _npy(np.array(["a", "b"])),
+    "calib_nan.npy": _npy(np.full((4, 8, 8, 3), np.nan, np.float32)),
+    "board_deep_nesting.yaml": _deep_yaml,
+    "dir.tflite": lambda path: path.mkdir(),
+}
+
+MADE_WITH_TENSORFLOW = frozenset(
+    name for name, make in MAKERS.items()
+    if name.startswith("cut_") or name.endswith(".keras") or make in (_float_tflite, _while_tflite)
+) | {"tiny.tflite", "wrong_identifier.tflite", "root_offset.tflite", "vtable_size.tflite",
+     "table_offset.tflite"}
+"""Inputs that need TensorFlow to be made (the tiny converter output and its damaged copies)."""
