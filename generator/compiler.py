@@ -58,11 +58,16 @@ class CompiledModel:
 
 def load_tflite_bytes(path: Path, opts: ImportOptions | None = None) -> bytes:
     """Any supported model file -> full-int8 .tflite bytes (Keras models are quantised here)."""
+    from generator.frontend.keras_import import check_model_path
+
     opts = opts or ImportOptions()
-    if not path.exists():
-        raise InputError(f"{path}: no such file or directory", "check the model path")
+    check_model_path(path)
     if path.suffix == ".tflite":
-        return path.read_bytes()
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read the model ({exc.strerror})",
+                             "check the model path") from None
     if path.is_dir() or path.suffix in KERAS_SUFFIXES:
         from generator.frontend import keras_import as ki
 

@@ -11,8 +11,10 @@ import contextlib
 import io
 import logging
 import os
+import re
 import sys
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from generator.errors import InputError, ModelFormatError
+from generator.errors import InputError, ModelFormatError, UnsupportedOpsError
 
 log = logging.getLogger(__name__)
 
@@ -72,35 +74,101 @@ def quiet_native_output() -> Iterator[None]:
             os.close(saved[1])
 
 
+def check_model_path(path: Path) -> None:
+    """The model path names something that can be read (a missing file is the common case)."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file or directory", "check the model path") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the model ({exc.strerror})",
+                         "check the model path") from None
+
+
 def load_keras_model(path: Path) -> Any:
     """Load a Keras model from ``.keras``, ``.h5`` or a SavedModel directory."""
     tf = _tf()
-    if not path.exists():
-        raise InputError(f"{path}: no such file or directory", "check the model path")
+    check_model_path(path)
     try:
         if path.is_dir():
             return tf.keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
-        return tf.keras.models.load_model(str(path), compile=False)
+        model = tf.keras.models.load_model(str(path), compile=False)
     except Exception as exc:  # Keras raises many unrelated types for a bad file
-        raise ModelFormatError(
-            f"{path}: not a loadable Keras model ({type(exc).__name__}: {str(exc)[:200]})",
-            "give a model saved with model.save('model.keras'), a .h5 file, a SavedModel directory, "
-            "or an int8 .tflite",
-        ) from exc
+        raise _load_error(path, exc) from exc
+    check_layers(model, str(path))
+    return model
+
+
+_UNKNOWN_CLASS = re.compile(r"Could not locate (?:class|function) '([^']+)'")
+
+
+def _load_error(path: Path, exc: Exception) -> InputError:
+    custom = _UNKNOWN_CLASS.search(str(exc))
+    if custom:
+        return UnsupportedOpsError(
+            f"{path}: uses the custom layer or function '{custom.group(1)}', which is not part of Keras",
+            "mcuforge loads and compiles built-in Keras layers only; replace the custom layer with "
+            "built-in ones",
+        )
+    return ModelFormatError(
+        f"{path}: not a loadable Keras model ({type(exc).__name__}: {str(exc)[:200]})",
+        "give a model saved with model.save('model.keras'), a .h5 file, a SavedModel directory, "
+        "or an int8 .tflite",
+    )
+
+
+def check_layers(model: Any, where: str) -> None:
+    """Reject recurrent layers before conversion: the TFLite converter turns them into
+    UNIDIRECTIONAL_SEQUENCE_LSTM or WHILE loops mcuforge does not compile, and its int8 calibration
+    of some of them crashes the whole process instead of raising."""
+    keras = _tf().keras
+    recurrent = (keras.layers.RNN, keras.layers.Bidirectional)
+    bad = [f"'{layer.name}' ({type(layer).__name__})" for layer in _all_layers(model)
+           if isinstance(layer, recurrent)]
+    if bad:
+        raise UnsupportedOpsError(
+            f"{where}: recurrent layer(s) {', '.join(bad)}: converted to "
+            "UNIDIRECTIONAL_SEQUENCE_LSTM or a WHILE loop, which mcuforge does not compile",
+            "model sequences with convolutions over time (Conv1D/Conv2D, as in a DS-CNN) instead "
+            "of LSTM/GRU/RNN layers",
+        )
+
+
+def _all_layers(model: Any) -> Iterator[Any]:
+    for layer in getattr(model, "layers", ()):
+        yield layer
+        if getattr(layer, "layers", None):
+            yield from _all_layers(layer)
 
 
 def load_calibration(path: Path) -> npt.NDArray[np.float32]:
-    """Read representative inputs from a .npy, or the first array of a .npz."""
+    """Read representative inputs from a .npy, or the array ``x`` (else the first) of a .npz."""
+    hint = "give a .npy, or a .npz whose array 'x' holds the inputs, one sample per row"
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read calibration data ({exc})", "give a .npy or .npz") from exc
-    if isinstance(data, np.lib.npyio.NpzFile):
-        key = "x" if "x" in data.files else data.files[0]
-        arr = data[key]
-    else:
-        arr = data
-    return np.asarray(arr, dtype=np.float32)
+        arr = _read_array(path)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path}: cannot read calibration data ({exc})", hint) from exc
+    if arr is None:
+        raise InputError(f"{path}: the .npz holds no arrays", hint)
+    if arr.dtype.kind not in "biuf":
+        raise InputError(f"{path}: calibration data is of type {arr.dtype}, not numbers", hint)
+    if arr.ndim == 0 or arr.shape[0] == 0:
+        raise InputError(f"{path}: calibration data holds no samples (shape {arr.shape})", hint)
+    calib = np.asarray(arr, dtype=np.float32)
+    if not np.all(np.isfinite(calib)):
+        raise InputError(f"{path}: calibration data holds NaN or infinite values",
+                         "give real, finite inputs; int8 ranges are measured on them")
+    return calib
+
+
+def _read_array(path: Path) -> npt.NDArray[Any] | None:
+    data = np.load(path, allow_pickle=False)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        return np.asarray(data)
+    with data:
+        if not data.files:
+            return None
+        return np.asarray(data["x" if "x" in data.files else data.files[0]])
 
 
 def _representative(
