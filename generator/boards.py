@@ -475,6 +475,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise BoardError(f"{source}: cannot read the board file ({exc.strerror})",
                          hint="check the path; `mcuforge boards list` shows the shipped boards") from None
+    except UnicodeDecodeError as exc:
+        raise BoardError(f"{source}: byte {exc.start} is not UTF-8 text; a board file is YAML text",
+                         hint="save the file as UTF-8 (is it really a board YAML?)") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -483,6 +486,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         problem = getattr(exc, "problem", None) or str(exc)
         raise BoardError(f"{source}: {where}not valid YAML ({problem})",
                          hint="fix the YAML syntax (indentation, colons, quotes)") from None
+    except RecursionError:
+        raise BoardError(f"{source}: YAML nested too deeply to read",
+                         hint="a board file is a few levels of mappings; compare it with "
+                         "boards/pico.yaml") from None
+    if data is None:
+        raise BoardError(f"{source}: the file is empty; expected a mapping of board fields",
+                         hint=_SCHEMA_HINT)
     if not isinstance(data, dict):
         raise BoardError(f"{source}: (top level): expected a mapping of board fields, "
                          f"got {type(data).__name__}", hint=_SCHEMA_HINT)
