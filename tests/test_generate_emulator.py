@@ -147,6 +147,12 @@ def test_firmware_scores_equal_the_host_reference(runs: dict[str, Run], name: st
     assert f"done {len(reference.scores)} inferences" in run.stdout
 
 
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c.runner == "upload"])
+def test_generated_sources_compile_without_warnings(runs: dict[str, Run], name: str) -> None:
+    assert "Compiling" in runs[name].stdout  # pio run -t upload built it, with -Wall
+    assert "warning:" not in runs[name].stdout
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_instruction_counts_are_reported(runs: dict[str, Run], name: str) -> None:
     counts = [i.cost for i in runs[name].inferences]

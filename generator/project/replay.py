@@ -59,7 +59,7 @@ def replay_header(replay: Replay) -> str:
         *_macros(replay),
         "",
         f"static const {_ctype(replay)} {_array_decl(replay)} = {{",
-        *_rows(replay.data.reshape(-1)),
+        *_initialiser(replay),
         "};",
         "",
         "#endif /* REPLAY_DATA_H */",
@@ -89,9 +89,19 @@ def _array_decl(replay: Replay) -> str:
     return "replay_imu[REPLAY_IMU_SAMPLES][REPLAY_IMU_AXES]"
 
 
-def _rows(flat: npt.NDArray[Any]) -> list[str]:
+def _initialiser(replay: Replay) -> list[str]:
+    """Rows of values; a two-dimensional array gets one brace pair per frame or sample."""
+    if replay.kind == "audio":
+        return _rows(replay.data, "    ")
+    if replay.kind == "frames":
+        return [line for frame in replay.data
+                for line in ("    {", *_rows(frame, "        "), "    },")]
+    return ["    {" + ", ".join(row.astype(np.int64).astype(str)) + "}," for row in replay.data]
+
+
+def _rows(flat: npt.NDArray[Any], indent: str) -> list[str]:
     text = flat.astype(np.int64).astype(str)
-    return ["    " + ", ".join(text[i : i + _PER_LINE]) + ","
+    return [indent + ", ".join(text[i : i + _PER_LINE]) + ","
             for i in range(0, text.size, _PER_LINE)]
 
 
