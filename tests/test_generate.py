@@ -177,7 +177,7 @@ def test_shipped_template_with_a_missing_nested_value_fails(kws386: tuple[Projec
 def test_two_sets_writing_one_file_is_an_error(tmp_path: Path) -> None:
     _template(tmp_path, "one", "1\n", [])
     _template(tmp_path, "two", "2\n", [])
-    with pytest.raises(TemplateError, match="both write out.txt"):
+    with pytest.raises(TemplateError, match=r"both write out\.txt"):
         render_sets(["one", "two"], {}, root=tmp_path)
 
 
@@ -261,7 +261,7 @@ def test_image_model_on_the_kws_app_is_refused(models: Path) -> None:
 
 
 def test_label_count_must_match_the_model(models: Path) -> None:
-    with pytest.raises(InputError, match="3 label.* 12 output classes"):
+    with pytest.raises(InputError, match=r"3 label.* 12 output classes"):
         build_project(GenerateOptions(model=models / "ds_cnn.tflite", board="qemu_mps2_an386",
                                       app=AppKind.KWS, labels="a,b,c"))
 
@@ -375,7 +375,7 @@ def test_wav_with_another_rate_is_refused_with_the_fix(tmp_path: Path) -> None:
         w.setsampwidth(2)
         w.setframerate(44100)
         w.writeframes(b"\0" * 400)
-    with pytest.raises(InputError, match="2 channel.*44100 Hz") as caught:
+    with pytest.raises(InputError, match=r"2 channel.*44100 Hz") as caught:
         read_wav(path, 16000)
     assert "sox" in caught.value.hint
 
@@ -430,6 +430,13 @@ def test_cli_unknown_board_is_an_input_error(models: Path, tmp_path: Path) -> No
     result = runner.invoke(app, ["generate", str(models / "ds_cnn.tflite"), "--board", "nope",
                                  "--app", "kws", "-o", str(tmp_path / "p")])
     assert result.exit_code == 2 and "unknown board 'nope'" in result.output
+
+
+def test_cli_errors_print_paths_verbatim(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", str(tmp_path / "m[/red]x[bold].tflite"), "--board",
+                                 "pico", "--app", "kws", "-o", str(tmp_path / "p")])
+    assert result.exit_code == 2
+    assert "m[/red]x[bold].tflite: no such file" in result.output
 
 
 def test_cli_run_refuses_a_real_board_environment(models: Path, tmp_path: Path) -> None:

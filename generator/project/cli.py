@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from generator.errors import McuforgeError
@@ -23,9 +24,12 @@ _APP = "app settings"
 
 
 def _fail(exc: McuforgeError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+    """Print the error and its hint (as plain text: paths may contain '[...]')."""
+    err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False,
+                      soft_wrap=True)
     if exc.hint:
-        err_console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False,
+                          soft_wrap=True)
     return typer.Exit(exc.exit_code)
 
 

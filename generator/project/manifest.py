@@ -56,7 +56,7 @@ def regenerate_command(options: GenerateOptions) -> str:
             parts += [flag, str(value)]
     for name, value in {**options.settings, **options.frontend}.items():
         parts += ["--" + name.replace("_", "-"), str(value)]
-    return shlex.join(parts + ["-o", "PROJECT_DIR", "--force"])
+    return shlex.join([*parts, "-o", "PROJECT_DIR", "--force"])
 
 
 def _tensor(spec: IOSpec) -> dict[str, Any]:

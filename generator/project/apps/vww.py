@@ -97,7 +97,7 @@ def _frame_defaults(board: Board, images: npt.NDArray[np.uint8] | None, override
 
 
 def _frame_size(max_width: int, max_height: int, model_dims: tuple[int, ...]) -> tuple[int, int]:
-    need_h, need_w = (model_dims + (0, 0))[:2] if len(model_dims) >= 2 else (0, 0)
+    need_h, need_w = model_dims[:2] if len(model_dims) >= 2 else (0, 0)
     for width, height in STANDARD_FRAMES:
         if need_w <= width <= max_width and need_h <= height <= max_height:
             return width, height
