@@ -196,7 +196,7 @@ def test_folder_errors(tmp_path: Path) -> None:
         load_dataset(tmp_path, (2,))
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    with pytest.raises(InputError, match="no .wav, image or .npy files"):
+    with pytest.raises(InputError, match=r"no \.wav, image or \.npy files"):
         load_dataset(tmp_path, (2,))
     np.save(tmp_path / "a" / "0.npy", np.zeros(2, np.float32))
     with pytest.raises(InputError, match="no array files in this class folder"):

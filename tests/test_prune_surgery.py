@@ -16,10 +16,10 @@ import pytest
 
 from generator.errors import InputError
 from generator.plan.pex import search_splits
-from generator.prune.channels import ChannelGraph, Group, Index, Role, analyse, layer_nodes
+from generator.prune.channels import ChannelGraph, Index, Role, analyse, layer_nodes
 from generator.prune.importance import channel_importance, keep_top
 from generator.prune.irmap import PeakShare, ir_channels, match_ops, peak_share
-from generator.prune.loop import PruneOptions, removal_counts
+from generator.prune.policy import PolicyOptions, removal_counts
 from generator.prune.surgery import rebuild
 
 pytestmark = pytest.mark.tflite
@@ -287,7 +287,7 @@ def test_peak_attribution_accounts_for_every_live_byte(
         residual_ir: tuple[Any, ChannelGraph, Any]) -> None:
     _model, cg, g = residual_ir
     program = search_splits(g).program
-    share = peak_share(program, ir_channels(g, cg), cg)
+    share = peak_share(program, ir_channels(g, cg), {grp.id for grp in cg.prunable()})
     assert share.peak == program.peak
     for by_group, fixed in zip(share.by_group, share.fixed, strict=True):
         assert abs(sum(by_group.values()) + fixed - share.peak) <= len(by_group)
@@ -296,11 +296,10 @@ def test_peak_attribution_accounts_for_every_live_byte(
 
 
 def test_removal_counts_share_the_excess_over_groups_at_the_peak() -> None:
-    groups = {1: Group(1, 10, False, ("a",)), 2: Group(2, 20, False, ("b",)),
-              3: Group(3, 8, False, ("c",))}
+    sizes = {1: 10, 2: 20, 3: 8}
     share = PeakShare(1200, (4,), (2,), ({1: 600, 2: 400, 3: 100},), (100,))
     floors = {1: 1, 2: 1, 3: 8}   # group 3 is at its floor already
-    counts = removal_counts(share, 200, groups, floors, PruneOptions(overshoot=1.0))
+    counts = removal_counts(share, 200, sizes, floors, PolicyOptions(overshoot=1.0))
     assert counts == {1: 2, 2: 4}  # 200 / 1000 = a fifth of each
-    capped = removal_counts(share, 5000, groups, floors, PruneOptions(max_fraction=0.5))
+    capped = removal_counts(share, 5000, sizes, floors, PolicyOptions(max_fraction=0.5))
     assert capped == {1: 5, 2: 10}

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from generator.ir import ConcatAttrs, Graph, Op, OpKind
 from generator.plan.arena import align_up
-from generator.plan.pex import Program, acc_buffer, slice_buffer
+from generator.plan.pex import Program, acc_buffer, slice_buffer, tmp_buffer
 from generator.prune.channels import ChannelGraph, ChannelMap, LayerNode, Role, Segment
 
 MATCH_THRESHOLD = 0.9
@@ -196,24 +196,46 @@ def _reshape(g: Graph, src: int, dst: int, m: ChannelMap) -> ChannelMap | None:
 # ---- attribution -----------------------------------------------------------------------------------
 
 
-def buffer_tensors(g: Graph) -> dict[str, int]:
-    """Buffer name of the step program -> the IR tensor it holds (for accumulators: the op output)."""
-    names: dict[str, int] = {}
+def buffer_tensors(program: Program) -> dict[str, tuple[int, ...]]:
+    """Buffer name of the step program -> the IR tensors it holds over its life, in the order they
+    are written (several when operators run in place or a reshape aliases its input)."""
+    g = program.graph
+
+    def root(tid: int) -> int:
+        while tid in program.alias:
+            tid = program.alias[tid]
+        return tid
+
+    names: dict[str, list[int]] = {}
     for tid in range(len(g.tensors)):
-        names[f"t{tid}"] = tid           # full tensors are named after their root tensor
-        names[slice_buffer(tid)] = tid
+        names.setdefault(f"t{root(tid)}", []).append(tid)   # full buffers: named by root tensor
+        names[slice_buffer(tid)] = [tid]
     for i, op in enumerate(g.ops):
-        names[acc_buffer(i)] = op.outputs[0]
-    return names
+        names[acc_buffer(i)] = [op.outputs[0]]           # int32 accumulator of the op's output
+        names[tmp_buffer(i)] = [op.outputs[0]]           # in-place scratch, sized by the output
+    def written(t: int) -> int:
+        producer = g.producer(t)
+        return -1 if producer is None else producer
+
+    return {k: tuple(sorted(v, key=written)) for k, v in names.items()}
 
 
-def peak_share(program: Program, irc: IrChannels, cg: ChannelGraph) -> PeakShare:
-    """Bytes live at each peak step of ``program``, by prunable channel group."""
+def _holder(g: Graph, tensors: tuple[int, ...], op: int) -> int:
+    """The tensor a shared buffer holds while operator ``op`` runs: the last one written by then."""
+    held = tensors[0]
+    for t in tensors:
+        producer = g.producer(t)
+        if producer is None or producer <= op:
+            held = t
+    return held
+
+
+def peak_share(program: Program, irc: IrChannels, prunable: set[int]) -> PeakShare:
+    """Bytes live at each peak step of ``program``, by channel group in ``prunable``."""
     live = program.step_live()
     peak = max(live, default=0)
     steps = tuple(i for i, v in enumerate(live) if v == peak)
-    names = buffer_tensors(program.graph)
-    prunable = {grp.id for grp in cg.prunable()}
+    names = buffer_tensors(program)
     by_group: list[dict[int, int]] = []
     fixed: list[int] = []
     for s in steps:
@@ -224,7 +246,8 @@ def peak_share(program: Program, irc: IrChannels, cg: ChannelGraph) -> PeakShare
                 continue
             size = align_up(b.size)
             total += size
-            tid = names.get(b.name)
+            held = names.get(b.name)
+            tid = _holder(program.graph, held, program.steps[s].op) if held else None
             if tid is None or tid not in irc.maps:
                 continue
             m = irc.maps[tid]

@@ -3,12 +3,11 @@
 Each step converts the model to int8 with the user's data as the representative set, reads it into the
 IR and plans it with partial execution exactly as ``mcuforge compile`` does. The SRAM figure is the
 arena of that plan (the array the generated C declares; never below the planner's peak). The buffers
-live at the steps of the peak are traced back to Keras channel groups (:mod:`generator.prune.irmap`);
-every prunable group live there loses the same share of its channels, chosen so that the peak would
-drop by the excess over the budget (a little more, since removing channels there can move the peak
-elsewhere), at most ``max_fraction`` of a group per step and never below ``min_keep`` of its original
-width. The least important channels go (:mod:`generator.prune.importance`), the model is rebuilt
-(:mod:`generator.prune.surgery`) and fine-tuned on the training split, and the next step measures again.
+live at the steps of the peak are traced back to Keras channel groups (:mod:`generator.prune.irmap`),
+candidate cuts of those groups are judged by re-planning the resized IR (:mod:`generator.prune.policy`,
+:mod:`generator.prune.whatif`), the least important channels of the chosen groups go
+(:mod:`generator.prune.importance`), the model is rebuilt (:mod:`generator.prune.surgery`) and
+fine-tuned on the training split, and the next step measures the real int8 model again.
 
 Before the first step two checks stop hopeless runs early: the int8 input (or output) tensor alone
 larger than the budget, and the arena of the model with every prunable group at its minimum width.
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,7 +27,7 @@ from generator.data import DataOptions, DataSplit, load_dataset, split_dataset
 from generator.errors import FitError, InputError
 from generator.prune.channels import ChannelGraph, Group, analyse
 from generator.prune.importance import channel_importance, keep_top
-from generator.prune.irmap import PeakShare, ir_channels, peak_share
+from generator.prune.irmap import ir_channels, peak_share
 from generator.prune.measure import (
     Measured,
     calibration_set,
@@ -38,6 +36,7 @@ from generator.prune.measure import (
     int8_accuracy,
     measure,
 )
+from generator.prune.policy import PolicyOptions, min_width, plan_step
 from generator.prune.surgery import rebuild
 
 
@@ -51,10 +50,15 @@ class PruneOptions:
     max_fraction: float = 0.5        # at most this share of a group's channels goes in one step
     min_keep: float = 0.125          # a group keeps at least this share of its original channels
     min_channels: int = 1
-    overshoot: float = 1.15          # remove this much more than the excess, as the peak can move
+    overshoot: float = 1.15          # the uniform cut removes this much more than the excess
+    cuts_per_step: int = 3           # cuts planned on the resized IR before each fine-tuning
     calibration_samples: int = 128
     int8_eval_samples: int | None = None   # None: the whole validation split
     seed: int = 0
+
+    def policy(self) -> PolicyOptions:
+        return PolicyOptions(self.max_fraction, self.min_keep, self.min_channels, self.overshoot,
+                             self.cuts_per_step)
 
 
 @dataclass(frozen=True)
@@ -208,35 +212,12 @@ def recalibrate_batch_norm(model: Any, x: Any, batch_size: int) -> None:
 # ---- choosing what to remove -----------------------------------------------------------------------
 
 
-def min_width(original: int, opts: PruneOptions) -> int:
-    return min(original, max(opts.min_channels, math.ceil(opts.min_keep * original)))
-
-
-def removal_counts(share: PeakShare, excess: int, groups: Mapping[int, Group],
-                   floors: Mapping[int, int], opts: PruneOptions) -> dict[int, int]:
-    """Channels to remove from each group live at the peak: one share for all, aimed at ``excess``."""
-    fraction = 0.0
-    live: set[int] = set()
-    for by_group in share.by_group:
-        room = {g: b for g, b in by_group.items() if groups[g].size > floors[g] and b > 0}
-        live |= set(room)
-        total = sum(room.values())
-        if total:
-            fraction = max(fraction, excess * opts.overshoot / total)
-    fraction = min(fraction, opts.max_fraction)
-    out = {}
-    for g in sorted(live):
-        n = groups[g].size
-        out[g] = min(max(1, math.ceil(fraction * n)), n - floors[g])
-    return out
-
-
 def minimum_width_model(model: Any, opts: PruneOptions) -> Any | None:
     """``model`` with every prunable group cut to its floor (None if nothing can be pruned)."""
     cg = analyse(model)
     scores = channel_importance(cg)
-    keep = {g.id: keep_top(scores[g.id], min_width(g.size, opts))
-            for g in cg.prunable() if min_width(g.size, opts) < g.size}
+    keep = {g.id: keep_top(scores[g.id], min_width(g.size, opts.policy()))
+            for g in cg.prunable() if min_width(g.size, opts.policy()) < g.size}
     return rebuild(cg, keep) if keep else None
 
 
@@ -262,7 +243,7 @@ class _Run:
         self.t0 = time.perf_counter()
 
     def floors(self, cg: ChannelGraph) -> dict[int, int]:
-        return {g.id: (min_width(self.original[_identity(g)], self.opts)
+        return {g.id: (min_width(self.original[_identity(g)], self.opts.policy())
                        if _identity(g) in self.original and not g.frozen else g.size)
                 for g in cg.groups.values()}
 
@@ -318,14 +299,17 @@ class _Run:
 
     def prune_once(self, model: Any, m: Measured) -> tuple[Any, tuple[Removal, ...]]:
         cg = analyse(model)
-        share = peak_share(m.compiled.program, ir_channels(m.graph, cg), cg)
+        irc = ir_channels(m.graph, cg)
+        prunable = {g.id for g in cg.prunable()}
         floors = self.floors(cg)
-        counts = removal_counts(share, m.arena - self.budget, cg.groups, floors, self.opts)
+        counts, _ = plan_step(m.graph, irc, m.compiled.program, m.arena, cg.sizes, floors, prunable,
+                              self.budget, self.opts.policy())
         if not counts:
+            share = peak_share(m.compiled.program, irc, prunable)
             raise FitError(
                 f"the planned arena is {m.arena:,} B, above the budget of {self.budget:,} B, and "
-                f"the buffers at its peak ({share.peak:,} B; {max(share.fixed):,} B of them not "
-                f"prunable) belong to no layer that can still lose channels",
+                f"no cut of the layers live at its peak ({share.peak:,} B, of which "
+                f"{max(share.fixed):,} B cannot be pruned) lowers it",
                 "raise the budget, or lower --min-keep so layers can get narrower")
         scores = channel_importance(cg)
         keep = {g: keep_top(scores[g], cg.groups[g].size - n) for g, n in counts.items()}

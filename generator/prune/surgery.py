@@ -125,7 +125,7 @@ def _slice_weights(node: LayerNode, weights: list[Array], in_idx: Index,
 def _slice_mixing(layer: Any, w: list[Array], in_idx: Index, out_idx: Index) -> list[Array]:
     """Kernel [..., in, out]: keep input rows and output filters; bias follows the filters."""
     out = [np.take(np.take(w[0], in_idx, axis=-2), out_idx, axis=-1)]
-    return out + [np.take(w[1], out_idx)] if len(w) > 1 else out
+    return [*out, np.take(w[1], out_idx)] if len(w) > 1 else out
 
 
 def _slice_depthwise(layer: Any, w: list[Array], in_idx: Index, out_idx: Index) -> list[Array]:
@@ -142,7 +142,7 @@ def _slice_separable(layer: Any, w: list[Array], in_idx: Index, out_idx: Index) 
     mult = w[0].shape[-1]
     rows = (in_idx[:, None] * mult + np.arange(mult)[None, :]).ravel()
     out = [np.take(w[0], in_idx, axis=-2), np.take(np.take(w[1], rows, axis=-2), out_idx, axis=-1)]
-    return out + [np.take(w[2], out_idx)] if len(w) > 2 else out
+    return [*out, np.take(w[2], out_idx)] if len(w) > 2 else out
 
 
 def _slice_norm(layer: Any, w: list[Array], in_idx: Index, out_idx: Index) -> list[Array]:
