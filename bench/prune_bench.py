@@ -100,10 +100,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"arena with every prunable layer at {args.min_keep:.1%} of its channels: {floor:,} B")
     result = prune_to_budget(model, split, floor, opts)
     print()
-    widths = [6, 42, 26, 10, 13, 10, 10]
-    print("".join(f"{c:<{w}}" for c, w in zip(COLUMNS, widths, strict=True)))
+    widths = (6, 26, 10, 13, 10, 10)
+    cols = (COLUMNS[0], *COLUMNS[2:], COLUMNS[1])
+    print("".join(f"{c:<{w}}" for c, w in zip(cols, (*widths, 0), strict=True)))
     for rec in result.steps:
-        print("".join(f"{c[:w - 1]:<{w}}" for c, w in zip(step_row(rec), widths, strict=True)))
+        row = step_row(rec)
+        cells = (row[0], *row[2:], row[1])
+        print("".join(f"{c:<{w}}" for c, w in zip(cells, (*widths, 0), strict=True)))
     last = result.steps[-1]
     print()
     print(f"pruned + partial execution: arena {last.arena:,} B (peak {last.peak:,} B, lower bound "
