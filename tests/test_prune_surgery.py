@@ -295,6 +295,29 @@ def test_peak_attribution_accounts_for_every_live_byte(
     assert any(share.by_group), "the peak of this model is made of prunable channels"
 
 
+@pytest.mark.parametrize("build", [residual_model, chain_model, mixed_model])
+def test_what_if_plan_equals_the_plan_of_the_pruned_model(build: Any) -> None:
+    """The resized IR is planned exactly as the real pruned, re-converted model is."""
+    from generator.compiler import compile_graph
+    from generator.frontend.tflite_reader import read_tflite
+    from generator.prune.measure import quantize
+    from generator.prune.whatif import planned_arena, resized_graph
+
+    model = build()
+    randomise(model, 6)
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    calib = np.random.default_rng(1).normal(0, 1, (8, *shape)).astype(np.float32)
+    cg = analyse(model)
+    g = read_tflite(quantize(model, calib))
+    for seed in range(2):
+        keep = random_keep(cg, np.random.default_rng(seed))
+        sizes = {k: v.size for k, v in keep.items()}
+        predicted = planned_arena(resized_graph(g, ir_channels(g, cg), sizes))
+        tflite = quantize(rebuild(cg, keep), calib)
+        real = compile_graph(read_tflite(tflite), tflite)
+        assert predicted == (real.program.peak, real.arena_bytes)
+
+
 def test_removal_counts_share_the_excess_over_groups_at_the_peak() -> None:
     sizes = {1: 10, 2: 20, 3: 8}
     share = PeakShare(1200, (4,), (2,), ({1: 600, 2: 400, 3: 100},), (100,))

@@ -25,6 +25,7 @@ import numpy as np
 
 from generator.data import DataOptions, DataSplit, load_dataset, split_dataset
 from generator.errors import FitError, InputError
+from generator.plan.pex import lower_bound
 from generator.prune.channels import ChannelGraph, Group, analyse
 from generator.prune.importance import channel_importance, keep_top
 from generator.prune.irmap import ir_channels, peak_share
@@ -38,6 +39,7 @@ from generator.prune.measure import (
 )
 from generator.prune.policy import PolicyOptions, min_width, plan_step
 from generator.prune.surgery import rebuild
+from generator.prune.whatif import planned_arena, resized_graph
 
 
 @dataclass(frozen=True)
@@ -255,11 +257,11 @@ class _Run:
         xs, ys = (self.split.val_x, self.split.val_y) if n8 is None else (
             self.split.val_x[:n8], self.split.val_y[:n8])
         ia = int8_accuracy(m.tflite, xs, ys, self.task.threshold) if len(ys) else None
-        share = m.compiled.program
-        live = share.step_live()
+        program = m.compiled.program
+        live = program.step_live()
         top = max(live, default=0)
         g = m.graph
-        ops = sorted({share.steps[i].op for i, v in enumerate(live) if v == top})
+        ops = sorted({program.steps[i].op for i, v in enumerate(live) if v == top})
         names = tuple(f"{g.ops[i].kind.value} {g.ops[i].name.split(';')[0][-48:]}" for i in ops)
         now = time.perf_counter()
         rec = StepRecord(step, removed, m.peak, m.arena, m.lower_bound, m.compiled.const_bytes,
@@ -282,20 +284,22 @@ class _Run:
                     f"the int8 model {what} alone takes {size:,} B, above the SRAM budget of "
                     f"{self.budget:,} B", f"no pruning can help: raise the budget to at least "
                     f"{max(size, first.lower_bound):,} B or use a smaller {what}")
-        narrowest = minimum_width_model(model, self.opts)
-        if narrowest is None:
+        cg = analyse(model)
+        floors = {k: f for k, f in self.floors(cg).items() if f < cg.groups[k].size}
+        if not floors:
             raise FitError(f"the planned arena is {first.arena:,} B, above the budget of "
                            f"{self.budget:,} B, and no layer of the model can be pruned",
                            "prunable: Conv/Dense/SeparableConv filters not feeding the model output")
-        self.obs.status("checking the arena with every prunable group at its minimum width")
-        smallest = measure(narrowest, self.calib, name="minimum widths")
-        if smallest.arena > self.budget:
+        self.obs.status("planning the model with every prunable group at its minimum width")
+        narrow = resized_graph(g, ir_channels(g, cg), floors)
+        _, arena = planned_arena(narrow)
+        if arena > self.budget:
             raise FitError(
-                f"even with every prunable layer at its minimum width ({self.opts.min_keep:.0%} of "
+                f"even with every prunable layer at its minimum width ({self.opts.min_keep:.1%} of "
                 f"its channels, at least {self.opts.min_channels}), the planned arena is "
-                f"{smallest.arena:,} B (lower bound {smallest.lower_bound:,} B), above the budget "
+                f"{arena:,} B (lower bound {lower_bound(narrow):,} B), above the budget "
                 f"of {self.budget:,} B; the unpruned model needs {first.arena:,} B",
-                f"raise the budget to at least {smallest.arena:,} B, or allow narrower layers")
+                f"raise the budget to at least {arena:,} B, or allow narrower layers (--min-keep)")
 
     def prune_once(self, model: Any, m: Measured) -> tuple[Any, tuple[Removal, ...]]:
         cg = analyse(model)
