@@ -150,7 +150,7 @@ def test_fit_to_budget_from_files_raises_when_the_steps_run_out(
     model, _, x, y = task
     model.save(tmp_path / "base.keras")
     np.savez(tmp_path / "data.npz", x=x, y=y)
-    opts = PruneOptions(epochs=0, final_epochs=0, max_steps=1)
+    opts = PruneOptions(epochs=0, final_epochs=0, max_steps=1, max_fraction=0.25)
     with pytest.raises(FitError, match=r"after 1 pruning steps the planned arena is [\d,]+ B, still "
                                        r"above the budget of 4,096 B"):
         fit_to_budget(tmp_path / "base.keras", tmp_path / "data.npz", BUDGET, opts)
