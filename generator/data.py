@@ -4,7 +4,8 @@ Accepted layouts (``path`` is what the user passes as ``--data``):
 
 * ``data.npz`` with arrays ``x`` (samples in the model's input shape; a missing trailing channel axis of
   1 is added) and ``y`` (integer class labels ``0..K-1``, or one-hot rows);
-* a folder with one subfolder per class (classes are the subfolder names, sorted) holding
+* a folder with one subfolder per class (classes are the subfolder names, sorted, or in the order
+  of :attr:`DataOptions.classes` when the model's outputs have a fixed order) holding
   - ``.wav`` files: 16-bit PCM mono at the MFCC sample rate, turned into float MFCCs by the keyword
     spotting front-end's Python twin (:func:`generator.frontends.audio.mfcc_float`), with ``n_frames``
     and ``n_coeffs`` taken from the model input (``(frames, coeffs)`` or ``(frames, coeffs, 1)``);
@@ -47,6 +48,7 @@ class DataOptions:
 
     image_scale: Literal["unit", "symmetric", "raw"] = "unit"   # pixel/255, pixel/127.5 - 1, pixel
     sample_rate: int = 16000
+    classes: tuple[str, ...] | None = None    # class folders in model-output order (default: sorted)
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,6 +198,8 @@ def _load_folder(path: Path, shape: tuple[int, ...], opts: DataOptions) -> Datas
     if not dirs:
         raise InputError(f"{path}: no class subfolders",
                          "put the samples of each class in a subfolder named after the class")
+    if opts.classes is not None:
+        dirs = _ordered(path, dirs, opts.classes)
     files = {d.name: sorted(f for f in d.iterdir() if f.is_file() and not f.name.startswith("."))
              for d in dirs}
     kinds = {_kind(f) for fs in files.values() for f in fs} - {None}
@@ -218,6 +222,20 @@ def _load_folder(path: Path, shape: tuple[int, ...], opts: DataOptions) -> Datas
             xs.append(_read_sample(f, kind, shape, opts))
             ys.append(k)
     return Dataset(np.stack(xs), np.asarray(ys, np.int64), tuple(files), str(path), kind)
+
+
+def _ordered(path: Path, dirs: list[Path], classes: tuple[str, ...]) -> list[Path]:
+    """The class folders in the order of ``classes`` (the model's output order)."""
+    names = {d.name: d for d in dirs}
+    unknown = sorted(set(names) - set(classes))
+    missing = [c for c in classes if c not in names]
+    if unknown or missing:
+        said = "; ".join(part for part in (
+            f"folders not among the labels: {', '.join(unknown)}" if unknown else "",
+            f"labels without a folder: {', '.join(missing)}" if missing else "") if part)
+        raise InputError(f"{path}: the class folders do not match the labels ({said})",
+                         "give one folder per label, named exactly as the label")
+    return [names[c] for c in classes]
 
 
 def _kind(f: Path) -> str | None:

@@ -206,6 +206,19 @@ def test_folder_errors(tmp_path: Path) -> None:
         load_dataset(tmp_path, (2,))
 
 
+def test_class_order_from_labels(tmp_path: Path) -> None:
+    for k, name in enumerate(("yes", "no", "silence")):
+        (tmp_path / name).mkdir()
+        np.save(tmp_path / name / "0.npy", np.full(2, k, np.float32))
+    ds = load_dataset(tmp_path, (2,), DataOptions(classes=("silence", "yes", "no")))
+    assert ds.classes == ("silence", "yes", "no")
+    np.testing.assert_array_equal(ds.x[:, 0], [2, 0, 1])
+    np.testing.assert_array_equal(ds.y, [0, 1, 2])
+    with pytest.raises(InputError, match="folders not among the labels: silence; labels without "
+                                         "a folder: up"):
+        load_dataset(tmp_path, (2,), DataOptions(classes=("yes", "no", "up")))
+
+
 def test_one_class_folder_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "only").mkdir()
     np.save(tmp_path / "only" / "0.npy", np.zeros(2, np.float32))

@@ -7,7 +7,7 @@ the same data), ``<stem>.prune.json`` (every step) and ``<stem>.prune.png`` (acc
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +16,7 @@ from generator.errors import FitError, InputError, McuforgeError, OutputError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from generator.data import DataOptions
     from generator.prune.loop import PruneOptions, PruneResult
 
 
@@ -57,14 +58,20 @@ def prune_cmd(
     min_keep: Annotated[float, typer.Option(min=0.0, max=1.0, help="Never narrow a layer below "
                                                                   "this share of its channels")]
     = 0.125,
+    max_fraction: Annotated[float, typer.Option(min=0.01, max=1.0, help="Most of a layer's "
+                                                "channels removed in one step")] = 0.25,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate of fine-tuning")] = 1e-3,
     image_scale: Annotated[str, typer.Option(help="Image pixels to inputs: unit (/255), symmetric "
                                                   "(/127.5 - 1) or raw")] = "unit",
+    labels: Annotated[str | None, typer.Option(help="Class folders in the model's output order: a "
+                                               "comma list, or a file with one per line (default: "
+                                               "folder names sorted)")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the split, calibration subset and training")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace existing output files")] = False,
 ) -> None:
     """Prune whole channels where the planned SRAM peak is set, fine-tune, repeat until it fits."""
     from generator.cli import console, err_console, fail
+    from generator.data import DataOptions
     from generator.prune.loop import PruneOptions
 
     budget = parse_budget(sram_budget)
@@ -74,9 +81,11 @@ def prune_cmd(
     try:
         _check_outputs(paths, force)
         opts = PruneOptions(epochs=epochs, final_epochs=final_epochs, max_steps=max_steps,
-                            min_keep=min_keep, learning_rate=learning_rate, seed=seed)
-        result = _run(model, data, budget, opts, val_split,
-                      image_scale)  # type: ignore[arg-type]  # checked above
+                            min_keep=min_keep, max_fraction=max_fraction,
+                            learning_rate=learning_rate, seed=seed)
+        data_opts = DataOptions(image_scale=image_scale,  # type: ignore[arg-type]  # checked above
+                                classes=parse_labels(labels))
+        result = _run(model, data, budget, opts, val_split, data_opts)
         _write(result, paths, model)
     except McuforgeError as exc:
         raise fail(exc) from None
@@ -98,10 +107,25 @@ def _check_outputs(paths: dict[str, Path], force: bool) -> None:
         raise OutputError(f"{', '.join(existing)} already exist(s)", "pass --force to replace")
 
 
+def parse_labels(text: str | None) -> tuple[str, ...] | None:
+    """A comma list of labels, or a file with one label per line."""
+    if text is None:
+        return None
+    path = Path(text)
+    if path.is_file():
+        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    else:
+        names = [part.strip() for part in text.split(",") if part.strip()]
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise InputError(f"labels '{text}': need at least two distinct labels",
+                         "give e.g. --labels silence,unknown,yes,no or a labels.txt")
+    return tuple(names)
+
+
 def _run(model: Path, data: Path, budget: int, opts: PruneOptions, val_split: float,
-         image_scale: Literal["unit", "symmetric", "raw"]) -> PruneResult:
+         data_opts: DataOptions) -> PruneResult:
     from generator.cli import console
-    from generator.data import DataOptions, load_dataset, split_dataset
+    from generator.data import load_dataset, split_dataset
     from generator.frontend.keras_import import load_keras_model
     from generator.prune.loop import prune_to_budget
     from generator.prune.progress import RichObserver, make_progress
@@ -112,8 +136,7 @@ def _run(model: Path, data: Path, budget: int, opts: PruneOptions, val_split: fl
             raise InputError(f"{model}: not a Keras functional model",
                              "give a model saved with model.save('model.keras')")
         shape = tuple(int(d) for d in keras_model.inputs[0].shape[1:])
-        split = split_dataset(load_dataset(data, shape, DataOptions(image_scale=image_scale)),
-                              val_split, opts.seed)
+        split = split_dataset(load_dataset(data, shape, data_opts), val_split, opts.seed)
     console.print(split.describe(), highlight=False)
     with make_progress(console) as progress:
         observer = RichObserver(progress, budget)

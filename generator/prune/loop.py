@@ -49,7 +49,7 @@ class PruneOptions:
     max_steps: int = 12
     batch_size: int = 32
     learning_rate: float = 1e-3
-    max_fraction: float = 0.5        # at most this share of a group's channels goes in one step
+    max_fraction: float = 0.25       # at most this share of a group's channels goes in one step
     min_keep: float = 0.125          # a group keeps at least this share of its original channels
     min_channels: int = 1
     overshoot: float = 1.15          # the uniform cut removes this much more than the excess

@@ -29,7 +29,7 @@ FRACTIONS = (0.125, 0.25, 0.5)
 
 @dataclass(frozen=True)
 class PolicyOptions:
-    max_fraction: float = 0.5       # at most this share of a group's channels goes in one step
+    max_fraction: float = 0.25      # at most this share of a group's channels goes in one step
     min_keep: float = 0.125         # a group keeps at least this share of its original channels
     min_channels: int = 1
     overshoot: float = 1.15         # the uniform cut aims this much past the excess
