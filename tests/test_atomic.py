@@ -115,7 +115,7 @@ def test_ctrl_c_during_the_swap_is_delivered_after_it(tmp_path: Path,
         if len(calls) == 1:  # the old tree is aside, the new one not yet in place
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(output.os, "replace", replace_then_interrupt)
+    monkeypatch.setattr(os, "replace", replace_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         output.write_tree(out, {"a.c": "new\n", "b.c": "new\n"}, force=True)
     assert len(calls) == 2  # both renames ran before the interrupt was let through
@@ -143,7 +143,7 @@ def test_a_failed_swap_restores_the_previous_output(tmp_path: Path,
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 
-    monkeypatch.setattr(output.os, "replace", second_rename_fails)
+    monkeypatch.setattr(os, "replace", second_rename_fails)
     with pytest.raises(OutputError, match="writing failed"):
         output.write_tree(out, {"a.c": "new\n"}, force=True)
     assert tree(out) == before and leftovers(out) == []

@@ -36,6 +36,7 @@ class TensorSpec:
     scale: Sequence[float] | None = (0.05,)
     zero_point: Sequence[int] | None = (0,)
     name: str | None = None
+    quantized_dimension: int = 0
 
 
 @dataclass
@@ -81,7 +82,8 @@ class TfliteBuilder:
                 (0, "offset", _int_vector(b, t.shape)), (1, "i8", t.dtype), (2, "u32", buffer_index),
                 (3, "offset", name)]
             if t.scale is not None:
-                fields.append((4, "offset", _quant(b, t.scale, t.zero_point or (0,))))
+                fields.append((4, "offset", _quant(b, t.scale, t.zero_point or (0,),
+                                                   t.quantized_dimension)))
             tensor_offsets.append(_table(b, fields))
         codes = sorted({op.code for op in self.ops})
         code_offsets = [_table(b, [(0, "i8", min(c, 127)), (2, "i32", 1), (3, "i32", c)])
@@ -154,7 +156,8 @@ def _bytes_vector(b: flatbuffers.Builder, data: bytes) -> int:
     return int(b.CreateByteVector(data))
 
 
-def _quant(b: flatbuffers.Builder, scale: Sequence[float], zero_point: Sequence[int]) -> int:
+def _quant(b: flatbuffers.Builder, scale: Sequence[float], zero_point: Sequence[int],
+           axis: int = 0) -> int:
     b.StartVector(4, len(scale), 4)
     for s in reversed(scale):
         b.PrependFloat32(s)
@@ -163,7 +166,7 @@ def _quant(b: flatbuffers.Builder, scale: Sequence[float], zero_point: Sequence[
     for z in reversed(zero_point):
         b.PrependInt64(z)
     zps = b.EndVector()
-    return _table(b, [(2, "offset", scales), (3, "offset", zps)])
+    return _table(b, [(2, "offset", scales), (3, "offset", zps), (6, "i32", axis)])
 
 
 def fc_model(in_shape: Sequence[int] = (1, 8), units: int = 4) -> TfliteBuilder:
@@ -402,11 +405,11 @@ def _tiny() -> bytes:
     return tiny_tflite()
 
 
-def _tiny_cut(at: int) -> Callable[[Path], None]:
+def _tiny_cut(at: int) -> Callable[[Path], object]:
     return lambda path: path.write_bytes(cut(_tiny(), at))
 
 
-def _tiny_damaged(damage: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+def _tiny_damaged(damage: Callable[[bytes], bytes]) -> Callable[[Path], object]:
     return lambda path: path.write_bytes(damage(_tiny()))
 
 
@@ -420,7 +423,7 @@ def _table_offset(data: bytes) -> bytes:
     return flip(data, [tables[1] + 1], 0x40)  # a subgraph's vtable now lies far outside the file
 
 
-def _write(build: Callable[[], bytes]) -> Callable[[Path], None]:
+def _write(build: Callable[[], bytes]) -> Callable[[Path], object]:
     return lambda path: path.write_bytes(build())
 
 
@@ -474,7 +477,7 @@ def _image_model() -> bytes:
     return m.build()
 
 
-def _keras_save(build: Callable[[Any], Any]) -> Callable[[Path], None]:
+def _keras_save(build: Callable[[Any], Any]) -> Callable[[Path], object]:
     def make(path: Path) -> None:
         import keras
 
@@ -488,8 +491,9 @@ def _keras_save(build: Callable[[Any], Any]) -> Callable[[Path], None]:
 
 
 def _custom_layer_model(keras: Any) -> Any:
+    # registered in this process only: the CLI cannot load it
     @keras.saving.register_keras_serializable(package="badgen")
-    class Doubler(keras.layers.Layer):  # registered here only: the CLI process cannot load it
+    class Doubler(keras.layers.Layer):  # type: ignore[misc]
         def call(self, x: Any) -> Any:
             return x * 2.0
 
@@ -547,11 +551,11 @@ def _while_tflite(path: Path) -> None:
         path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
 
 
-def _npz(**arrays: Any) -> Callable[[Path], None]:
+def _npz(**arrays: Any) -> Callable[[Path], object]:
     return lambda path: np.savez(path, **arrays)
 
 
-def _npy(array: Any) -> Callable[[Path], None]:
+def _npy(array: Any) -> Callable[[Path], object]:
     return lambda path: np.save(path, array)
 
 
@@ -561,7 +565,7 @@ def _deep_yaml(path: Path) -> None:
 
 _RNG = np.random.default_rng(5)
 
-MAKERS: dict[str, Callable[[Path], None]] = {
+MAKERS: dict[str, Callable[[Path], object]] = {
     "tiny.tflite": _tiny_cut(1 << 30),
     "cut_0.tflite": _tiny_cut(0),
     "cut_7.tflite": _tiny_cut(7),
@@ -608,3 +612,194 @@ MADE_WITH_TENSORFLOW = frozenset(
 ) | {"tiny.tflite", "wrong_identifier.tflite", "root_offset.tflite", "vtable_size.tflite",
      "table_offset.tflite"}
 """Inputs that need TensorFlow to be made (the tiny converter output and its damaged copies)."""
+
+
+# ---- random consistent graphs (then, optionally, one thing broken) -------------------------------------
+
+_SAME, _VALID = 0, 1
+PROB_SCALE, PROB_ZERO_POINT = 1 / 256, -128
+
+
+def _window_out(size: int, k: int, stride: int, dilation: int, padding: int) -> int:
+    if padding == _SAME:
+        return (size + stride - 1) // stride
+    return (size + stride - ((k - 1) * dilation + 1)) // stride
+
+
+class _GraphMaker:
+    """Grows a chain of supported operators with consistent shapes from a random generator."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.m = TfliteBuilder()
+        shape = (1, rng.randint(1, 9), rng.randint(1, 9), rng.randint(1, 5))
+        self.x = self.act(shape)
+        self.m.inputs = [self.x]
+
+    def act(self, shape: Sequence[int], scale: float | None = None, zp: int | None = None) -> int:
+        r = self.rng
+        return self.m.tensor(TensorSpec(tuple(shape), scale=(scale or r.choice((0.02, 0.1, 0.5)),),
+                                        zero_point=(r.randint(-128, 127) if zp is None else zp,)))
+
+    def const(self, shape: Sequence[int], dtype: int = INT8, per_channel: int = 0,
+              axis_values: Sequence[int] | None = None) -> int:
+        n = int(np.prod(shape)) if shape else 1
+        if axis_values is not None:
+            data = np.asarray(axis_values, dtype=np.int32).tobytes()
+        elif dtype == INT32:
+            data = np.asarray([self.rng.randint(-5000, 5000) for _ in range(n)], np.int32).tobytes()
+        else:
+            data = bytes(self.rng.randrange(256) for _ in range(n))
+        scale = tuple(self.rng.uniform(0.001, 0.05) for _ in range(per_channel or 1))
+        return self.m.tensor(TensorSpec(tuple(shape), dtype, data, scale, (0,) * len(scale)))
+
+    def shape(self, t: int) -> tuple[int, ...]:
+        return tuple(self.m.tensors[t].shape)
+
+    def op(self, code: int, inputs: Sequence[int], out_shape: Sequence[int], options_type: int = 0,
+           ints: dict[int, int] | None = None, bytes_: dict[int, int] | None = None,
+           scale: float | None = None, zp: int | None = None) -> None:
+        y = self.act(out_shape, scale, zp)
+        self.m.ops.append(OpSpec(code, tuple(inputs), (y,), options_type, ints or {}, bytes_ or {}))
+        self.x = y
+
+    def step(self) -> None:
+        rank4 = len(self.shape(self.x)) == 4
+        choices = [self.eltwise, self.quantize, self.fc, self.prob]
+        if rank4:
+            choices += [self.conv, self.conv, self.dwconv, self.pool, self.pad, self.concat, self.mean,
+                        self.flatten]
+        self.rng.choice(choices)()
+
+    def conv(self, depthwise: bool = False) -> None:
+        r = self.rng
+        _, h, w, c = self.shape(self.x)
+        k, stride, dil, pad = r.randint(1, 3), r.randint(1, 2), r.choice((1, 1, 2)), r.choice((0, 1))
+        oh, ow = (_window_out(s, k, stride, dil, pad) for s in (h, w))
+        if min(oh, ow) < 1:
+            return
+        dm = r.choice((1, 1, 2)) if depthwise else 1
+        f = c * dm if depthwise else r.randint(1, 8)
+        per_channel = f if r.random() < 0.7 else 0
+        wshape = (1, k, k, f) if depthwise else (f, k, k, c)
+        weights = self.const(wshape, per_channel=per_channel)
+        if per_channel and depthwise:
+            self.m.tensors[weights].quantized_dimension = 3
+        bias = self.const((f,), INT32) if r.random() < 0.8 else -1
+        act = r.choice((0, 1, 3, 1, 2))
+        if depthwise:
+            self.op(4, (self.x, weights, bias), (1, oh, ow, f), 2,
+                    {1: stride, 2: stride, 3: dm, 5: dil, 6: dil}, {0: pad, 4: act})
+        else:
+            self.op(3, (self.x, weights, bias), (1, oh, ow, f), 1, {1: stride, 2: stride, 4: dil,
+                                                                     5: dil}, {0: pad, 3: act})
+
+    def dwconv(self) -> None:
+        self.conv(depthwise=True)
+
+    def pool(self) -> None:
+        r = self.rng
+        _, h, w, c = self.shape(self.x)
+        k, stride, pad = r.randint(1, 3), r.randint(1, 2), r.choice((0, 1))
+        oh, ow = (_window_out(s, k, stride, 1, pad) for s in (h, w))
+        if min(oh, ow) < 1:
+            return
+        q = self.m.tensors[self.x]
+        self.op(r.choice((1, 17)), (self.x,), (1, oh, ow, c), 5, {1: stride, 2: stride, 3: k, 4: k},
+                {0: pad, 5: r.choice((0, 1))}, q.scale[0] if q.scale else None,
+                q.zero_point[0] if q.zero_point else None)
+
+    def pad(self) -> None:
+        r = self.rng
+        pads = [(0, 0)] + [(r.randint(0, 2), r.randint(0, 2)) for _ in range(3)]
+        paddings = self.const((4, 2), INT32, axis_values=[v for p in pads for v in p])
+        shape = tuple(d + a + b for d, (a, b) in zip(self.shape(self.x), pads, strict=True))
+        q = self.m.tensors[self.x]
+        self.op(34, (self.x, paddings), shape, 0, None, None, q.scale[0] if q.scale else None,
+                q.zero_point[0] if q.zero_point else None)
+
+    def concat(self) -> None:
+        other = self.const(self.shape(self.x)) if self.rng.random() < 0.3 else self.x
+        shape = list(self.shape(self.x))
+        axis = self.rng.choice((3, -1, 1))
+        shape[axis] *= 2
+        self.op(2, (self.x, other), shape, 10, {0: axis}, {1: 0})
+
+    def mean(self) -> None:
+        axes = self.const((2,), INT32, axis_values=[1, 2])
+        keep = self.rng.choice((0, 1))
+        c = self.shape(self.x)[3]
+        self.op(40, (self.x, axes), (1, 1, 1, c) if keep else (1, c), 27, None, {0: keep})
+
+    def flatten(self) -> None:
+        shape_t = self.const((2,), INT32, axis_values=[1, -1])
+        q = self.m.tensors[self.x]
+        self.op(22, (self.x, shape_t), (1, int(np.prod(self.shape(self.x)))), 0, None, None,
+                q.scale[0] if q.scale else None, q.zero_point[0] if q.zero_point else None)
+
+    def fc(self) -> None:
+        depth = self.shape(self.x)[-1]
+        units = self.rng.randint(1, 8)
+        per_channel = units if self.rng.random() < 0.5 else 0
+        w = self.const((units, depth), per_channel=per_channel)
+        bias = self.const((units,), INT32) if self.rng.random() < 0.8 else -1
+        out = (*self.shape(self.x)[:-1], units)
+        if len(out) > 2:
+            self.op(9, (self.x, w, bias), out, 8, None, {0: self.rng.choice((0, 1)), 2: 1})
+        else:
+            self.op(9, (self.x, w, bias), out, 8, None, {0: self.rng.choice((0, 1))})
+
+    def eltwise(self) -> None:
+        shape = self.shape(self.x)
+        other_shape = self.rng.choice((shape, shape[-1:], (), shape))
+        other = self.x if self.rng.random() < 0.3 else self.const(other_shape)
+        self.op(self.rng.choice((0, 18)), (self.x, other), shape, 11, None,
+                {0: self.rng.choice((0, 1, 3))})
+
+    def quantize(self) -> None:
+        self.op(114, (self.x,), self.shape(self.x))
+
+    def prob(self) -> None:
+        self.op(self.rng.choice((25, 14)), (self.x,), self.shape(self.x), 0, None, None,
+                PROB_SCALE, PROB_ZERO_POINT)
+
+    def build(self, n_ops: int) -> TfliteBuilder:
+        for _ in range(n_ops * 3):
+            if len(self.m.ops) >= n_ops:
+                break
+            self.step()
+        if all(op.code == RESHAPE for op in self.m.ops):
+            self.quantize()  # RESHAPE alone: a known planner failure, kept to its own xfail test
+        self.m.outputs = [self.x]
+        return self.m
+
+
+def random_graph(rng: random.Random, n_ops: int = 4) -> TfliteBuilder:
+    """A random chain of supported int8 operators with consistent shapes and quantisation."""
+    return _GraphMaker(rng).build(n_ops)
+
+
+def break_one_thing(m: TfliteBuilder, rng: random.Random) -> None:
+    """Change one field of a consistent graph: a shape, a scale, a zero point, a dtype, an option,
+    an operand index."""
+    t = rng.choice(m.tensors)
+    op = rng.choice(m.ops)
+    what = rng.randrange(7)
+    if what == 0 and t.shape:
+        shape = list(t.shape)
+        shape[rng.randrange(len(shape))] = rng.choice((0, 1, 2, 3, 7, 65536))
+        t.shape = tuple(shape)
+    elif what == 1:
+        t.scale = (rng.choice((0.0, -1.0, 1e-30, 1e30, float("inf"), 0.5)),) * rng.choice((1, 2))
+    elif what == 2:
+        t.zero_point = (rng.choice((-129, 128, 0, 1000)),)
+    elif what == 3:
+        t.dtype = rng.choice((INT32, FLOAT32, 7, 3, 10, 1))
+    elif what == 4 and op.int_options:
+        op.int_options[rng.choice(list(op.int_options))] = rng.choice((-1, 0, 5, 2**31 - 1))
+    elif what == 5:
+        items = list(op.inputs)
+        items[rng.randrange(len(items))] = rng.randrange(-1, len(m.tensors))
+        op.inputs = tuple(items)
+    elif op.byte_options:
+        op.byte_options[rng.choice(list(op.byte_options))] = rng.choice((2, 4, 5, 127))
