@@ -5,11 +5,12 @@ quarter or half of its channels, and all of them together by the share that woul
 over the budget from the peak (:func:`removal_counts`); and every prunable group by the same shares
 (a width multiplier), for plans where narrowing one layer alone cannot help: a 1x1 convolution runs
 in place only while its output is no wider than its input, so cutting only its input can raise the
-peak. Each candidate's plan is computed on the
-resized IR (:mod:`generator.prune.whatif`); the pick is the cheapest cut (least share of channels
-removed) that fits the budget, else the cut that lowers the arena most per share of channels removed.
-A step repeats this a few times on the resized IR (``cuts_per_step``) before any fine-tuning, and never
-takes more than ``max_fraction`` of a group's channels in one step, nor goes below its floor.
+peak. Each candidate's plan is computed on the resized IR (:mod:`generator.prune.whatif`); the pick
+is the cheapest cut (least share of channels removed) that fits the budget, else the cut that lowers
+the arena most per share of channels removed; groups whose part of the chosen cut does not lower the
+planned arena are then left out of it. A step repeats this a few times on the resized IR (``cuts_per_step``) before any fine-tuning, and never
+takes more than ``max_fraction`` of a group's channels in one step (but always allows one), nor
+goes below its floor.
 """
 
 from __future__ import annotations
@@ -88,18 +89,33 @@ def plan_of(g: Graph) -> tuple[Program, int]:
 def best_cut(g: Graph, irc: IrChannels, cuts: list[dict[int, int]], sizes: Mapping[int, int],
              budget: int, arena: int) -> Cut | None:
     """The cheapest cut that fits, else the one lowering the arena most per share removed."""
-    judged = []
-    for counts in cuts:
-        new = {k: sizes[k] - n for k, n in counts.items()}
-        program, size = plan_of(resized_graph(g, irc, {**sizes, **new}))
-        judged.append(Cut(counts, sum(n / sizes[k] for k, n in counts.items()), program, size))
+    judged = [judge(g, irc, counts, sizes) for counts in cuts]
     fitting = [c for c in judged if c.arena <= budget]
     if fitting:
-        return min(fitting, key=lambda c: (c.cost, c.arena))
+        return trimmed(g, irc, min(fitting, key=lambda c: (c.cost, c.arena)), sizes)
     gaining = [c for c in judged if c.arena < arena]
     if gaining:
-        return max(gaining, key=lambda c: ((arena - c.arena) / c.cost, -c.arena))
+        return trimmed(g, irc, max(gaining, key=lambda c: ((arena - c.arena) / c.cost, -c.arena)),
+                       sizes)
     return None
+
+
+def judge(g: Graph, irc: IrChannels, counts: dict[int, int], sizes: Mapping[int, int]) -> Cut:
+    new = {k: sizes[k] - n for k, n in counts.items()}
+    program, size = plan_of(resized_graph(g, irc, {**sizes, **new}))
+    return Cut(counts, sum(n / sizes[k] for k, n in counts.items()), program, size)
+
+
+def trimmed(g: Graph, irc: IrChannels, cut: Cut, sizes: Mapping[int, int]) -> Cut:
+    """``cut`` without the groups whose part of it does not lower the planned arena."""
+    for k in sorted(cut.counts, key=lambda k: -cut.counts[k] / sizes[k]):
+        if len(cut.counts) == 1:
+            break
+        rest = {j: n for j, n in cut.counts.items() if j != k}
+        smaller = judge(g, irc, rest, sizes)
+        if smaller.arena <= cut.arena:
+            cut = smaller
+    return cut
 
 
 def plan_step(g: Graph, irc: IrChannels, program: Program, arena: int, sizes: Mapping[int, int],
@@ -111,7 +127,7 @@ def plan_step(g: Graph, irc: IrChannels, program: Program, arena: int, sizes: Ma
     """
     start = dict(sizes)
     now = dict(sizes)
-    step_floor = {k: max(floors[k], start[k] - math.floor(opts.max_fraction * start[k]))
+    step_floor = {k: max(floors[k], start[k] - max(1, math.floor(opts.max_fraction * start[k])))
                   for k in prunable}
     total: dict[int, int] = {}
     for _ in range(max(1, opts.cuts_per_step)):
