@@ -599,6 +599,8 @@ def _better(a: Program, b: Program) -> bool:
 
 
 def _ops_at_peak(p: Program) -> set[int]:
+    if not p.steps:
+        return set()
     live = p.step_live()
     top = max(live, default=0)
     return {p.steps[i].op for i, v in enumerate(live) if v == top}
