@@ -13,7 +13,10 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from generator import __version__
+from generator.boards_cli import app as boards_app
 from generator.errors import McuforgeError
+from generator.project.cli import generate_cmd, run_cmd
+from generator.prune.cli import prune_cmd
 
 app = typer.Typer(
     name="mcuforge",
@@ -22,22 +25,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-from generator.boards_cli import app as boards_app
-
 app.add_typer(boards_app, name="boards", help="List, show and validate board definitions.")
-
-from generator.project.cli import generate_cmd, run_cmd
-
 app.command("generate")(generate_cmd)
 app.command("run")(run_cmd)
-from generator.prune.cli import prune_cmd
-
 app.command("prune")(prune_cmd)
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 
-ModelArg = Annotated[Path, typer.Argument(help="Keras model (.keras, .h5, SavedModel dir) or int8 .tflite")]
+ModelArg = Annotated[
+    Path, typer.Argument(help="Keras model (.keras, .h5, SavedModel dir) or int8 .tflite")
+]
 CalibOpt = Annotated[
     Path | None, typer.Option("--calib", help=".npy/.npz of representative inputs (Keras models)")
 ]

@@ -167,7 +167,7 @@ def test_unknown_board_name_lists_the_known_boards() -> None:
 
 
 def test_missing_board_file_names_the_path(tmp_path: Path) -> None:
-    with pytest.raises(BoardError, match="nothere.yaml: cannot read"):
+    with pytest.raises(BoardError, match=r"nothere\.yaml: cannot read"):
         load_board(tmp_path / "nothere.yaml")
 
 

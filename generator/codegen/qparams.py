@@ -19,7 +19,7 @@ INT8_MAX = 127
 
 def _round_half_away(x: float) -> int:
     """std::round: halves go away from zero."""
-    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+    return math.floor(x + 0.5) if x >= 0 else -math.floor(-x + 0.5)
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:

@@ -309,7 +309,7 @@ def _frames(pcm: npt.NDArray[np.int16], cfg: MfccConfig) -> npt.NDArray[np.int16
 
 def _fft_power(x: F32, t: MfccTables, n: int) -> F32:
     """Power spectrum of bins 0..n/2: radix-2 DIT, butterflies in the C's order and arithmetic."""
-    shape = x.shape[:-1] + (n,)
+    shape = (*x.shape[:-1], n)
     re = np.zeros(shape, np.float32)
     im = np.zeros(shape, np.float32)
     re[..., t.bitrev[: x.shape[-1]]] = x
@@ -334,7 +334,7 @@ def _fft_power(x: F32, t: MfccTables, n: int) -> F32:
 
 def _mel(power: F32, t: MfccTables) -> F32:
     """Sparse filterbank; each band summed bin by bin from its first bin, as the C loop does."""
-    out = np.zeros(power.shape[:-1] + (t.mel_len.size,), np.float32)
+    out = np.zeros((*power.shape[:-1], t.mel_len.size), np.float32)
     zero = np.float32(0.0)
     for j in range(int(t.mel_len.max())):
         active = t.mel_len > j
@@ -363,7 +363,7 @@ def log_f32(x: F32) -> F32:
 
 
 def _dct(logmel: F32, t: MfccTables) -> F32:
-    out = np.zeros(logmel.shape[:-1] + (t.dct.shape[0],), np.float32)
+    out = np.zeros((*logmel.shape[:-1], t.dct.shape[0]), np.float32)
     for m in range(t.dct.shape[1]):
         out += t.dct[:, m] * logmel[..., m : m + 1]
     return out

@@ -27,7 +27,7 @@ def _machine_flags() -> list[str]:
     flags = [f"-mcpu={board.get('build.cpu')}", "-mthumb",
              f"-mfloat-abi={board.get('build.float_abi', 'soft')}"]
     fpu = board.get("build.fpu", "")
-    return flags + [f"-mfpu={fpu}"] if fpu else flags
+    return [*flags, f"-mfpu={fpu}"] if fpu else flags
 
 
 def _qemu_command() -> str:
