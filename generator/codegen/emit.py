@@ -103,7 +103,10 @@ def emit_engine(schedule: Schedule, layout: Layout, prefix: str = "model",
                 source: str = "model", op_outputs: dict[int, int] | None = None) -> EngineSources:
     from generator.templating import render
 
-    ctx = {
+    calls = [_call_view(i, c, layout) for i, c in enumerate(schedule.calls)]
+    for i, trace in _traces(schedule, layout, op_outputs or {}).items():
+        calls[i]["trace"] = trace
+    ctx: dict[str, Any] = {
         "version": __version__,
         "source": source.replace("*/", "* /"),
         "prefix": prefix,
@@ -115,10 +118,8 @@ def emit_engine(schedule: Schedule, layout: Layout, prefix: str = "model",
         "inputs": [_io_view(io, layout) for io in schedule.inputs],
         "outputs": [_io_view(io, layout) for io in schedule.outputs],
         "consts": [_const_view(c) for c in schedule.consts.values()],
-        "calls": [_call_view(i, c, layout) for i, c in enumerate(schedule.calls)],
+        "calls": calls,
     }
-    for i, trace in _traces(schedule, layout, op_outputs or {}).items():
-        ctx["calls"][i]["trace"] = trace
     return EngineSources(
         header=render("engine/model.h.j2", **ctx),
         source=render("engine/model.c.j2", **ctx),

@@ -258,9 +258,9 @@ def _fc(lw: Lowering, i: int, op: Op) -> None:
     out_n, in_n = k.weights.shape
     p = fc_params(g, op, in_n, out_n)
     bias: Arg = NULL if k.bias is None else lw.const(f"op{i}_bias", k.bias)
-    args = [lw.buf(op.inputs[0]), lw.const(f"op{i}_w", k.weights), bias,
-            lw.const(f"op{i}_scale", fc_scales(g, op)), lw.buf(op.outputs[0])]
-    lw.emit(Call("mcuf_fc_s8_f64", tuple(args), "mcuf_fc_params", _params(**p),
+    args: tuple[Arg, ...] = (lw.buf(op.inputs[0]), lw.const(f"op{i}_w", k.weights), bias,
+                             lw.const(f"op{i}_scale", fc_scales(g, op)), lw.buf(op.outputs[0]))
+    lw.emit(Call("mcuf_fc_s8_f64", args, "mcuf_fc_params", _params(**p),
                  f"FULLY_CONNECTED {op.name}", i))
 
 

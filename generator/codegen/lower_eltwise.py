@@ -12,7 +12,7 @@ import numpy as np
 
 from generator.codegen import qparams_eltwise as qe
 from generator.codegen.lower import Lowering, _params, _q, register
-from generator.codegen.schedule import BufRef, Call
+from generator.codegen.schedule import Arg, BufRef, Call
 from generator.errors import UnsupportedOpsError
 from generator.ir import ElementwiseAttrs, Graph, MeanAttrs, Op, OpKind, SoftmaxAttrs
 
@@ -21,40 +21,27 @@ from generator.ir import ElementwiseAttrs, Graph, MeanAttrs, Op, OpKind, Softmax
 class Operand:
     """An elementwise operand: data[pixel * ps + ch * chs] (see mcuf_add_params)."""
 
-    ref: object
+    ref: Arg
     ps: int
     chs: int
 
 
-def _operand(lw: Lowering, op: Op, tid: int, out_c: int, c_offset: int = 0,
-             out_cs: int | None = None) -> Operand:
+def _operand(lw: Lowering, op: Op, tid: int, out_c: int) -> Operand:
+    """How ``tid`` is addressed against the op's output: full map, per-pixel, per-channel, scalar."""
     g = lw.graph
     t, y = g.tensors[tid], g.tensors[op.outputs[0]]
-    ref = lw.const(f"op_const_t{tid}", t.data) if t.is_const else None  # type: ignore[arg-type]
+    ref: Arg = lw.const(f"op_const_t{tid}", t.data) if t.data is not None else lw.buf(tid)
     if t.size == 1:
-        return Operand(ref or lw.buf(tid), 0, 0)
+        return Operand(ref, 0, 0)
     if t.size == y.size and t.shape[-1] == y.shape[-1]:
-        cs = out_cs if out_cs is not None else y.shape[-1]
-        if ref is not None:
-            from generator.codegen.schedule import ConstRef
-
-            return Operand(ConstRef(ref.name, c_offset), cs, 1)  # type: ignore[attr-defined]
-        return Operand(lw.buf(tid, c_offset), cs, 1)
+        return Operand(ref, y.shape[-1], 1)
     if len(t.shape) == len(y.shape) and t.shape[-1] == 1 and t.size * y.shape[-1] == y.size:
-        if ref is not None:
-            from generator.codegen.schedule import ConstRef
-
-            return Operand(ConstRef(ref.name, 0), 1, 0)  # type: ignore[attr-defined]
-        return Operand(lw.buf(tid), 1, 0)
+        return Operand(ref, 1, 0)
     if t.size == y.shape[-1]:
-        if ref is not None:
-            from generator.codegen.schedule import ConstRef
-
-            return Operand(ConstRef(ref.name, c_offset), 0, 1)  # type: ignore[attr-defined]
-        return Operand(lw.buf(tid, c_offset), 0, 1)
+        return Operand(ref, 0, 1)
     raise UnsupportedOpsError(
         f"{op.kind.value} '{op.name}' broadcasts {t.shape} to {y.shape}",
-        "only same-shape, per-channel or scalar operands are supported",
+        "only same-shape, per-pixel, per-channel or scalar operands are supported",
     )
 
 
@@ -79,7 +66,7 @@ def emit_eltwise(lw: Lowering, i: int, op: Op, in1: Operand, in2: Operand, out: 
     p = dict(n=n, c=c, in1_ps=in1.ps, in1_chs=in1.chs, in2_ps=in2.ps, in2_chs=in2.chs,
              out_cs=out_cs, **p)
     kind = "add" if op.kind is OpKind.ADD else "mul"
-    lw.emit(Call(f"mcuf_{kind}_s8", (in1.ref, in2.ref, out), f"mcuf_{kind}_params",  # type: ignore[arg-type]
+    lw.emit(Call(f"mcuf_{kind}_s8", (in1.ref, in2.ref, out), f"mcuf_{kind}_params",
                  _params(**p), f"{op.kind.value} {op.name}{note}", i))
 
 
@@ -143,7 +130,7 @@ def _logistic(lw: Lowering, i: int, op: Op) -> None:
     lp = qe.logistic_params(qx.single_scale, qx.single_zero_point, _q(y).single_zero_point)
     table = lw.const(f"op{i}_table", np.asarray(lp.table, dtype=np.int8))
     lw.emit(Call("mcuf_logistic_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
-                 "mcuf_logistic_params", (("n", x.size), ("table", table)),  # type: ignore[arg-type]
+                 "mcuf_logistic_params", (("n", x.size), ("table", table)),
                  f"LOGISTIC {op.name}", i))
 
 
