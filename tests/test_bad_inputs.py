@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +40,13 @@ class Case:
     exit: int
     message: str
     setup: str | None = None
+    max_seconds: float | None = None
 
 
 def _cases() -> Iterator[Any]:
     for name, entry in ENTRIES.items():
         case = Case(tuple(str(a) for a in entry["args"]), entry["exit"], entry["message"],
-                    entry.get("setup"))
+                    entry.get("setup"), entry.get("max_seconds"))
         names = {m for a in case.args for m in re.findall(r"\{in:([^}]+)\}", a)}
         uses_tf = bool(names & badgen.MADE_WITH_TENSORFLOW) or any(
             n.endswith((".keras", ".h5")) for n in names)
@@ -187,13 +189,17 @@ def test_bad_input_gives_its_message_and_exit_code(case: Case, inputs: Inputs,
     args = [_expand(a, inputs, out) for a in case.args]
     watched = workspace.root if out.is_relative_to(workspace.root) else out
     before = snapshot(watched)
+    start = time.monotonic()
     res = runner.invoke(app, args)
+    seconds = time.monotonic() - start
     text = res.output
     assert "Traceback" not in text and "internal error" not in text, text
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
     assert res.exit_code == case.exit, f"exit {res.exit_code}, expected {case.exit}:\n{text}"
     assert matches(case.message, text), f"expected: {case.message}\nactual: {normalise(text)}"
     assert snapshot(watched) == before, "the output location changed"
+    if case.max_seconds is not None:
+        assert seconds < case.max_seconds, f"rejected after {seconds:.1f} s, not early"
 
 
 def test_every_corpus_file_is_used() -> None:
