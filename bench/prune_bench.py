@@ -1,6 +1,7 @@
 """Peak SRAM of MobileNetV2 (alpha 0.35, 96x96x3) with partial execution and pruning, against TFLM.
 
-    python -m bench.prune_bench                # about ten minutes on 2 cores
+    python -m bench.prune_bench                # about two minutes on 2 cores
+    python -m bench.prune_bench --min-keep 0.0625   # let layers narrow to 1/16
     python -m bench.prune_bench --epochs 1     # fine-tune between steps (on random data: no meaning)
 
 The model is the test zoo's (random but calibrated weights) and the data are the zoo's random inputs
