@@ -15,10 +15,11 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from generator.build import firmware_elf, pio_run
 from generator.errors import InputError, ToolError
-from generator.project.manifest import read_manifest
+from generator.project.manifest import MANIFEST_NAME, read_manifest
 
 TIMEOUT_EXIT_CODES = (124, 137)
 """Exit codes of coreutils ``timeout`` when the time limit was reached (TERM, then KILL)."""
@@ -47,8 +48,7 @@ def parse_inferences(output: str) -> list[Inference]:
 
 def resolve_env(project_dir: Path, env: str | None) -> str:
     """The environment to run: ``env`` if it is emulated, else the manifest's run environment."""
-    manifest = read_manifest(project_dir)
-    targets = manifest["targets"]
+    targets = _targets(project_dir, read_manifest(project_dir))
     emulated = list(targets["emulated_envs"])
     if env is None:
         return str(targets["run_env"])
@@ -60,6 +60,17 @@ def resolve_env(project_dir: Path, env: str | None) -> str:
                          f"flash it with `pio run -d {project_dir} -e {env} -t upload`, or run "
                          f"{', '.join(emulated)} in QEMU")
     return env
+
+
+def _targets(project_dir: Path, manifest: object) -> dict[str, Any]:
+    """The manifest's ``targets``, checked: a hand-edited or foreign mcuforge.json is an input error."""
+    targets = manifest.get("targets") if isinstance(manifest, dict) else None
+    if (not isinstance(targets, dict) or not isinstance(targets.get("run_env"), str)
+            or not all(isinstance(targets.get(key), list)
+                       for key in ("emulated_envs", "platformio_envs"))):
+        raise InputError(f"{project_dir}/{MANIFEST_NAME}: no 'targets' with run_env, emulated_envs "
+                         "and platformio_envs", "regenerate the project with mcuforge generate")
+    return targets
 
 
 def upload_command(project_dir: Path, env: str, elf: Path) -> list[str]:
