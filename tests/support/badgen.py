@@ -559,6 +559,11 @@ def _npy(array: Any) -> Callable[[Path], object]:
     return lambda path: np.save(path, array)
 
 
+def _project(path: Path, manifest: str) -> None:
+    path.mkdir()
+    (path / "mcuforge.json").write_text(manifest)
+
+
 def _deep_yaml(path: Path) -> None:
     path.write_text("name: deep\nnotes: " + "[" * 20000 + "]" * 20000 + "\n")
 
@@ -604,6 +609,10 @@ MAKERS: dict[str, Callable[[Path], object]] = {
     "calib_nan.npy": _npy(np.full((4, 8, 8, 3), np.nan, np.float32)),
     "board_deep_nesting.yaml": _deep_yaml,
     "dir.tflite": lambda path: path.mkdir(),
+    "project_without_manifest": lambda path: path.mkdir(),
+    "project_manifest_list": lambda path: _project(path, "[]\n"),
+    "project_manifest_no_targets": lambda path: _project(path, '{"targets": {"run_env": 3}}\n'),
+    "project_manifest_not_json": lambda path: _project(path, "{not json\n"),
 }
 
 MADE_WITH_TENSORFLOW = frozenset(
