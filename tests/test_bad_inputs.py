@@ -50,7 +50,10 @@ def _cases() -> Iterator[Any]:
         names = {m for a in case.args for m in re.findall(r"\{in:([^}]+)\}", a)}
         uses_tf = bool(names & badgen.MADE_WITH_TENSORFLOW) or any(
             n.endswith((".keras", ".h5")) for n in names)
-        yield pytest.param(case, id=name, marks=pytest.mark.tflite if uses_tf else pytest.mark.unit)
+        marks = [pytest.mark.tflite if uses_tf else pytest.mark.unit]
+        if "xfail" in entry:
+            marks.append(pytest.mark.xfail(strict=True, reason=entry["xfail"]))
+        yield pytest.param(case, id=name, marks=marks)
     for fixture, message in sorted(BOARD_MESSAGES.items()):
         args = ("generate", "{in:image_32x32x3.tflite}", "--board", str(BOARDS_INVALID / fixture),
                 "--app", "vww", "-o", "{out}")

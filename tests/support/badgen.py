@@ -608,6 +608,9 @@ MAKERS: dict[str, Callable[[Path], object]] = {
     "calib_strings.npy": _npy(np.array(["a", "b"])),
     "calib_nan.npy": _npy(np.full((4, 8, 8, 3), np.nan, np.float32)),
     "board_deep_nesting.yaml": _deep_yaml,
+    "app_config_deep_nesting.yaml": lambda path: path.write_text(
+        "app: " + "[" * 20000 + "]" * 20000 + "\n"),
+    "kws_fc.tflite": _write(lambda: fc_model((1, 490), 4).build()),
     "dir.tflite": lambda path: path.mkdir(),
     "project_without_manifest": lambda path: path.mkdir(),
     "project_manifest_list": lambda path: _project(path, "[]\n"),
