@@ -70,6 +70,10 @@ def generate_cmd(
     inference_every: Annotated[int | None, typer.Option(help="kws: MFCC frames between "
                                                         "inferences [1]",
                                                         rich_help_panel=_APP)] = None,
+    fit: Annotated[Path | None, typer.Option("--fit", help="Labelled data (.npz, or class folders "
+                                             "of WAVs/images): if the model does not fit the "
+                                             "board's SRAM, prune it until it does (see "
+                                             "mcuforge prune)")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty output "
                                         "directory")] = False,
 ) -> None:
@@ -87,7 +91,7 @@ def generate_cmd(
     settings = _given(threshold=threshold, smoothing=smoothing, inference_every=inference_every)
     options = GenerateOptions(model=model, board=board, app=app, calibration=calib,
                               labels=labels, app_config=app_config, replay=replay,
-                              settings=settings, frontend=frontend)
+                              settings=settings, frontend=frontend, fit_data=fit)
     try:
         with console.status("generating"):
             project = generate_project(options, out, force=force)

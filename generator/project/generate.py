@@ -18,9 +18,15 @@ from typing import Any
 
 from generator import __version__
 from generator.boards import Board, load_board
-from generator.compiler import CompiledModel, ImportOptions, compile_model, plan_figures
+from generator.compiler import (
+    CompiledModel,
+    ImportOptions,
+    compile_graph,
+    compile_model,
+    plan_figures,
+)
 from generator.engine_files import runtime_files
-from generator.errors import InputError
+from generator.errors import FitError, InputError
 from generator.frontends import frontend_files
 from generator.output import check_target, write_tree
 from generator.plan.report import PlanFigures
@@ -80,11 +86,39 @@ def build_project(options: GenerateOptions) -> Project:
                     board, request)
     targets = project_targets(board, plan)
     fit = fit_report(board, compiled, plan, targets)
+    if not fit.fits and options.fit_data is not None:
+        compiled = _prune_to_fit(options, fit, request)
+        plan = plan_app(options.app, compiled.schedule.inputs[0], compiled.schedule.outputs[0],
+                        board, request)
+        targets = project_targets(board, plan)
+        fit = fit_report(board, compiled, plan, targets)
     check_fit(fit, options.model.name)
     figures = plan_figures(compiled)
     manifest = build_manifest(options, board, compiled, figures, plan, targets, fit)
     files = _files(options, board, compiled, figures, plan, targets, fit, manifest)
     return Project(files, board, compiled, figures, plan, targets, fit, manifest)
+
+
+def _prune_to_fit(options: GenerateOptions, fit: FitReport, request: AppRequest) -> CompiledModel:
+    """``--fit``: prune the Keras model until its arena fits the SRAM the rest of the app leaves."""
+    from generator.data import DataOptions
+    from generator.frontend.tflite_reader import read_tflite
+    from generator.prune.loop import PruneOptions, fit_to_budget
+
+    if options.model.suffix == ".tflite":
+        raise InputError(f"{options.model}: --fit prunes a Keras model, not a .tflite",
+                         "give the .keras / .h5 / SavedModel the .tflite came from")
+    others = fit.sram_need - fit.arena
+    room = min(fit.sram_budget - others, fit.largest_ram_region)
+    if room <= 0:
+        raise FitError(f"{fit.board}: the app's own buffers ({others:,} B) leave no SRAM for the "
+                       "model", "choose a board with more SRAM")
+    labels = request.labels
+    result = fit_to_budget(options.model, options.fit_data or Path(), room, PruneOptions(),
+                           data_options=DataOptions(classes=tuple(labels) if labels else None))
+    data = result.tflite
+    return compile_graph(read_tflite(data, where=str(options.model)), data,
+                         source=options.model.name, prefix=ENGINE_PREFIX, partial=True)
 
 
 def _request(options: GenerateOptions) -> AppRequest:

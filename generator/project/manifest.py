@@ -51,7 +51,8 @@ def regenerate_command(options: GenerateOptions) -> str:
     parts = ["mcuforge", "generate", str(options.model), "--board", options.board,
              "--app", options.app.value]
     for flag, value in (("--calib", options.calibration), ("--labels", options.labels),
-                        ("--app-config", options.app_config), ("--replay", options.replay)):
+                        ("--app-config", options.app_config), ("--replay", options.replay),
+                        ("--fit", options.fit_data)):
         if value is not None:
             parts += [flag, str(value)]
     for name, value in {**options.settings, **options.frontend}.items():

@@ -119,6 +119,8 @@ class GenerateOptions:
     """Command-line overrides of the app settings (fields of the app's settings class)."""
     frontend: Mapping[str, Any] = field(default_factory=dict)
     """Command-line overrides of the front-end configuration."""
+    fit_data: Path | None = None
+    """Labelled data for ``--fit``: prune the (Keras) model until it fits the board's SRAM."""
 
 
 @dataclass(frozen=True)
