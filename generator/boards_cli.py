@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from generator.boards import (
@@ -21,6 +20,7 @@ from generator.boards import (
     validate_board_file,
     write_json_schema,
 )
+from generator.console import console, fail
 from generator.errors import McuforgeError
 
 app = typer.Typer(
@@ -30,8 +30,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 T = TypeVar("T")
 
@@ -41,11 +39,7 @@ def _or_exit(action: Callable[[], T]) -> T:
     try:
         return action()
     except McuforgeError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True,
-                          soft_wrap=True)
-        if exc.hint:
-            err_console.print(f"[red]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from None
+        raise fail(exc) from None
 
 
 def _mhz(hz: int) -> str:

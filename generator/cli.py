@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
 from generator import __version__
 from generator.boards_cli import app as boards_app
+from generator.console import console, err_console, fail
 from generator.errors import McuforgeError
 from generator.project.cli import generate_cmd, run_cmd
 from generator.prune.cli import prune_cmd
@@ -30,8 +30,6 @@ app.command("generate")(generate_cmd)
 app.command("run")(run_cmd)
 app.command("prune")(prune_cmd)
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
 
 ModelArg = Annotated[
     Path, typer.Argument(help="Keras model (.keras, .h5, SavedModel dir) or int8 .tflite")
@@ -39,13 +37,6 @@ ModelArg = Annotated[
 CalibOpt = Annotated[
     Path | None, typer.Option("--calib", help=".npy/.npz of representative inputs (Keras models)")
 ]
-
-
-def fail(exc: McuforgeError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
-    if exc.hint:
-        err_console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
-    return typer.Exit(exc.exit_code)
 
 
 def _setup_logging() -> None:

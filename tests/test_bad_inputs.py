@@ -215,8 +215,6 @@ def test_every_corpus_file_is_used() -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.xfail(strict=True, reason="cli.fail prints messages as rich markup: a '[/...]' in a "
-                                       "file name raises MarkupError, '[bold]' disappears")
 @pytest.mark.parametrize("name", ["model[/red].tflite", "x[bold]y.tflite"])
 def test_names_that_look_like_markup_are_printed_as_they_are(name: str, tmp_path: Path) -> None:
     res = runner.invoke(app, ["compile", str(tmp_path / name), "-o", str(tmp_path / "out")])

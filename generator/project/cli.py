@@ -9,28 +9,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from generator.console import console, err_console, fail
 from generator.errors import McuforgeError
 from generator.project.options import AppKind
 
-console = Console()
-err_console = Console(stderr=True)
-
 _KWS = "kws front-end"
 _APP = "app settings"
-
-
-def _fail(exc: McuforgeError) -> typer.Exit:
-    """Print the error and its hint (as plain text: paths may contain '[...]')."""
-    err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False,
-                      soft_wrap=True)
-    if exc.hint:
-        err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False,
-                          soft_wrap=True)
-    return typer.Exit(exc.exit_code)
 
 
 def generate_cmd(
@@ -96,7 +82,7 @@ def generate_cmd(
         with console.status("generating"):
             project = generate_project(options, out, force=force)
     except McuforgeError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     _summary(project)
     console.print(f"[green]wrote[/] {out}  (run it: mcuforge run {out})")
 
@@ -137,5 +123,5 @@ def run_cmd(
         code, _ = run_firmware(upload_command(project, name, elf),
                                echo=lambda line: console.out(line, end="", highlight=False))
     except McuforgeError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     raise typer.Exit(code)

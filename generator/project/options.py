@@ -146,8 +146,13 @@ def load_app_config(path: Path | None) -> AppConfigFile:
     except OSError as exc:
         raise InputError(f"{path}: cannot read the app config ({exc.strerror})",
                          "check the --app-config path") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: the app config is not UTF-8 text",
+                         "give a YAML text file") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: not valid YAML ({exc})", "fix the YAML syntax") from None
+    except RecursionError:
+        raise InputError(f"{path}: the YAML nests too deeply", "give a flat app config") from None
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping with keys {', '.join(_TOP_KEYS)}",
@@ -170,8 +175,8 @@ def load_app_config(path: Path | None) -> AppConfigFile:
 
 def parse_labels(value: object, where: str = "--labels") -> tuple[str, ...]:
     """A comma list, a YAML list, or (given a string naming a file) one label per line."""
-    if isinstance(value, str) and "," not in value and Path(value).is_file():
-        items: list[object] = [ln.strip() for ln in Path(value).read_text(encoding="utf-8")
+    if isinstance(value, str) and "," not in value and _is_file(value):
+        items: list[object] = [ln.strip() for ln in _read_labels_file(Path(value), where)
                                .splitlines() if ln.strip()]
     elif isinstance(value, str):
         items = [part.strip() for part in value.split(",")]
@@ -189,6 +194,24 @@ def parse_labels(value: object, where: str = "--labels") -> tuple[str, ...]:
     if len(set(labels)) != len(labels):
         raise InputError(f"{where}: labels repeat ({', '.join(labels)})", "give each class once")
     return labels
+
+
+def _is_file(value: str) -> bool:
+    try:
+        return Path(value).is_file()
+    except (OSError, ValueError):  # a name too long for the file system, or with a NUL byte
+        return False
+
+
+def _read_labels_file(path: Path, where: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{where}: {path} is not UTF-8 text",
+                         "give one label per line in a text file") from None
+    except OSError as exc:
+        raise InputError(f"{where}: cannot read {path} ({exc.strerror})",
+                         "check the labels file") from None
 
 
 def apply_overrides(base: Any, overrides: Mapping[str, Any], where: str,

@@ -70,7 +70,7 @@ def prune_cmd(
     force: Annotated[bool, typer.Option("--force", help="Replace existing output files")] = False,
 ) -> None:
     """Prune whole channels where the planned SRAM peak is set, fine-tune, repeat until it fits."""
-    from generator.cli import console, err_console, fail
+    from generator.console import console, err_console, fail
     from generator.data import DataOptions
     from generator.prune.loop import PruneOptions
 
@@ -124,7 +124,7 @@ def parse_labels(text: str | None) -> tuple[str, ...] | None:
 
 def _run(model: Path, data: Path, budget: int, opts: PruneOptions, val_split: float,
          data_opts: DataOptions) -> PruneResult:
-    from generator.cli import console
+    from generator.console import console
     from generator.data import load_dataset, split_dataset
     from generator.frontend.keras_import import load_keras_model
     from generator.prune.loop import prune_to_budget
