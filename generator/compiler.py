@@ -17,10 +17,10 @@ from generator.codegen.schedule import Schedule
 from generator.errors import InputError, McuforgeError
 from generator.frontend.tflite_reader import read_tflite
 from generator.ir import Graph
-from generator.plan.pex import Program, build_program, lower_bound, search_splits
-from generator.plan.order import orders
-from generator.plan.report import PlanFigures
 from generator.plan.arena import Buffer, Layout, best_layout, check_layout, peak_live
+from generator.plan.order import orders
+from generator.plan.pex import Program, build_program, lower_bound, search_splits
+from generator.plan.report import PlanFigures
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
