@@ -205,6 +205,7 @@ def test_bad_input_gives_its_message_and_exit_code(case: Case, inputs: Inputs,
         assert seconds < case.max_seconds, f"rejected after {seconds:.1f} s, not early"
 
 
+@pytest.mark.unit
 def test_every_corpus_file_is_used() -> None:
     used = {m for e in ENTRIES.values() for a in e["args"]
             for m in re.findall(r"\{in:([^}]+)\}", str(a))}

@@ -120,7 +120,7 @@ def test_mutated_tflite_files_give_errors_not_crashes(capsys: pytest.CaptureFixt
     mutators = [badgen.Mutator(seed) for seed in _seed_files()]
     tally = Tally("tflite mutations")
 
-    @_settings(6000)
+    @_settings(15000)
     @given(which=st.integers(0, len(mutators) - 1), seed=st.integers(0, 2**32 - 1),
            partial=st.booleans())
     def one(which: int, seed: int, partial: bool) -> None:
@@ -194,7 +194,7 @@ def test_consistent_graphs_compile_and_broken_ones_are_errors(
         capsys: pytest.CaptureFixture[str]) -> None:
     tally = Tally("random operator chains (half with one field broken)")
 
-    @_settings(2500)
+    @_settings(5000)
     @given(seed=st.integers(0, 2**32 - 1), n_ops=st.integers(1, 6), broken=st.booleans(),
            partial=st.booleans())
     def one(seed: int, n_ops: int, broken: bool, partial: bool) -> None:
@@ -207,7 +207,7 @@ def test_consistent_graphs_compile_and_broken_ones_are_errors(
 
     one()
     tally.report(capsys)
-    assert tally.outcomes["accepted"] > budget(2500) // 4, "too few graphs compiled to mean much"
+    assert tally.outcomes["accepted"] > budget(5000) // 4, "too few graphs compiled to mean much"
 
 
 @pytest.mark.unit
@@ -252,7 +252,7 @@ def test_random_board_yaml_gives_board_errors(tmp_path: Path,
             assert name in exc.message.splitlines()[0], exc.message
             raise
 
-    @_settings(3000)
+    @_settings(5000)
     @given(seed=st.integers(0, 2**32 - 1), damaged=st.booleans(), which=st.integers(0, 100))
     def one(seed: int, damaged: bool, which: int) -> None:
         rng = random.Random(seed)
