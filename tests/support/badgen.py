@@ -607,6 +607,7 @@ MAKERS: dict[str, Callable[[Path], object]] = {
     "calib_empty.npz": _npz(),
     "calib_strings.npy": _npy(np.array(["a", "b"])),
     "calib_nan.npy": _npy(np.full((4, 8, 8, 3), np.nan, np.float32)),
+    "input_7_values.npy": _npy(np.zeros(7, np.int8)),
     "board_deep_nesting.yaml": _deep_yaml,
     "app_config_deep_nesting.yaml": lambda path: path.write_text(
         "app: " + "[" * 20000 + "]" * 20000 + "\n"),
