@@ -154,7 +154,7 @@ def debug_cmd(
             compiled = compile_model(model, ImportOptions(calib), partial=False)
         specs = compiled.schedule.inputs
         if inputs is not None:
-            x = [np.load(inputs).astype(specs[0].dtype.value).reshape(specs[0].shape)]
+            x = [_load_debug_input(inputs, specs[0].shape, specs[0].dtype.value)]
         else:
             rng = np.random.default_rng(seed)
             x = [rng.integers(-128, 128, size=s.shape).astype(s.dtype.value) for s in specs]
@@ -177,6 +177,26 @@ def debug_cmd(
     err_console.print(f"[red]first difference[/] at op {bad.op}: {bad.kind} '{bad.name}' "
                       f"({bad.mismatches} of {bad.elements} values differ)")
     raise typer.Exit(1)
+
+
+def _load_debug_input(path: Path, shape: tuple[int, ...], dtype: str) -> object:
+    """One model input from a .npy, checked against the model's input size."""
+    import numpy as np
+
+    from generator.errors import InputError
+
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read it as a .npy array ({exc})",
+                         "save one input with numpy.save('input.npy', x)") from None
+    if not isinstance(data, np.ndarray):
+        raise InputError(f"{path}: holds several arrays, not one", "give a .npy of one input")
+    size = int(np.prod(shape))
+    if data.size != size:
+        raise InputError(f"{path}: has {data.size} values, the model input {shape} needs {size}",
+                         "give one input of the model's input shape")
+    return data.astype(dtype).reshape(shape)
 
 
 def _print_summary(compiled: object) -> None:
