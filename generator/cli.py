@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from numpy.typing import NDArray
 from rich.logging import RichHandler
 from rich.table import Table
 
@@ -179,7 +180,7 @@ def debug_cmd(
     raise typer.Exit(1)
 
 
-def _load_debug_input(path: Path, shape: tuple[int, ...], dtype: str) -> object:
+def _load_debug_input(path: Path, shape: tuple[int, ...], dtype: str) -> NDArray[Any]:
     """One model input from a .npy, checked against the model's input size."""
     import numpy as np
 
@@ -196,7 +197,8 @@ def _load_debug_input(path: Path, shape: tuple[int, ...], dtype: str) -> object:
     if data.size != size:
         raise InputError(f"{path}: has {data.size} values, the model input {shape} needs {size}",
                          "give one input of the model's input shape")
-    return data.astype(dtype).reshape(shape)
+    out: NDArray[Any] = data.astype(dtype).reshape(shape)
+    return out
 
 
 def _print_summary(compiled: object) -> None:
