@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from numpy.typing import NDArray
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from generator import __version__
@@ -49,14 +50,18 @@ def _setup_logging() -> None:
     log.propagate = False
 
 
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit")] = False,
-) -> None:
-    _setup_logging()
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         console.print(f"mcuforge {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit",
+                                          callback=_print_version, is_eager=True)] = False,
+) -> None:
+    _setup_logging()
 
 
 @app.command("compile")
@@ -95,18 +100,22 @@ def plan_cmd(
 ) -> None:
     """Plan peak SRAM: per-op memory, chosen splits, peak with and without partial execution."""
     from generator.compiler import ImportOptions, compile_model, plan_figures
+    from generator.output import content, write_files
     from generator.plan.report import op_memory, plan_json, plot_lifetimes, splits_table
 
     try:
         with console.status("planning"):
             compiled = compile_model(model, ImportOptions(calib), partial=partial)
             figures = plan_figures(compiled)
-        out.mkdir(parents=True, exist_ok=True)
         json_path, png_path = out / f"{model.stem}.plan.json", out / f"{model.stem}.plan.png"
-        json_path.write_text(plan_json(compiled.graph, compiled.program, figures, compiled.layout,
-                                       compiled.buffers))
-        plot_lifetimes(compiled.buffers, compiled.layout, png_path,
-                       f"{model.name}: arena {figures.arena:,} B", len(compiled.program.steps))
+        doc = plan_json(compiled.graph, compiled.program, figures, compiled.layout,
+                        compiled.buffers)
+        write_files({
+            json_path: content(doc),
+            png_path: lambda p: plot_lifetimes(compiled.buffers, compiled.layout, p,
+                                               f"{model.name}: arena {figures.arena:,} B",
+                                               len(compiled.program.steps)),
+        })
     except McuforgeError as exc:
         raise fail(exc) from None
     except OSError as exc:
@@ -229,9 +238,15 @@ def quantisation_summary(graph: object) -> str:
 
 
 def main() -> None:
-    """Console entry point: no traceback reaches the user unless MCUFORGE_DEBUG=1."""
+    """Console entry point: no traceback reaches the user unless MCUFORGE_DEBUG=1. SIGTERM is
+    handled like Ctrl-C, so an interrupted run cleans up its staging directory."""
     import os
+    import signal
 
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app(standalone_mode=True)
     except KeyboardInterrupt:
@@ -243,7 +258,8 @@ def main() -> None:
     except Exception as exc:  # the last line of defence: an internal error, not a user's mistake
         if os.environ.get("MCUFORGE_DEBUG") == "1":
             raise
-        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        err_console.print(f"[bold red]internal error:[/] {escape(f'{type(exc).__name__}: {exc}')}",
+                          highlight=False)
         err_console.print("[yellow]hint:[/] this is a bug in mcuforge; rerun with MCUFORGE_DEBUG=1 "
                           "for the traceback and report it")
         sys.exit(70)

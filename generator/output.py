@@ -18,7 +18,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from generator.errors import OutputError
@@ -123,3 +123,39 @@ def _interrupts_held() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
         if caught and callable(previous):
             previous(signal.SIGINT, None)
+
+
+Writer = Callable[[Path], None]
+
+
+def content(data: str | bytes) -> Writer:
+    """A writer of fixed text or bytes, for :func:`write_files`."""
+
+    def write(path: Path) -> None:
+        _write_file(path, data)
+
+    return write
+
+
+def write_files(items: Mapping[Path, Writer]) -> None:
+    """Write a set of files beside each other: each writer fills a hidden temporary sibling (same
+    suffix, for writers that look at it); only when all have succeeded are they renamed into place,
+    so an error or Ctrl-C leaves the previous files as they were and no partial new set."""
+    temps: dict[Path, Path] = {
+        path: path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}") for path in items
+    }
+    try:
+        for path, writer in items.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writer(temps[path])
+        with _interrupts_held():
+            for path, tmp in temps.items():
+                os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"{exc.filename or next(iter(items))}: writing failed "
+                          f"({exc.strerror or exc})",
+                          "check free space and permissions; the previous files were kept") from exc
+    finally:
+        for tmp in temps.values():
+            if tmp.exists():
+                tmp.unlink() if tmp.is_file() else shutil.rmtree(tmp, ignore_errors=True)

@@ -154,3 +154,20 @@ def test_slow_write_hook_ignores_nonsense(monkeypatch: pytest.MonkeyPatch) -> No
     assert output._slow_write_pause(10) == 0.0
     monkeypatch.setenv(output.SLOW_WRITE_ENV, "2")
     assert output._slow_write_pause(4) == 0.5
+
+
+@pytest.mark.unit
+def test_a_set_of_files_is_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
+    from generator.output import content, write_files
+
+    a, b = tmp_path / "m.plan.json", tmp_path / "m.plan.png"
+    write_files({a: content("old json"), b: content(b"old png")})
+
+    def broken(path: Path) -> None:
+        path.write_bytes(b"half")
+        raise OSError(28, "No space left on device", str(path))
+
+    with pytest.raises(OutputError, match="No space left on device"):
+        write_files({a: content("new json"), b: broken})
+    assert a.read_text() == "old json" and b.read_bytes() == b"old png"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.plan.json", "m.plan.png"]

@@ -147,18 +147,17 @@ def _run(model: Path, data: Path, budget: int, opts: PruneOptions, val_split: fl
 
 
 def _write(result: PruneResult, paths: dict[str, Path], source: Path) -> None:
+    from generator.output import content, write_files
     from generator.prune.report import plot_accuracy, prune_json
 
-    try:
-        paths["model"].parent.mkdir(parents=True, exist_ok=True)
-        result.model.save(str(paths["model"]))
-        paths["tflite"].write_bytes(result.tflite)
-        paths["json"].write_text(prune_json(result, str(paths["model"])))
-        plot_accuracy(result, paths["png"], f"{source.name}: accuracy vs planned SRAM "
-                                            f"(budget {result.budget:,} B)")
-    except OSError as exc:
-        raise OutputError(f"{paths['model'].parent}: cannot write ({exc.strerror})",
-                          "choose a writable -o location") from exc
+    title = f"{source.name}: accuracy vs planned SRAM (budget {result.budget:,} B)"
+    doc = prune_json(result, str(paths["model"]))
+    write_files({
+        paths["model"]: lambda p: result.model.save(str(p)),
+        paths["tflite"]: content(result.tflite),
+        paths["json"]: content(doc),
+        paths["png"]: lambda p: plot_accuracy(result, p, title),
+    })
 
 
 def _print(result: PruneResult, paths: dict[str, Path], console: Console) -> None:
