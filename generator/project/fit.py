@@ -107,11 +107,18 @@ def _hint(report: FitReport) -> str:
         else:
             tips.append(f"the {others:,} B besides the arena already exceed the board's SRAM: "
                         "use a smaller camera frame or audio window (--app-config frontend)")
-    tips.append("use a smaller model input (fewer frames, a smaller image or window)")
+    sram_short = report.sram_need > report.sram_budget or report.arena > report.largest_ram_region
+    if sram_short:
+        tips.append("use a smaller model input (fewer frames, a smaller image or window)")
+    if report.flash_need > report.flash_budget:
+        tips.append("shrink the weights: fewer channels (`mcuforge prune`) or a smaller model")
     bigger = [b.name for b in list_boards() if b.memory.usable_sram >= report.sram_need
               and b.memory.usable_flash >= report.flash_need and b.name != report.board]
     if bigger:
         tips.append(f"or another board: {', '.join(bigger)}")
     else:
-        tips.append("or a board with more memory (" + format_size(report.sram_need) + " SRAM)")
+        need = [f"{format_size(report.sram_need)} SRAM"] if sram_short else []
+        if report.flash_need > report.flash_budget:
+            need.append(f"{format_size(report.flash_need)} flash")
+        tips.append("or a board with more memory (" + " and ".join(need) + ")")
     return "; ".join(tips)
