@@ -9,21 +9,8 @@
  * would add in_offset * filter).  Integer addition is associative, so accumulating the channel sum
  * in slices (mcuf_conv2d_s8_acc) and finishing with mcuf_requant_s32 gives identical results.
  */
+#include "mcuf_internal.h"
 #include "mcuf_kernels.h"
-
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
-#include <arm_acle.h>
-#include <string.h>
-#define MCUF_SIMD 1
-
-static inline int8x4_t ror8(int8x4_t v)
-{
-    uint32_t u = (uint32_t)v;
-    return (int8x4_t)((u >> 8) | (u << 24));
-}
-#else
-#define MCUF_SIMD 0
-#endif
 
 /* The filter taps of one output pixel that land inside the input: k in [lo, hi). */
 typedef struct {
@@ -32,51 +19,14 @@ typedef struct {
     int32_t kx_lo, kx_hi;
 } conv_window;
 
-/* Valid taps k of `taps` with 0 <= origin + k * dil < size, as the range [*lo, *hi). */
-static void tap_range(int32_t origin, int32_t dil, int32_t taps, int32_t size, int32_t *lo,
-                      int32_t *hi)
-{
-    int32_t first = origin >= 0 ? 0 : (-origin + dil - 1) / dil;
-    int32_t end = size - origin <= 0 ? 0 : (size - origin + dil - 1) / dil;
-    if (end > taps) {
-        end = taps;
-    }
-    *lo = first;
-    *hi = end > first ? end : first;
-}
-
 static conv_window window_at(const mcuf_conv_params *p, int32_t oy, int32_t ox)
 {
     conv_window w;
     w.y0 = oy * p->stride_h - p->pad_top;
     w.x0 = ox * p->stride_w - p->pad_left;
-    tap_range(w.y0, p->dil_h, p->k_h, p->in_h, &w.ky_lo, &w.ky_hi);
-    tap_range(w.x0, p->dil_w, p->k_w, p->in_w, &w.kx_lo, &w.kx_hi);
+    mcuf_tap_range(w.y0, p->dil_h, p->k_h, p->in_h, &w.ky_lo, &w.ky_hi);
+    mcuf_tap_range(w.x0, p->dil_w, p->k_w, p->in_w, &w.kx_lo, &w.kx_hi);
     return w;
-}
-
-/* sum((x[i] + x_offset) * w[i]) for i < n. */
-static int32_t dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset)
-{
-    int32_t acc = 0;
-    int32_t i = 0;
-#if MCUF_SIMD
-    /* Four values per step, two lanes per SMLAD. (x + x_offset) is within int16 and each lane pair
-     * sums to at most 2 * 255 * 128, so the result is the portable loop's exactly. */
-    const int16x2_t off2 = (int16x2_t)(((uint32_t)(uint16_t)x_offset << 16) | (uint16_t)x_offset);
-    for (; i + 3 < n; i += 4) {
-        int8x4_t xv;
-        int8x4_t wv;
-        memcpy(&xv, x + i, sizeof xv);
-        memcpy(&wv, w + i, sizeof wv);
-        acc = __smlad(__sxtab16(off2, xv), __sxtb16(wv), acc);          /* bytes 0 and 2 */
-        acc = __smlad(__sxtab16(off2, ror8(xv)), __sxtb16(ror8(wv)), acc); /* bytes 1 and 3 */
-    }
-#endif
-    for (; i < n; i++) {
-        acc += ((int32_t)x[i] + x_offset) * (int32_t)w[i];
-    }
-    return acc;
 }
 
 /* The channel sum of one output channel at one output pixel; f points at that channel's filter. */
@@ -89,7 +39,7 @@ static int32_t conv_sum(const mcuf_conv_params *p, const conv_window *win, const
         for (int32_t kx = win->kx_lo; kx < win->kx_hi; kx++) {
             int32_t ix = win->x0 + kx * p->dil_w;
             const int8_t *px = in + (iy * p->in_w + ix) * p->in_cs;
-            acc += dot_s8(px, f + (ky * p->k_w + kx) * p->in_c, p->in_c, p->in_offset);
+            acc += mcuf_dot_s8(px, f + (ky * p->k_w + kx) * p->in_c, p->in_c, p->in_offset);
         }
     }
     return acc;

@@ -7,20 +7,8 @@
  *   out = clamp(mul_by_qm(acc, mult[oc], shift[oc]) + out_offset, act_min, act_max)
  * Taps in the padding are skipped.
  */
+#include "mcuf_internal.h"
 #include "mcuf_kernels.h"
-
-/* Valid taps k of `taps` with 0 <= origin + k * dil < size, as the range [*lo, *hi). */
-static void tap_range(int32_t origin, int32_t dil, int32_t taps, int32_t size, int32_t *lo,
-                      int32_t *hi)
-{
-    int32_t first = origin >= 0 ? 0 : (-origin + dil - 1) / dil;
-    int32_t end = size - origin <= 0 ? 0 : (size - origin + dil - 1) / dil;
-    if (end > taps) {
-        end = taps;
-    }
-    *lo = first;
-    *hi = end > first ? end : first;
-}
 
 /* The tap sum of output channel oc (reading input channel ic) at the pixel whose tap (0, 0) is at
  * (y0, x0); only taps ky in [ky_lo, ky_hi), kx in [kx_lo, kx_hi) are inside the input. */
@@ -46,8 +34,8 @@ void mcuf_dwconv2d_s8(const mcuf_dwconv_params *p, const int8_t *in, const int8_
         for (int32_t ox = 0; ox < p->out_w; ox++) {
             const int32_t org[2] = {oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left};
             int32_t taps[4];
-            tap_range(org[0], p->dil_h, p->k_h, p->in_h, &taps[0], &taps[1]);
-            tap_range(org[1], p->dil_w, p->k_w, p->in_w, &taps[2], &taps[3]);
+            mcuf_tap_range(org[0], p->dil_h, p->k_h, p->in_h, &taps[0], &taps[1]);
+            mcuf_tap_range(org[1], p->dil_w, p->k_w, p->in_w, &taps[2], &taps[3]);
             int8_t *dst = out + (oy * p->out_w + ox) * p->out_cs;
             for (int32_t ic = 0; ic < p->in_c; ic++) {
                 for (int32_t m = 0; m < p->depth_mult; m++) {

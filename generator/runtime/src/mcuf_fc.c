@@ -9,44 +9,8 @@
  *                   TFLite's reference kernels, per-tensor and per-channel alike)
  * int8 weights have zero point 0, so there is no filter offset.
  */
+#include "mcuf_internal.h"
 #include "mcuf_kernels.h"
-
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
-#include <arm_acle.h>
-#include <string.h>
-#define MCUF_SIMD 1
-
-static inline int8x4_t ror8(int8x4_t v)
-{
-    uint32_t u = (uint32_t)v;
-    return (int8x4_t)((u >> 8) | (u << 24));
-}
-#else
-#define MCUF_SIMD 0
-#endif
-
-/* sum((x[i] + x_offset) * w[i]) for i < n. */
-static int32_t dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset)
-{
-    int32_t acc = 0;
-    int32_t i = 0;
-#if MCUF_SIMD
-    /* Four values per step, two lanes per SMLAD; exact, as in mcuf_conv.c. */
-    const int16x2_t off2 = (int16x2_t)(((uint32_t)(uint16_t)x_offset << 16) | (uint16_t)x_offset);
-    for (; i + 3 < n; i += 4) {
-        int8x4_t xv;
-        int8x4_t wv;
-        memcpy(&xv, x + i, sizeof xv);
-        memcpy(&wv, w + i, sizeof wv);
-        acc = __smlad(__sxtab16(off2, xv), __sxtb16(wv), acc);
-        acc = __smlad(__sxtab16(off2, ror8(xv)), __sxtb16(ror8(wv)), acc);
-    }
-#endif
-    for (; i < n; i++) {
-        acc += ((int32_t)x[i] + x_offset) * (int32_t)w[i];
-    }
-    return acc;
-}
 
 static int8_t clamp_s8(int64_t v, int32_t act_min, int32_t act_max)
 {
@@ -87,7 +51,7 @@ void mcuf_fc_s8(const mcuf_fc_params *p, const int8_t *in, const int8_t *weights
         const int8_t *x = in + b * p->in_n;
         int8_t *dst = out + b * p->out_n;
         for (int32_t o = 0; o < p->out_n; o++) {
-            int32_t acc = dot_s8(x, weights + o * p->in_n, p->in_n, p->in_offset);
+            int32_t acc = mcuf_dot_s8(x, weights + o * p->in_n, p->in_n, p->in_offset);
             if (bias != NULL) {
                 acc += bias[o];
             }
@@ -105,7 +69,7 @@ void mcuf_fc_s8_f64(const mcuf_fc_params *p, const int8_t *in, const int8_t *wei
         const int8_t *x = in + b * p->in_n;
         int8_t *dst = out + b * p->out_n;
         for (int32_t o = 0; o < p->out_n; o++) {
-            int32_t acc = dot_s8(x, weights + o * p->in_n, p->in_n, p->in_offset);
+            int32_t acc = mcuf_dot_s8(x, weights + o * p->in_n, p->in_n, p->in_offset);
             if (bias != NULL) {
                 acc += bias[o];
             }
@@ -121,7 +85,7 @@ void mcuf_fc_s8_acc(const mcuf_fc_params *p, const int8_t *in, const int8_t *wei
         const int8_t *x = in + b * p->in_n;
         int32_t *dst = acc + b * p->out_n;
         for (int32_t o = 0; o < p->out_n; o++) {
-            dst[o] += dot_s8(x, weights + o * p->in_n, p->in_n, p->in_offset);
+            dst[o] += mcuf_dot_s8(x, weights + o * p->in_n, p->in_n, p->in_offset);
         }
     }
 }
