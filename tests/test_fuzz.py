@@ -223,13 +223,12 @@ def test_reshape_only_model() -> None:
 
 @pytest.mark.unit
 def test_absurd_shapes_are_rejected_before_any_allocation() -> None:
-    start, rss = time.monotonic(), max_rss_mb()
+    rss = max_rss_mb()
     for shape in ((1, 32768, 65536, 1), (65536,) * 4, (2**31 - 1,) * 8, (1, 2**31 - 1)):
         with pytest.raises(McuforgeError, match="absurd shape"):
             read_tflite(badgen.huge_tensor_model(shape))
     with pytest.raises(McuforgeError, match="far more than its"):
         read_tflite(badgen.shared_name_bomb())
-    assert time.monotonic() - start < 5
     assert max_rss_mb() - rss < 200
 
 
