@@ -17,7 +17,7 @@ from generator.codegen.schedule import Schedule
 from generator.errors import InputError, McuforgeError
 from generator.frontend.tflite_reader import read_tflite
 from generator.ir import Graph
-from generator.plan.arena import Buffer, Layout, best_layout, check_layout, peak_live
+from generator.plan.arena import Buffer, Layout, best_layout, check_layout
 from generator.plan.order import orders
 from generator.plan.pex import Program, build_program, lower_bound, search_splits
 from generator.plan.report import PlanFigures
@@ -132,10 +132,6 @@ def compile_model(path: Path, opts: ImportOptions | None = None, prefix: str = "
     graph = read_tflite(tflite, where=str(path))
     check_int8(graph, str(path))
     return compile_graph(graph, tflite, source=path.name, prefix=prefix, partial=partial)
-
-
-def lower_bound_bytes(buffers: tuple[Buffer, ...]) -> int:
-    return peak_live(list(buffers))
 
 
 def plan_figures(compiled: CompiledModel) -> PlanFigures:

@@ -211,10 +211,18 @@ def fc_params(g: Graph, op: Op, in_n: int, out_n: int) -> dict[str, int]:
 # ---- handlers ---------------------------------------------------------------------------------------
 
 
+def per_channel_refs(lw: Lowering, i: int, k: Weighted, lo: int = 0) -> list[Arg]:
+    """bias, mult, shift references of op ``i``, starting at output channel ``lo``."""
+    bias: Arg = NULL if k.bias is None else ConstRef(lw.const(f"op{i}_bias", k.bias).name, lo)
+    mult, shift = lw.const(f"op{i}_mult", k.mult), lw.const(f"op{i}_shift", k.shift)
+    return [bias, ConstRef(mult.name, lo), ConstRef(shift.name, lo)]
+
+
 def _weighted_consts(lw: Lowering, i: int, k: Weighted, weights: npt.NDArray[np.int8]) -> list[Arg]:
-    bias: Arg = NULL if k.bias is None else lw.const(f"op{i}_bias", k.bias)
-    return [lw.const(f"op{i}_w", weights), bias,
-            lw.const(f"op{i}_mult", k.mult), lw.const(f"op{i}_shift", k.shift)]
+    if k.bias is not None:  # the bias array is declared first in the generated C
+        lw.const(f"op{i}_bias", k.bias)
+    w = lw.const(f"op{i}_w", weights)
+    return [w, *per_channel_refs(lw, i, k)]
 
 
 def _conv(lw: Lowering, i: int, op: Op) -> None:

@@ -18,13 +18,13 @@ from generator.codegen.lower import (
     HANDLERS,
     NULL,
     Lowering,
-    Weighted,
     _params,
     conv_params,
     dwconv_params,
     fc_params,
     fc_scales,
     io_spec,
+    per_channel_refs,
     pool_params,
     weighted_constants,
 )
@@ -35,7 +35,6 @@ from generator.ir import DType, Graph, Op, OpKind, PadAttrs
 from generator.plan.pex import (
     Chain,
     Program,
-    Split,
     Step,
     StepKind,
     acc_buffer,
@@ -44,7 +43,6 @@ from generator.plan.pex import (
     in_multiplier,
     inplace_form,
     inplace_tmp_bytes,
-    is_consumer,
     out_multiplier,
     pw_block,
     slice_buffer,
@@ -75,10 +73,7 @@ def lower_program(program: Program) -> Schedule:
     g = program.graph
     lw = Lowering(g)
     for tid in program.alias:
-        root = tid
-        while root in program.alias:
-            root = program.alias[root]
-        lw.alias(tid, root)
+        lw.alias(tid, program.root(tid))
     for tid in g.inputs:
         lw.buf(tid)
     for step in program.steps:
@@ -187,16 +182,6 @@ def _slice_index(g: Graph, ctx: SliceCtx) -> int:
     return slice_ranges(base_channels(g, ctx.chain), ctx.slices).index((ctx.lo, ctx.hi))
 
 
-def _per_channel(lw: Lowering, i: int, k: Weighted, lo: int) -> list[Arg]:
-    """bias, mult, shift references starting at output channel ``lo``."""
-    bias: Arg = NULL if k.bias is None else lw.const(f"op{i}_bias", k.bias)
-    if isinstance(bias, ConstRef):
-        bias = ConstRef(bias.name, lo)
-    lw.const(f"op{i}_mult", k.mult)
-    lw.const(f"op{i}_shift", k.shift)
-    return [bias, ConstRef(f"op{i}_mult", lo), ConstRef(f"op{i}_shift", lo)]
-
-
 # ---- slice handlers --------------------------------------------------------------------------------
 
 
@@ -210,7 +195,7 @@ def _conv_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
         w = lw.const(f"op{i}_w", k.weights)
         per_oc = int(np.prod(k.weights.shape[1:]))
         lw.emit(Call("mcuf_conv2d_s8", (lw.buf(op.inputs[0]), ConstRef(w.name, ctx.lo * per_oc),
-                                         *_per_channel(lw, i, k, ctx.lo), out.ref),
+                                         *per_channel_refs(lw, i, k, ctx.lo), out.ref),
                      "mcuf_conv_params", _params(**p), f"CONV_2D {op.name} [out {ctx.lo}:{ctx.hi}]", i))
         return
     src = in_view(lw, i, op, ctx, op.inputs[0])
@@ -268,7 +253,7 @@ def _requant(lw: Lowering, i: int, op: Op) -> None:
             Literal(str(cout))), comment=f"requantise {op.name}", op_index=i))
         return
     p = conv_params(g, op, 1, 1, cout, cout)
-    bias_ref, mult, shift = _per_channel(lw, i, k, 0)
+    bias_ref, mult, shift = per_channel_refs(lw, i, k, 0)
     lw.emit(Call("mcuf_requant_s32", (
         n, Literal(str(cout)), _acc_ref(lw, i), bias_ref, mult, shift,
         Literal(str(p["out_offset"])), Literal(str(p["act_min"])), Literal(str(p["act_max"])),
@@ -286,7 +271,7 @@ def _dw_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
     w3 = k.weights.reshape(k.weights.shape[1], k.weights.shape[2], -1)
     blocks = [w3[:, :, lo * m_out : hi * m_out] for lo, hi in ranges]
     w = _relayout(lw, f"op{i}_w_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
-    lw.emit(Call("mcuf_dwconv2d_s8", (src.ref, w, *_per_channel(lw, i, k, ctx.lo * m_out), out.ref),
+    lw.emit(Call("mcuf_dwconv2d_s8", (src.ref, w, *per_channel_refs(lw, i, k, ctx.lo * m_out), out.ref),
                  "mcuf_dwconv_params", _params(**p),
                  f"DEPTHWISE_CONV_2D {op.name} [{ctx.lo * m_out}:{ctx.hi * m_out}]", i))
 
@@ -345,7 +330,7 @@ def _inplace(lw: Lowering, i: int, op: Op, param: int) -> None:
     if inplace_form(g, op) == "pw":
         p = conv_params(g, op, cin, cin, cout, cout)
         w = lw.const(f"op{i}_w", k.weights)
-        lw.emit(Call("mcuf_conv1x1_inplace_s8", (buf, w, *_per_channel(lw, i, k, 0), tmp,
+        lw.emit(Call("mcuf_conv1x1_inplace_s8", (buf, w, *per_channel_refs(lw, i, k, 0), tmp,
                                                   Literal(str(pw_block(g, op)))),
                      "mcuf_conv_params", _params(**p), f"CONV_2D {op.name} (in place)", i))
         return
@@ -353,7 +338,7 @@ def _inplace(lw: Lowering, i: int, op: Op, param: int) -> None:
     w3 = k.weights.reshape(k.weights.shape[1], k.weights.shape[2], -1)
     blocks = [w3[:, :, lo:hi] for lo, hi in slice_ranges(cout, param)]
     w = _relayout(lw, f"op{i}_w_g{param}", blocks)[0]
-    lw.emit(Call("mcuf_dwconv2d_inplace_s8", (buf, w, *_per_channel(lw, i, k, 0), tmp,
+    lw.emit(Call("mcuf_dwconv2d_inplace_s8", (buf, w, *per_channel_refs(lw, i, k, 0), tmp,
                                                Literal(str(param))),
                  "mcuf_dwconv_params", _params(**p), f"DEPTHWISE_CONV_2D {op.name} (in place)", i))
 
@@ -370,7 +355,3 @@ SLICE_HANDLERS: dict[OpKind, SliceHandler] = {
     OpKind.MEAN: _mean_slice,
     OpKind.ADD: _eltwise_slice,
 }
-
-
-def split_summary(program: Program) -> list[tuple[Split, bool]]:
-    return [(s, is_consumer(program.graph, s.chain)) for s in program.splits]

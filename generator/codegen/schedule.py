@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from generator.ir import DType
-from generator.plan.arena import Buffer
+from generator.plan.arena import Buffer, lifetimes
 
 
 @dataclass(frozen=True)
@@ -92,22 +92,7 @@ class Schedule:
 
     def lifetimes(self) -> list[Buffer]:
         """Each buffer alive from the first to the last call that uses it; I/O pinned to the ends."""
-        first: dict[str, int] = {}
-        last: dict[str, int] = {}
-        for i, call in enumerate(self.calls):
-            for a in call.args:
-                if isinstance(a, BufRef):
-                    first.setdefault(a.buffer, i)
-                    last[a.buffer] = i
-        end = max(len(self.calls) - 1, 0)
-        for io in self.inputs:
-            first[io.buffer] = 0
-            last.setdefault(io.buffer, 0)
-        for io in self.outputs:
-            first.setdefault(io.buffer, 0)
-            last[io.buffer] = end
-        return [
-            Buffer(name, self.buffers[name].nbytes, first[name], last[name])
-            for name in self.buffers
-            if name in first
-        ]
+        uses = [[a.buffer for a in call.args if isinstance(a, BufRef)] for call in self.calls]
+        sizes = {name: spec.nbytes for name, spec in self.buffers.items()}
+        return lifetimes(uses, sizes, [io.buffer for io in self.inputs],
+                         [io.buffer for io in self.outputs])

@@ -35,6 +35,28 @@ class Layout:
     size: int
 
 
+def lifetimes(step_uses: Sequence[Iterable[str]], sizes: Mapping[str, int],
+              pinned_first: Iterable[str] = (), pinned_last: Iterable[str] = ()) -> list[Buffer]:
+    """Each buffer alive from the first to the last step that uses it; ``pinned_first`` buffers
+    (model inputs) live from step 0, ``pinned_last`` ones (model outputs) to the last step."""
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    n_steps = 0
+    for i, uses in enumerate(step_uses):
+        n_steps = i + 1
+        for b in uses:
+            first.setdefault(b, i)
+            last[b] = i
+    end = max(n_steps - 1, 0)
+    for b in pinned_first:
+        first[b] = 0
+        last.setdefault(b, 0)
+    for b in pinned_last:
+        first.setdefault(b, end)
+        last[b] = end
+    return [Buffer(n, sizes[n], first[n], last[n]) for n in sizes if n in first]
+
+
 def naive_layout(buffers: Sequence[Buffer]) -> Layout:
     offsets: dict[str, int] = {}
     top = 0
@@ -112,5 +134,3 @@ def peak_live(buffers: Sequence[Buffer]) -> int:
     return peak
 
 
-def live_at(buffers: Sequence[Buffer], step: int) -> list[Buffer]:
-    return [b for b in buffers if b.first <= step <= b.last]

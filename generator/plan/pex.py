@@ -33,7 +33,7 @@ from generator.ir import (
     OpKind,
     PadAttrs,
 )
-from generator.plan.arena import Buffer, align_up
+from generator.plan.arena import Buffer, align_up, lifetimes
 
 MIXING = frozenset({OpKind.CONV_2D, OpKind.FULLY_CONNECTED})
 WISE = frozenset({
@@ -94,20 +94,14 @@ class Program:
 
     @cached_property
     def buffers(self) -> tuple[Buffer, ...]:
-        first: dict[str, int] = {}
-        last: dict[str, int] = {}
-        for i, s in enumerate(self.steps):
-            for b in s.uses:
-                first.setdefault(b, i)
-                last[b] = i
-        end = max(len(self.steps) - 1, 0)
-        for b in self.pinned_first:
-            first[b] = 0
-            last.setdefault(b, 0)
-        for b in self.pinned_last:
-            first.setdefault(b, end)
-            last[b] = end
-        return tuple(Buffer(n, self.sizes[n], first[n], last[n]) for n in self.sizes if n in first)
+        return tuple(lifetimes([s.uses for s in self.steps], self.sizes, self.pinned_first,
+                               self.pinned_last))
+
+    def root(self, tid: int) -> int:
+        """The tensor whose buffer ``tid`` shares (itself unless aliased)."""
+        while tid in self.alias:
+            tid = self.alias[tid]
+        return tid
 
     @cached_property
     def peak(self) -> int:
@@ -394,9 +388,8 @@ def _can_add_in_place(b: _Builder, i: int, op: Op, last_use: dict[int, int]) -> 
     if g.tensors[op.inputs[1]].shape != g.tensors[y].shape:
         return False
     root = b.root(x)
-    sharing = [t for t in range(len(g.tensors)) if b.root(t) == root]
-    return all(last_use.get(t, -1) <= i for t in sharing) and not any(
-        t in g.inputs or t in g.outputs for t in sharing
+    return _input_dies_here(b, i, op, last_use) and not any(
+        t in g.inputs for t in range(len(g.tensors)) if b.root(t) == root
     )
 
 
