@@ -28,7 +28,12 @@ from tests.support import badgen
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 BOARDS_INVALID = Path(__file__).parent / "boards_invalid"
-ENTRIES: dict[str, dict[str, Any]] = yaml.safe_load((CORPUS / "expected.yaml").read_text())
+ENTRIES: dict[str, dict[str, Any]] = {}
+for _file in sorted(CORPUS.glob("expected*.yaml")):  # expected.yaml and one file per track
+    for _name, _entry in (yaml.safe_load(_file.read_text()) or {}).items():
+        if _name in ENTRIES:
+            raise ValueError(f"{_file.name}: case {_name} is defined twice")
+        ENTRIES[_name] = _entry
 BOARD_MESSAGES: dict[str, str] = yaml.safe_load((BOARDS_INVALID / "expected.yaml").read_text())
 runner = CliRunner()
 

@@ -619,11 +619,33 @@ MAKERS: dict[str, Callable[[Path], object]] = {
     "project_manifest_not_json": lambda path: _project(path, "{not json\n"),
 }
 
+
+def _track_makers() -> None:
+    """Makers of the per-track corpus files (``tests/support/badgen_*.py``, each with a ``MAKERS``
+    dict and optionally a ``MADE_WITH_TENSORFLOW`` set) join the shared table."""
+    import importlib
+    import pkgutil
+
+    import tests.support as support
+
+    for info in sorted(pkgutil.iter_modules(support.__path__), key=lambda i: i.name):
+        if info.name.startswith("badgen_"):
+            module = importlib.import_module(f"tests.support.{info.name}")
+            for name, make in module.MAKERS.items():
+                if name in MAKERS:
+                    raise ValueError(f"tests/support/{info.name}.py: maker {name} defined twice")
+                MAKERS[name] = make
+            _TRACK_TF.update(getattr(module, "MADE_WITH_TENSORFLOW", ()))
+
+
+_TRACK_TF: set[str] = set()
+_track_makers()
+
 MADE_WITH_TENSORFLOW = frozenset(
     name for name, make in MAKERS.items()
     if name.startswith("cut_") or name.endswith(".keras") or make in (_float_tflite, _while_tflite)
 ) | {"tiny.tflite", "wrong_identifier.tflite", "root_offset.tflite", "vtable_size.tflite",
-     "table_offset.tflite"}
+     "table_offset.tflite"} | frozenset(_TRACK_TF)
 """Inputs that need TensorFlow to be made (the tiny converter output and its damaged copies)."""
 
 
