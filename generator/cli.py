@@ -77,18 +77,19 @@ def compile_cmd(
     """Compile a model into a C99 engine: <prefix>.h, <prefix>.c and the int8 kernels."""
     from generator.compiler import ImportOptions, compile_model
     from generator.engine_files import engine_tree
-    from generator.output import check_target, write_tree
+    from generator.output import reserved, write_tree
 
+    inputs = [model] if calib is None else [model, calib]
     try:
-        check_target(out, force)
-        with console.status("compiling"):
-            compiled = compile_model(model, ImportOptions(calib, float_io), prefix=prefix,
-                                     partial=partial)
-        write_tree(out, engine_tree(compiled), force=force)
+        with reserved(out, force, inputs):  # checked and locked before the costly work
+            with console.status("compiling"):
+                compiled = compile_model(model, ImportOptions(calib, float_io), prefix=prefix,
+                                         partial=partial)
+            write_tree(out, engine_tree(compiled), force=force, inputs=inputs)
     except McuforgeError as exc:
         raise fail(exc) from None
     _print_summary(compiled)
-    console.print(f"[green]wrote[/] {out}")
+    console.print(f"[green]wrote[/] {escape(str(out))}")
 
 
 @app.command("plan")
@@ -115,7 +116,7 @@ def plan_cmd(
             png_path: lambda p: plot_lifetimes(compiled.buffers, compiled.layout, p,
                                                f"{model.name}: arena {figures.arena:,} B",
                                                len(compiled.program.steps)),
-        })
+        }, inputs=[model] if calib is None else [model, calib])
     except McuforgeError as exc:
         raise fail(exc) from None
     except OSError as exc:
@@ -126,7 +127,8 @@ def plan_cmd(
         ops.add_column(col, justify="right" if col in ("#", "live bytes") else "left")
     for row in op_memory(compiled.program):
         mode = f"split x{row['slices']}" if row["mode"] == "split" else "full"
-        ops.add_row(str(row["op"]), row["kind"], row["name"][:40], mode, f"{row['live_bytes']:,}")
+        ops.add_row(str(row["op"]), row["kind"], escape(row["name"][:40]), mode,
+                    f"{row['live_bytes']:,}")
     console.print(ops)
     if compiled.program.splits:
         sp = Table(title="partial-execution chains")
@@ -141,7 +143,7 @@ def plan_cmd(
     summary.add_row("reduction", f"{figures.reduction:.2f}x")
     summary.add_row("lower bound", f"{figures.lower_bound:,} B (arena / bound = {figures.over_bound:.2f})")
     console.print(summary)
-    console.print(f"[green]wrote[/] {json_path} and {png_path}")
+    console.print(f"[green]wrote[/] {escape(str(json_path))} and {escape(str(png_path))}")
 
 
 @app.command("debug")
@@ -214,7 +216,7 @@ def _print_summary(compiled: object) -> None:
     from generator.compiler import CompiledModel
 
     assert isinstance(compiled, CompiledModel)
-    t = Table(title=f"{compiled.source}", show_header=False)
+    t = Table(title=escape(f"{compiled.source}"), show_header=False)
     t.add_row("operators", str(len(compiled.graph.ops)))
     t.add_row("kernel calls", str(len(compiled.schedule.calls)))
     t.add_row("arena (SRAM)", f"{compiled.arena_bytes:,} bytes")

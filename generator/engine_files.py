@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from generator import __version__
 from generator.compiler import CompiledModel
+from generator.output import ENGINE_MARKER, engine_marker
 from generator.resources import runtime_dir
 
 
@@ -14,7 +16,10 @@ def runtime_files() -> dict[str, str]:
 
 
 def engine_tree(model: CompiledModel) -> dict[str, str | bytes]:
+    """What ``mcuforge compile`` writes: the engine, the kernels, the int8 ``.tflite`` and the
+    ``mcuforge-engine.json`` marker (version and file digests) that lets ``--force`` replace it."""
     tree: dict[str, str | bytes] = dict(model.engine.files())
     tree |= runtime_files()
     tree[f"{model.engine.prefix}.tflite"] = model.tflite
+    tree[ENGINE_MARKER] = engine_marker(__version__, tree)
     return tree

@@ -32,7 +32,11 @@ def tree(root: Path) -> dict[str, str]:
 
 
 def leftovers(out: Path) -> list[str]:
+    """Every hidden sibling of ``out`` named after it: staging, set-aside and lock files."""
     return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}."))
+
+
+MARKER = {output.ENGINE_MARKER: '{"mcuforge": "test"}\n'}
 
 
 def _default_sigint() -> None:
@@ -52,7 +56,7 @@ def interrupt_while_writing(args: list[str], out: Path) -> subprocess.CompletedP
     deadline = time.monotonic() + 90
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            staging = [p for p in out.parent.glob(f".{out.name}.*") if p.is_dir()]
+            staging = [p for p in out.parent.glob(f".{out.name}.mcuforge-staging-*") if p.is_dir()]
             if staging and any(p.is_file() for p in staging[0].rglob("*")):
                 break
             time.sleep(0.05)
@@ -105,7 +109,7 @@ def test_sigint_into_an_empty_location_writes_nothing(kws_model: Path, tmp_path:
 def test_ctrl_c_during_the_swap_is_delivered_after_it(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
-    output.write_tree(out, {"a.c": "old\n"})
+    output.write_tree(out, {"a.c": "old\n", **MARKER})
     real_replace = os.replace
     calls = []
 
@@ -117,9 +121,9 @@ def test_ctrl_c_during_the_swap_is_delivered_after_it(tmp_path: Path,
 
     monkeypatch.setattr(os, "replace", replace_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
-        output.write_tree(out, {"a.c": "new\n", "b.c": "new\n"}, force=True)
+        output.write_tree(out, {"a.c": "new\n", "b.c": "new\n", **MARKER}, force=True)
     assert len(calls) == 2  # both renames ran before the interrupt was let through
-    assert tree(out) == tree_of({"a.c": "new\n", "b.c": "new\n"}, tmp_path / "expect")
+    assert tree(out) == tree_of({"a.c": "new\n", "b.c": "new\n", **MARKER}, tmp_path / "expect")
     assert leftovers(out) == []
 
 
@@ -133,12 +137,12 @@ def tree_of(files: dict[str, str], where: Path) -> dict[str, str]:
 def test_a_failed_swap_restores_the_previous_output(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
-    output.write_tree(out, {"a.c": "old\n"})
+    output.write_tree(out, {"a.c": "old\n", **MARKER})
     before = tree(out)
     real_replace = os.replace
 
     def second_rename_fails(src: os.PathLike[str], dst: os.PathLike[str]) -> None:
-        staging = Path(src).name.startswith(".out.") and ".old-" not in Path(src).name
+        staging = Path(src).name.startswith(".out.mcuforge-staging-")
         if staging and Path(dst) == out.resolve():
             raise OSError(28, "No space left on device")
         real_replace(src, dst)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from generator.compiler import (
 from generator.engine_files import runtime_files
 from generator.errors import FitError, InputError
 from generator.frontends import frontend_files
-from generator.output import check_target, write_tree
+from generator.output import reserved, write_tree
 from generator.plan.report import PlanFigures
 from generator.project.apps import AppPlan, AppRequest, plan_app
 from generator.project.fit import FitReport, check_fit, fit_report
@@ -68,11 +69,24 @@ class Project:
 
 
 def generate_project(options: GenerateOptions, out: Path, force: bool = False) -> Project:
-    """Build the project and write it to ``out`` (refused if non-empty unless ``force``)."""
-    check_target(out, force)
-    project = build_project(options)
-    write_tree(out, project.files, force=force)
+    """Build the project and write it to ``out``: the output is checked (see
+    :func:`generator.output.check_target`; every input file is protected) and locked before the
+    project is built, and stays locked until it is in place."""
+    inputs = input_paths(options)
+    with reserved(out, force, inputs):
+        project = build_project(options)
+        write_tree(out, project.files, force=force, inputs=inputs)
     return project
+
+
+def input_paths(options: GenerateOptions) -> list[Path]:
+    """Every file or folder the options read: an output must never replace one of them."""
+    given: list[Path | None] = [options.model, options.calibration, options.app_config,
+                                options.replay, options.fit_data]
+    for text in (options.board, options.labels):  # a name or a path; a list of labels
+        if text and "\0" not in text and os.path.lexists(text):
+            given.append(Path(text))
+    return [path for path in given if path is not None]
 
 
 def build_project(options: GenerateOptions) -> Project:
