@@ -276,10 +276,14 @@ def test_non_empty_directory_is_refused_without_force(models: Path, tmp_path: Pa
     assert refused.exit_code == 4
     assert "already exists and is not empty" in refused.output and "--force" in refused.output
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    # --force replaces only what mcuforge wrote: a folder with its manifest
+    refused = runner.invoke(app, [*args, "--force"])
+    assert refused.exit_code == 4 and "is not an mcuforge output" in refused.output
+    (out / "mcuforge.json").write_text('{"mcuforge": "0.0"}\n')
     # a failing run with --force leaves the old contents in place as well
     failing = runner.invoke(app, [*args, "--force", "--n-frames", "7"])
     assert failing.exit_code == 2
-    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt", "mcuforge.json"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".existing")]
     forced = runner.invoke(app, [*args, "--force"])
     assert forced.exit_code == 0, forced.output
