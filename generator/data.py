@@ -20,15 +20,17 @@ permutation, so the same data and seed always give the same split.
 
 from __future__ import annotations
 
-import wave
+import math
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from generator import inputs
 from generator.errors import InputError
 from generator.frontends.audio import MfccConfig, mfcc_float
 
@@ -93,9 +95,7 @@ def load_dataset(path: Path, input_shape: Sequence[int], opts: DataOptions | Non
     """Samples shaped like one model input (``input_shape`` without the batch axis), with labels."""
     opts = opts or DataOptions()
     shape = tuple(int(d) for d in input_shape)
-    if not path.exists():
-        raise InputError(f"{path}: no such file or directory", "give a class folder or an .npz")
-    if path.is_file():
+    if not stat.S_ISDIR(inputs.stat_input(path, "data set", allow_dir=True).st_mode):
         if path.suffix != ".npz":
             raise InputError(f"{path}: not a data set ('{path.suffix}')",
                              "give a folder with one subfolder per class, or an .npz with x and y")
@@ -134,22 +134,32 @@ def split_dataset(ds: Dataset, val_share: float = 0.2, seed: int = 0) -> DataSpl
 
 
 def _load_npz(path: Path, shape: tuple[int, ...]) -> Dataset:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in ("x", "y") if k not in data.files]
-            if missing:
-                raise InputError(f"{path}: no array named {' or '.join(missing)} (it has "
-                                 f"{', '.join(data.files) or 'none'})",
-                                 "save with np.savez(path, x=samples, y=labels)")
-            x, y = np.asarray(data["x"]), np.asarray(data["y"])
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})", "give an .npz written by np.savez") from exc
-    x = _fit_shape(x.astype(np.float32), shape, str(path))
+    names = inputs.npz_names(path, "data set")
+    missing = [k for k in ("x", "y") if k not in names]
+    if missing:
+        raise InputError(f"{path}: no array named {' or '.join(missing)} (it has "
+                         f"{', '.join(names) or 'none'})",
+                         "save with np.savez(path, x=samples, y=labels)")
+    arrays = inputs.load_npz(path, "data set", ("x", "y"))
+    x, y = arrays["x"], arrays["y"]
+    x = _fit_shape(_as_float32(x, f"{path}: x"), shape, str(path))
     labels = _labels(y, len(x), str(path))
     if labels.size == 0:
         raise InputError(f"{path}: the data set is empty", "add samples")
     classes = tuple(str(k) for k in range(int(labels.max()) + 1))
     return Dataset(x, labels, classes, str(path), "npz")
+
+
+def _as_float32(x: npt.NDArray[Any], where: str) -> F32:
+    """Numbers as float32, refused before conversion if not numbers or too large as float32."""
+    if x.dtype.kind not in "biuf":
+        raise InputError(f"{where}: samples are of type {x.dtype}, not real numbers",
+                         "save the samples as numbers, e.g. x.astype(np.float32)")
+    if x.size * 4 > inputs.MAX_ARRAY_BYTES:
+        raise InputError(f"{where}: {x.size:,} values are {x.size * 4:,} bytes as float32, more "
+                         f"than the {inputs.MAX_ARRAY_BYTES:,} bytes mcuforge holds",
+                         "use fewer samples")
+    return x.astype(np.float32)
 
 
 def _fit_shape(x: F32, shape: tuple[int, ...], where: str) -> F32:
@@ -213,11 +223,16 @@ def _load_folder(path: Path, shape: tuple[int, ...], opts: DataOptions) -> Datas
     assert kind is not None
     xs: list[F32] = []
     ys: list[int] = []
+    sample_bytes = 4 * math.prod(shape)
     for k, (name, fs) in enumerate(files.items()):
         usable = [f for f in fs if _kind(f) == kind]
         if not usable:
             raise InputError(f"{path / name}: no {kind} files in this class folder",
                              "add samples or remove the folder")
+        if (len(xs) + len(usable)) * sample_bytes > inputs.MAX_ARRAY_BYTES:
+            raise InputError(f"{path}: {len(xs) + len(usable):,} or more samples of {shape} are more "
+                             f"than the {inputs.MAX_ARRAY_BYTES:,} bytes of float32 mcuforge holds",
+                             "use fewer samples")
         for f in usable:
             xs.append(_read_sample(f, kind, shape, opts))
             ys.append(k)
@@ -248,11 +263,9 @@ def _read_sample(f: Path, kind: str, shape: tuple[int, ...], opts: DataOptions) 
         return _wav_features(f, shape, opts)
     if kind == "image":
         return _image(f, shape, opts)
-    try:
-        arr = np.load(f, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{f}: cannot read ({exc})", "save each sample with np.save") from exc
-    sample: F32 = _fit_shape(np.asarray(arr, np.float32)[None], shape, str(f))[0]
+    limit = 8 * max(1, math.prod(shape))  # one sample of up to 8-byte numbers
+    arr = inputs.load_npy(f, "sample", limit)
+    sample: F32 = _fit_shape(_as_float32(arr, str(f))[None], shape, str(f))[0]
     return sample
 
 
@@ -274,13 +287,9 @@ def _wav_features(f: Path, shape: tuple[int, ...], opts: DataOptions) -> F32:
 
 
 def read_wav(f: Path, sample_rate: int) -> npt.NDArray[np.int16]:
-    """16-bit PCM samples of a mono WAV file at ``sample_rate``."""
-    try:
-        with wave.open(str(f), "rb") as w:
-            width, channels, rate = w.getsampwidth(), w.getnchannels(), w.getframerate()
-            raw = w.readframes(w.getnframes())
-    except (OSError, EOFError, wave.Error) as exc:
-        raise InputError(f"{f}: not a readable WAV file ({exc})", "give 16-bit PCM WAV files") from exc
+    """16-bit PCM samples of a mono WAV file at ``sample_rate`` (at most 10 minutes)."""
+    wav = inputs.read_wav(f, "WAV file")
+    width, channels, rate, raw = wav.sampwidth, wav.channels, wav.rate, wav.frames
     if width != 2:
         raise InputError(f"{f}: {8 * width}-bit samples; 16-bit PCM is needed",
                          f"convert with: sox in.wav -b 16 -c 1 -r {sample_rate} out.wav")
@@ -310,41 +319,11 @@ def _image(f: Path, shape: tuple[int, ...], opts: DataOptions) -> F32:
 
 def read_netpbm(f: Path) -> npt.NDArray[np.uint8]:
     """A binary PGM (P5) or PPM (P6) with at most 8 bits per sample, as (H, W, 1 or 3)."""
-    data = f.read_bytes()
-    tokens: list[bytes] = []
-    pos = 0
-    while len(tokens) < 4 and pos < len(data):
-        while pos < len(data) and data[pos:pos + 1].isspace():
-            pos += 1
-        if data[pos:pos + 1] == b"#":
-            pos = data.find(b"\n", pos) + 1 or len(data)
-            continue
-        start = pos
-        while pos < len(data) and not data[pos:pos + 1].isspace():
-            pos += 1
-        tokens.append(data[start:pos])
-    if len(tokens) < 4 or tokens[0] not in (b"P5", b"P6") or not all(t.isdigit() for t in tokens[1:]):
-        raise InputError(f"{f}: not a binary PGM/PPM file", "save images as P5/P6 netpbm or PNG")
-    w, h, maxval = (int(t) for t in tokens[1:])
-    ch = 3 if tokens[0] == b"P6" else 1
-    body = data[pos + 1:pos + 1 + w * h * ch]
-    if maxval > 255 or len(body) != w * h * ch:
-        raise InputError(f"{f}: truncated or 16-bit netpbm image", "save 8-bit images")
-    return np.frombuffer(body, np.uint8).reshape(h, w, ch)
+    return inputs.read_netpbm(f, "image")[0]
 
 
 def _read_pil(f: Path) -> npt.NDArray[np.uint8]:
-    try:
-        from PIL import Image
-    except ImportError as exc:  # pragma: no cover - Pillow comes with matplotlib
-        raise InputError(f"{f}: reading {f.suffix} needs Pillow", "pip install pillow, or give "
-                         ".ppm/.pgm/.npy samples") from exc
-    try:
-        with Image.open(f) as im:
-            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except OSError as exc:
-        raise InputError(f"{f}: not a readable image ({exc})", "check the file") from exc
-    return arr
+    return inputs.read_image(f, "image")
 
 
 def _to_channels(px: npt.NDArray[np.uint8], channels: int) -> npt.NDArray[np.uint8]:

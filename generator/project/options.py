@@ -21,16 +21,17 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import os
 import re
 import types
 import typing
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from generator import inputs
 from generator.errors import InputError
 
 
@@ -138,21 +139,13 @@ MODEL_QUANT_FIELDS = ("out_scale", "out_zero_point")
 
 
 def load_app_config(path: Path | None) -> AppConfigFile:
-    """Read and check the shape of an ``--app-config`` YAML file (values are checked later)."""
+    """Read and check the shape of an ``--app-config`` YAML file (values are checked later).
+
+    The file is read by :func:`generator.inputs.load_yaml`: a regular file of at most 1 MiB of UTF-8,
+    no YAML anchors or aliases, bounded nesting, plain data only."""
     if path is None:
         return AppConfigFile()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the app config ({exc.strerror})",
-                         "check the --app-config path") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: the app config is not UTF-8 text",
-                         "give a YAML text file") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({exc})", "fix the YAML syntax") from None
-    except RecursionError:
-        raise InputError(f"{path}: the YAML nests too deeply", "give a flat app config") from None
+    data = inputs.load_yaml(path, "app config")
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping with keys {', '.join(_TOP_KEYS)}",
@@ -173,45 +166,72 @@ def load_app_config(path: Path | None) -> AppConfigFile:
     )
 
 
+MAX_LABELS = 1000
+_LABEL_HINT = ("use up to 32 letters, digits, spaces and _ . : + -, starting with a letter, digit "
+               "or _")
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
 def parse_labels(value: object, where: str = "--labels") -> tuple[str, ...]:
-    """A comma list, a YAML list, or (given a string naming a file) one label per line."""
-    if isinstance(value, str) and "," not in value and _is_file(value):
-        items: list[object] = [ln.strip() for ln in _read_labels_file(Path(value), where)
-                               .splitlines() if ln.strip()]
+    """A comma list, a YAML list, or (given a string naming a file) one label per line.
+
+    Each label is checked after parsing (:func:`check_label`): YAML's unquoted ``yes``/``no`` (booleans),
+    ``~`` (null) and numbers are refused with the quoting that fixes them."""
+    if isinstance(value, str) and "," not in value and _names_a_file(value):
+        text = inputs.read_text(Path(value), "labels file")
+        items: list[object] = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        where = f"{where}: {value}"
     elif isinstance(value, str):
         items = [part.strip() for part in value.split(",")]
     elif isinstance(value, list):
         items = list(value)
     else:
-        raise InputError(f"{where}: expected a list of labels, got {type(value).__name__}",
+        raise InputError(f"{where}: expected a list of labels, got {_yaml_kind(value)}",
                          "give labels as a comma list or one per line in a file")
-    labels = tuple(str(item) for item in items)
-    for label in labels:
-        if not _LABEL_RE.match(label):
-            raise InputError(f"{where}: label {label!r} is not allowed",
-                             "use up to 32 letters, digits, spaces and _ . : + -, starting with "
-                             "a letter, digit or _")
+    if len(items) > MAX_LABELS:
+        raise InputError(f"{where}: {len(items):,} labels, more than {MAX_LABELS:,}",
+                         "give one label per model output")
+    labels = tuple(check_label(item, where, i) for i, item in enumerate(items))
     if len(set(labels)) != len(labels):
         raise InputError(f"{where}: labels repeat ({', '.join(labels)})", "give each class once")
     return labels
 
 
-def _is_file(value: str) -> bool:
+def _yaml_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return f"the YAML boolean {str(value).lower()} (an unquoted yes/no/on/off/true/false)"
+    if value is None:
+        return "an empty value (YAML null: ~, null or nothing)"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    return type(value).__name__
+
+
+def check_label(item: object, where: str, index: int) -> str:
+    """One label: a non-empty string of at most 32 characters from a small ASCII set, with no
+    control, format or line-separator characters."""
+    what = f"{where}: label {index + 1}"
+    if not isinstance(item, str):
+        shown = repr(str(item).lower()) if isinstance(item, bool) else repr(str(item))
+        raise InputError(f"{what} is {_yaml_kind(item)}, not text",
+                         f"quote it in the YAML: {shown.replace(chr(39), chr(34))}")
+    bad = next((ch for ch in item if unicodedata.category(ch) in _CONTROL_CATEGORIES), None)
+    if bad is not None:
+        raise InputError(f"{what} {item!r} contains the control character U+{ord(bad):04X}",
+                         "labels are single-line text: " + _LABEL_HINT)
+    if not item:
+        raise InputError(f"{what} is empty", "give every class a name")
+    if not _LABEL_RE.fullmatch(item):
+        raise InputError(f"{where}: label {item!r} is not allowed", _LABEL_HINT)
+    return item
+
+
+def _names_a_file(value: str) -> bool:
+    """Whether a --labels value names something on disk (a file, or a FIFO to be refused)."""
     try:
-        return Path(value).is_file()
+        return os.path.lexists(value) and not os.path.isdir(value)
     except (OSError, ValueError):  # a name too long for the file system, or with a NUL byte
         return False
-
-
-def _read_labels_file(path: Path, where: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{where}: {path} is not UTF-8 text",
-                         "give one label per line in a text file") from None
-    except OSError as exc:
-        raise InputError(f"{where}: cannot read {path} ({exc.strerror})",
-                         "check the labels file") from None
 
 
 def apply_overrides(base: Any, overrides: Mapping[str, Any], where: str,

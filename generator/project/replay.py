@@ -9,7 +9,6 @@ accepts live here too: 16-bit mono WAV, images (.npy, .png, .ppm/.pgm) and int16
 from __future__ import annotations
 
 import hashlib
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from generator import inputs
 from generator.errors import InputError
 
 _PER_LINE = 16
@@ -112,11 +112,11 @@ def read_wav(path: Path, sample_rate: int) -> npt.NDArray[np.int16]:
     """16-bit mono PCM at ``sample_rate``; anything else is refused with the sox command to fix it."""
     fix = f"convert it: sox IN.wav -r {sample_rate} -c 1 -b 16 -e signed-integer OUT.wav"
     try:
-        with wave.open(str(path), "rb") as w:
-            fmt = (w.getnchannels(), w.getsampwidth(), w.getframerate())
-            raw = w.readframes(w.getnframes())
-    except (OSError, EOFError, wave.Error) as exc:
-        raise InputError(f"{path}: cannot read as a WAV file ({exc})", fix) from None
+        wav = inputs.read_wav(path, "replay", limit=inputs.MAX_REPLAY_BYTES)
+    except InputError as exc:
+        raise InputError(exc.message, fix if "cannot read as a WAV" in exc.message
+                         else exc.hint) from None
+    fmt, raw = (wav.channels, wav.sampwidth, wav.rate), wav.frames
     if fmt != (1, 2, sample_rate):
         raise InputError(f"{path}: is {fmt[0]} channel(s), {8 * fmt[1]}-bit, {fmt[2]} Hz; the "
                          f"front-end needs mono 16-bit at {sample_rate} Hz", fix)
@@ -152,52 +152,19 @@ def read_imu(path: Path, n_axes: int) -> npt.NDArray[np.int16]:
 
 
 def _load_npy(path: Path) -> npt.NDArray[Any]:
-    try:
-        arr: npt.NDArray[Any] = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read as .npy ({exc})", "save it with numpy.save") from None
-    return arr
+    return inputs.load_npy(path, "replay", inputs.MAX_REPLAY_BYTES)
 
 
 def _read_netpbm(path: Path) -> npt.NDArray[np.uint8]:
-    data = path.read_bytes()
-    fields: list[bytes] = []
-    pos = 0
-    while len(fields) < 4:
-        while pos < len(data) and data[pos : pos + 1].isspace():
-            pos += 1
-        if data[pos : pos + 1] == b"#":
-            pos = data.find(b"\n", pos) + 1 if b"\n" in data[pos:] else len(data)
-            continue
-        end = pos
-        while end < len(data) and not data[end : end + 1].isspace():
-            end += 1
-        if end == pos:
-            break
-        fields.append(data[pos:end])
-        pos = end
-    if len(fields) < 4 or fields[0] not in (b"P5", b"P6") or fields[3] != b"255":
-        raise InputError(f"{path}: not a binary 8-bit PPM (P6) or PGM (P5) image",
+    pixels, maxval = inputs.read_netpbm(path, "replay")
+    if maxval != 255:
+        raise InputError(f"{path}: not a binary 8-bit PPM (P6) or PGM (P5) image (maxval {maxval})",
                          "save it as binary PPM/PGM with maxval 255, or as .npy/.png")
-    width, height = int(fields[1]), int(fields[2])
-    channels = 3 if fields[0] == b"P6" else 1
-    pixels = np.frombuffer(data[pos + 1 : pos + 1 + width * height * channels], np.uint8)
-    if pixels.size != width * height * channels:
-        raise InputError(f"{path}: truncated image data", "re-export the image")
-    return pixels.reshape(height, width, channels)
+    return pixels
 
 
 def _read_png(path: Path) -> npt.NDArray[np.uint8]:
-    try:
-        from PIL import Image
-    except ImportError:
-        raise InputError(f"{path}: reading PNG needs Pillow", "pip install pillow, or give an "
-                         ".npy/.ppm image") from None
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read as PNG ({exc})", "re-export the image") from None
+    return inputs.read_image(path, "replay")
 
 
 def _as_rgb_frames(arr: npt.NDArray[Any], path: Path) -> npt.NDArray[np.uint8]:
