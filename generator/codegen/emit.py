@@ -1,4 +1,9 @@
-"""Emit the C engine (``<prefix>.h``, ``<prefix>.c``) from a schedule and its arena layout."""
+"""Emit the C engine (``<prefix>.h``, ``<prefix>.c``) from a schedule and its arena layout.
+
+Names from the model (tensor and operator names, the source file name) reach the C only through the
+templates' ``c_comment`` filter; the prefix and constant names through ``c_identifier``
+(:mod:`generator.encoders`).
+"""
 
 from __future__ import annotations
 
@@ -59,7 +64,7 @@ def _call_view(i: int, call: Call, layout: Layout) -> dict[str, Any]:
         "pname": pname,
         "params_type": call.params_type,
         "params": [(k, _arg(v, layout) if isinstance(v, ConstRef) else v) for k, v in call.params],
-        "comment": call.comment.replace("*/", "* /"),
+        "comment": call.comment,
         "text": f"{call.func}({', '.join(args)})",
         "trace": "",
     }
@@ -84,7 +89,7 @@ def _const_view(c: Const) -> dict[str, Any]:
 def _io_view(io: IOSpec, layout: Layout) -> dict[str, Any]:
     elements = int(np.prod(io.shape, dtype=np.int64)) if io.shape else 1
     return {
-        "name": io.name.replace("*/", "* /"),
+        "name": io.name,
         "shape": "x".join(map(str, io.shape)),
         "dtype": io.dtype.value,
         "nbytes": elements * io.dtype.itemsize,
@@ -108,7 +113,7 @@ def emit_engine(schedule: Schedule, layout: Layout, prefix: str = "model",
         calls[i]["trace"] = trace
     ctx: dict[str, Any] = {
         "version": __version__,
-        "source": source.replace("*/", "* /"),
+        "source": source,
         "prefix": prefix,
         "P": prefix.upper(),
         "guard": f"{prefix.upper()}_H",

@@ -20,6 +20,8 @@ import jinja2
 import numpy as np
 import numpy.typing as npt
 
+from generator.templating import EncoderFilters
+
 # Bump when the layout of a generated header changes, so stale headers fail the fingerprint check.
 HEADER_FORMAT = 1
 _PER_LINE = 8
@@ -99,6 +101,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        extensions=[EncoderFilters],
     )
 
 

@@ -92,8 +92,3 @@ def resolve_labels(labels: tuple[str, ...] | None, count: int) -> tuple[str, ...
 def prob_to_q(p: float, spec: IOSpec) -> int:
     """The int8 output value that stands for probability ``p`` (rounded, clamped)."""
     return max(-128, min(127, round(p / spec.scale) + spec.zero_point))
-
-
-def c_string(text: str) -> str:
-    """A C string literal; labels are restricted to characters that need no escaping."""
-    return '"' + text + '"'

@@ -22,7 +22,6 @@ from generator.frontends import SensorConfig, sensor_features
 from generator.project.apps.common import (
     AppPlan,
     AppRequest,
-    c_string,
     check_dims,
     check_int8,
     feature_dims,
@@ -67,7 +66,7 @@ def plan(model_in: IOSpec, model_out: IOSpec, board: Board, request: AppRequest)
             "threshold": settings.threshold,
             "threshold_q": prob_to_q(settings.threshold, model_out),
             "num_classes": len(labels),
-            "labels": [c_string(label) for label in labels],
+            "labels": list(labels),
             "counts_per_g": COUNTS_PER_G,
             "rate_hz": rate,
             "describe": cfg.describe(),
