@@ -15,7 +15,8 @@ from rich.table import Table
 
 from generator import __version__
 from generator.boards_cli import app as boards_app
-from generator.console import console, err_console, fail
+from generator.console import console, err_console, fail, harden_streams
+from generator.environment import safe_environment
 from generator.errors import McuforgeError
 from generator.project.cli import generate_cmd, run_cmd
 from generator.prune.cli import prune_cmd
@@ -249,6 +250,8 @@ def main() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
+    harden_streams()
+    safe_environment()
     try:
         app(standalone_mode=True)
     except KeyboardInterrupt:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from generator.compiler import CompiledModel
+from generator.environment import scratch_dir
 from generator.host import build_host
 
 
@@ -31,8 +30,8 @@ def compare_layers(model: CompiledModel, inputs: list[npt.NDArray[np.generic]]) 
     from generator.frontend.reference import run_reference_all
 
     ref = run_reference_all(model.tflite, inputs)
-    with tempfile.TemporaryDirectory(prefix="mcuf_debug_") as tmp:
-        traces = build_host(model, Path(tmp)).trace(inputs)
+    with scratch_dir("mcuf_debug_") as tmp:
+        traces = build_host(model, tmp).trace(inputs)
     rows = []
     g = model.graph
     for op_index, raw in sorted(traces.items()):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from generator.compiler import CompiledModel
-from generator.errors import ToolError
+from generator.errors import OutputError, ToolError
 from generator.resources import runtime_dir
 
 # Reads every model input of each run from one file, writes every model output of each run to another;
@@ -87,6 +89,12 @@ class HostEngine:
         if res.returncode:
             raise ToolError(f"the host engine exited with status {res.returncode}: {res.stderr[-500:]}")
         data = (work / "out.bin").read_bytes()
+        expected = len(runs) * sum(int(np.prod(s.shape, dtype=np.int64)) *
+                                   np.dtype(s.dtype.value).itemsize for s in specs)
+        if len(data) < expected:  # the engine could not write all of it (a full scratch folder)
+            _check_room(work, res.stderr)
+            raise OutputError(f"{work}: the host engine wrote {len(data)} of {expected} output "
+                              "bytes", "free space in the temporary folder or set TMPDIR")
         outs: list[list[npt.NDArray[np.generic]]] = []
         pos = 0
         for _ in runs:
@@ -111,6 +119,14 @@ def _read_trace(path: Path) -> dict[int, bytes]:
     return out
 
 
+def _check_room(workdir: Path, log: str) -> None:
+    """A compiler or engine that failed for want of room in ``workdir`` is an output error."""
+    for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        if os.strerror(code) in log:
+            raise OutputError(f"{workdir}: the host build cannot write there ({os.strerror(code)})",
+                              "free space there, or set TMPDIR to a writable folder with room")
+
+
 def build_host(model: CompiledModel, workdir: Path, extra_flags: tuple[str, ...] = ()) -> HostEngine:
     """Compile the engine, the runtime and the harness with the host ``gcc``."""
     cc = shutil.which("gcc") or shutil.which("cc")
@@ -132,6 +148,7 @@ def build_host(model: CompiledModel, workdir: Path, extra_flags: tuple[str, ...]
            *sorted(str(p) for p in (rt / "src").glob("*.c")), "-o", str(exe), "-lm"]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode:
+        _check_room(workdir, res.stderr)
         raise ToolError(f"host build of the engine failed:\n{res.stderr[-3000:]}",
                         "this is a bug in mcuforge's generated code; please report it")
     return HostEngine(exe, model)

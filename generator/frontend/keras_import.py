@@ -8,12 +8,12 @@ for (then QUANTIZE / DEQUANTIZE ops appear at the boundary).
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import os
 import re
 import sys
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from generator import inputs
+from generator.environment import tmpdir_error
 from generator.errors import InputError, ModelFormatError, UnsupportedOpsError
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ def quiet_native_output() -> Iterator[None]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile() as sink:
+    with open(os.devnull, "wb") as sink:  # no temporary file: TMPDIR may be full
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
         try:
@@ -75,14 +77,9 @@ def quiet_native_output() -> Iterator[None]:
 
 
 def check_model_path(path: Path) -> None:
-    """The model path names something that can be read (a missing file is the common case)."""
-    try:
-        path.stat()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file or directory", "check the model path") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the model ({exc.strerror})",
-                         "check the model path") from None
+    """The model path names a regular file or a SavedModel folder of regular files (no FIFO or
+    device a loader could block on): see :func:`generator.inputs.check_model_path`."""
+    inputs.check_model_path(path)
 
 
 def load_keras_model(path: Path) -> Any:
@@ -162,13 +159,8 @@ def load_calibration(path: Path) -> npt.NDArray[np.float32]:
 
 
 def _read_array(path: Path) -> npt.NDArray[Any] | None:
-    data = np.load(path, allow_pickle=False)
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        return np.asarray(data)
-    with data:
-        if not data.files:
-            return None
-        return np.asarray(data["x" if "x" in data.files else data.files[0]])
+    """The .npy, or the .npz's array ``x`` (else its first), sizes checked from the headers."""
+    return inputs.load_array(path, "calibration data", member="x")
 
 
 def _representative(
@@ -206,6 +198,14 @@ def _batch1_converter(tf: Any, model: Any) -> Any:
     return tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs))
 
 
+def _temp_trouble(exc: BaseException) -> str | None:
+    """Why the converter failed if its temporary folder is full or read-only, else None."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return os.strerror(exc.errno)
+    return next((os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+                 if os.strerror(code) in str(exc)), None)
+
+
 def quantize_keras(model: Any, opts: QuantizeOptions | None = None) -> bytes:
     """Convert a float Keras model to a full-int8 TFLite flatbuffer."""
     tf = _tf()
@@ -221,6 +221,9 @@ def quantize_keras(model: Any, opts: QuantizeOptions | None = None) -> bytes:
         with quiet_native_output():
             return bytes(conv.convert())
     except Exception as exc:
+        trouble = _temp_trouble(exc)  # the converter saves the model in a temporary folder
+        if trouble is not None:
+            raise tmpdir_error(trouble) from None
         raise InputError(
             f"TFLite conversion failed: {str(exc).strip().splitlines()[-1][:300]}",
             "the model may use layers with no int8 TFLite equivalent; "

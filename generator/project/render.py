@@ -18,12 +18,12 @@ through a template; :mod:`generator.project.generate` adds it to the tree after 
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator.environment import scratch_dir
 from generator.errors import McuforgeError
 from generator.resources import templates_dir
 
@@ -88,7 +88,7 @@ def render_sets(names: Iterable[str], context: Mapping[str, Any],
     """Render every named set and merge the results; a file written by two sets is an error."""
     merged: dict[str, str] = {}
     owner: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="mcuforge-render-") as tmp:
+    with scratch_dir("mcuforge-render-") as tmp:
         for name in names:
             for rel, text in render_set(template_set(name, root), context, Path(tmp)).items():
                 if rel in merged:
