@@ -25,6 +25,7 @@ from pathlib import Path
 
 from generator.boards import Board
 from generator.build.platform_files import PLATFORM_NAME, platform_dir
+from generator.build.sandbox import run_captured
 from generator.errors import ToolError
 
 TOOLCHAIN_PACKAGE = "toolchain-gccarmnoneeabi"
@@ -225,31 +226,30 @@ def pio_run(
     """``pio run -e ENV [-t TARGET]`` offline; raises ToolError (with the log's tail) on failure.
 
     With ``target="upload"`` on the local platform this runs the firmware in QEMU, and a nonzero
-    firmware exit code is a failure.
+    firmware exit code is a failure. PlatformIO and everything it starts run in a process group
+    of their own, killed as a whole on a timeout or an interrupt.
     """
     env = {**os.environ, **prepare_offline_core(core_dir or default_core_dir()),
            **(extra_env or {})}
     command = pio_command(project_dir, env_name, target)
     try:
-        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout,
-                                check=False)
-    except subprocess.TimeoutExpired as exc:
-        output = _as_text(exc.stdout) + _as_text(exc.stderr)
+        result = run_captured(command, timeout, env=env)
+    except OSError as exc:
+        raise ToolError(f"cannot start PlatformIO ({exc.strerror or exc})",
+                        hint="pip install platformio") from None
+    if result.timed_out:
         raise ToolError(f"{_describe(command)} did not finish within {timeout:g} s:\n"
-                        f"{log_tail(output)}", hint="raise the timeout or look for a hang") from None
+                        f"{log_tail(result.stdout + result.stderr)}",
+                        hint="raise the timeout or look for a hang")
     if result.returncode != 0:
         raise ToolError(f"{_describe(command)} failed (exit code {result.returncode}):\n"
                         f"{log_tail(result.stdout + result.stderr)}",
                         hint=f"run it by hand in {project_dir} with PLATFORMIO_CORE_DIR set "
                              "for the full log")
-    return result
+    return subprocess.CompletedProcess(command, result.returncode, result.stdout, result.stderr)
 
 
 def _describe(command: Sequence[str]) -> str:
     return "pio " + " ".join(command[3:])
 
 
-def _as_text(data: bytes | str | None) -> str:
-    if data is None:
-        return ""
-    return data if isinstance(data, str) else data.decode("utf-8", errors="replace")

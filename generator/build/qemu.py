@@ -1,18 +1,21 @@
-"""Run a bare-metal Cortex-M ELF in qemu-system-arm with semihosting.
+"""Run a bare-metal Cortex-M ELF in qemu-system-arm with semihosting, sandboxed.
 
 Firmware built on the mcuforge-qemu platform writes through semihosting to QEMU's stdout and ends
-with SYS_EXIT_EXTENDED, so QEMU's exit status is the firmware's exit code.
+with SYS_EXIT_EXTENDED, so QEMU's exit status is the firmware's exit code. QEMU runs under its
+seccomp sandbox (no host commands), confined by Landlock where the kernel has it (no host files),
+in a process group of its own that is killed on a timeout or an interrupt
+(:mod:`generator.build.sandbox`).
 """
 
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 from generator.boards import Board
+from generator.build.sandbox import Finished, killed_by_sandbox, qemu_guard_args, run_captured
 from generator.errors import BoardError, ToolError
 
 QEMU = "qemu-system-arm"
@@ -26,10 +29,10 @@ class QemuResult(NamedTuple):
 
 
 def qemu_command(elf: Path, machine: str, extra_args: Sequence[str] = ()) -> list[str]:
-    """The command line: no display, no monitor or UART on stdio, semihosting on."""
+    """The command line: no display, no monitor or UART on stdio, sandbox and semihosting on."""
     return [
         QEMU, "-M", machine, "-nographic", "-monitor", "none", "-serial", "none",
-        "-semihosting-config", "enable=on,target=native", *extra_args, "-kernel", str(elf),
+        *qemu_guard_args(), *extra_args, "-kernel", str(elf),
     ]
 
 
@@ -40,10 +43,28 @@ def _qemu_binary() -> str:
     return found
 
 
-def _text(data: bytes | str | None) -> str:
-    if data is None:
-        return ""
-    return data if isinstance(data, str) else data.decode("utf-8", errors="replace")
+def qemu_failure(output: str) -> str | None:
+    """QEMU's own error lines (``qemu-system-arm: ...``) in ``output``, or None if there are none."""
+    lines = [line for line in output.splitlines()
+             if line.startswith(f"{QEMU}:") and not line.startswith(f"{QEMU}: warning:")]
+    return "\n".join(lines[:5]) if lines else None
+
+
+def check_qemu_ran(where: str, exit_code: int, output: str) -> None:
+    """Raise ToolError if QEMU itself failed (did not start, or its sandbox stopped the firmware).
+
+    ``where`` names the firmware or project in the message.
+    """
+    if killed_by_sandbox(exit_code):
+        raise ToolError(f"{where}: QEMU's sandbox stopped the firmware: it asked the host to run a "
+                        "command (semihosting SYS_SYSTEM), which mcuforge never allows",
+                        hint="firmware made by mcuforge never does this; regenerate the project "
+                             "from a model and board you trust")
+    failure = qemu_failure(output)
+    if failure is not None:
+        raise ToolError(f"{where}: {QEMU} failed (exit code {exit_code}):\n{failure}",
+                        hint="check the board's emulator settings (machine, cpu, extra_args) "
+                             "and that the firmware file is an ARM ELF")
 
 
 def run_qemu(
@@ -52,21 +73,24 @@ def run_qemu(
     """Run ``elf`` on QEMU machine ``machine`` (e.g. ``mps2-an386``) until the firmware exits.
 
     Returns the firmware's exit code and QEMU's stdout/stderr. Raises ToolError if the ELF is
-    missing, QEMU is missing, or the firmware does not exit within ``timeout`` seconds.
+    missing, QEMU is missing, fails to start or stops the firmware, or the firmware does not exit
+    within ``timeout`` seconds.
     """
     if not Path(elf).is_file():
         raise ToolError(f"{elf}: no such firmware file", hint="build the project first")
     command = qemu_command(Path(elf), machine, extra_args)
     command[0] = _qemu_binary()
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                              check=False)
-    except subprocess.TimeoutExpired as exc:
-        tail = (_text(exc.stdout) + _text(exc.stderr))[-2000:]
+        done: Finished = run_captured(command, timeout, readable=[Path(elf).resolve()])
+    except OSError as exc:
+        raise ToolError(f"cannot start {QEMU} ({exc.strerror or exc})",
+                        hint="apt-get install qemu-system-arm") from None
+    if done.timed_out:
+        tail = (done.stdout + done.stderr)[-2000:]
         raise ToolError(f"{elf}: firmware did not exit within {timeout:g} s on {machine}; "
                         f"output so far:\n{tail}",
-                        hint="the firmware must end with mcuf_port_exit() or return from main()"
-                        ) from None
+                        hint="the firmware must end with mcuf_port_exit() or return from main()")
+    check_qemu_ran(str(elf), done.returncode, done.stderr)
     return QemuResult(done.returncode, done.stdout, done.stderr)
 
 

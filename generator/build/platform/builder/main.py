@@ -2,8 +2,9 @@
 
 Compiles the project with the arm-none-eabi toolchain for the board's core, links it with the board's
 linker script and the platform runtime (startup code, semihosting port, newlib system calls), and
-makes ``pio run -t upload`` run the firmware in qemu-system-arm. The firmware's exit code (passed to
-QEMU through semihosting) decides whether the upload target succeeds.
+makes ``pio run -t upload`` run the firmware in qemu-system-arm, under QEMU's seccomp sandbox (no host
+commands from semihosting). The firmware's exit code (passed to QEMU through semihosting) decides
+whether the upload target succeeds.
 
 Board manifest keys read here (boards/*.json, generated from the board YAML files):
 ``build.cpu``, ``build.float_abi``, ``build.fpu`` (absent without an FPU), ``build.ldscript``,
@@ -37,6 +38,9 @@ def _qemu_command() -> str:
         "qemu-system-arm", "-M", board.get("upload.qemu_machine"),
         *(["-cpu", cpu] if cpu else []),
         "-nographic", "-monitor", "none", "-serial", "none",
+        # seccomp: semihosting SYS_SYSTEM cannot spawn a host command (same as
+        # generator/build/sandbox.py; this script runs inside SCons and imports nothing of mcuforge)
+        "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
         "-semihosting-config", "enable=on,target=native",
         "-kernel", "$SOURCE",
     ]
