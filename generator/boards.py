@@ -20,7 +20,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeAlias
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -33,7 +32,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from generator.errors import BoardError
+from generator.errors import BoardError, InputError
+from generator.inputs import parse_yaml, read_text
 from generator.resources import boards_dir
 
 SCHEMA_FILE_NAME = "schema.json"
@@ -471,25 +471,13 @@ def _validation_error(source: str, exc: ValidationError) -> BoardError:
 def _read_yaml(path: Path) -> dict[str, Any]:
     source = _display_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BoardError(f"{source}: cannot read the board file ({exc.strerror})",
-                         hint="check the path; `mcuforge boards list` shows the shipped boards") from None
-    except UnicodeDecodeError as exc:
-        raise BoardError(f"{source}: byte {exc.start} is not UTF-8 text; a board file is YAML text",
-                         hint="save the file as UTF-8 (is it really a board YAML?)") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise BoardError(f"{source}: {where}not valid YAML ({problem})",
-                         hint="fix the YAML syntax (indentation, colons, quotes)") from None
-    except RecursionError:
-        raise BoardError(f"{source}: YAML nested too deeply to read",
-                         hint="a board file is a few levels of mappings; compare it with "
-                         "boards/pico.yaml") from None
+        data = parse_yaml(read_text(path, "board file"), source)
+    except InputError as exc:
+        message = exc.message.replace(str(path), source, 1)
+        if message == f"{source}: no such file or directory":
+            message = f"{source}: cannot read the board file (No such file or directory)"
+        raise BoardError(message, hint="check the path; `mcuforge boards list` shows the shipped "
+                         "boards" if "cannot read" in message else exc.hint) from None
     if data is None:
         raise BoardError(f"{source}: the file is empty; expected a mapping of board fields",
                          hint=_SCHEMA_HINT)

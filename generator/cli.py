@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -72,16 +73,19 @@ def compile_cmd(
     calib: CalibOpt = None,
     float_io: Annotated[bool, typer.Option(help="Keep float inputs/outputs (QUANTIZE/DEQUANTIZE)")] = False,
     partial: Annotated[bool, typer.Option(help="Use partial execution (channel splitting)")] = True,
-    prefix: Annotated[str, typer.Option(help="C name prefix of the engine API")] = "model",
+    prefix: Annotated[str, typer.Option(help="C name prefix of the engine API: a C identifier "
+                                        "of up to 32 characters")] = "model",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output directory")] = False,
 ) -> None:
     """Compile a model into a C99 engine: <prefix>.h, <prefix>.c and the int8 kernels."""
     from generator.compiler import ImportOptions, compile_model
     from generator.engine_files import engine_tree
+    from generator.inputs import c_prefix
     from generator.output import reserved, write_tree
 
     inputs = [model] if calib is None else [model, calib]
     try:
+        c_prefix(prefix)
         with reserved(out, force, inputs):  # checked and locked before the costly work
             with console.status("compiling"):
                 compiled = compile_model(model, ImportOptions(calib, float_io), prefix=prefix,
@@ -154,15 +158,17 @@ def debug_cmd(
     inputs: Annotated[
         Path | None, typer.Option("--input", help=".npy of one int8 input (default: random)")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the random input")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the random input (0 to 2^64 - 1)")] = 0,
 ) -> None:
     """Compare the generated C with the TFLite interpreter op by op; name the first op that differs."""
     import numpy as np
 
     from generator.compiler import ImportOptions, compile_model
     from generator.debug import compare_layers, first_divergence
+    from generator.inputs import check_seed
 
     try:
+        check_seed(seed, "--seed", 1 << 64)
         with console.status("compiling"):
             compiled = compile_model(model, ImportOptions(calib), partial=False)
         specs = compiled.schedule.inputs
@@ -193,22 +199,29 @@ def debug_cmd(
 
 
 def _load_debug_input(path: Path, shape: tuple[int, ...], dtype: str) -> NDArray[Any]:
-    """One model input from a .npy, checked against the model's input size."""
+    """One model input from a .npy, checked against the model's input size (from the header,
+    before the data is read) and the input type's range."""
     import numpy as np
 
     from generator.errors import InputError
+    from generator.inputs import is_zip, load_npy
 
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read it as a .npy array ({exc})",
-                         "save one input with numpy.save('input.npy', x)") from None
-    if not isinstance(data, np.ndarray):
+    if is_zip(path, "debug input"):
         raise InputError(f"{path}: holds several arrays, not one", "give a .npy of one input")
-    size = int(np.prod(shape))
+    size = math.prod(shape)
+    data = load_npy(path, "debug input", limit=16 * max(1, size))
     if data.size != size:
         raise InputError(f"{path}: has {data.size} values, the model input {shape} needs {size}",
                          "give one input of the model's input shape")
+    if data.dtype.kind not in "biuf":
+        raise InputError(f"{path}: holds {data.dtype} values, not numbers",
+                         "save the input as numbers, e.g. x.astype(np.int8)")
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    if info is not None and not (np.all(np.isfinite(data)) and np.all(data == np.round(data))
+                                 and data.min() >= info.min and data.max() <= info.max):
+        raise InputError(f"{path}: values must be whole numbers in {info.min}..{info.max} for "
+                         f"the model's {dtype} input", "save the quantised input, e.g. "
+                         "np.save('input.npy', q.astype(np.int8))")
     out: NDArray[Any] = data.astype(dtype).reshape(shape)
     return out
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator import inputs
 from generator.codegen.emit import EngineSources, const_bytes, emit_engine
 from generator.codegen.lower_split import lower_program
 from generator.codegen.schedule import Schedule
@@ -57,17 +58,16 @@ class CompiledModel:
 
 
 def load_tflite_bytes(path: Path, opts: ImportOptions | None = None) -> bytes:
-    """Any supported model file -> full-int8 .tflite bytes (Keras models are quantised here)."""
-    from generator.frontend.keras_import import check_model_path
+    """Any supported model file -> full-int8 .tflite bytes (Keras models are quantised here).
 
+    The path is checked first (:func:`generator.inputs.check_model_path`: a regular file, or a
+    SavedModel folder of regular files); a .tflite is read whole up to 256 MiB."""
     opts = opts or ImportOptions()
-    check_model_path(path)
+    inputs.check_model_path(path)
+    if opts.calibration is not None:
+        inputs.stat_input(opts.calibration, "calibration data")
     if path.suffix == ".tflite":
-        try:
-            return path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read the model ({exc.strerror})",
-                             "check the model path") from None
+        return inputs.read_bytes(path, "model", inputs.MAX_MODEL_BYTES)
     if path.is_dir() or path.suffix in KERAS_SUFFIXES:
         from generator.frontend import keras_import as ki
 
@@ -114,6 +114,7 @@ def compile_graph(graph: Graph, tflite: bytes, source: str = "model", prefix: st
 def compile_program(graph: Graph, program: Program, tflite: bytes, source: str = "model",
                     prefix: str = "model", planner: Planner = best_layout) -> CompiledModel:
     """Lower a chosen step program, lay out its arena and emit the C engine."""
+    inputs.c_prefix(prefix)
     schedule = lower_program(program)
     buffers = tuple(schedule.lifetimes())
     layout = planner(list(buffers))
