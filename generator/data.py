@@ -111,6 +111,7 @@ def split_dataset(ds: Dataset, val_share: float = 0.2, seed: int = 0) -> DataSpl
     if not 0.0 < val_share < 1.0:
         raise InputError(f"validation share must be between 0 and 1, got {val_share}",
                          "use e.g. --val-split 0.2")
+    inputs.check_seed(seed, "--seed")
     rng = np.random.default_rng(seed)
     train: list[I64] = []
     val: list[I64] = []

@@ -108,15 +108,14 @@ def _check_outputs(paths: dict[str, Path], force: bool) -> None:
 
 
 def parse_labels(text: str | None) -> tuple[str, ...] | None:
-    """A comma list of labels, or a file with one label per line."""
+    """A comma list of labels, or a file with one label per line, checked as ``generate`` checks
+    them (:func:`generator.project.options.parse_labels`)."""
+    from generator.project.options import parse_labels as parse_label_list
+
     if text is None:
         return None
-    path = Path(text)
-    if path.is_file():
-        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    else:
-        names = [part.strip() for part in text.split(",") if part.strip()]
-    if len(names) < 2 or len(set(names)) != len(names):
+    names = parse_label_list(text, "--labels")
+    if len(names) < 2:
         raise InputError(f"labels '{text}': need at least two distinct labels",
                          "give e.g. --labels silence,unknown,yes,no or a labels.txt")
     return tuple(names)
