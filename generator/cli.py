@@ -106,7 +106,7 @@ def plan_cmd(
 ) -> None:
     """Plan peak SRAM: per-op memory, chosen splits, peak with and without partial execution."""
     from generator.compiler import ImportOptions, compile_model, plan_figures
-    from generator.output import content, write_files
+    from generator.output import content, plot_text, write_files
     from generator.plan.report import op_memory, plan_json, plot_lifetimes, splits_table
 
     try:
@@ -119,7 +119,8 @@ def plan_cmd(
         write_files({
             json_path: content(doc),
             png_path: lambda p: plot_lifetimes(compiled.buffers, compiled.layout, p,
-                                               f"{model.name}: arena {figures.arena:,} B",
+                                               plot_text(f"{model.name}: arena "
+                                                         f"{figures.arena:,} B"),
                                                len(compiled.program.steps)),
         }, inputs=[model] if calib is None else [model, calib])
     except McuforgeError as exc:

@@ -59,6 +59,12 @@ def safe_text(text: str) -> str:
     return _SURROGATE.sub(_show_surrogate, text)
 
 
+def plot_text(text: str) -> str:
+    """``text`` for a matplotlib title: :func:`safe_text`, with ``$`` escaped (matplotlib would
+    parse text between two of them as mathtext, and fail on what is not)."""
+    return safe_text(text).replace("$", r"\$")
+
+
 def _show_surrogate(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
@@ -451,7 +457,7 @@ def write_files(items: Mapping[Path, Writer], inputs: Iterable[Path] = ()) -> No
     (same suffix, for writers that look at it); only when all have succeeded are they renamed into
     place, so an error or Ctrl-C leaves the previous files as they were and no partial new set.
     A path that is one of ``inputs``, or a directory, is refused before anything is written."""
-    _check_files(items, tuple(inputs))
+    check_files(items, inputs)
     temps: dict[Path, Path] = {}
     try:
         for path, writer in items.items():
@@ -476,9 +482,11 @@ def write_files(items: Mapping[Path, Writer], inputs: Iterable[Path] = ()) -> No
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _check_files(items: Mapping[Path, Writer], inputs: tuple[Path, ...]) -> None:
+def check_files(paths: Iterable[Path], inputs: Iterable[Path]) -> None:
+    """Refuse output file paths that are one of ``inputs`` (as written or through links) or a
+    directory."""
     protected = {form for given in inputs for form in _both_forms(given)}
-    for path in items:
+    for path in paths:
         if _both_forms(path) & protected:
             raise OutputError(f"{path}: is also an input; mcuforge does not overwrite its inputs",
                               "choose another output name")

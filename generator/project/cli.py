@@ -5,10 +5,12 @@ Heavy imports happen inside the commands, so that ``mcuforge --help`` stays fast
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from generator.console import console, err_console, fail
@@ -84,7 +86,8 @@ def generate_cmd(
     except McuforgeError as exc:
         raise fail(exc) from None
     _summary(project)
-    console.print(f"[green]wrote[/] {out}  (run it: mcuforge run {out})")
+    console.print(f"[green]wrote[/] {escape(str(out))}  (run it: mcuforge run "
+                  f"{escape(shlex.quote(str(out)))})")
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -96,15 +99,16 @@ def _summary(project: Any) -> None:
 
     assert isinstance(project, Project)
     fit = project.fit
-    table = Table(title=f"{project.plan.kind.value} on {project.board.name}", show_header=False)
-    table.add_row("model", f"{project.manifest['model']['file']['path']}")
+    table = Table(title=escape(f"{project.plan.kind.value} on {project.board.name}"),
+                  show_header=False)
+    table.add_row("model", escape(f"{project.manifest['model']['file']['path']}"))
     table.add_row("flash", f"{fit.flash_need:,} of {fit.flash_budget:,} B")
     table.add_row("SRAM", f"{fit.sram_need:,} of {fit.sram_budget:,} B "
                   f"(arena {project.compiled.arena_bytes:,} B)")
     table.add_row("environments", ", ".join(env.name for env in project.targets.envs))
     if project.targets.zephyr is not None:
-        table.add_row("zephyr", project.targets.zephyr.board)
-    table.add_row("replay", project.plan.replay.description)
+        table.add_row("zephyr", escape(project.targets.zephyr.board))
+    table.add_row("replay", escape(project.plan.replay.description))
     console.print(table)
 
 

@@ -6,6 +6,7 @@ the same data), ``<stem>.prune.json`` (every step) and ``<stem>.prune.png`` (acc
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -70,6 +71,8 @@ def prune_cmd(
     force: Annotated[bool, typer.Option("--force", help="Replace existing output files")] = False,
 ) -> None:
     """Prune whole channels where the planned SRAM peak is set, fine-tune, repeat until it fits."""
+    from rich.markup import escape
+
     from generator.console import console, err_console, fail
     from generator.data import DataOptions
     from generator.prune.loop import PruneOptions
@@ -79,30 +82,42 @@ def prune_cmd(
         raise typer.BadParameter("use unit, symmetric or raw", param_hint="--image-scale")
     paths = output_paths(out)
     try:
-        _check_outputs(paths, force)
+        _check_outputs(paths, force, _inputs(model, data, labels))
         opts = PruneOptions(epochs=epochs, final_epochs=final_epochs, max_steps=max_steps,
                             min_keep=min_keep, max_fraction=max_fraction,
                             learning_rate=learning_rate, seed=seed)
         data_opts = DataOptions(image_scale=image_scale,  # type: ignore[arg-type]  # checked above
                                 classes=parse_labels(labels))
         result = _run(model, data, budget, opts, val_split, data_opts)
-        _write(result, paths, model)
+        _write(result, paths, model, _inputs(model, data, labels))
     except McuforgeError as exc:
         raise fail(exc) from None
     _print(result, paths, console)
     if not result.met:
         last = result.steps[-1]
-        err_console.print(f"[yellow]note:[/] the model saved to {out} does not fit", highlight=False)
+        err_console.print(f"[yellow]note:[/] the model saved to {escape(str(out))} does not fit",
+                          highlight=False)
         raise fail(FitError(f"after {len(result.steps) - 1} pruning steps the planned arena is "
                             f"{last.arena:,} B, still above the budget of {budget:,} B",
                             "allow more steps (--max-steps), lower --min-keep, or raise the budget"))
 
 
-def _check_outputs(paths: dict[str, Path], force: bool) -> None:
+def _inputs(model: Path, data: Path, labels: str | None) -> list[Path]:
+    """The files the command reads: no output may replace one."""
+    given = [model, data]
+    if labels and "\0" not in labels and os.path.lexists(labels):
+        given.append(Path(labels))
+    return given
+
+
+def _check_outputs(paths: dict[str, Path], force: bool, inputs: list[Path]) -> None:
+    from generator.output import check_files
+
     if paths["model"].suffix != ".keras":
         raise InputError(f"{paths['model']}: the pruned model is saved as .keras",
                          "give -o NAME.keras")
-    existing = [str(p) for p in paths.values() if p.exists()]
+    check_files(paths.values(), inputs)
+    existing = [str(p) for p in paths.values() if os.path.lexists(p)]
     if existing and not force:
         raise OutputError(f"{', '.join(existing)} already exist(s)", "pass --force to replace")
 
@@ -136,7 +151,7 @@ def _run(model: Path, data: Path, budget: int, opts: PruneOptions, val_split: fl
                              "give a model saved with model.save('model.keras')")
         shape = tuple(int(d) for d in keras_model.inputs[0].shape[1:])
         split = split_dataset(load_dataset(data, shape, data_opts), val_split, opts.seed)
-    console.print(split.describe(), highlight=False)
+    console.print(split.describe(), highlight=False, markup=False)
     with make_progress(console) as progress:
         observer = RichObserver(progress, budget)
         try:
@@ -145,21 +160,22 @@ def _run(model: Path, data: Path, budget: int, opts: PruneOptions, val_split: fl
             observer.close()
 
 
-def _write(result: PruneResult, paths: dict[str, Path], source: Path) -> None:
-    from generator.output import content, write_files
+def _write(result: PruneResult, paths: dict[str, Path], source: Path, inputs: list[Path]) -> None:
+    from generator.output import content, plot_text, write_files
     from generator.prune.report import plot_accuracy, prune_json
 
-    title = f"{source.name}: accuracy vs planned SRAM (budget {result.budget:,} B)"
+    title = plot_text(f"{source.name}: accuracy vs planned SRAM (budget {result.budget:,} B)")
     doc = prune_json(result, str(paths["model"]))
     write_files({
         paths["model"]: lambda p: result.model.save(str(p)),
         paths["tflite"]: content(result.tflite),
         paths["json"]: content(doc),
         paths["png"]: lambda p: plot_accuracy(result, p, title),
-    })
+    }, inputs=inputs)
 
 
 def _print(result: PruneResult, paths: dict[str, Path], console: Console) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from generator.prune.report import COLUMNS, step_row
@@ -172,8 +188,8 @@ def _print(result: PruneResult, paths: dict[str, Path], console: Console) -> Non
         else:
             t.add_column(col, justify="right")
     for rec in result.steps:
-        t.add_row(*step_row(rec))
+        t.add_row(*(escape(cell) for cell in step_row(rec)))
     console.print(t)
     console.print("channel importance: L1 norm of each filter after folding the batch norm that "
                   "follows; int8 accuracy on the TFLite reference kernels", highlight=False)
-    console.print(f"[green]wrote[/] {', '.join(str(p) for p in paths.values())}")
+    console.print(f"[green]wrote[/] {escape(', '.join(str(p) for p in paths.values()))}")

@@ -6,6 +6,7 @@ from typing import Any
 
 import keras
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -43,8 +44,9 @@ class RichFitProgress(keras.callbacks.Callback):  # type: ignore[misc]
 
 
 def make_progress(console: Console) -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                    MofNCompleteColumn(), TextColumn("{task.fields[loss]}"), TimeElapsedColumn(),
+    return Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(),
+                    MofNCompleteColumn(), TextColumn("{task.fields[loss]}", markup=False),
+                    TimeElapsedColumn(),
                     console=console, transient=False)
 
 
@@ -63,7 +65,7 @@ class RichObserver:
         fits = "[green]fits[/]" if record.arena <= self.budget else "[yellow]over budget[/]"
         int8 = "-" if record.int8_acc is None else f"{100 * record.int8_acc:.1f}%"
         self.progress.console.print(
-            f"step {record.step}: {removed_text(record)}; arena {record.arena:,} B ({fits}), "
+            f"step {record.step}: {escape(removed_text(record))}; arena {record.arena:,} B ({fits}), "
             f"accuracy {100 * record.float_acc:.1f}% float / {int8} int8", highlight=False)
 
     def fit_callbacks(self, step: int, epochs: int, batches: int) -> list[Any]:
