@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from generator.boards import (
@@ -53,7 +54,7 @@ def _board_table(boards: list[Board]) -> Table:
     table.add_column("peripherals", overflow="fold")
     for board in boards:
         table.add_row(
-            board.name,
+            escape(board.name),
             board.core.value + (f" ({board.fpu.value})" if board.fpu is not Fpu.NONE else ""),
             _mhz(board.clock_hz),
             format_size(board.memory.sram),
@@ -104,7 +105,7 @@ def _region_table(board: Board) -> Table:
     for column in ("name", "kind", "origin", "end", "size", "use"):
         table.add_column(column)
     for region in board.memory.regions:
-        table.add_row(region.name, region.kind.value, f"0x{region.origin:08X}",
+        table.add_row(escape(region.name), region.kind.value, f"0x{region.origin:08X}",
                       f"0x{region.end:08X}", format_size(region.length),
                       "reserved" if region.reserved else "application")
     return table
@@ -127,7 +128,7 @@ def show_cmd(
     details.add_column(style="bold")
     details.add_column(overflow="fold")
     for key, value in _detail_rows(board):
-        details.add_row(key, value)
+        details.add_row(key, escape(value))
     console.print(details)
     console.print(_region_table(board))
 
@@ -138,7 +139,8 @@ def validate_cmd(
 ) -> None:
     """Check a board YAML file against the schema; exit code 2 if it is invalid."""
     board = _or_exit(lambda: validate_board_file(file))
-    console.print(f"[green]OK[/] {file}: board '{board.name}'", highlight=False)
+    console.print(f"[green]OK[/] {escape(str(file))}: board '{escape(board.name)}'",
+                  highlight=False)
 
 
 @app.command("schema")
@@ -148,7 +150,7 @@ def schema_cmd(
     """Print the board JSON schema, or rewrite the copy kept beside the board files."""
     if write:
         path = write_json_schema()
-        console.print(f"wrote {path}", highlight=False)
+        console.print(f"wrote {path}", highlight=False, markup=False)
         return
     typer.echo(board_json_schema_text(), nl=False)
 

@@ -187,14 +187,14 @@ def debug_cmd(
         t.add_column(col)
     for r in rows:
         style = "red" if r.mismatches else "green"
-        t.add_row(str(r.op), r.kind, r.name[:48], f"[{style}]{r.mismatches}/{r.elements}[/]",
+        t.add_row(str(r.op), r.kind, escape(r.name[:48]), f"[{style}]{r.mismatches}/{r.elements}[/]",
                   str(r.max_abs_diff))
     console.print(t)
     bad = first_divergence(rows)
     if bad is None:
         console.print("[green]bit-exact[/]: every operator output equals the interpreter's")
         return
-    err_console.print(f"[red]first difference[/] at op {bad.op}: {bad.kind} '{bad.name}' "
+    err_console.print(f"[red]first difference[/] at op {bad.op}: {bad.kind} '{escape(bad.name)}' "
                       f"({bad.mismatches} of {bad.elements} values differ)")
     raise typer.Exit(1)
 
