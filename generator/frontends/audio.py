@@ -102,6 +102,11 @@ class MfccConfig:
             _whole_samples(name, getattr(self, name), self.sample_rate)
         checks.require(self.window_len >= 2, _OWNER, "window_ms", "window shorter than 2 samples",
                        "use a window of 10-40 ms")
+        checks.require(self.stride >= 1, _OWNER, "stride_ms",
+                       f"{self.stride_ms!r} ms is 0 samples at {self.sample_rate} Hz: no frame "
+                       "would ever be computed",
+                       f"set stride_ms (--stride-ms, or frontend.stride_ms in --app-config) to "
+                       f"at least {1000 / self.sample_rate:g} ms, e.g. 20")
         _fft_size(self.fft_size, self.window_len)
         checks.int_in(_OWNER, "n_mels", self.n_mels, 1, self.n_bins)
         for name in ("mel_low_hz", "mel_high_hz"):

@@ -192,7 +192,7 @@ def _zephyr_sources(files: Mapping[str, object]) -> list[str]:
 def _context(options: GenerateOptions, board: Board, compiled: CompiledModel,
              figures: PlanFigures, plan: AppPlan, targets: Targets,
              fit: FitReport) -> dict[str, Any]:
-    run_board = load_board(targets.run_env)
+    run_board = board if board.is_emulated else load_board(targets.run_env)  # as project_targets
     return {
         "mcuforge_version": __version__,
         "project_name": f"{plan.kind.value}_{board.name}",

@@ -55,9 +55,9 @@ class KwsSettings:
     """Inferences after a detection during which no new detection is reported."""
 
     def validate(self) -> None:
-        _int_at_least("app.inference_every", self.inference_every, 1)
-        _int_at_least("app.smoothing", self.smoothing, 1)
-        _int_at_least("app.suppression", self.suppression, 0)
+        _int_in("app.inference_every", self.inference_every, 1, 10_000)
+        _int_in("app.smoothing", self.smoothing, 1, 1_000)
+        _int_in("app.suppression", self.suppression, 0, 1_000_000)
         _probability("app.threshold", self.threshold)
 
 
@@ -72,7 +72,7 @@ class VwwSettings:
     """... and absent again when it falls to this or below."""
 
     def validate(self) -> None:
-        _int_at_least("app.person_class", self.person_class, 0)
+        _int_in("app.person_class", self.person_class, 0, 10_000)
         _probability("app.on_threshold", self.on_threshold)
         _probability("app.off_threshold", self.off_threshold)
         if self.off_threshold >= self.on_threshold:
@@ -91,7 +91,7 @@ class SensorSettings:
     """A class is reported when its score reaches this."""
 
     def validate(self) -> None:
-        _int_at_least("app.hop", self.hop, 0)
+        _int_in("app.hop", self.hop, 0, 65_536)
         _probability("app.threshold", self.threshold)
 
 
@@ -274,10 +274,11 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
-def _int_at_least(where: str, value: int, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise InputError(f"{where}: must be a whole number >= {low}, got {value!r}",
-                         f"set {where.split('.')[-1]} to {low} or more")
+def _int_in(where: str, value: int, low: int, high: int) -> None:
+    """A whole number in ``[low, high]`` (the C side holds it in 32 bits)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InputError(f"{where}: must be a whole number from {low} to {high:,}, got {value!r}",
+                         f"set {where.split('.')[-1]} to a value from {low} to {high:,}")
 
 
 def _probability(where: str, value: float) -> None:

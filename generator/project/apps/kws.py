@@ -45,6 +45,7 @@ def plan(model_in: IOSpec, model_out: IOSpec, board: Board, request: AppRequest)
                f"--n-frames {mfcc.n_frames}, --n-coeffs {mfcc.n_coeffs}", _shape_fix(model_in))
     labels = resolve_labels(request.labels, n_classes(model_out))
     replay = _replay(request, mfcc)
+    _check_inferences(mfcc, settings, replay)
     return AppPlan(
         kind=AppKind.KWS, peripheral=PERIPHERAL, frontend=mfcc, settings=settings, labels=labels,
         replay=replay, buffers=_buffers(mfcc, settings, len(labels)),
@@ -71,6 +72,26 @@ def _replay(request: AppRequest, mfcc: MfccConfig) -> Replay:
                          f"({mfcc.clip_samples} samples)", "replay at least "
                          f"{mfcc.clip_samples / mfcc.sample_rate:.2f} s of audio")
     return Replay("audio", data, source, what)
+
+
+def inference_count(mfcc: MfccConfig, settings: KwsSettings, samples: int) -> int:
+    """Inferences the firmware's loop runs on ``samples`` of audio (the twin of its schedule)."""
+    if mfcc.stride < 1 or samples < mfcc.window_len:
+        return 0
+    frames = (samples - mfcc.window_len) // mfcc.stride + 1
+    if frames < mfcc.n_frames:
+        return 0
+    return (frames - mfcc.n_frames) // settings.inference_every + 1
+
+
+def _check_inferences(mfcc: MfccConfig, settings: KwsSettings, replay: Replay) -> None:
+    """A setting that would make the replayed firmware run no inference is refused here."""
+    if inference_count(mfcc, settings, replay.data.size) < 1:
+        raise InputError(
+            f"{replay.source}: with a stride of {mfcc.stride} samples (stride_ms "
+            f"{mfcc.stride_ms:g}) and {mfcc.n_frames} frames (n_frames) the replay's "
+            f"{replay.data.size} samples give no inference",
+            "lower --n-frames or --stride-ms, or replay more audio")
 
 
 def default_audio(sample_rate: int) -> npt.NDArray[np.int16]:
