@@ -16,11 +16,12 @@ import enum
 import itertools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeAlias
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -98,8 +99,126 @@ PositiveSize: TypeAlias = Annotated[int, BeforeValidator(parse_size), Field(gt=0
                                     WithJsonSchema(_SIZE_SCHEMA)]
 Address: TypeAlias = Annotated[int, BeforeValidator(parse_address), Field(ge=0, lt=2**32),
                                WithJsonSchema(_ADDRESS_SCHEMA)]
-Identifier: TypeAlias = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
-Text: TypeAlias = Annotated[str, Field(min_length=1)]
+Identifier: TypeAlias = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+# --------------------------------------------------------------------------------------------------
+# Strings that reach generated files
+#
+# Names a tool reads (PlatformIO board and platform ids, the Zephyr board target, QEMU machine and
+# cpu names and arguments) must match strict patterns: they are written into platformio.ini,
+# CMake and command lines as they are. Free text (display_name, vendor, notes, peripheral models)
+# only ever reaches comments and documentation, through generator.encoders; it is still limited to
+# one line of printable text without the sequences that end a comment.
+
+
+def _string(what: str, text: str, pattern: re.Pattern[str], example: str) -> str:
+    if not pattern.fullmatch(text):
+        raise PydanticCustomError(
+            "name", "{value} is not a valid {what} (expected {example})",
+            {"value": _shown(text), "what": what, "example": example})
+    return text
+
+
+def _shown(text: str) -> str:
+    """A field value for an error message: quoted, escaped, at most 60 characters of it."""
+    return repr(text if len(text) <= 60 else text[:60] + "...")
+
+
+def _matcher(what: str, pattern: str, example: str) -> Callable[[str], str]:
+    """A validator refusing a string that does not match ``pattern`` in full."""
+    compiled = re.compile(pattern)
+    return lambda text: _string(what, text, compiled, example)
+
+
+def _name_schema(what: str, pattern: str, example: str) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "pattern": f"^(?:{pattern})$",
+                           "description": f"{what}, e.g. {example}"})
+
+
+_PIO_ID = r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}"
+_PIO_ID_ABOUT = ("PlatformIO id", _PIO_ID, "'nano33ble': letters, digits, '_.+-'")
+_PIO_PLATFORM_ABOUT = (
+    "PlatformIO platform",
+    rf"(?:{_PIO_ID}/)?{_PIO_ID}(?:@[A-Za-z0-9_.+~^=*-]{{1,64}})?"
+    r"|https://[A-Za-z0-9_.~/:@+-]{1,200}(?:#[A-Za-z0-9_.+/-]{1,64})?",
+    "'ststm32', 'platformio/ststm32@^17.0.0' or an https:// URL")
+_ZEPHYR_BOARD_ABOUT = (
+    "Zephyr board target", r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}(?:@[A-Za-z0-9_.-]{1,32})?"
+    r"(?:/[A-Za-z0-9][A-Za-z0-9_-]{0,63}){0,4}", "'nucleo_f746zg' or 'mps2/an386'")
+_QEMU_NAME_ABOUT = ("QEMU name", r"[a-z0-9][a-z0-9._+-]{0,63}",
+                    "'mps2-an386' or 'cortex-m4': lower-case letters, digits, '._+-'")
+_URL_ABOUT = ("URL", r"https?://[A-Za-z0-9_.~/:@!&'()*+,;=%?#-]{1,200}",
+              "'https://www.example.com/board'")
+
+PioName: TypeAlias = Annotated[str, AfterValidator(_matcher(*_PIO_ID_ABOUT)),
+                               _name_schema(*_PIO_ID_ABOUT)]
+PioPlatform: TypeAlias = Annotated[str, AfterValidator(_matcher(*_PIO_PLATFORM_ABOUT)),
+                                   _name_schema(*_PIO_PLATFORM_ABOUT)]
+ZephyrBoard: TypeAlias = Annotated[str, AfterValidator(_matcher(*_ZEPHYR_BOARD_ABOUT)),
+                                   _name_schema(*_ZEPHYR_BOARD_ABOUT)]
+QemuName: TypeAlias = Annotated[str, AfterValidator(_matcher(*_QEMU_NAME_ABOUT)),
+                                _name_schema(*_QEMU_NAME_ABOUT)]
+Url: TypeAlias = Annotated[str, AfterValidator(_matcher(*_URL_ABOUT)), _name_schema(*_URL_ABOUT)]
+
+QEMU_EXTRA_OPTIONS = ("-m", "-smp", "-global")
+"""The only QEMU options ``emulator.extra_args`` may add: none of them touches host files,
+devices, networks or the semihosting and sandbox settings mcuforge chooses."""
+_QEMU_VALUE = re.compile(r"[A-Za-z0-9_.,=:+-]{1,64}")
+
+
+def _check_extra_args(args: tuple[str, ...]) -> tuple[str, ...]:
+    """Pairs of an allowed option and a plain value (no '$', quotes, spaces, paths)."""
+    if len(args) % 2:
+        raise PydanticCustomError("args", "expected pairs of an option and its value, got {n} "
+                                  "item(s)", {"n": len(args)})
+    for i in range(0, len(args), 2):
+        option, value = args[i], args[i + 1]
+        if option not in QEMU_EXTRA_OPTIONS:
+            raise PydanticCustomError(
+                "args", "[{i}]: {option} is not an option a board may add (allowed: {allowed})",
+                {"i": i, "option": _shown(option), "allowed": ", ".join(QEMU_EXTRA_OPTIONS)})
+        if not _QEMU_VALUE.fullmatch(value) or value.startswith("-"):
+            raise PydanticCustomError(
+                "args", "[{i}]: {value} is not a plain value (letters, digits, '_.,=:+-')",
+                {"i": i + 1, "value": _shown(value)})
+    return args
+
+
+_FORBIDDEN_IN_TEXT = ("*/", "/*", "${", "\\")
+
+
+def _check_text(limit: int) -> Callable[[str], str]:
+    """A validator for free text: 1 to ``limit`` printable characters, none of
+    ``_FORBIDDEN_IN_TEXT``."""
+    def check(text: str) -> str:
+        if not text:
+            raise PydanticCustomError("text", "must not be empty")
+        if len(text) > limit:
+            raise PydanticCustomError("text", "is {n} characters long; at most {limit} are "
+                                      "allowed", {"n": len(text), "limit": limit})
+        bad = next((ch for ch in text if not ch.isprintable()), None)
+        if bad is not None:
+            raise PydanticCustomError(
+                "text", "holds the control character {code} at position {at}: one line of "
+                "printable text is expected", {"code": f"U+{ord(bad):04X}", "at": text.index(bad)})
+        seq = next((s for s in _FORBIDDEN_IN_TEXT if s in text), None)
+        if seq is not None:
+            raise PydanticCustomError("text", "must not contain '{seq}', which generated files "
+                                      "read as syntax (a comment's end, a substitution, an "
+                                      "escape)", {"seq": seq})
+        return text
+    return check
+
+
+def _text_schema(limit: int) -> WithJsonSchema:
+    return WithJsonSchema({
+        "type": "string", "minLength": 1, "maxLength": limit,
+        "pattern": r"^(?!.*(\*/|/\*|\$\{))[^\\\u0000-\u001f\u007f-\u009f\u2028\u2029]*$",
+        "description": f"one line of printable text, at most {limit} characters"})
+
+
+Text: TypeAlias = Annotated[str, AfterValidator(_check_text(200)), _text_schema(200)]
+LongText: TypeAlias = Annotated[str, AfterValidator(_check_text(2000)), _text_schema(2000)]
 
 
 def format_size(n_bytes: int) -> str:
@@ -272,9 +391,9 @@ def _check_region_total(
 class PlatformIO(_Frozen):
     """How PlatformIO names this board."""
 
-    platform: Text
-    board: Text
-    framework: Text | None = None
+    platform: PioPlatform
+    board: PioName
+    framework: PioName | None = None
     local_platform: bool = Field(
         default=False,
         description=f"the platform is mcuforge's own offline '{LOCAL_PLATFORM_NAME}' platform",
@@ -292,7 +411,7 @@ class PlatformIO(_Frozen):
 
 
 class Zephyr(_Frozen):
-    board: Text = Field(description="the Zephyr board target, e.g. nucleo_f746zg")
+    board: ZephyrBoard = Field(description="the Zephyr board target, e.g. nucleo_f746zg")
 
 
 class Microphone(_Frozen):
@@ -330,9 +449,12 @@ class Peripherals(_Frozen):
 class Emulator(_Frozen):
     """How to run this board's firmware in qemu-system-arm."""
 
-    machine: Text = Field(description="qemu-system-arm -M value, e.g. mps2-an386")
-    cpu: Text | None = Field(default=None, description="qemu -cpu value; the machine's default if absent")
-    extra_args: tuple[str, ...] = ()
+    machine: QemuName = Field(description="qemu-system-arm -M value, e.g. mps2-an386")
+    cpu: QemuName | None = Field(default=None,
+                                 description="qemu -cpu value; the machine's default if absent")
+    extra_args: Annotated[tuple[str, ...], AfterValidator(_check_extra_args)] = Field(
+        default=(), description="extra qemu-system-arm arguments: pairs of an option among "
+        + ", ".join(QEMU_EXTRA_OPTIONS) + " and a plain value")
 
 
 class Board(_Frozen):
@@ -350,8 +472,8 @@ class Board(_Frozen):
     zephyr: Zephyr | None = None
     peripherals: Peripherals = Peripherals()
     emulator: Emulator | None = None
-    url: Text | None = None
-    notes: Text | None = None
+    url: Url | None = None
+    notes: LongText | None = None
 
     @field_validator("fpu")
     @classmethod
