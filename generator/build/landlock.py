@@ -6,6 +6,7 @@ executing below the given paths, writing ``/dev/null``, and nothing else; :func:
 to the calling process (the child, between fork and exec) and cannot be undone there.
 
 Landlock needs Linux 5.13 or later with the LSM enabled; :func:`available` says whether it is.
+:func:`die_with_parent` (``prctl(PR_SET_PDEATHSIG)``) is the other child set-up QEMU runs get.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # the same on every 
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_PDEATHSIG = 1
 
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 _HANDLED_BITS_BY_ABI = {1: 13, 2: 14, 3: 15, 4: 15}  # ABI 5 and later: 16 (IOCTL_DEV)
@@ -102,3 +104,10 @@ def enforce(ruleset: int) -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
     if _LIBC.syscall(_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
         raise OSError(ctypes.get_errno(), "landlock_restrict_self")
+
+
+def die_with_parent(signum: int) -> None:
+    """Ask the kernel to send ``signum`` to the calling process when its parent ends (Linux);
+    elsewhere nothing happens."""
+    if _LIBC is not None and os.uname().sysname == "Linux":
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)

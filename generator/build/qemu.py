@@ -43,18 +43,22 @@ def _qemu_binary() -> str:
     return found
 
 
+_QEMU_ERROR_PREFIXES = (f"{QEMU}:", "qemu: fatal:")
+
+
 def qemu_failure(output: str) -> str | None:
-    """QEMU's own error lines (``qemu-system-arm: ...``) in ``output``, or None if there are none."""
-    lines = [line for line in output.splitlines()
-             if line.startswith(f"{QEMU}:") and not line.startswith(f"{QEMU}: warning:")]
-    return "\n".join(lines[:5]) if lines else None
+    """QEMU's own error (the first ``qemu-system-arm: ...`` or ``qemu: fatal: ...`` line that is
+    not a warning, and the lines after it, at most five) in ``output``, or None if there is none."""
+    lines = output.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith(_QEMU_ERROR_PREFIXES) and not line.startswith(f"{QEMU}: warning:"):
+            return "\n".join(lines[index:index + 5])
+    return None
 
 
 def check_qemu_ran(where: str, exit_code: int, output: str) -> None:
-    """Raise ToolError if QEMU itself failed (did not start, or its sandbox stopped the firmware).
-
-    ``where`` names the firmware or project in the message.
-    """
+    """Raise ToolError if QEMU itself failed: it did not start, crashed, or its sandbox stopped
+    the firmware. ``where`` names the firmware or project in the message."""
     if killed_by_sandbox(exit_code):
         raise ToolError(f"{where}: QEMU's sandbox stopped the firmware: it asked the host to run a "
                         "command (semihosting SYS_SYSTEM), which mcuforge never allows",
@@ -64,7 +68,10 @@ def check_qemu_ran(where: str, exit_code: int, output: str) -> None:
     if failure is not None:
         raise ToolError(f"{where}: {QEMU} failed (exit code {exit_code}):\n{failure}",
                         hint="check the board's emulator settings (machine, cpu, extra_args) "
-                             "and that the firmware file is an ARM ELF")
+                             "and that the firmware file is an ARM ELF for that machine")
+    if exit_code < 0:
+        raise ToolError(f"{where}: {QEMU} was killed by signal {-exit_code}",
+                        hint="run it again; if it recurs, run QEMU by hand to see why")
 
 
 def run_qemu(

@@ -87,6 +87,21 @@ def _ruleset(command: Sequence[str], readable: Sequence[Path] | None) -> int | N
                                        *(str(p) for p in readable)])
 
 
+def _child_setup(parent: int, ruleset: int | None) -> Callable[[], None]:
+    """What the child does between fork and exec: die with its parent, then confine itself.
+
+    The parent-death signal is SIGTERM, which coreutils ``timeout`` passes on to QEMU: even a
+    ``kill -9`` of mcuforge ends the run.
+    """
+    def _setup() -> None:
+        landlock.die_with_parent(signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(1)
+        if ruleset is not None:
+            landlock.enforce(ruleset)
+    return _setup
+
+
 @contextmanager
 def process_group(command: Sequence[str], *, readable: Sequence[Path] | None = None,
                   **popen: object) -> Iterator[subprocess.Popen[str]]:
@@ -98,7 +113,7 @@ def process_group(command: Sequence[str], *, readable: Sequence[Path] | None = N
     """
     ruleset = _ruleset(command, readable)
     try:
-        preexec = None if ruleset is None else (lambda: landlock.enforce(ruleset))
+        preexec = _child_setup(os.getpid(), ruleset)
         process: subprocess.Popen[str] = subprocess.Popen(  # type: ignore[call-overload]
             list(command), start_new_session=True, text=True, preexec_fn=preexec, **popen)
     except subprocess.SubprocessError as exc:  # the confinement failed in the child
