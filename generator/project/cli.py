@@ -116,16 +116,39 @@ def run_cmd(
     project: Annotated[Path, typer.Argument(help="A folder written by mcuforge generate")],
     env: Annotated[str | None, typer.Option("--env", "-e", help="Emulated PlatformIO environment "
                                             "(default: the project's run environment)")] = None,
+    trust_project: Annotated[bool, typer.Option(
+        "--trust-project", help="Build and run the project even if it is not exactly what this "
+        "user's mcuforge generated (its scripts run on this machine)")] = False,
 ) -> None:
-    """Build a generated project offline and run it in QEMU; exits with the firmware's exit code."""
-    from generator.project.run import build, resolve_env, run_firmware, upload_command
+    """Build a generated project offline and run it in QEMU; exits with the firmware's exit code.
+
+    Only a project this user's mcuforge generated, unchanged, is built: the file hashes and the
+    signature in its mcuforge.json are checked first.
+    """
+    from rich.markup import escape
+
+    from generator.project.run import (
+        build,
+        check_finished,
+        check_project,
+        resolve_env,
+        run_firmware,
+        upload_command,
+    )
+    from generator.project.trust import describe_problems
 
     try:
+        problems = check_project(project, trust=trust_project)
+        if problems:
+            err_console.print(f"[yellow]warning:[/] {escape(str(project))}: running a project "
+                              "mcuforge did not generate as it is (--trust-project): "
+                              f"{escape(describe_problems(problems))}", highlight=False)
         name = resolve_env(project, env)
-        with err_console.status(f"building {name}"):
+        with err_console.status(f"building {escape(name)}"):
             elf = build(project, name)
-        code, _ = run_firmware(upload_command(project, name, elf),
-                               echo=lambda line: console.out(line, end="", highlight=False))
+        code, output = run_firmware(upload_command(project, name, elf), elf=elf,
+                                    echo=lambda line: console.out(line, end="", highlight=False))
+        check_finished(project, name, code, output)
     except McuforgeError as exc:
         raise fail(exc) from None
     raise typer.Exit(code)

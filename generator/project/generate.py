@@ -44,6 +44,7 @@ from generator.project.options import GenerateOptions, load_app_config, parse_la
 from generator.project.render import TemplateError, render_sets
 from generator.project.replay import HEADER_NAME, replay_header
 from generator.project.targets import ZEPHYR_DOC_VERSION, Targets, project_targets
+from generator.project.trust import signed_manifest
 
 ENGINE_PREFIX = "model"
 _APP_TITLES = {"kws": "Keyword-spotting", "vww": "Visual-wake-words",
@@ -161,7 +162,7 @@ def _files(options: GenerateOptions, board: Board, compiled: CompiledModel,
         context["sources"] = _zephyr_sources(files)
         _merge(files, render_sets(("zephyr",), context))
     files[TFLITE_PATH] = compiled.tflite
-    files[MANIFEST_NAME] = manifest_text(manifest)
+    files[MANIFEST_NAME] = manifest_text(signed_manifest(manifest, files))
     return files
 
 

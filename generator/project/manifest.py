@@ -3,7 +3,8 @@
 It records the mcuforge version, the SHA-256 of the input model file and of the int8 ``.tflite``,
 the board, the app, every option (as given and as resolved), the memory plan and the fit check. It
 holds no timestamps and no machine-specific paths beyond what the user typed, so generating twice
-from the same inputs gives the same bytes.
+from the same inputs gives the same bytes. :func:`generator.project.trust.signed_manifest` adds the
+SHA-256 of every project file and this user's signature, which ``mcuforge run`` checks.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shlex
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ from generator.project.options import GenerateOptions
 from generator.project.targets import Targets
 
 MANIFEST_NAME = "mcuforge.json"
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 TFLITE_PATH = "model/model.tflite"
 
 
@@ -122,15 +126,44 @@ def manifest_text(manifest: Mapping[str, Any]) -> str:
     return json.dumps(manifest, indent=2) + "\n"
 
 
-def read_manifest(project_dir: Path) -> dict[str, Any]:
+def _manifest_bytes(project_dir: Path) -> bytes:
+    """The bytes of ``project_dir/mcuforge.json``: a regular file of at most MAX_MANIFEST_BYTES.
+
+    Opened without blocking, so a FIFO or a device in its place is refused, not waited on.
+    """
     from generator.errors import InputError
 
     path = project_dir / MANIFEST_NAME
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except OSError:
-        raise InputError(f"{project_dir}: no {MANIFEST_NAME}; not a project made by mcuforge "
-                         "generate", "pass the folder `mcuforge generate -o` wrote") from None
-    except ValueError as exc:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+            raise InputError(f"{project_dir}: no {MANIFEST_NAME}; not a project made by mcuforge "
+                             "generate", "pass the folder `mcuforge generate -o` wrote") from None
+        raise InputError(f"{path}: cannot read it ({exc.strerror or exc})",
+                         "pass the folder `mcuforge generate -o` wrote") from None
+    with os.fdopen(fd, "rb") as stream:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{path}: not a regular file", "regenerate the project")
+        if info.st_size > MAX_MANIFEST_BYTES:
+            raise InputError(f"{path}: {info.st_size:,} bytes, more than any manifest mcuforge "
+                             f"writes ({MAX_MANIFEST_BYTES:,})", "regenerate the project")
+        try:
+            return stream.read(MAX_MANIFEST_BYTES + 1)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read it ({exc.strerror or exc})",
+                             "regenerate the project") from None
+
+
+def read_manifest(project_dir: Path) -> dict[str, Any]:
+    """The parsed ``mcuforge.json`` of a project (any JSON value: callers check its shape)."""
+    from generator.errors import InputError
+
+    path = project_dir / MANIFEST_NAME
+    data = _manifest_bytes(project_dir)
+    try:
+        parsed: dict[str, Any] = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})", "regenerate the project") from None
-    return data
+    return parsed

@@ -1,29 +1,47 @@
-"""``mcuforge run``: build a generated project offline and run it in QEMU, streaming its output.
+"""``mcuforge run``: check, build offline and run a generated project in QEMU, streaming its output.
 
-The build is ``pio run -e ENV`` in mcuforge's private offline PlatformIO core
-(:func:`generator.build.pio_run`). The run uses the environment's own ``upload_command`` from
-``platformio.ini`` (QEMU with ``-icount shift=0``: what ``pio run -t upload`` would run), with the
-ELF in place of ``$SOURCE``, and copies the firmware's output line by line as it comes. The result
-is the firmware's exit code.
+1. **Check** (:func:`check_project`), before anything is built: the folder must be exactly what
+   this user's ``mcuforge generate`` wrote, by the signed file hashes of its ``mcuforge.json``
+   (:mod:`generator.project.trust`). A changed, added or missing file, or a manifest that is
+   unsigned or signed elsewhere, is refused unless the user passes ``--trust-project``: the
+   build runs the project's Python (``extra_scripts``) and its ``upload_command``.
+2. **Build**: ``pio run -e ENV`` in mcuforge's private offline PlatformIO core
+   (:func:`generator.build.pio_run`).
+3. **Run**: the environment's own ``upload_command`` from ``platformio.ini`` (sandboxed QEMU with
+   ``-icount shift=0``: what ``pio run -t upload`` would run) with the ELF in place of ``$SOURCE``,
+   in a process group of its own (:mod:`generator.build.sandbox`), confined to reading the ELF.
+   Each line of the firmware's output is passed on as it comes. QEMU failing to start, its
+   sandbox stopping the firmware, a timeout, and an exit code 0 without the firmware's last line
+   (``done N inferences``) are tool errors. The result is the firmware's exit code.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from generator.build import firmware_elf, pio_run
+from generator.build.qemu import check_qemu_ran
+from generator.build.sandbox import stream_lines
 from generator.errors import InputError, ToolError
 from generator.project.manifest import MANIFEST_NAME, read_manifest
+from generator.project.targets import QEMU_TIMEOUT_S
+from generator.project.trust import describe_problems, project_problems
 
 TIMEOUT_EXIT_CODES = (124, 137)
 """Exit codes of coreutils ``timeout`` when the time limit was reached (TERM, then KILL)."""
 INFERENCE_RE = re.compile(r"^inference (\d+) (\w+) (\d+) scores((?: -?\d+)+)\s*$")
+DONE_RE = re.compile(r"^done \d+ inferences\b", re.MULTILINE)
+"""The last line every generated firmware prints: the proof that it ran to its end."""
+RUN_TIMEOUT_S = QEMU_TIMEOUT_S + 30
+"""Watchdog of a firmware run: longer than the upload_command's own ``timeout``."""
+TRUST_HINT = ("regenerate it with `mcuforge generate` (mcuforge.json's 'regenerate' holds the "
+              "command), or pass --trust-project if you trust whoever wrote every file in it: "
+              "building and running it executes its scripts")
 
 
 @dataclass(frozen=True)
@@ -46,15 +64,31 @@ def parse_inferences(output: str) -> list[Inference]:
     return found
 
 
+def check_project(project_dir: Path, trust: bool = False) -> list[str]:
+    """Refuse (InputError) a project this user's mcuforge did not generate, or that was changed.
+
+    Reads and checks ``mcuforge.json`` first. With ``trust`` nothing is refused: the problems
+    found are returned for the caller to warn about.
+    """
+    manifest = read_manifest(project_dir)
+    _targets(project_dir, manifest)
+    problems = project_problems(project_dir, manifest)
+    if problems and not trust:
+        raise InputError(f"{project_dir}: not built or run, it is not the project mcuforge "
+                         f"generated: {describe_problems(problems)}", TRUST_HINT)
+    return problems
+
+
 def resolve_env(project_dir: Path, env: str | None) -> str:
     """The environment to run: ``env`` if it is emulated, else the manifest's run environment."""
     targets = _targets(project_dir, read_manifest(project_dir))
-    emulated = list(targets["emulated_envs"])
+    emulated = [str(e) for e in targets["emulated_envs"]]
+    envs = [str(e) for e in targets["platformio_envs"]]
     if env is None:
         return str(targets["run_env"])
-    if env not in targets["platformio_envs"]:
+    if env not in envs:
         raise InputError(f"{project_dir}/platformio.ini: no environment '{env}'",
-                         f"choose one of {', '.join(targets['platformio_envs'])}")
+                         f"choose one of {', '.join(envs)}")
     if env not in emulated:
         raise InputError(f"environment '{env}' is for the real board and cannot run offline",
                          f"flash it with `pio run -d {project_dir} -e {env} -t upload`, or run "
@@ -76,14 +110,24 @@ def _targets(project_dir: Path, manifest: object) -> dict[str, Any]:
 def upload_command(project_dir: Path, env: str, elf: Path) -> list[str]:
     """The environment's ``upload_command`` with ``$SOURCE`` replaced by the ELF's path."""
     from platformio.project.config import ProjectConfig
+    from platformio.project.exception import ProjectError
 
-    config = ProjectConfig(str(project_dir / "platformio.ini"), parse_extra=False)
-    section = f"env:{env}"
-    if not config.has_option(section, "upload_command"):
-        raise InputError(f"{project_dir}/platformio.ini: [{section}] has no upload_command",
+    try:
+        config = ProjectConfig(str(project_dir / "platformio.ini"), parse_extra=False)
+        section = f"env:{env}"
+        command = (str(config.get(section, "upload_command"))
+                   if config.has_option(section, "upload_command") else None)
+    except ProjectError as exc:
+        raise InputError(f"{project_dir}/platformio.ini: {exc}", "regenerate the project") from None
+    if not command:
+        raise InputError(f"{project_dir}/platformio.ini: [env:{env}] has no upload_command",
                          "regenerate the project")
-    command = str(config.get(section, "upload_command"))
-    return [str(elf) if part == "$SOURCE" else part for part in shlex.split(command)]
+    try:
+        parts = shlex.split(command)
+    except ValueError as exc:
+        raise InputError(f"{project_dir}/platformio.ini: [env:{env}] upload_command: {exc}",
+                         "regenerate the project") from None
+    return [str(elf) if part == "$SOURCE" else part for part in parts]
 
 
 def build(project_dir: Path, env: str, core_dir: Path | None = None) -> Path:
@@ -92,34 +136,45 @@ def build(project_dir: Path, env: str, core_dir: Path | None = None) -> Path:
     return firmware_elf(project_dir, env)
 
 
-def run_firmware(command: list[str], echo: Callable[[str], None] | None = None
-                 ) -> tuple[int, str]:
+def run_firmware(command: list[str], echo: Callable[[str], None] | None = None, *,
+                 elf: Path | None = None, timeout: float = RUN_TIMEOUT_S) -> tuple[int, str]:
     """Run ``command``, passing each output line to ``echo`` as it arrives; (exit code, output).
 
     The firmware's stderr (faults, semihosting stream 2) is merged into its stdout, in order.
+    With ``elf`` the run is confined to reading that file (and the system's program folders).
+    Raises ToolError if the command cannot start, runs out of time, or QEMU fails or stops the
+    firmware.
     """
     echo = echo or (lambda line: print(line, end="", flush=True))
+    readable = None if elf is None else [elf.resolve()]
     try:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, bufsize=1)
+        done = stream_lines(command, echo, timeout, readable=readable)
     except OSError as exc:
         raise ToolError(f"cannot start {command[0]} ({exc.strerror or exc})",
                         "install qemu-system-arm and coreutils") from None
-    lines = []
-    assert process.stdout is not None
-    for line in process.stdout:
-        lines.append(line)
-        echo(line)
-    code = process.wait()
-    if code in TIMEOUT_EXIT_CODES and command[0] == "timeout":
-        raise ToolError(f"the firmware did not finish within {command[3]} s",
+    if done.timed_out or (done.returncode in TIMEOUT_EXIT_CODES and command[0] == "timeout"):
+        limit = command[3] if command[0] == "timeout" and len(command) > 3 else f"{timeout:g}"
+        raise ToolError(f"the firmware did not finish within {limit} s",
                         "look for a hang, or raise the timeout in the upload_command")
-    return code, "".join(lines)
+    check_qemu_ran(str(elf or command[0]), done.returncode, done.stdout)
+    return done.returncode, done.stdout
+
+
+def check_finished(project_dir: Path, env: str, code: int, output: str) -> None:
+    """A run that exits 0 must have printed the firmware's last line; else a ToolError."""
+    if code == 0 and DONE_RE.search(output) is None:
+        raise ToolError(f"{project_dir}: environment '{env}' exited with 0, but the firmware never "
+                        "printed its last line ('done N inferences'): QEMU did not run it to its end",
+                        "check the upload_command in platformio.ini, or regenerate the project")
 
 
 def run_project(project_dir: Path, env: str | None = None, core_dir: Path | None = None,
-                echo: Callable[[str], None] | None = None) -> tuple[int, str]:
-    """Build and run; returns the firmware's exit code and its standard output."""
+                echo: Callable[[str], None] | None = None,
+                trust: bool = False) -> tuple[int, str]:
+    """Check, build and run; returns the firmware's exit code and its standard output."""
+    check_project(project_dir, trust)
     name = resolve_env(project_dir, env)
     elf = build(project_dir, name, core_dir)
-    return run_firmware(upload_command(project_dir, name, elf), echo)
+    code, output = run_firmware(upload_command(project_dir, name, elf), echo, elf=elf)
+    check_finished(project_dir, name, code, output)
+    return code, output

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from generator.boards import Board, Core, MicKind, load_board
 from generator.build import platformio_env_options
+from generator.build.sandbox import qemu_guard_args
 from generator.frontends import MfccConfig
 from generator.project.apps import AppPlan
 from generator.project.options import AppKind
@@ -109,13 +110,13 @@ def project_targets(board: Board, plan: AppPlan) -> Targets:
 
 
 def qemu_upload_command(board: Board) -> str:
-    """QEMU with deterministic instruction counting; PlatformIO substitutes $SOURCE (the ELF)."""
+    """QEMU sandboxed (no host commands) with deterministic instruction counting; PlatformIO
+    substitutes $SOURCE (the ELF)."""
     assert board.emulator is not None
     emu = board.emulator
     parts = ["timeout", "-k", "2", str(QEMU_TIMEOUT_S), "qemu-system-arm", "-M", emu.machine,
              *(["-cpu", emu.cpu] if emu.cpu else []), "-nographic", "-monitor", "none",
-             "-serial", "none", "-semihosting-config", "enable=on,target=native",
-             "-icount", ICOUNT, *emu.extra_args]
+             "-serial", "none", *qemu_guard_args(), "-icount", ICOUNT, *emu.extra_args]
     return " ".join(shlex.quote(p) for p in parts) + " -kernel $SOURCE"
 
 
