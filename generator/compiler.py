@@ -71,8 +71,8 @@ def load_tflite_bytes(path: Path, opts: ImportOptions | None = None) -> bytes:
     if path.is_dir() or path.suffix in KERAS_SUFFIXES:
         from generator.frontend import keras_import as ki
 
+        calib = ki.load_calibration(opts.calibration) if opts.calibration else None  # cheap first
         model = ki.load_keras_model(path)
-        calib = ki.load_calibration(opts.calibration) if opts.calibration else None
         return ki.quantize_keras(model, ki.QuantizeOptions(calibration=calib, float_io=opts.float_io))
     raise InputError(
         f"{path}: unknown model format '{path.suffix}'",

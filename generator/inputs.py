@@ -406,7 +406,7 @@ def npz_names(path: Path, what: str) -> list[str]:
 def is_zip(path: Path, what: str) -> bool:
     """Whether a regular file starts like a zip archive (an ``.npz``), by its first bytes."""
     with open_input(path, what) as stream:
-        return stream.read(4) == b"PK\x03\x04"
+        return stream.read(4) in (b"PK\x03\x04", b"PK\x05\x06")  # a member, or an empty zip
 
 
 def load_array(path: Path, what: str, member: str = "x",
