@@ -193,6 +193,7 @@ def _expand(arg: str, inputs: Inputs, out: Path) -> str:
 EARLY_STAGES = {
     "plan": ("generator.compiler.search_splits", "generator.compiler.build_program"),
     "render": ("generator.project.generate.render_sets",),
+    "build": ("generator.project.run.build",),  # mcuforge run: PlatformIO would start here
 }
 
 
