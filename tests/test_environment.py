@@ -11,15 +11,15 @@ import errno
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from generator import environment
-from generator.errors import OutputError
 from generator.cli import app
+from generator.errors import OutputError
 from tests.support import badgen
 
 pytestmark = pytest.mark.unit
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BOARD = ["--board", "qemu_mps2_an386", "--app", "kws"]
 
 
-def run(args: list[str | bytes], cwd: Path, env: dict[str, str] | None = None,
+def run(args: Sequence[str | bytes], cwd: Path, env: dict[str, str] | None = None,
         drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess[bytes]:
     """The CLI in a subprocess, its output as bytes (the terminal may not be UTF-8)."""
     base = {k: v for k, v in os.environ.items() if k not in drop}
@@ -183,7 +183,7 @@ def test_a_full_tmpdir_is_an_output_error(work: Path, full_tmpdir: Path | None,
         def no_space(*args: object, **kwargs: object) -> str:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-        monkeypatch.setattr(environment.tempfile, "mkdtemp", no_space)
+        monkeypatch.setattr("generator.environment.tempfile.mkdtemp", no_space)
         out = CliRunner().invoke(app, args)
         code, text = out.exit_code, " ".join(out.output.split())
     assert code == 4, text
