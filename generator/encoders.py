@@ -184,7 +184,8 @@ def ini_value(text: str) -> str:
     PlatformIO's parser (``configparser`` with ``%`` interpolation, ``;``/``#`` inline comments and
     ``${section.option}`` / ``${sysenv.NAME}`` expansion) has escapes for ``%`` only (``%%``):
     a line break (a new option or section), ``${``, a comment sign after a space, leading or
-    trailing white space, a leading ``!`` (a command PlatformIO runs) or ``[`` are refused."""
+    trailing white space, a leading ``!`` (a command PlatformIO runs), ``[``, ``;`` or ``#`` are
+    refused."""
     reason = _ini_problem(text)
     if reason:
         raise EncodingError("PlatformIO INI value", text, reason)
@@ -202,8 +203,8 @@ def _ini_problem(text: str) -> str:
         return "';' or '#' after a space starts a comment"
     if text != text.strip():
         return "leading or trailing white space is dropped"
-    if text[0] in "![":
-        return "a leading '!' runs a command; a leading '[' reads as a section"
+    if text[0] in "![;#":
+        return "a leading '!' runs a command, '[' reads as a section, ';' or '#' as a comment"
     return ""
 
 
@@ -291,9 +292,19 @@ dts_comment = c_comment
 
 
 def json_value(value: object) -> str:
-    """JSON text for ``value``, all ASCII (line separators and non-ASCII as ``\\u`` escapes), so it
-    is also a valid YAML flow scalar."""
-    return json.dumps(value, ensure_ascii=True)
+    """JSON text for ``value`` on one line that is also a valid YAML flow scalar: every character
+    that is not printable (controls, line separators, BOM, lone surrogates) as a ``\\u`` escape,
+    printable non-ASCII as it is (PyYAML would read an escaped surrogate pair as two halves)."""
+    text = json.dumps(value, ensure_ascii=False)
+    return "".join(ch if ch.isprintable() else _json_escape(ch) for ch in text)
+
+
+def _json_escape(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 yaml_scalar = json_value
@@ -332,13 +343,24 @@ def md_text(text: str) -> str:
 
 def md_code(text: str) -> str:
     """A Markdown code span (with its backticks) showing ``text``: one line, fenced with more
-    backticks than any run inside it, padded when it starts or ends with a backtick; ``|`` is
-    escaped, so the span also stays in its table cell."""
-    shown = visible(text).replace("|", "\\|")
+    backticks than any run inside it, padded when it starts or ends with a backtick or a space
+    (an empty value shows as one space)."""
+    return _code_span(visible(text))
+
+
+def md_cell_code(text: str) -> str:
+    """:func:`md_code` for a table cell: ``|`` escaped too (a table reads ``\\|`` as ``|``), so
+    the span cannot end the cell."""
+    return _code_span(visible(text).replace("|", "\\|"))
+
+
+def _code_span(shown: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", shown)), default=0)
     fence = "`" * (longest + 1)
-    if shown.startswith(("`", " ")) or shown.endswith(("`", " ")) or not shown:
-        shown = f" {shown} "
+    if not shown:
+        return "` `"
+    if shown.strip(" ") and (shown.startswith(("`", " ")) or shown.endswith(("`", " "))):
+        shown = f" {shown} "  # a reader strips one space on each side
     return fence + shown + fence
 
 
@@ -372,6 +394,7 @@ FILTERS: Mapping[str, Callable[..., str]] = {
     "yaml_scalar": yaml_scalar,
     "md_text": md_text,
     "md_code": md_code,
+    "md_cell_code": md_cell_code,
     "md_code_line": md_code_line,
 }
 """Every encoder by the name templates use as a Jinja filter."""
