@@ -119,7 +119,7 @@ def _resolved(out_dir: Path) -> Path:
 def _lstat(path: Path, shown: Path) -> os.stat_result | None:
     try:
         return path.lstat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a parent that is a file: see _make_parents
         return None
     except OSError as exc:
         raise OutputError(f"{shown}: cannot use this output path ({exc.strerror})",
@@ -280,6 +280,10 @@ def _acquire(path: Path, out_dir: Path) -> int:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise OutputError(f"{path}: the lock file of {out_dir.name} is a symbolic link; "
+                                  "mcuforge does not follow it",
+                                  "remove it, or choose another output directory") from None
             raise OutputError(f"{out_dir.parent}: cannot create the output directory "
                               f"({exc.strerror})", "choose a writable location") from None
         try:

@@ -130,6 +130,11 @@ class Workspace:
             out = self._full()
         elif setup == "proc":
             out = Path("/proc/mcuforge-bad-inputs-out")
+        else:
+            from tests.support.badgen_output import SETUPS  # the output track's setups
+
+            if setup in SETUPS:
+                out = SETUPS[setup](self)
         return out
 
     def _full(self) -> Path:
