@@ -260,3 +260,62 @@ def test_a_signal_kills_qemu_and_its_timeout_wrapper(firmware: dict[str, Path],
         runner.kill()
         runner.wait()
     assert _wait_for(lambda: _pids_with(str(elf)) == [], 10), _pids_with(str(elf))
+
+
+# ---- the command line, end to end ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of a `mcuforge run` subprocess: a private key and PlatformIO core."""
+    root = tmp_path_factory.mktemp("cli")
+    return {**os.environ, "XDG_CONFIG_HOME": str(root / "config"),
+            "MCUFORGE_PIO_CORE_DIR": str(root / "core")}
+
+
+def _project_with_main(root: Path, env: dict[str, str], main_c: str) -> Path:
+    """A generated project whose src/main.c (the app loop, ``app_main``) is replaced: it runs only
+    with --trust-project."""
+    from tests.support.badgen_run import generated
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", env["XDG_CONFIG_HOME"])
+        project = generated(root / "project")
+    (project / "src" / "main.c").write_text(main_c, encoding="utf-8")
+    return project
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "generator.cli", *args]
+
+
+@pytest.mark.emulator
+def test_sigterm_to_mcuforge_run_kills_qemu(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    project = _project_with_main(tmp_path, cli_env, SPIN_C.replace("int main", "int app_main"))
+    elf = project / ".pio" / "build" / "qemu_mps2_an386" / "firmware.elf"
+    run = subprocess.Popen(_cli("run", str(project), "--trust-project"), env=cli_env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           cwd=Path(__file__).parents[1])
+    try:
+        assert run.stdout is not None
+        assert run.stdout.readline() == "spinning\n"
+        assert len(_pids_with(str(elf))) == 2
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=30) == 130
+    finally:
+        run.kill()
+        run.wait()
+    assert _wait_for(lambda: _pids_with(str(elf)) == [], 10), _pids_with(str(elf))
+
+
+@pytest.mark.emulator
+def test_mcuforge_run_of_firmware_that_never_finishes_its_loop_fails(
+        tmp_path: Path, cli_env: dict[str, str]) -> None:
+    project = _project_with_main(tmp_path, cli_env, "int app_main(void) { return 0; }\n")
+    done = subprocess.run(_cli("run", str(project), "--trust-project"), env=cli_env,
+                          capture_output=True, text=True, timeout=300, check=False,
+                          cwd=Path(__file__).parents[1])
+    assert done.returncode == 5, done.stderr
+    text = " ".join(done.stderr.split())
+    assert "warning:" in text and "src/main.c was changed" in text
+    assert "exited with 0, but the firmware never printed its last line" in text

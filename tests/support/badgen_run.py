@@ -17,7 +17,6 @@ from typing import Any
 from generator.project import trust
 from generator.project.generate import generate_project
 from generator.project.options import AppKind, GenerateOptions
-from tests.support.badgen import fc_model
 
 TARGETS = {"run_env": "qemu_mps2_an386", "emulated_envs": ["qemu_mps2_an386"],
            "platformio_envs": ["qemu_mps2_an386"]}
@@ -25,6 +24,8 @@ TARGETS = {"run_env": "qemu_mps2_an386", "emulated_envs": ["qemu_mps2_an386"],
 
 def generated(path: Path) -> Path:
     """A real project at ``path``, generated from a one-layer kws model next to it."""
+    from tests.support.badgen import fc_model  # badgen imports this module: import it late
+
     model = path.with_name(path.name + ".model.tflite")
     model.write_bytes(fc_model((1, 490), 4).build())
     generate_project(GenerateOptions(model=model, board="qemu_mps2_an386", app=AppKind.KWS), path)
