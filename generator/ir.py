@@ -190,7 +190,13 @@ class MeanAttrs:
 
 @dataclass(frozen=True)
 class ReshapeAttrs:
+    """``new_shape`` is the output's shape. A graph read from a file also keeps the shape the file
+    asks for (``requested``, at most one -1 inferred) and where it says so (``source``), so that the
+    import checks can hold one against the other."""
+
     new_shape: tuple[int, ...]
+    requested: tuple[int, ...] | None = None
+    source: str = ""
 
 
 @dataclass(frozen=True)

@@ -277,7 +277,8 @@ def _broken(**changes: dict[str, Any]) -> bytes:
     (_broken(t0={"shape": (1, 0, 8, 2)}), "tensor 'input': has an empty dimension"),
     (_broken(t2={"zero_point": (300,)}), "tensor 'conv_out': has a zero point outside -128..127"),
     (_broken(t2={"scale": (float("nan"),)}), "tensor 'conv_out': has quantisation scale(s) outside"),
-    (_broken(t1={"scale": (0.1, 0.2)}), "tensor 'filter': has 2 per-channel scales along axis 0"),
+    (_broken(t1={"scale": (0.1, 0.2), "zero_point": (0, 0)}),
+     "tensor 'filter': has 2 per-channel scales along axis 0"),
     (_broken(t1={"data": None}), "operator 0 CONV_2D 'conv_out': reads tensor 'filter' before any "
                                  "operator writes it"),
     (_broken(t0={"data": bytes(128)}), "model input 'input' is a constant"),

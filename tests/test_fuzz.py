@@ -216,7 +216,8 @@ def test_reshape_only_model() -> None:
     m = badgen.TfliteBuilder()
     x = m.tensor(badgen.TensorSpec((1, 4, 4, 2), name="input"))
     y = m.tensor(badgen.TensorSpec((1, 32), name="flat"))
-    m.ops.append(badgen.OpSpec(badgen.RESHAPE, (x,), (y,)))
+    shape = m.tensor(badgen.TensorSpec((2,), badgen.INT32, bytes([1, 0, 0, 0, 32, 0, 0, 0]), None))
+    m.ops.append(badgen.OpSpec(badgen.RESHAPE, (x, shape), (y,)))
     m.inputs, m.outputs = [x], [y]
     compile_bytes(m.build(), partial=True)
 

@@ -4,7 +4,8 @@ TFLite's interpreter checks every operator's operands when it prepares a model; 
 code generator rely on the same facts (ranks, constant weights, matching channel counts, positive
 strides, output shapes, finite scales, operators in dependency order). A corrupt or hand-edited file
 that breaks one of them is reported here, naming the operator, instead of failing deep inside a later
-stage.
+stage. The types and quantisation the kernels need to be exact are checked next
+(:mod:`generator.frontend.exactness`), so everything that passes compiles to what TFLite computes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from generator.errors import ModelFormatError, UnsupportedOpsError
+from generator.errors import InputError, ModelFormatError, UnsupportedOpsError
+from generator.frontend.exactness import check_operands
+from generator.frontend.problems import CORRUPT_HINT, Problem, Unsupported, need, operator_error
 from generator.ir import (
     ConcatAttrs,
     Conv2DAttrs,
@@ -28,39 +31,53 @@ from generator.ir import (
     PadAttrs,
     Padding,
     Pool2DAttrs,
+    ReshapeAttrs,
     Tensor,
 )
 
+MAX_WINDOW = 2**15 - 1
+"""Strides, dilations and window sizes beyond int16 are refused by TFLite's kernels too."""
 MIN_SCALE = 2.0**-64
 MAX_SCALE = 2.0**64
 """Quantisation scales outside this range cannot come from a converter (real ones are ~1e-9..1e3)."""
 
-_HINT = "the file is corrupt or was edited by hand; re-export it with TFLiteConverter"
+_HINT = CORRUPT_HINT
 _ZERO_POINT_RANGE = {DType.INT8: (-128, 127), DType.UINT8: (0, 255), DType.INT16: (0, 0)}
-
-
-class _Problem(Exception):
-    """One broken rule of the operator being checked (turned into a ModelFormatError below)."""
-
-
-def _need(ok: bool, problem: str) -> None:
-    if not ok:
-        raise _Problem(problem)
+_need = need
+_Problem = Problem
 
 
 def check_graph(g: Graph, where: str) -> None:
-    """Raise ModelFormatError (UnsupportedOpsError for valid but unsupported forms) on a broken graph."""
+    """Raise ModelFormatError (UnsupportedOpsError for valid but unsupported forms, InputError for a
+    float model) on a graph mcuforge cannot compile to exactly what TFLite computes."""
     _check_io(g, where)
     _check_tensors(g, where)
+    check_full_int8(g, where)
     available = {i for i, t in enumerate(g.tensors) if t.is_const} | set(g.inputs)
     for i, op in enumerate(g.ops):
         try:
             _check_dataflow(g, op, available)
             _OPERAND_RULES[op.kind](g, op)
-        except _Problem as problem:
-            raise ModelFormatError(f"{where}: operator {i} {op.kind.value} '{op.name}': {problem}",
-                                   _HINT) from None
+            check_operands(g, op)
+        except Problem as problem:
+            raise operator_error(where, i, op.kind.value, op.name, problem) from None
     _check_outputs_produced(g, available, where)
+
+
+def check_full_int8(g: Graph, where: str) -> None:
+    """Only QUANTIZE and DEQUANTIZE may touch float tensors (at the model's boundary)."""
+    float_ops = [
+        op for op in g.ops
+        if op.kind not in (OpKind.QUANTIZE, OpKind.DEQUANTIZE)
+        and any(g.tensors[t].dtype is DType.FLOAT32 for t in (*op.inputs, *op.outputs) if t >= 0)
+    ]
+    if float_ops:
+        names = ", ".join(f"{op.kind.value} '{op.name}'" for op in float_ops[:5])
+        raise InputError(
+            f"{where}: is not a full-int8 model: {len(float_ops)} operator(s) compute in float ({names})",
+            "quantize with a representative data set (mcuforge does this for Keras models: give the "
+            ".keras file), or export with TFLITE_BUILTINS_INT8",
+        )
 
 
 # ---- the graph as a whole ---------------------------------------------------------------------------
@@ -160,6 +177,9 @@ def _window(x: Tensor, y: Tensor, k: tuple[int, int], stride: tuple[int, int],
             dilation: tuple[int, int], padding: Padding) -> None:
     _need(min(*stride, *dilation) >= 1, f"has stride {stride} and dilation {dilation} (must be >= 1)")
     _need(min(k) >= 1, f"has a {k[0]}x{k[1]} window")
+    _need(max(*stride, *dilation, *k) <= MAX_WINDOW,
+          f"has stride {stride}, dilation {dilation} and a {k[0]}x{k[1]} window (each at most "
+          f"{MAX_WINDOW}, as in TFLite)")
     want = tuple(_window_out(x.shape[1 + i], k[i], stride[i], dilation[i], padding) for i in range(2))
     _need(min(want) >= 1, f"a {k[0]}x{k[1]} window does not fit the input {x.shape}")
     _need(y.shape[1:3] == want,
@@ -177,6 +197,9 @@ def _bias(g: Graph, op: Op, n_out: int) -> None:
 def _same_batch_one(x: Tensor, y: Tensor) -> None:
     _rank(x, 4, "input")
     _rank(y, 4, "output")
+    if x.shape[0] != 1:
+        raise Unsupported(f"input '{x.name}' {x.shape} is a batch of {x.shape[0]}",
+                          "export the model with batch size 1")
 
 
 def _conv(g: Graph, op: Op) -> None:
@@ -223,6 +246,14 @@ def _fc(g: Graph, op: Op) -> None:
     _need(x.size % depth == 0, f"input '{x.name}' {x.shape} is not a whole number of rows of {depth}")
     _need(bool(y.shape) and y.shape[-1] == units and y.size == x.size // depth * units,
           f"output '{y.name}' {y.shape} does not match input {x.shape} and weights {w.shape}")
+    if a.keep_num_dims:
+        _need(bool(x.shape) and x.shape[-1] == depth,
+              f"keeps the dimensions of input '{x.name}' {x.shape}, whose last is not {depth}")
+        want = (*x.shape[:-1], units)
+    else:
+        want = (x.size // depth, units)
+    _need(y.shape == want, f"output '{y.name}' is {y.shape}; TFLite writes {want} "
+                           f"(FullyConnectedOptions.keep_num_dims {a.keep_num_dims})")
     _bias(g, op, units)
 
 
@@ -291,11 +322,37 @@ def _mean(g: Graph, op: Op) -> None:
     kept = math.prod(d for i, d in enumerate(x.shape) if i not in a.axes)
     _need(y.size == kept, f"output '{y.name}' {y.shape} does not match the mean of {x.shape} over "
                           f"axes {a.axes}")
+    want = tuple(1 if i in a.axes else d for i, d in enumerate(x.shape)) if a.keep_dims else \
+        tuple(d for i, d in enumerate(x.shape) if i not in a.axes)
+    _need(y.shape == want, f"output '{y.name}' is {y.shape}; the mean of {x.shape} over axes "
+                           f"{a.axes} is {want} (ReducerOptions.keep_dims {a.keep_dims})")
+    if len(x.shape) != 4 or a.axes != (1, 2):
+        raise Unsupported(f"reduces axes {a.axes} of {x.shape}",
+                          "mcuforge computes the mean over height and width of a 4-D map "
+                          "(global average pooling) only")
 
 
 def _reshape(g: Graph, op: Op) -> None:
     x, y = _t(g, op, 0, "input"), _out(g, op)
     _need(x.size == y.size, f"reshapes {x.shape} ({x.size} values) to {y.shape} ({y.size} values)")
+    a = op.attrs
+    if isinstance(a, ReshapeAttrs) and a.requested is not None:
+        got = _resolve_shape(a.requested, x.size)
+        _need(got == y.shape, f"asks for shape {list(a.requested)} ({a.source}), which is "
+                              f"{got if got is not None else 'impossible'} for input {x.shape}, "
+                              f"but its output '{y.name}' is {y.shape}")
+
+
+def _resolve_shape(shape: tuple[int, ...], size: int) -> tuple[int, ...] | None:
+    """TFLite's reshape of ``size`` values to ``shape`` (one -1 inferred); None if it cannot be."""
+    if shape.count(-1) > 1 or any(d < -1 for d in shape):
+        return None
+    known = math.prod(d for d in shape if d != -1)
+    if -1 not in shape:
+        return shape if known == size else None
+    if known == 0 or size % known:
+        return None
+    return tuple(size // known if d == -1 else d for d in shape)
 
 
 def _pad(g: Graph, op: Op) -> None:
@@ -303,11 +360,15 @@ def _pad(g: Graph, op: Op) -> None:
     assert isinstance(a, PadAttrs)
     x, p, y = _t(g, op, 0, "input"), _t(g, op, 1, "paddings"), _out(g, op)
     _const(p, "paddings")
-    _need(p.size == 2 * len(x.shape) and len(a.paddings) == len(x.shape),
-          f"paddings '{p.name}' {p.shape} do not match the input {x.shape}")
+    _need(p.shape == (len(x.shape), 2) and len(a.paddings) == len(x.shape),
+          f"paddings '{p.name}' {p.shape} do not match the input {x.shape} (expected "
+          f"{(len(x.shape), 2)})")
     _need(all(b >= 0 and e >= 0 for b, e in a.paddings), f"has negative paddings {a.paddings}")
     want = tuple(d + b + e for d, (b, e) in zip(x.shape, a.paddings, strict=True))
     _need(y.shape == want, f"output '{y.name}' {y.shape} is not the padded input {want}")
+    if len(x.shape) != 4 or a.paddings[0] != (0, 0):
+        raise Unsupported(f"pads {list(a.paddings)} on shape {x.shape}",
+                          "mcuforge pads the height, width and channels of a 4-D map only")
 
 
 _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {

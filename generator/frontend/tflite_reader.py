@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from generator.errors import ModelFormatError, UnsupportedOpsError
+from generator.frontend.exactness import check_arity
 from generator.frontend.flatbuf import Table, root
 from generator.frontend.graph_check import check_graph
+from generator.frontend.problems import Problem, Unsupported, operator_error
 from generator.ir import (
     Activation,
     ConcatAttrs,
@@ -79,7 +81,24 @@ _DTYPES: dict[int, DType] = {
 _TYPE_NAMES = {1: "FLOAT16", 5: "STRING", 8: "COMPLEX64", 10: "FLOAT64", 11: "COMPLEX128",
                12: "UINT64", 13: "RESOURCE", 14: "VARIANT", 15: "UINT32", 16: "UINT16", 17: "INT4"}
 _ACTIVATIONS = {0: Activation.NONE, 1: Activation.RELU, 2: Activation.RELU_N1_TO_1,
-                3: Activation.RELU6, 4: Activation.TANH}
+                3: Activation.RELU6}
+_UNSUPPORTED_ACTIVATIONS = {4: "TANH", 5: "SIGN_BIT"}
+
+# The BuiltinOptions union member each operator's options table must be (schema.fbs); operators whose
+# options mcuforge does not read are absent.
+OPTIONS_TYPES: dict[OpKind, tuple[int, str]] = {
+    OpKind.CONV_2D: (1, "Conv2DOptions"),
+    OpKind.DEPTHWISE_CONV_2D: (2, "DepthwiseConv2DOptions"),
+    OpKind.AVERAGE_POOL_2D: (5, "Pool2DOptions"),
+    OpKind.MAX_POOL_2D: (5, "Pool2DOptions"),
+    OpKind.FULLY_CONNECTED: (8, "FullyConnectedOptions"),
+    OpKind.SOFTMAX: (9, "SoftmaxOptions"),
+    OpKind.CONCATENATION: (10, "ConcatenationOptions"),
+    OpKind.ADD: (11, "AddOptions"),
+    OpKind.RESHAPE: (17, "ReshapeOptions"),
+    OpKind.MUL: (21, "MulOptions"),
+    OpKind.MEAN: (27, "ReducerOptions"),
+}
 
 MAX_ELEMENTS = 1 << 28  # no microcontroller tensor is anywhere near this
 MAX_RANK = 8  # TFLite's kernels handle at most 6 dimensions
@@ -92,6 +111,7 @@ class _RawOp:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     options: Table | None
+    options_type: int = 0
 
 
 def op_name(code: int, custom: str) -> str:
@@ -119,7 +139,8 @@ def read_tflite(data: bytes, where: str = "model.tflite") -> Graph:
     tensors = tuple(_tensor(t, buffers, data, where, i) for i, t in enumerate(sg.vector_tables(0)))
     raws = [_raw_op(t, codes, len(tensors), where) for t in sg.vector_tables(3)]
     _check_supported(raws, tensors, where)
-    ops = tuple(_op(r, tensors, where) for r in raws)
+    _check_storage(sg, tensors, where)
+    ops = tuple(_op(i, r, tensors, where) for i, r in enumerate(raws))
     graph = Graph(
         tensors=tensors,
         ops=ops,
@@ -168,7 +189,7 @@ def _tensor(t: Table, buffers: list[Table], data: bytes, where: str, index: int)
             "quantize the model to full int8 (weights and activations)",
         )
     dtype = _DTYPES[code]
-    quant = _quant(t.table(4))
+    quant = _quant(t.table(4), where, name)
     buffer_index = t.scalar(2, t.buf.u32, 0)
     const = _buffer_data(buffers, buffer_index, data, where, name)
     array = None
@@ -224,16 +245,37 @@ def _buffer_data(
     return None
 
 
-def _quant(q: Table | None) -> QuantParams | None:
+def _quant(q: Table | None, where: str, name: str) -> QuantParams | None:
+    """A tensor's QuantizationParameters, refused where TFLite's loader refuses them."""
     if q is None:
         return None
     scales = tuple(float(v) for v in q.vector_scalars(2, "f"))
     zps = tuple(int(v) for v in q.vector_scalars(3, "q"))
     if not scales:
         return None
+    if q.scalar(4, q.buf.u8, 0) != 0:
+        raise UnsupportedOpsError(
+            f"{where}: tensor '{name}' has custom quantization (quantization.details)",
+            "mcuforge compiles affine int8 quantization (scale and zero point) only")
     if len(zps) != len(scales):
-        zps = (zps[0] if zps else 0,) * len(scales)
+        raise ModelFormatError(
+            f"{where}: tensor '{name}' has {len(scales)} quantization scale(s) and {len(zps)} "
+            "zero point(s) (quantization.scale, quantization.zero_point); TFLite needs one zero point "
+            "per scale", "the file is corrupt or was edited by hand; re-export it with TFLiteConverter")
     return QuantParams(scale=scales, zero_point=zps, axis=q.scalar(6, q.buf.i32, 0))
+
+
+def _check_storage(sg: Table, tensors: tuple[Tensor, ...], where: str) -> None:
+    """Refuse variable (state) and sparse tensors: the IR holds dense constants and activations."""
+    for i, t in enumerate(sg.vector_tables(0)):
+        if t.scalar(5, t.buf.u8, 0):
+            raise UnsupportedOpsError(
+                f"{where}: tensor '{tensors[i].name}' is a variable (state) tensor (is_variable)",
+                "mcuforge compiles stateless feed-forward models")
+        if t.has(6):
+            raise UnsupportedOpsError(
+                f"{where}: tensor '{tensors[i].name}' is stored sparse (sparsity)",
+                "convert without sparsity (no tf.lite.Optimize.EXPERIMENTAL_SPARSITY)")
 
 
 def _raw_op(t: Table, codes: list[tuple[int, str]], n_tensors: int, where: str) -> _RawOp:
@@ -243,7 +285,7 @@ def _raw_op(t: Table, codes: list[tuple[int, str]], n_tensors: int, where: str) 
                                "the file is corrupt; re-export it")
     code, custom = codes[idx]
     return _RawOp(code, custom, _indices(t, 1, n_tensors, where), _indices(t, 2, n_tensors, where),
-                  t.table(4))
+                  t.table(4), t.scalar(3, t.buf.u8, 0))
 
 
 def _check_supported(raws: list[_RawOp], tensors: tuple[Tensor, ...], where: str) -> None:
@@ -263,62 +305,105 @@ def _check_supported(raws: list[_RawOp], tensors: tuple[Tensor, ...], where: str
 # ---- options ---------------------------------------------------------------------------------------
 
 
-def _padding(t: Table, field: int) -> Padding:
-    return Padding.VALID if t.scalar(field, t.buf.i8, 0) == 1 else Padding.SAME
+class _Options:
+    """An operator's options table, each field read with the schema's default when it is absent (a
+    missing table reads as all defaults, as TFLite's parser does)."""
+
+    def __init__(self, table: Table | None, name: str) -> None:
+        self.table = table
+        self.name = name
+
+    def i32(self, field: int, default: int = 0) -> int:
+        t = self.table
+        return default if t is None else t.scalar(field, t.buf.i32, default)
+
+    def i8(self, field: int) -> int:
+        t = self.table
+        return 0 if t is None else t.scalar(field, t.buf.i8, 0)
+
+    def flag(self, field: int) -> bool:
+        t = self.table
+        return False if t is None else bool(t.scalar(field, t.buf.u8, 0))
+
+    def f32(self, field: int) -> float:
+        t = self.table
+        return 0.0 if t is None else t.scalar(field, t.buf.f32, 0.0)
+
+    def ints(self, field: int) -> tuple[int, ...] | None:
+        t = self.table
+        if t is None or not t.has(field):
+            return None
+        return tuple(int(v) for v in t.vector_scalars(field, "i"))
 
 
-def _act(t: Table, field: int) -> Activation:
-    return _ACTIVATIONS.get(t.scalar(field, t.buf.i8, 0), Activation.NONE)
+def _options(r: _RawOp, kind: OpKind) -> _Options:
+    return _Options(r.options, OPTIONS_TYPES[kind][1])
+
+
+def _padding(o: _Options, field: int) -> Padding:
+    value = o.i8(field)
+    if value not in (0, 1):
+        raise Problem(f"{o.name}.padding is {value}; TFLite defines 0 (SAME) and 1 (VALID)")
+    return Padding.SAME if value == 0 else Padding.VALID
+
+
+def _act(o: _Options, field: int) -> Activation:
+    value = o.i8(field)
+    if value in _UNSUPPORTED_ACTIVATIONS:
+        raise Unsupported(
+            f"has a fused {_UNSUPPORTED_ACTIVATIONS[value]} activation "
+            f"({o.name}.fused_activation_function {value}), which TFLite's int8 kernels ignore",
+            "apply the activation as a layer of its own, or use ReLU/ReLU6")
+    if value not in _ACTIVATIONS:
+        raise Problem(f"{o.name}.fused_activation_function is {value}; TFLite defines 0..5")
+    return _ACTIVATIONS[value]
 
 
 def _conv(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
-    t = r.options
-    if t is None:
-        return Conv2DAttrs(Padding.SAME, 1, 1)
-    i32 = t.buf.i32
-    return Conv2DAttrs(_padding(t, 0), t.scalar(2, i32, 1), t.scalar(1, i32, 1),
-                       t.scalar(5, i32, 1), t.scalar(4, i32, 1), _act(t, 3))
+    o = _options(r, OpKind.CONV_2D)
+    return Conv2DAttrs(_padding(o, 0), o.i32(2), o.i32(1), o.i32(5, 1), o.i32(4, 1), _act(o, 3))
 
 
 def _dwconv(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
-    t = r.options
-    if t is None:
-        return DepthwiseConv2DAttrs(Padding.SAME, 1, 1)
-    i32 = t.buf.i32
-    return DepthwiseConv2DAttrs(_padding(t, 0), t.scalar(2, i32, 1), t.scalar(1, i32, 1),
-                                t.scalar(3, i32, 1), t.scalar(6, i32, 1), t.scalar(5, i32, 1),
-                                _act(t, 4))
+    o = _options(r, OpKind.DEPTHWISE_CONV_2D)
+    return DepthwiseConv2DAttrs(_padding(o, 0), o.i32(2), o.i32(1), o.i32(3), o.i32(6, 1),
+                                o.i32(5, 1), _act(o, 4))
 
 
 def _fc(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
-    t = r.options
-    if t is None:
-        return FullyConnectedAttrs()
-    return FullyConnectedAttrs(_act(t, 0), bool(t.scalar(2, t.buf.u8, 0)))
+    o = _options(r, OpKind.FULLY_CONNECTED)
+    weights_format = o.i8(1)
+    if weights_format == 1:
+        raise Unsupported(f"{o.name}.weights_format is 1 (SHUFFLED4x16INT8)",
+                          "convert with the default weights format")
+    if weights_format != 0:
+        raise Problem(f"{o.name}.weights_format is {weights_format}; TFLite defines 0 and 1")
+    return FullyConnectedAttrs(_act(o, 0), o.flag(2))
 
 
 def _pool(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
-    t = r.options
-    if t is None:
-        return Pool2DAttrs(Padding.VALID, 1, 1, 1, 1)
-    i32 = t.buf.i32
-    return Pool2DAttrs(_padding(t, 0), t.scalar(2, i32, 1), t.scalar(1, i32, 1),
-                       t.scalar(4, i32, 1), t.scalar(3, i32, 1), _act(t, 5))
+    o = _options(r, BUILTIN_KINDS[r.code])
+    return Pool2DAttrs(_padding(o, 0), o.i32(2), o.i32(1), o.i32(4), o.i32(3), _act(o, 5))
 
 
 def _eltwise(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
-    return ElementwiseAttrs(_act(r.options, 0)) if r.options else ElementwiseAttrs()
+    return ElementwiseAttrs(_act(_options(r, BUILTIN_KINDS[r.code]), 0))
 
 
 def _concat(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
-    t = r.options
+    o = _options(r, OpKind.CONCATENATION)
     rank = len(ts[r.outputs[0]].shape)
-    axis = t.scalar(0, t.buf.i32, 0) if t else 0
-    return ConcatAttrs(axis + rank if axis < 0 else axis, _act(t, 1) if t else Activation.NONE)
+    axis = o.i32(0)
+    return ConcatAttrs(axis + rank if axis < 0 else axis, _act(o, 1))
 
 
 def _softmax(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
-    return SoftmaxAttrs(r.options.scalar(0, r.options.buf.f32, 1.0) if r.options else 1.0)
+    o = _options(r, OpKind.SOFTMAX)
+    beta = o.f32(0)
+    if not (math.isfinite(beta) and beta > 0):
+        raise Problem(f"{o.name}.beta is {beta:g} (an absent field or table means 0); TFLite needs "
+                      "a finite beta > 0")
+    return SoftmaxAttrs(beta)
 
 
 def _const_ints(r: _RawOp, ts: tuple[Tensor, ...], pos: int) -> tuple[int, ...] | None:
@@ -331,12 +416,26 @@ def _const_ints(r: _RawOp, ts: tuple[Tensor, ...], pos: int) -> tuple[int, ...] 
 def _mean(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     rank = len(ts[r.inputs[0]].shape)
     axes = _const_ints(r, ts, 1) or ()
-    keep = bool(r.options.scalar(0, r.options.buf.u8, 0)) if r.options else False
+    keep = _options(r, OpKind.MEAN).flag(0)
     return MeanAttrs(tuple(sorted(a + rank if a < 0 else a for a in axes)), keep)
 
 
 def _reshape(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
-    return ReshapeAttrs(ts[r.outputs[0]].shape)
+    """The output shape, and the shape the file asks for, from where TFLite takes it: a 1-D int32
+    shape input, else ReshapeOptions.new_shape (``[0]`` meaning a scalar), else a scalar."""
+    if len(r.inputs) > 1 and r.inputs[1] >= 0:
+        s = ts[r.inputs[1]]
+        if len(s.shape) == 1 and s.dtype is DType.INT32:
+            if s.data is None:
+                raise Unsupported(f"its shape input '{s.name}' is not a constant (a dynamic shape)",
+                                  "export the model with fixed shapes (batch 1)")
+            return ReshapeAttrs(ts[r.outputs[0]].shape, tuple(int(v) for v in s.data.reshape(-1)),
+                                f"shape input '{s.name}'")
+    new_shape = _options(r, OpKind.RESHAPE).ints(0)
+    if new_shape is None:
+        return ReshapeAttrs(ts[r.outputs[0]].shape, (), "no shape input and no new_shape")
+    return ReshapeAttrs(ts[r.outputs[0]].shape, () if new_shape == (0,) else new_shape,
+                        "ReshapeOptions.new_shape")
 
 
 def _pad(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
@@ -367,10 +466,17 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
 }
 
 
-def _op(r: _RawOp, tensors: tuple[Tensor, ...], where: str) -> Op:
+def _op(index: int, r: _RawOp, tensors: tuple[Tensor, ...], where: str) -> Op:
+    """One operator of the IR; its operand counts, options table type and enum fields checked."""
     kind = BUILTIN_KINDS[r.code]
-    if not r.outputs or not r.inputs or r.inputs[0] < 0 or min(r.outputs) < 0:
-        raise ModelFormatError(f"{where}: a {kind.value} operator has no input or output",
-                               "the file is corrupt; re-export it")
-    name = tensors[r.outputs[0]].name
-    return Op(kind=kind, inputs=r.inputs, outputs=r.outputs, attrs=_ATTRS[kind](r, tensors), name=name)
+    name = tensors[r.outputs[0]].name if r.outputs and r.outputs[0] >= 0 else "?"
+    try:
+        check_arity(kind, r.inputs, r.outputs)
+        expected = OPTIONS_TYPES.get(kind)
+        if expected and r.options is not None and r.options_type != expected[0]:
+            raise Problem(f"its options table is of type {r.options_type} (builtin_options_type), "
+                          f"{kind.value} takes {expected[0]} ({expected[1]})")
+        attrs = _ATTRS[kind](r, tensors)
+    except Problem as problem:
+        raise operator_error(where, index, kind.value, name, problem) from None
+    return Op(kind=kind, inputs=r.inputs, outputs=r.outputs, attrs=attrs, name=name)

@@ -49,6 +49,7 @@ class OpSpec:
     """Options table fields (index -> value), written as int32 (int8 for the first field of conv
     options, the padding, is written as int8 through ``byte_options``)."""
     byte_options: dict[int, int] = field(default_factory=dict)
+    float_options: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -105,10 +106,11 @@ class TfliteBuilder:
         return bytes(b.Output())
 
     def _op(self, b: flatbuffers.Builder, op: OpSpec) -> int | None:
-        if not op.int_options and not op.byte_options:
+        if not op.int_options and not op.byte_options and not op.float_options:
             return None
-        fields = [(i, "i8", v) for i, v in op.byte_options.items()]
+        fields: list[tuple[int, str, Any]] = [(i, "i8", v) for i, v in op.byte_options.items()]
         fields += [(i, "i32", v) for i, v in op.int_options.items()]
+        fields += [(i, "f32", v) for i, v in op.float_options.items()]
         return _table(b, fields)
 
     def _op_with_code(self, b: flatbuffers.Builder, options: int | None, op: OpSpec) -> int:
@@ -135,6 +137,7 @@ def _table(b: flatbuffers.Builder, fields: list[tuple[int, str, Any]]) -> int:
 _SLOTS: dict[str, Callable[..., None]] = {
     "i8": flatbuffers.Builder.PrependInt8Slot, "u8": flatbuffers.Builder.PrependUint8Slot,
     "u32": flatbuffers.Builder.PrependUint32Slot, "i32": flatbuffers.Builder.PrependInt32Slot,
+    "f32": flatbuffers.Builder.PrependFloat32Slot,
 }
 
 
@@ -183,14 +186,18 @@ def fc_model(in_shape: Sequence[int] = (1, 8), units: int = 4) -> TfliteBuilder:
 
 
 def conv_model(stride: int = 1, in_hw: int = 8, channels: int = 2, filters: int = 4) -> TfliteBuilder:
-    """A one-operator CONV_2D model, 3x3 VALID, with a chosen stride (0 is a broken file)."""
+    """A one-operator CONV_2D model, 3x3 VALID, with a chosen stride (0 is a broken file).
+
+    Tensors: 0 input, 1 filter, 2 output, 3 the int32 bias (TFLite's int8 CONV_2D needs one)."""
     m = TfliteBuilder()
     x = m.tensor(TensorSpec((1, in_hw, in_hw, channels), name="input"))
     w = m.tensor(TensorSpec((filters, 3, 3, channels), data=bytes(filters * 9 * channels),
                             scale=(0.01,), name="filter"))
     out_hw = (in_hw - 3) // max(stride, 1) + 1
     y = m.tensor(TensorSpec((1, out_hw, out_hw, filters), scale=(0.1,), name="conv_out"))
-    m.ops.append(OpSpec(CONV_2D, (x, w, -1), (y,), options_type=1, byte_options={0: 1},
+    bias = m.tensor(TensorSpec((filters,), INT32, data=bytes(4 * filters), scale=(0.0005,),
+                               name="conv_bias"))
+    m.ops.append(OpSpec(CONV_2D, (x, w, bias), (y,), options_type=1, byte_options={0: 1},
                         int_options={1: stride, 2: stride, 4: 1, 5: 1}))
     m.inputs, m.outputs = [x], [y]
     return m
@@ -471,7 +478,8 @@ def _image_model() -> bytes:
     x = m.tensor(TensorSpec((1, 32, 32, 3), name="image"))
     w = m.tensor(TensorSpec((4, 3, 3, 3), data=bytes(108), scale=(0.01,), name="filter"))
     y = m.tensor(TensorSpec((1, 30, 30, 4), scale=(0.1,), name="conv_out"))
-    m.ops.append(OpSpec(CONV_2D, (x, w, -1), (y,), options_type=1, byte_options={0: 1},
+    bias = m.tensor(TensorSpec((4,), INT32, data=bytes(16), scale=(0.0005,), name="conv_bias"))
+    m.ops.append(OpSpec(CONV_2D, (x, w, bias), (y,), options_type=1, byte_options={0: 1},
                         int_options={1: 1, 2: 1, 4: 1, 5: 1}))
     m.inputs, m.outputs = [x], [y]
     return m.build()
@@ -677,7 +685,8 @@ class _GraphMaker:
                                         zero_point=(r.randint(-128, 127) if zp is None else zp,)))
 
     def const(self, shape: Sequence[int], dtype: int = INT8, per_channel: int = 0,
-              axis_values: Sequence[int] | None = None) -> int:
+              axis_values: Sequence[int] | None = None,
+              quant: tuple[float, int] | None = None) -> int:
         n = int(np.prod(shape)) if shape else 1
         if axis_values is not None:
             data = np.asarray(axis_values, dtype=np.int32).tobytes()
@@ -686,6 +695,8 @@ class _GraphMaker:
         else:
             data = bytes(self.rng.randrange(256) for _ in range(n))
         scale = tuple(self.rng.uniform(0.001, 0.05) for _ in range(per_channel or 1))
+        if quant is not None:
+            return self.m.tensor(TensorSpec(tuple(shape), dtype, data, (quant[0],), (quant[1],)))
         return self.m.tensor(TensorSpec(tuple(shape), dtype, data, scale, (0,) * len(scale)))
 
     def shape(self, t: int) -> tuple[int, ...]:
@@ -720,7 +731,7 @@ class _GraphMaker:
         weights = self.const(wshape, per_channel=per_channel)
         if per_channel and depthwise:
             self.m.tensors[weights].quantized_dimension = 3
-        bias = self.const((f,), INT32) if r.random() < 0.8 else -1
+        bias = self.const((f,), INT32)  # TFLite's int8 convolutions need a bias
         act = r.choice((0, 1, 3, 1, 2))
         if depthwise:
             self.op(4, (self.x, weights, bias), (1, oh, ow, f), 2,
@@ -754,11 +765,14 @@ class _GraphMaker:
                 q.zero_point[0] if q.zero_point else None)
 
     def concat(self) -> None:
-        other = self.const(self.shape(self.x)) if self.rng.random() < 0.3 else self.x
+        q = self.m.tensors[self.x]  # TFLite's int8 CONCATENATION keeps the quantisation
+        scale, zp = (q.scale or (0.1,))[0], (q.zero_point or (0,))[0]
+        other = self.const(self.shape(self.x), quant=(scale, zp)) if self.rng.random() < 0.3 \
+            else self.x
         shape = list(self.shape(self.x))
         axis = self.rng.choice((3, -1, 1))
         shape[axis] *= 2
-        self.op(2, (self.x, other), shape, 10, {0: axis}, {1: 0})
+        self.op(2, (self.x, other), shape, 10, {0: axis}, {1: 0}, scale, zp)
 
     def mean(self) -> None:
         axes = self.const((2,), INT32, axis_values=[1, 2])
@@ -778,6 +792,9 @@ class _GraphMaker:
         per_channel = units if self.rng.random() < 0.5 else 0
         w = self.const((units, depth), per_channel=per_channel)
         bias = self.const((units,), INT32) if self.rng.random() < 0.8 else -1
+        x_scale, w_scale = self.m.tensors[self.x].scale, self.m.tensors[w].scale
+        if bias >= 0 and x_scale and w_scale and len(w_scale) == 1:  # TFLite checks the bias scale
+            self.m.tensors[bias].scale = (x_scale[0] * w_scale[0],)
         out = (*self.shape(self.x)[:-1], units)
         if len(out) > 2:
             self.op(9, (self.x, w, bias), out, 8, None, {0: self.rng.choice((0, 1)), 2: 1})
@@ -788,15 +805,19 @@ class _GraphMaker:
         shape = self.shape(self.x)
         other_shape = self.rng.choice((shape, shape[-1:], (), shape))
         other = self.x if self.rng.random() < 0.3 else self.const(other_shape)
-        self.op(self.rng.choice((0, 18)), (self.x, other), shape, 11, None,
+        code = self.rng.choice((0, 18))
+        self.op(code, (self.x, other), shape, 11 if code == 0 else 21, None,  # AddOptions, MulOptions
                 {0: self.rng.choice((0, 1, 3))})
 
     def quantize(self) -> None:
         self.op(114, (self.x,), self.shape(self.x))
 
     def prob(self) -> None:
-        self.op(self.rng.choice((25, 14)), (self.x,), self.shape(self.x), 0, None, None,
+        code = self.rng.choice((25, 14))
+        self.op(code, (self.x,), self.shape(self.x), 9 if code == 25 else 0, None, None,
                 PROB_SCALE, PROB_ZERO_POINT)
+        if code == 25:  # SOFTMAX: SoftmaxOptions.beta
+            self.m.ops[-1].float_options = {0: 1.0}
 
     def build(self, n_ops: int) -> TfliteBuilder:
         for _ in range(n_ops * 3):

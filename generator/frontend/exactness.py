@@ -1,0 +1,250 @@
+"""What the engine's int8 kernels assume about each operator's operands, checked at import.
+
+The generated C is bit-exact with TFLite's reference kernels only for the operands those kernels take:
+int8 activations quantised per tensor, symmetric int8 weights (zero point 0) quantised per tensor or
+per output channel along the dimension TFLite uses, int32 biases, unchanged quantisation through the
+operators that only move values, and the fixed output quantisation of SOFTMAX and LOGISTIC. A model
+that breaks one of these is refused here, naming the operand and the field, instead of compiling to
+something that computes a different function.
+
+Each rule raises :class:`~generator.frontend.problems.Problem` (or :class:`Unsupported`); the caller adds
+the file and the operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from generator.frontend.problems import Unsupported, need
+from generator.ir import Activation, ConcatAttrs, DType, Graph, Op, OpKind, Tensor
+
+PROB_SCALE = 1.0 / 256.0
+PROB_ZERO_POINT = -128
+"""The output quantisation TFLite fixes for int8 SOFTMAX and LOGISTIC."""
+SOFTMAX_SCALE_TOLERANCE = 1e-9
+"""How far a SOFTMAX output scale may be from 1/256 (the lowering's own tolerance)."""
+FC_BIAS_SCALE_TOLERANCE = 0.02
+"""TFLite's bound on |input scale * weight scale - bias scale| / output scale of a FULLY_CONNECTED
+with per-tensor weights (GetQuantizedConvolutionMultipler)."""
+
+_NO_OPTIONAL: frozenset[int] = frozenset()
+_ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
+    OpKind.CONV_2D: (2, 3, frozenset({2})),
+    OpKind.DEPTHWISE_CONV_2D: (2, 3, frozenset({2})),
+    OpKind.FULLY_CONNECTED: (2, 3, frozenset({2})),
+    OpKind.AVERAGE_POOL_2D: (1, 1, _NO_OPTIONAL),
+    OpKind.MAX_POOL_2D: (1, 1, _NO_OPTIONAL),
+    OpKind.ADD: (2, 2, _NO_OPTIONAL),
+    OpKind.MUL: (2, 2, _NO_OPTIONAL),
+    OpKind.CONCATENATION: (1, 1 << 16, _NO_OPTIONAL),
+    OpKind.SOFTMAX: (1, 1, _NO_OPTIONAL),
+    OpKind.LOGISTIC: (1, 1, _NO_OPTIONAL),
+    OpKind.QUANTIZE: (1, 1, _NO_OPTIONAL),
+    OpKind.DEQUANTIZE: (1, 1, _NO_OPTIONAL),
+    OpKind.MEAN: (2, 2, _NO_OPTIONAL),
+    OpKind.RESHAPE: (1, 2, frozenset({1})),
+    OpKind.PAD: (2, 2, _NO_OPTIONAL),
+}
+"""Per operator: fewest and most inputs, and the positions that may be absent (-1)."""
+
+
+def check_arity(kind: OpKind, inputs: Sequence[int], outputs: Sequence[int]) -> None:
+    """The operator has as many inputs and outputs as TFLite's kernel takes, none missing."""
+    low, high, optional = _ARITY[kind]
+    counts = str(low) if low == high else f"{low} to {high}" if high < 1 << 16 else f"{low} or more"
+    need(low <= len(inputs) <= high, f"has {len(inputs)} inputs; {kind.value} takes {counts}")
+    for pos, tid in enumerate(inputs):
+        need(tid >= 0 or pos in optional, f"input {pos} is absent (-1); {kind.value} needs it")
+    need(len(outputs) == 1, f"has {len(outputs)} outputs; {kind.value} has exactly 1")
+    need(outputs[0] >= 0, "its output is absent (-1)")
+
+
+def check_operands(g: Graph, op: Op) -> None:
+    """Types and quantisation of the operator's operands are those its kernel computes exactly."""
+    _RULES[op.kind](g, op)
+
+
+# ---- one operand -------------------------------------------------------------------------------------
+
+
+def _fmt(scale: float) -> str:
+    return f"{float(np.float32(scale)):.9g}"
+
+
+def _dtype(t: Tensor, what: str, *allowed: DType) -> None:
+    names = " or ".join(d.value for d in allowed)
+    need(t.dtype in allowed, f"{what} '{t.name}' is {t.dtype.value}, expected {names}")
+
+
+def _activation(t: Tensor, what: str) -> None:
+    """An int8 activation (or constant operand): one scale, one zero point."""
+    _dtype(t, what, DType.INT8)
+    q = t.quant
+    need(q is not None, f"{what} '{t.name}' is int8 without quantization parameters (scale, "
+                        "zero_point)")
+    assert q is not None
+    need(len(q.scale) == 1, f"{what} '{t.name}' has {len(q.scale)} quantization scales; int8 "
+                            "activations take one scale and one zero point (per tensor)")
+
+
+def _weights(t: Tensor, what: str, n_out: int, axis: int) -> None:
+    """Symmetric int8 weights, per tensor or per output channel along ``axis``."""
+    _dtype(t, what, DType.INT8)
+    q = t.quant
+    need(q is not None, f"{what} '{t.name}' is int8 without quantization parameters")
+    assert q is not None
+    nonzero = sorted({z for z in q.zero_point if z != 0})
+    need(not nonzero, f"{what} '{t.name}' has quantization.zero_point {nonzero[:4]}; int8 weights "
+                      "are symmetric (zero point 0), as TFLite's quantization spec requires")
+    need(len(q.scale) in (1, n_out), f"{what} '{t.name}' has {len(q.scale)} quantization scales "
+                                     f"for {n_out} output channels (1 or {n_out})")
+    if len(q.scale) > 1:
+        need(q.axis == axis, f"{what} '{t.name}' is quantised along dimension {q.axis} "
+                             f"(quantization.quantized_dimension); the kernel takes dimension {axis}")
+
+
+def _same_quantization(x: Tensor, y: Tensor, what: str, kind: OpKind) -> None:
+    qx, qy = x.quant, y.quant
+    assert qx is not None and qy is not None
+    need(qx.scale == qy.scale and qx.zero_point == qy.zero_point,
+         f"{what} '{x.name}' (scale {_fmt(qx.scale[0])}, zero point {qx.zero_point[0]}) and output "
+         f"'{y.name}' (scale {_fmt(qy.scale[0])}, zero point {qy.zero_point[0]}) are quantised "
+         f"differently; TFLite's int8 {kind.value} needs them equal")
+
+
+def _input(g: Graph, op: Op, pos: int) -> Tensor:
+    return g.tensors[op.inputs[pos]]
+
+
+def _output(g: Graph, op: Op) -> Tensor:
+    return g.tensors[op.outputs[0]]
+
+
+# ---- operators ---------------------------------------------------------------------------------------
+
+
+def _weighted(g: Graph, op: Op) -> None:
+    """CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED: int8 in and out, int8 weights, int32 bias."""
+    x, w, y = _input(g, op, 0), _input(g, op, 1), _output(g, op)
+    _activation(x, "input")
+    _activation(y, "output")
+    depthwise = op.kind is OpKind.DEPTHWISE_CONV_2D
+    axis = 3 if depthwise else 0
+    _weights(w, "filter" if op.kind is not OpKind.FULLY_CONNECTED else "weights",
+             w.shape[axis], axis)
+    has_bias = len(op.inputs) > 2 and op.inputs[2] >= 0
+    if op.kind is not OpKind.FULLY_CONNECTED:
+        need(has_bias, f"has no bias (input 2); TFLite's int8 {op.kind.value} needs an int32 bias",
+             "re-export the model with TFLiteConverter, which always writes one")
+    if has_bias:
+        b = _input(g, op, 2)
+        _dtype(b, "bias", DType.INT32)
+        nonzero = sorted({z for z in b.quant.zero_point if z != 0}) if b.quant else []
+        need(not nonzero, f"bias '{b.name}' has quantization.zero_point {nonzero[:4]}; biases have "
+                          "zero point 0")
+        if op.kind is OpKind.FULLY_CONNECTED:
+            _fc_bias_scale(x, w, b, y)
+
+
+def _legacy_scale(t: Tensor) -> float:
+    """The one scale TFLite keeps in ``TfLiteTensor.params`` (0 unless quantised per tensor)."""
+    return float(np.float32(t.quant.scale[0])) if t.quant and len(t.quant.scale) == 1 else 0.0
+
+
+def _fc_bias_scale(x: Tensor, w: Tensor, b: Tensor, y: Tensor) -> None:
+    if w.quant is None or len(w.quant.scale) != 1:
+        return  # per-channel weights: TFLite does not compare
+    product = _legacy_scale(x) * _legacy_scale(w)
+    off = abs(product - _legacy_scale(b)) / _legacy_scale(y)
+    need(off <= FC_BIAS_SCALE_TOLERANCE,
+         f"bias '{b.name}' has scale {_fmt(_legacy_scale(b))}, but input scale times weight scale is "
+         f"{product:.9g}; TFLite refuses a FULLY_CONNECTED whose difference is over "
+         f"{FC_BIAS_SCALE_TOLERANCE:g} of the output scale")
+
+
+def _moves_values(g: Graph, op: Op) -> None:
+    """Operators that move int8 values without rescaling them: quantisation unchanged."""
+    y = _output(g, op)
+    _activation(y, "output")
+    if isinstance(op.attrs, ConcatAttrs) and op.attrs.activation is not Activation.NONE:
+        raise Unsupported(f"has a fused {op.attrs.activation.name} activation, which TFLite's "
+                          "CONCATENATION does not apply", "apply the activation as a layer of its own")
+    data_inputs = range(len(op.inputs)) if op.kind is OpKind.CONCATENATION else (0,)
+    for pos in data_inputs:
+        what = f"input {pos}" if op.kind is OpKind.CONCATENATION else "input"
+        x = _input(g, op, pos)
+        _activation(x, what)
+        _same_quantization(x, y, what, op.kind)
+
+
+def _reshape(g: Graph, op: Op) -> None:
+    _moves_values(g, op)
+
+
+def _pad(g: Graph, op: Op) -> None:
+    _moves_values(g, op)
+    _dtype(_input(g, op, 1), "paddings", DType.INT32, DType.INT64)
+
+
+def _eltwise(g: Graph, op: Op) -> None:
+    _activation(_input(g, op, 0), "first input")
+    _activation(_input(g, op, 1), "second input")
+    _activation(_output(g, op), "output")
+
+
+def _mean(g: Graph, op: Op) -> None:
+    _activation(_input(g, op, 0), "input")
+    _activation(_output(g, op), "output")
+    axes = _input(g, op, 1)
+    _dtype(axes, "axes", DType.INT32)
+    need(axes.is_const, f"axes '{axes.name}' is not a constant")
+
+
+def _probabilities(g: Graph, op: Op) -> None:
+    """SOFTMAX, LOGISTIC: int8 in, int8 out quantised as TFLite fixes it (1/256, -128)."""
+    x, y = _input(g, op, 0), _output(g, op)
+    _activation(x, "input")
+    _activation(y, "output")
+    assert y.quant is not None
+    scale, zp = y.quant.scale[0], y.quant.zero_point[0]
+    if op.kind is OpKind.LOGISTIC:
+        ok = float(np.float32(scale)) == PROB_SCALE
+    else:
+        ok = abs(scale - PROB_SCALE) <= SOFTMAX_SCALE_TOLERANCE
+    need(ok and zp == PROB_ZERO_POINT,
+         f"output '{y.name}' has scale {_fmt(scale)} and zero point {zp}; TFLite's int8 "
+         f"{op.kind.value} writes scale 1/256 and zero point -128")
+
+
+def _quantize(g: Graph, op: Op) -> None:
+    x = _input(g, op, 0)
+    _dtype(x, "input", DType.FLOAT32, DType.INT8)
+    if x.dtype is DType.INT8:
+        _activation(x, "input")
+    _activation(_output(g, op), "output")
+
+
+def _dequantize(g: Graph, op: Op) -> None:
+    _activation(_input(g, op, 0), "input")
+    _dtype(_output(g, op), "output", DType.FLOAT32)
+
+
+_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
+    OpKind.CONV_2D: _weighted,
+    OpKind.DEPTHWISE_CONV_2D: _weighted,
+    OpKind.FULLY_CONNECTED: _weighted,
+    OpKind.AVERAGE_POOL_2D: _moves_values,
+    OpKind.MAX_POOL_2D: _moves_values,
+    OpKind.CONCATENATION: _moves_values,
+    OpKind.RESHAPE: _reshape,
+    OpKind.PAD: _pad,
+    OpKind.ADD: _eltwise,
+    OpKind.MUL: _eltwise,
+    OpKind.MEAN: _mean,
+    OpKind.SOFTMAX: _probabilities,
+    OpKind.LOGISTIC: _probabilities,
+    OpKind.QUANTIZE: _quantize,
+    OpKind.DEQUANTIZE: _dequantize,
+}
