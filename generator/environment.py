@@ -24,6 +24,7 @@ from pathlib import Path
 from generator.errors import OutputError
 
 CACHE_VARIABLES = ("MPLCONFIGDIR", "KERAS_HOME", "XDG_CACHE_HOME")
+LOW_SPACE_BYTES = 32 << 20  # less than this free in TMPDIR explains a failed model conversion
 # errors that say the temporary folder itself cannot take what is written into it
 _TMP_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
                          errno.ENOENT, errno.ENOTDIR, errno.EFBIG, errno.EMFILE})
@@ -64,6 +65,17 @@ def temp_root() -> str:
         return tempfile.gettempdir()
     except (OSError, FileNotFoundError):
         return os.environ.get("TMPDIR") or "/tmp"
+
+
+def low_temp_space(needed: int = LOW_SPACE_BYTES) -> str | None:
+    """``"only N KB free"`` when the temporary folder has less than ``needed`` bytes free (tools
+    such as TensorFlow's converter then fail in ways that do not say so), else None."""
+    try:
+        info = os.statvfs(temp_root())
+    except OSError:
+        return None
+    free = info.f_bavail * info.f_frsize
+    return f"only {free // 1024:,} KB free" if free < needed else None
 
 
 def tmpdir_error(reason: OSError | str) -> OutputError:

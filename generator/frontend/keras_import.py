@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from generator import inputs
-from generator.environment import tmpdir_error
+from generator.environment import low_temp_space, tmpdir_error
 from generator.errors import InputError, ModelFormatError, UnsupportedOpsError
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ def quantize_keras(model: Any, opts: QuantizeOptions | None = None) -> bytes:
         with quiet_native_output():
             return bytes(conv.convert())
     except Exception as exc:
-        trouble = _temp_trouble(exc)  # the converter saves the model in a temporary folder
+        trouble = _temp_trouble(exc) or low_temp_space()  # the converter works in TMPDIR
         if trouble is not None:
             raise tmpdir_error(trouble) from None
         raise InputError(
