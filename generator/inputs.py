@@ -155,8 +155,10 @@ def read_text(path: Path, what: str, limit: int = MAX_TEXT_BYTES) -> str:
 def check_tree(path: Path, what: str, limit: int = MAX_TREE_ENTRIES) -> None:
     """Every entry under a directory input is a regular file or a directory (no FIFO or device a
     library could block on), and there are at most ``limit`` of them."""
-    for count, (root, dirs, files) in enumerate(os.walk(path, followlinks=False)):
-        if count + len(dirs) + len(files) > limit:
+    seen = 0
+    for root, dirs, files in os.walk(path, followlinks=False):
+        seen += len(dirs) + len(files)
+        if seen > limit:
             raise InputError(f"{path}: the {what} holds more than {limit:,} entries",
                              f"check the {what} path")
         for name in files:
@@ -337,10 +339,14 @@ def _check_declared(header: NpyHeader, where: str, limit: int, available: int) -
 def _read_npy(stream: IO[bytes], where: str, limit: int, size: int) -> npt.NDArray[Any]:
     header = read_npy_header(stream, where)
     _check_declared(header, where, limit, size - header.offset)
-    data = stream.read(header.nbytes)
-    if len(data) != header.nbytes:
-        raise InputError(f"{where}: the array data is truncated", "save it again")
-    arr: npt.NDArray[Any] = np.frombuffer(data, dtype=header.dtype, count=header.count)
+    arr: npt.NDArray[Any] = np.empty(header.count, dtype=header.dtype)
+    view = arr.view(np.uint8).data if header.nbytes else memoryview(b"")
+    got = 0
+    while got < header.nbytes:  # straight into the (writable) array: no second copy
+        n = stream.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
+            raise InputError(f"{where}: the array data is truncated", "save it again")
+        got += n
     return arr.reshape(header.shape, order="F" if header.fortran else "C")
 
 
