@@ -609,3 +609,23 @@ def test_attacks_are_refused_within_512_mib_of_address_space(attack: str, tmp_pa
     assert res.returncode == 2, text
     assert message in text and "internal error" not in text and "Traceback" not in text
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.emulator
+@pytest.mark.slow
+def test_a_custom_emulated_board_given_by_path_builds_and_runs(tmp_path: Path) -> None:
+    from tests.support.badgen import fc_model
+
+    board = tmp_path / "my_qemu.yaml"
+    board.write_text((ROOT / "boards" / "qemu_mps2_an386.yaml").read_text()
+                     .replace("name: qemu_mps2_an386", "name: my_qemu"))
+    (tmp_path / "m.tflite").write_bytes(fc_model((1, 384), 4).build())
+    cli = [sys.executable, "-m", "generator.cli"]
+    gen = subprocess.run([*cli, "generate", str(tmp_path / "m.tflite"), "--board", str(board),
+                          "--app", "sensor", "-o", str(tmp_path / "out")], cwd=ROOT,
+                         capture_output=True, text=True, check=False)
+    assert gen.returncode == 0, gen.stdout + gen.stderr
+    run = subprocess.run([*cli, "run", str(tmp_path / "out")], cwd=ROOT, capture_output=True,
+                         text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "done 4 inferences" in run.stdout  # 2.5 windows of 128 samples, a hop of 64
