@@ -364,3 +364,12 @@ def test_dot_home_and_a_link_are_refused_by_the_cli(model: Path, tmp_path: Path)
     after = digest(tmp_path)
     after.pop("link")
     assert after == before
+
+
+def test_a_long_output_name_gets_short_sibling_names(tmp_path: Path) -> None:
+    out = tmp_path / ("n" * 250)  # a legal name; ".<name>.mcuforge-staging-XXXXXXXX" would not be
+    output.write_tree(out, ENGINE)
+    output.write_tree(out, {**ENGINE, "new.c": "new\n"}, force=True)
+    assert (out / "new.c").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    assert len(output.lock_path(out).name) < 100
