@@ -152,6 +152,13 @@ def read_text(path: Path, what: str, limit: int = MAX_TEXT_BYTES) -> str:
                          f"{what} must be UTF-8 text", f"save the {what} as UTF-8") from None
 
 
+def sha256_update(digest: Any, path: Path, what: str, chunk: int = MiB) -> None:
+    """Feed a regular file to a hashlib digest in chunks (never the whole file in memory)."""
+    with open_input(path, what) as stream:
+        while block := stream.read(chunk):
+            digest.update(block)
+
+
 def check_tree(path: Path, what: str, limit: int = MAX_TREE_ENTRIES) -> None:
     """Every entry under a directory input is a regular file or a directory (no FIFO or device a
     library could block on), and there are at most ``limit`` of them."""

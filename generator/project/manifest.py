@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from generator import __version__
+from generator import __version__, inputs
 from generator.boards import Board
 from generator.codegen.schedule import IOSpec
 from generator.compiler import CompiledModel
@@ -40,9 +40,9 @@ def file_sha256(path: Path) -> str:
     if path.is_dir():
         for item in sorted(p for p in path.rglob("*") if p.is_file()):
             digest.update(item.relative_to(path).as_posix().encode() + b"\0")
-            digest.update(item.read_bytes())
+            inputs.sha256_update(digest, item, "input")
     else:
-        digest.update(path.read_bytes())
+        inputs.sha256_update(digest, path, "input")
     return digest.hexdigest()
 
 
