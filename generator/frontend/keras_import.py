@@ -26,6 +26,7 @@ import numpy.typing as npt
 from generator import inputs
 from generator.environment import low_temp_space, tmpdir_error
 from generator.errors import InputError, ModelFormatError, UnsupportedOpsError
+from generator.frontend.saved_model import SavedModelSignature, load_saved_model
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +84,13 @@ def check_model_path(path: Path) -> None:
 
 
 def load_keras_model(path: Path) -> Any:
-    """Load a Keras model from ``.keras``, ``.h5`` or a SavedModel directory."""
+    """Load a Keras model from ``.keras`` or ``.h5``, or the serving signature of a SavedModel
+    directory (:mod:`generator.frontend.saved_model`)."""
     tf = _tf()
     check_model_path(path)
+    if path.is_dir():
+        return load_saved_model(tf, path)
     try:
-        if path.is_dir():
-            return tf.keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
         model = tf.keras.models.load_model(str(path), compile=False)
     except Exception as exc:  # Keras raises many unrelated types for a bad file
         raise _load_error(path, exc) from exc
@@ -166,7 +168,10 @@ def _read_array(path: Path) -> npt.NDArray[Any] | None:
 def _representative(
     model: Any, opts: QuantizeOptions
 ) -> Callable[[], Iterator[list[npt.NDArray[np.float32]]]]:
-    shape = tuple(int(d) if d is not None else 1 for d in model.inputs[0].shape[1:])
+    if isinstance(model, SavedModelSignature):
+        shape = model.sample_shape
+    else:
+        shape = tuple(int(d) if d is not None else 1 for d in model.inputs[0].shape[1:])
     if opts.calibration is not None:
         calib = opts.calibration
         if tuple(calib.shape[1:]) != shape:
@@ -210,7 +215,10 @@ def quantize_keras(model: Any, opts: QuantizeOptions | None = None) -> bytes:
     """Convert a float Keras model to a full-int8 TFLite flatbuffer."""
     tf = _tf()
     opts = opts or QuantizeOptions()
-    conv = _batch1_converter(tf, model)
+    if isinstance(model, SavedModelSignature):
+        conv = model.converter(tf)
+    else:
+        conv = _batch1_converter(tf, model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = _representative(model, opts)
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

@@ -1,0 +1,251 @@
+"""Crafted .tflite files that a converter never writes and the engine cannot compute exactly.
+
+Each maker starts from a valid one-operator model of :mod:`tests.support.badgen` and breaks one
+thing: a zero point, an enum, an operand count, a dtype, a quantisation array, a shape. The expected
+messages are in ``tests/bad_inputs/expected_exact.yaml``; :data:`CLASSES` says which error each is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+CONCATENATION, MAX_POOL_2D, SOFTMAX, LOGISTIC, MEAN, QUANTIZE = 2, 17, 25, 14, 40, 114
+INT16 = 7
+
+
+def _fc_weight_zero_point() -> TfliteBuilder:
+    m = fc_model()
+    m.tensors[1].zero_point = (5,)
+    m.tensors[1].data = bytes([1]) * 32
+    return m
+
+
+def _conv_padding(value: int) -> TfliteBuilder:
+    m = conv_model()
+    m.ops[0].byte_options[0] = value
+    return m
+
+
+def _conv_activation(value: int) -> TfliteBuilder:
+    m = conv_model()
+    m.ops[0].byte_options[3] = value
+    return m
+
+
+def _one_zero_point_four_scales() -> TfliteBuilder:
+    m = fc_model()
+    m.tensors[1].scale, m.tensors[1].zero_point = (0.01,) * 4, (0,)
+    return m
+
+
+def _fc_five_inputs() -> TfliteBuilder:
+    m = fc_model()
+    m.ops[0].inputs = (0, 1, 2, 2, 2)
+    return m
+
+
+def _fc_two_outputs() -> TfliteBuilder:
+    m = fc_model()
+    extra = m.tensor(TensorSpec((1, 4), scale=(0.1,), name="second_output"))
+    m.ops[0].outputs = (3, extra)
+    return m
+
+
+def _fc_int8_bias() -> TfliteBuilder:
+    m = fc_model()
+    m.tensors[2].dtype, m.tensors[2].data = INT8, bytes(4)
+    return m
+
+
+def _fc_bias_scale() -> TfliteBuilder:
+    m = fc_model()  # input scale 0.05 times weight scale 0.01 is 0.0005
+    m.tensors[2].scale = (0.01,)
+    return m
+
+
+def _fc_output_rank() -> TfliteBuilder:
+    m = fc_model()
+    m.tensors[3].shape = (1, 1, 4)
+    return m
+
+
+def _fc_shuffled_weights() -> TfliteBuilder:
+    m = fc_model()
+    m.ops[0].options_type, m.ops[0].byte_options = 8, {1: 1}
+    return m
+
+
+def _fc_int16_input() -> TfliteBuilder:
+    m = fc_model()
+    m.tensors[0].dtype = INT16
+    return m
+
+
+def _fc_per_channel_input() -> TfliteBuilder:
+    m = fc_model()
+    m.tensors[0].scale, m.tensors[0].zero_point = (0.05,) * 8, (0,) * 8
+    m.tensors[0].quantized_dimension = 1
+    return m
+
+
+def _conv_options_type() -> TfliteBuilder:
+    m = conv_model()
+    m.ops[0].options_type = 5  # Pool2DOptions
+    return m
+
+
+def _conv_without_options() -> TfliteBuilder:
+    m = conv_model()
+    m.ops[0] = OpSpec(CONV_2D, m.ops[0].inputs, m.ops[0].outputs)
+    return m
+
+
+def _conv_without_bias() -> TfliteBuilder:
+    m = conv_model()
+    m.ops[0].inputs = (0, 1, -1)
+    return m
+
+
+def _conv_bias_zero_point() -> TfliteBuilder:
+    m = conv_model()
+    m.tensors[3].zero_point = (128,)
+    return m
+
+
+def _conv_filter_axis() -> TfliteBuilder:
+    m = conv_model(channels=4)  # filter (4, 3, 3, 4): four scales along the input channels
+    m.tensors[1].scale, m.tensors[1].zero_point = (0.01, 0.02, 0.03, 0.04), (0,) * 4
+    m.tensors[1].quantized_dimension = 3
+    return m
+
+
+def _conv_batch_two() -> TfliteBuilder:
+    m = conv_model()
+    m.tensors[0].shape, m.tensors[2].shape = (2, 8, 8, 2), (2, 6, 6, 4)
+    return m
+
+
+def _two_inputs(code: int, out_scale: float, options: tuple[int, dict[int, int], dict[int, int]]
+                ) -> TfliteBuilder:
+    m = TfliteBuilder()
+    a = m.tensor(TensorSpec((1, 4), scale=(0.1,), name="a"))
+    y = m.tensor(TensorSpec((1, 8), scale=(out_scale,), name="joined"))
+    m.ops.append(OpSpec(code, (a, a), (y,), *options))
+    m.inputs, m.outputs = [a], [y]
+    return m
+
+
+def _concat_requantizes() -> TfliteBuilder:
+    return _two_inputs(CONCATENATION, 0.2, (10, {0: 1}, {1: 0}))
+
+
+def _concat_relu() -> TfliteBuilder:
+    return _two_inputs(CONCATENATION, 0.1, (10, {0: 1}, {1: 1}))
+
+
+def _pool(out_scale: float = 0.1, filter_hw: int = 1, padding: int = 1) -> TfliteBuilder:
+    m = TfliteBuilder()
+    x = m.tensor(TensorSpec((1, 4, 4, 2), scale=(0.1,), name="map"))
+    y = m.tensor(TensorSpec((1, 4, 4, 2), scale=(out_scale,), name="pooled"))
+    m.ops.append(OpSpec(MAX_POOL_2D, (x,), (y,), 5, {1: 1, 2: 1, 3: filter_hw, 4: filter_hw},
+                        {0: padding, 5: 0}))
+    m.inputs, m.outputs = [x], [y]
+    return m
+
+
+def _reshape(shape: list[int] | None, out_shape: tuple[int, ...], out_scale: float = 0.1
+             ) -> TfliteBuilder:
+    m = TfliteBuilder()
+    x = m.tensor(TensorSpec((1, 4), scale=(0.1,), name="flat"))
+    inputs = (x,)
+    if shape is not None:
+        data = np.asarray(shape, np.int32).tobytes()
+        inputs = (x, m.tensor(TensorSpec((len(shape),), INT32, data, None, name="new_shape")))
+    y = m.tensor(TensorSpec(out_shape, scale=(out_scale,), name="reshaped"))
+    m.ops.append(OpSpec(RESHAPE, inputs, (y,)))
+    m.inputs, m.outputs = [x], [y]
+    return m
+
+
+def _unary(code: int, out_scale: float, out_zp: int, options_type: int = 0,
+           out_scales: int = 1) -> TfliteBuilder:
+    m = TfliteBuilder()
+    x = m.tensor(TensorSpec((1, 4), scale=(0.1,), name="logits"))
+    y = m.tensor(TensorSpec((1, 4), scale=(out_scale,) * out_scales, zero_point=(out_zp,) * out_scales,
+                            name="probabilities", quantized_dimension=1))
+    m.ops.append(OpSpec(code, (x,), (y,), options_type))
+    m.inputs, m.outputs = [x], [y]
+    return m
+
+
+def _mean_over_channels() -> TfliteBuilder:
+    m = TfliteBuilder()
+    x = m.tensor(TensorSpec((1, 2, 2, 3), scale=(0.1,), name="map"))
+    axes = m.tensor(TensorSpec((1,), INT32, np.asarray([3], np.int32).tobytes(), None, name="axes"))
+    y = m.tensor(TensorSpec((1, 2, 2), scale=(0.1,), name="channel_mean"))
+    m.ops.append(OpSpec(MEAN, (x, axes), (y,), 27, {}, {0: 0}))
+    m.inputs, m.outputs = [x], [y]
+    return m
+
+
+def _write(build: Callable[[], TfliteBuilder]) -> Callable[[Path], object]:
+    return lambda path: path.write_bytes(build().build())
+
+
+BUILDERS: dict[str, Callable[[], TfliteBuilder]] = {
+    "fc_weight_zero_point_5.tflite": _fc_weight_zero_point,
+    "conv_padding_7.tflite": lambda: _conv_padding(7),
+    "conv_activation_9.tflite": lambda: _conv_activation(9),
+    "conv_fused_tanh.tflite": lambda: _conv_activation(4),
+    "one_zero_point_four_scales.tflite": _one_zero_point_four_scales,
+    "fc_five_inputs.tflite": _fc_five_inputs,
+    "fc_two_outputs.tflite": _fc_two_outputs,
+    "fc_int8_bias.tflite": _fc_int8_bias,
+    "fc_bias_scale.tflite": _fc_bias_scale,
+    "fc_output_rank.tflite": _fc_output_rank,
+    "fc_shuffled_weights.tflite": _fc_shuffled_weights,
+    "fc_int16_input.tflite": _fc_int16_input,
+    "fc_per_channel_input.tflite": _fc_per_channel_input,
+    "conv_options_type.tflite": _conv_options_type,
+    "conv_without_options.tflite": _conv_without_options,
+    "conv_without_bias.tflite": _conv_without_bias,
+    "conv_bias_zero_point.tflite": _conv_bias_zero_point,
+    "conv_filter_axis.tflite": _conv_filter_axis,
+    "conv_batch_2.tflite": _conv_batch_two,
+    "concat_requantizes.tflite": _concat_requantizes,
+    "concat_relu.tflite": _concat_relu,
+    "max_pool_requantizes.tflite": lambda: _pool(out_scale=0.2),
+    "max_pool_window_2_31.tflite": lambda: _pool(filter_hw=2**31 - 1, padding=0),
+    "reshape_requantizes.tflite": lambda: _reshape([1, 4], (1, 4), out_scale=0.2),
+    "reshape_other_shape.tflite": lambda: _reshape([1, 4], (1, 2, 2)),
+    "reshape_without_shape.tflite": lambda: _reshape(None, (1, 4)),
+    "softmax_without_beta.tflite": lambda: _unary(SOFTMAX, 1 / 256, -128),
+    "logistic_output_scale.tflite": lambda: _unary(LOGISTIC, 0.1, 0),
+    "quantize_per_channel_output.tflite": lambda: _unary(QUANTIZE, 0.1, 0, out_scales=4),
+    "mean_over_channels.tflite": _mean_over_channels,
+}
+"""Name -> the crafted model (a builder, so tests can also read it without a file)."""
+
+UNSUPPORTED = frozenset({
+    "conv_fused_tanh.tflite", "fc_shuffled_weights.tflite", "conv_batch_2.tflite",
+    "concat_relu.tflite", "mean_over_channels.tflite",
+})
+"""Valid TFLite that mcuforge does not compile (UnsupportedOpsError); the rest is ModelFormatError."""
+
+MAKERS: dict[str, Callable[[Path], object]] = {name: _write(b) for name, b in BUILDERS.items()}
+
+# Imported last: tests.support.badgen imports this module to collect MAKERS while it loads.
+from tests.support.badgen import (  # noqa: E402
+    CONV_2D,
+    INT8,
+    INT32,
+    RESHAPE,
+    OpSpec,
+    TensorSpec,
+    TfliteBuilder,
+    conv_model,
+    fc_model,
+)
