@@ -327,6 +327,9 @@ def read_npy_header(stream: IO[bytes], where: str) -> NpyHeader:
     except (ValueError, EOFError, struct.error, SyntaxError, TypeError) as exc:
         raise InputError(f"{where}: not an .npy array ({exc})",
                          "save it with numpy.save") from None
+    if any(d < 0 for d in shape):
+        raise InputError(f"{where}: the array header gives a negative shape {tuple(shape)}",
+                         "save it again with numpy.save")
     if dtype.hasobject:
         raise InputError(f"{where}: holds Python objects (dtype {dtype}), which mcuforge does not "
                          "load", "save numbers, e.g. x.astype(np.float32)")
@@ -505,8 +508,18 @@ def png_size(head: bytes) -> tuple[int, int] | None:
     return int(width), int(height)
 
 
+PIL_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF"}
+"""The one Pillow decoder each image suffix may use (never guessed from the content: Pillow's EPS
+plugin, for one, would run Ghostscript on the file)."""
+
+
 def read_image(path: Path, what: str) -> npt.NDArray[np.uint8]:
-    """An image decoded by Pillow to (H, W, 3) RGB, its size checked from the header first."""
+    """An image decoded by Pillow to (H, W, 3) RGB with the decoder its suffix names
+    (:data:`PIL_FORMATS`), its size checked from the header first."""
+    fmt = PIL_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"{path}: unknown image format '{path.suffix}'",
+                         f"give {', '.join(sorted(PIL_FORMATS))} or .ppm/.pgm images")
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow comes with matplotlib
@@ -518,7 +531,7 @@ def read_image(path: Path, what: str) -> npt.NDArray[np.uint8]:
             check_pixels(*size, str(path))
         stream.seek(0)
         try:
-            with Image.open(stream) as img:
+            with Image.open(stream, formats=[fmt]) as img:
                 check_pixels(*img.size, str(path))
                 return np.asarray(img.convert("RGB"), dtype=np.uint8)
         except InputError:

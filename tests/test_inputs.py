@@ -180,6 +180,10 @@ def test_npy_headers_are_checked_before_the_data(tmp_path: Path) -> None:
     (tmp_path / "t.npy").write_bytes(bad.npy_header((100,), "<f4") + bytes(10))
     with pytest.raises(InputError, match="declares 400 bytes of data, the file holds 10"):
         inputs.load_npy(tmp_path / "t.npy", "sample")
+    neg = bad.npy_header((5, 3)).replace(b"(5, 3)", b"(-5,3)")
+    (tmp_path / "n.npy").write_bytes(neg + bytes(100))
+    with pytest.raises(InputError, match=r"negative shape \(-5, 3\)"):
+        inputs.load_npy(tmp_path / "n.npy", "sample")
     (tmp_path / "o.npy").write_bytes(bad.npy_header((1,), "|O"))
     with pytest.raises(InputError, match="holds Python objects"):
         inputs.load_npy(tmp_path / "o.npy", "sample")
@@ -307,6 +311,21 @@ def test_other_image_bombs_and_broken_images(tmp_path: Path) -> None:
     (tmp_path / "junk.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
     with pytest.raises(InputError, match="not a readable image"):
         inputs.read_image(tmp_path / "junk.png", "replay")
+
+
+def test_the_decoder_is_chosen_by_the_suffix_not_guessed_from_the_content(tmp_path: Path) -> None:
+    from PIL import Image
+
+    (tmp_path / "eps.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n"
+                                       b"(x) print\n%%EOF\n")  # Pillow would hand EPS to Ghostscript
+    with pytest.raises(InputError, match=r"eps.png: not a readable image \(UnidentifiedImageError"):
+        inputs.read_image(tmp_path / "eps.png", "replay")
+    Image.new("RGB", (4, 4)).save(tmp_path / "gif.png", format="GIF")
+    with pytest.raises(InputError, match=r"gif\.png: not a readable image"):
+        inputs.read_image(tmp_path / "gif.png", "replay")
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.tiff")
+    with pytest.raises(InputError, match=r"unknown image format '\.tiff'"):
+        inputs.read_image(tmp_path / "a.tiff", "image")
 
 
 def test_netpbm_reader(tmp_path: Path) -> None:
