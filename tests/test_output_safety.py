@@ -373,3 +373,15 @@ def test_a_long_output_name_gets_short_sibling_names(tmp_path: Path) -> None:
     assert (out / "new.c").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
     assert len(output.lock_path(out).name) < 100
+
+
+def test_what_compile_and_generate_wrote_is_replaced_with_force(tmp_path: Path) -> None:
+    model = tmp_path / "kws.tflite"
+    model.write_bytes(badgen.fc_model((1, 490), 4).build())
+    out = tmp_path / "out"
+    generate = ["generate", str(model), "--board", "qemu_mps2_an386", "--app", "kws", "-o", str(out)]
+    for args in (["compile", str(model), "-o", str(out)], generate, generate):
+        res = run([*args, "--force"])
+        assert res.returncode == 0, res.stderr
+        assert siblings(out) == []
+    assert (out / output.PROJECT_MARKER).is_file() and not (out / output.ENGINE_MARKER).exists()
