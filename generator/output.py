@@ -223,9 +223,9 @@ def reserved(out_dir: Path, force: bool = False, inputs: Iterable[Path] = ()) ->
 
 def _stem(name: str) -> str:
     """The output's name as used in sibling names: shortened (with a digest) when it is long."""
-    if len(name.encode("utf-8", "surrogateescape")) <= _STEM_MAX:
+    if len(name.encode("utf-8", "surrogatepass")) <= _STEM_MAX:
         return name
-    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     return f"{name[:60]}~{digest}"
 
 
