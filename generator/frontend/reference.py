@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from generator.errors import ModelFormatError
+
 
 def _interpreter(model: bytes, preserve_all: bool = False) -> Any:
     from generator.frontend.keras_import import quiet_native_output
@@ -14,12 +16,17 @@ def _interpreter(model: bytes, preserve_all: bool = False) -> Any:
     with quiet_native_output():
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    interp = Interpreter(
-        model_content=model,
-        experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
-        experimental_preserve_all_tensors=preserve_all,
-    )
-    interp.allocate_tensors()
+    try:
+        interp = Interpreter(
+            model_content=model,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+            experimental_preserve_all_tensors=preserve_all,
+        )
+        interp.allocate_tensors()
+    except (RuntimeError, ValueError) as exc:  # the import checks should have refused it first
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise ModelFormatError(f"the TFLite interpreter refuses the model: {first}",
+                               "re-export the model with TFLiteConverter") from None
     return interp
 
 
