@@ -366,8 +366,12 @@ def _code_span(shown: str) -> str:
 
 def md_code_line(text: str) -> str:
     """One line of an indented Markdown code block: :func:`visible` (a line break would end the
-    block and start markup)."""
-    return visible(text)
+    block and start markup); a blank value is shown as ``""`` or its spaces as ``\\x20``, since a
+    blank line would end the block."""
+    shown = visible(text)
+    if shown.strip(" "):
+        return shown
+    return shown.replace(" ", "\\x20") or '""'
 
 
 # --------------------------------------------------------------------------------------------------
