@@ -76,9 +76,21 @@ def test_a_generated_project_passes(tmp_path: Path, _private_key: Path) -> None:
                                       if p.is_file() and p.name != "mcuforge.json"}
     assert len(manifest["signature"]["hmac_sha256"]) == 64
     assert _private_key.stat().st_mode & 0o777 == 0o600
-    (project / ".pio" / "build").mkdir(parents=True)  # PlatformIO's build output is not compared
-    (project / ".pio" / "build" / "firmware.elf").write_bytes(b"\x7fELF")
+
+
+def test_a_build_folder_counts_only_as_mcuforge_run_left_it(tmp_path: Path) -> None:
+    project = _generate(tmp_path)
+    manifest = json.loads((project / "mcuforge.json").read_text())
+    build = project / ".pio" / "build" / "qemu_mps2_an386"
+    build.mkdir(parents=True)
+    (build / "firmware.elf").write_bytes(b"\x7fELF")
+    assert ".pio/ was not left by mcuforge run" in _refusal(project)  # shipped with the project
+    trust.stamp_build_dir(project, manifest)  # what a build by mcuforge run leaves
     assert check_project(project) == []
+    libdeps = project / ".pio" / "libdeps" / "qemu_mps2_an386" / "helper"
+    libdeps.mkdir(parents=True)
+    (libdeps / "library.json").write_text('{"build": {"extraScript": "x.py"}}')
+    assert ".pio/ was changed since mcuforge run built it" in _refusal(project)
 
 
 def test_an_extra_script_is_refused_before_any_build(tmp_path: Path, _no_build: list[Path]
@@ -111,7 +123,7 @@ def test_every_kind_of_change_is_named(tmp_path: Path, change: str) -> None:
         target.write_bytes(main_c.read_bytes())  # the same bytes, but through a link
         main_c.unlink()
         main_c.symlink_to(target)
-        expected = "src/main.c was changed (a symbolic link)"
+        expected = f"src/main.c was changed (a symbolic link to {target})"
     elif change == "add_lib":
         (project / "lib" / "evil").mkdir(parents=True)
         (project / "lib" / "evil" / "library.json").write_text('{"build": {"extraScript": "x.py"}}')

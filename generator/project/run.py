@@ -3,8 +3,9 @@
 1. **Check** (:func:`check_project`), before anything is built: the folder must be exactly what
    this user's ``mcuforge generate`` wrote, by the signed file hashes of its ``mcuforge.json``
    (:mod:`generator.project.trust`). A changed, added or missing file, or a manifest that is
-   unsigned or signed elsewhere, is refused unless the user passes ``--trust-project``: the
-   build runs the project's Python (``extra_scripts``) and its ``upload_command``.
+   unsigned or signed elsewhere, or a ``.pio/`` build folder the last run did not leave, is
+   refused unless the user passes ``--trust-project``: the build runs the project's Python
+   (``extra_scripts``, library scripts) and its ``upload_command``.
 2. **Build**: ``pio run -e ENV`` in mcuforge's private offline PlatformIO core
    (:func:`generator.build.pio_run`).
 3. **Run**: the environment's own ``upload_command`` from ``platformio.ini`` (sandboxed QEMU with
@@ -17,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 from collections.abc import Callable
@@ -30,7 +32,7 @@ from generator.build.sandbox import stream_lines
 from generator.errors import InputError, ToolError
 from generator.project.manifest import MANIFEST_NAME, read_manifest
 from generator.project.targets import QEMU_TIMEOUT_S
-from generator.project.trust import describe_problems, project_problems
+from generator.project.trust import describe_problems, project_problems, stamp_build_dir
 
 TIMEOUT_EXIT_CODES = (124, 137)
 """Exit codes of coreutils ``timeout`` when the time limit was reached (TERM, then KILL)."""
@@ -131,8 +133,13 @@ def upload_command(project_dir: Path, env: str, elf: Path) -> list[str]:
 
 
 def build(project_dir: Path, env: str, core_dir: Path | None = None) -> Path:
-    """``pio run -e env`` offline; returns the ELF."""
-    pio_run(project_dir, env, core_dir=core_dir)
+    """``pio run -e env`` offline; returns the ELF. The build folder is stamped afterwards (also
+    after a failed build: its content came from the checked sources) so the next run accepts it."""
+    try:
+        pio_run(project_dir, env, core_dir=core_dir)
+    finally:
+        with contextlib.suppress(OSError, InputError):
+            stamp_build_dir(project_dir, read_manifest(project_dir))
     return firmware_elf(project_dir, env)
 
 

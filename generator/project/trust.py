@@ -7,9 +7,13 @@ made on first use: 32 random bytes in ``$XDG_CONFIG_HOME/mcuforge/project-key`` 
 there is no key: projects are written unsigned and every project counts as foreign.
 
 :func:`project_problems` compares a project folder with its manifest: a manifest without a valid
-signature, and every file changed, missing or added (outside ``.pio/``, PlatformIO's build folder,
-and ``.git/``), is a problem. The signature covers the manifest's canonical JSON, so a regenerated
-project is byte-identical on one machine; another machine's key gives another signature.
+signature, and every file changed, missing or added (outside ``.git/`` and ``.pio/``), is a problem.
+So is a ``.pio/`` build folder that ``mcuforge run`` did not leave: after each build it signs the
+hashes of ``.pio/`` (:func:`stamp_build_dir`, ``.pio/mcuforge-build.json``), because PlatformIO runs
+what it finds there too (library build scripts; SCons's signature database is a pickle). The
+signature covers the manifest's canonical JSON, so a regenerated project is byte-identical on one
+machine; another machine's key gives another signature. A signed project's ``upload_command`` is
+the one mcuforge wrote, so ``mcuforge run`` runs it as it is.
 """
 
 from __future__ import annotations
@@ -25,8 +29,12 @@ from typing import Any
 
 KEY_FILE = "project-key"
 KEY_BYTES = 32
-IGNORED_DIRS = (".pio", ".git")
-"""Top-level folders of a project that are not compared: PlatformIO's build output, version control."""
+BUILD_DIR = ".pio"
+IGNORED_DIRS = (BUILD_DIR, ".git")
+"""Top-level folders of a project not compared with the manifest: PlatformIO's build folder (checked
+against the build stamp instead) and version control."""
+BUILD_STAMP = "mcuforge-build.json"
+"""In ``.pio/``: the signed hashes of the build folder as the last ``mcuforge run`` build left it."""
 MAX_SCANNED_FILES = 20_000
 MAX_HASHED_BYTES = 256 * 1024 * 1024
 SHOWN_PROBLEMS = 5
@@ -148,8 +156,9 @@ def _hash_file(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-def scan_tree(root: Path) -> dict[str, str]:
-    """Every entry below ``root`` (but the ignored folders) → SHA-256, or why it cannot be one.
+def scan_tree(root: Path, ignored: tuple[str, ...] = IGNORED_DIRS) -> dict[str, str]:
+    """Every entry below ``root`` (but the ``ignored`` top-level folders) → SHA-256, or why it
+    cannot be one.
 
     Symbolic links and special files are never followed or read: they are reported as such.
     """
@@ -162,7 +171,7 @@ def scan_tree(root: Path) -> dict[str, str]:
     for folder, dirs, names in os.walk(root, onerror=_unreadable, followlinks=False):
         here = Path(folder)
         if here == root:
-            dirs[:] = [d for d in dirs if d not in IGNORED_DIRS or (here / d).is_symlink()]
+            dirs[:] = [d for d in dirs if d not in ignored or (here / d).is_symlink()]
         for name in sorted([*dirs, *names]):
             path = here / name
             kind = _entry_hash(path)
@@ -183,7 +192,10 @@ def _entry_hash(path: Path) -> str | None:
     if stat.S_ISDIR(info.st_mode):
         return None
     if stat.S_ISLNK(info.st_mode):
-        return "a symbolic link"
+        try:
+            return f"a symbolic link to {os.readlink(path)}"
+        except OSError:
+            return "a symbolic link"
     if not stat.S_ISREG(info.st_mode):
         return "not a regular file"
     return _hash_file(path, info.st_size)
@@ -230,7 +242,59 @@ def project_problems(project_dir: Path, manifest: Mapping[str, Any]) -> list[str
     recorded = manifest.get("files")
     if not isinstance(recorded, dict):
         return [*problems, "mcuforge.json lists no file hashes (made by an older mcuforge?)"]
-    return problems + file_problems(recorded, scan_tree(project_dir))
+    problems += file_problems(recorded, scan_tree(project_dir))
+    if sign_problem is None:
+        problems += build_dir_problems(project_dir, manifest)
+    return problems
+
+
+# --------------------------------------------------------------------------------------------------
+# The build folder: PlatformIO reads and runs what it finds in .pio/ (library scripts, SCons's
+# pickled signature database), so a .pio/ that mcuforge run did not leave is refused too.
+
+
+def _build_files(project_dir: Path) -> dict[str, str]:
+    build = project_dir / BUILD_DIR
+    return {name: digest for name, digest in scan_tree(build, ()).items() if name != BUILD_STAMP}
+
+
+def _stamp_mac(key: bytes, manifest: Mapping[str, Any], files: Mapping[str, str]) -> str:
+    body = json.dumps({"project": signature(manifest, key), "files": dict(files)},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hmac.new(key, body.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def build_dir_problems(project_dir: Path, manifest: Mapping[str, Any]) -> list[str]:
+    """Why ``.pio/`` is not as the last ``mcuforge run`` of this project left it; empty if it is
+    (or if there is none)."""
+    build = project_dir / BUILD_DIR
+    if not os.path.lexists(build):
+        return []
+    refused = [f"{BUILD_DIR}/ was not left by mcuforge run (delete it to build afresh)"]
+    key = project_key(create=False)
+    if key is None or build.is_symlink() or not build.is_dir():
+        return refused
+    try:
+        stamp = json.loads((build / BUILD_STAMP).read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return refused
+    mac = stamp.get("hmac_sha256") if isinstance(stamp, dict) else None
+    if not isinstance(mac, str) or not hmac.compare_digest(
+            mac, _stamp_mac(key, manifest, _build_files(project_dir))):
+        return [f"{BUILD_DIR}/ was changed since mcuforge run built it (delete it to build afresh)"]
+    return []
+
+
+def stamp_build_dir(project_dir: Path, manifest: Mapping[str, Any]) -> None:
+    """Record the signed hashes of ``.pio/`` after a build; nothing happens without a key."""
+    build = project_dir / BUILD_DIR
+    key = project_key(create=False)
+    if key is None or build.is_symlink() or not build.is_dir():
+        return
+    stamp = {"hmac_sha256": _stamp_mac(key, manifest, _build_files(project_dir))}
+    partial = build / f".{BUILD_STAMP}.{os.urandom(6).hex()}.tmp"
+    partial.write_text(json.dumps(stamp) + "\n", encoding="ascii")
+    os.replace(partial, build / BUILD_STAMP)
 
 
 def describe_problems(problems: list[str]) -> str:
