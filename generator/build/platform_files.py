@@ -20,6 +20,7 @@ from generator.boards import (
     gcc_fpu,
     list_boards,
 )
+from generator.encoders import c_comment
 from generator.errors import BoardError
 
 PLATFORM_NAME = LOCAL_PLATFORM_NAME
@@ -90,7 +91,7 @@ def linker_script_text(board: Board) -> str:
     flash = _largest(board.memory.flash_regions, "flash", board)
     ram = _largest(board.memory.ram_regions, "ram", board)
     return (
-        f"/* {board.display_name}: {_GENERATED_BY.format(name=board.name)}. */\n"
+        f"/* {c_comment(board.display_name)}: {_GENERATED_BY.format(name=board.name)}. */\n"
         "MEMORY\n{\n"
         f"    FLASH (rx)  : ORIGIN = 0x{flash.origin:08X}, LENGTH = 0x{flash.length:X}\n"
         f"    RAM   (rwx) : ORIGIN = 0x{ram.origin:08X}, LENGTH = 0x{ram.length:X}\n"
