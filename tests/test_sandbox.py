@@ -8,6 +8,7 @@ runs QEMU, neither happens; run by a plain QEMU command line, both do, so the te
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -169,6 +170,15 @@ def test_qemu_missing_is_a_tool_error(tmp_path: Path, monkeypatch: pytest.Monkey
         run_qemu(elf, MACHINE)
     with pytest.raises(ToolError, match="cannot start timeout"):
         run_firmware(["timeout", "5", QEMU], echo=lambda line: None)
+
+
+def test_qemu_missing_behind_the_timeout_wrapper_is_a_tool_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wrapper = tmp_path / "timeout"
+    wrapper.symlink_to(shutil.which("timeout") or "/usr/bin/timeout")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolError, match="cannot run the emulator: timeout: failed to run command"):
+        run_firmware(["timeout", "5", QEMU, "-M", MACHINE], echo=lambda line: None)
 
 
 def test_exit_zero_without_the_last_line_is_not_a_run(tmp_path: Path) -> None:

@@ -163,8 +163,18 @@ def run_firmware(command: list[str], echo: Callable[[str], None] | None = None, 
         limit = command[3] if command[0] == "timeout" and len(command) > 3 else f"{timeout:g}"
         raise ToolError(f"the firmware did not finish within {limit} s",
                         "look for a hang, or raise the timeout in the upload_command")
+    _check_started(command, done.returncode, done.stdout)
     check_qemu_ran(str(elf or command[0]), done.returncode, done.stdout)
     return done.returncode, done.stdout
+
+
+def _check_started(command: list[str], code: int, output: str) -> None:
+    """coreutils ``timeout`` exits 125 to 127 when it cannot run the program it wraps."""
+    if command[0] != "timeout" or code not in (125, 126, 127):
+        return
+    said = [line for line in output.splitlines() if line.startswith("timeout:")]
+    if said:
+        raise ToolError(f"cannot run the emulator: {said[0]}", "install qemu-system-arm")
 
 
 def check_finished(project_dir: Path, env: str, code: int, output: str) -> None:

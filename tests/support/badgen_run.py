@@ -2,8 +2,8 @@
 
 Most start from a real generated project (a one-layer kws model on qemu_mps2_an386, signed with
 this user's key) and then change what an attacker would: a build script added to platformio.ini,
-another upload_command, a PlatformIO library with an extra script, a manifest re-signed with a key
-of their own. The others are manifests that are no regular file, too large, or not JSON.
+another upload_command, a PlatformIO library with an extra script (in lib/ or in a shipped .pio/),
+a manifest re-signed with a key of their own. The others are manifests that are no regular file, too large, or not JSON.
 """
 
 from __future__ import annotations
@@ -64,6 +64,14 @@ def _library_script(project: Path) -> None:
     (lib / "x.py").write_text("open('/tmp/mcuforge-run-pwned', 'w')\n")
 
 
+def _shipped_build_dir(project: Path) -> None:
+    """A .pio/ that came with the project: a library with a build script where PlatformIO looks."""
+    lib = project / ".pio" / "libdeps" / "qemu_mps2_an386" / "helper"
+    lib.mkdir(parents=True)
+    (lib / "library.json").write_text('{"name": "helper", "build": {"extraScript": "x.py"}}\n')
+    (lib / "x.py").write_text("open('/tmp/mcuforge-run-pwned', 'w')\n")
+
+
 def _resigned(project: Path) -> None:
     """platformio.ini changed, its hash updated, the manifest signed with another key."""
     _extra_script(project)
@@ -98,6 +106,7 @@ MAKERS: dict[str, Callable[[Path], object]] = {
     "run_project_upload_command": _changed(_upload_command),
     "run_project_library_script": _changed(_library_script),
     "run_project_resigned": _changed(_resigned),
+    "run_project_shipped_build_dir": _changed(_shipped_build_dir),
     "run_project_unsigned": lambda path: _manifest(path, json.dumps({"targets": TARGETS})),
     "run_project_forged_signature": lambda path: _manifest(path, json.dumps(
         {"targets": TARGETS, "files": {}, "signature": {"hmac_sha256": "0" * 64}})),
