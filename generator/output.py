@@ -332,11 +332,12 @@ def _tidy(out_dir: Path) -> None:
     place), then remove every other leftover. No live writer owns them: it would hold the lock."""
     found = leftovers(out_dir)
     with _interrupts_held():
-        aside = [p for p in found if ".mcuforge-old-" in p.name and any(p.iterdir())]
-        if aside and not os.path.lexists(out_dir):
-            newest = max(aside, key=lambda p: p.lstat().st_mtime)
-            os.replace(newest, out_dir)
-            found.remove(newest)
+        with contextlib.suppress(OSError):  # an unreadable leftover is simply not put back
+            aside = [p for p in found if ".mcuforge-old-" in p.name and any(p.iterdir())]
+            if aside and not os.path.lexists(out_dir):
+                newest = max(aside, key=lambda p: p.lstat().st_mtime)
+                os.replace(newest, out_dir)
+                found.remove(newest)
         for folder in found:
             shutil.rmtree(folder, ignore_errors=True)
 
