@@ -176,10 +176,29 @@ def check_tree(path: Path, what: str, limit: int = MAX_TREE_ENTRIES) -> None:
 
 
 def check_model_path(path: Path) -> None:
-    """A model path: a regular file, or a SavedModel directory of regular files."""
+    """A model path: a regular file, or a SavedModel directory of regular files; a ``.keras`` zip
+    whose members declare more than :data:`MAX_ARRAY_BYTES` in all is refused before Keras opens it."""
     st = stat_input(path, "model", allow_dir=path.suffix != ".tflite")
     if stat.S_ISDIR(st.st_mode):
         check_tree(path, "model")
+    elif path.suffix == ".keras" and is_zip(path, "model"):
+        _check_archive(path, "model", MAX_ARRAY_BYTES)
+
+
+def _check_archive(path: Path, what: str, limit: int) -> None:
+    """A zip's members, as its directory declares them: at most ``limit`` bytes unpacked."""
+    with open_input(path, what) as stream:
+        try:
+            with zipfile.ZipFile(stream) as zf:
+                members = zf.infolist()
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError,
+                struct.error):
+            return  # not a readable zip: the loader says what is wrong with it
+    total = sum(m.file_size for m in members)
+    if len(members) > MAX_TREE_ENTRIES or total > limit:
+        raise InputError(f"{path}: the {what} archive declares {len(members):,} members of "
+                         f"{total:,} bytes unpacked, more than the {limit:,} bytes mcuforge opens",
+                         f"give a smaller {what}")
 
 
 # ---- YAML ----------------------------------------------------------------------------------------

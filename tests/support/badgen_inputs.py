@@ -44,17 +44,24 @@ def npz_with_huge_member(path: Path) -> None:
         zf.writestr("y.npy", npy_header((50_000,), "<i8"))
 
 
-def npz_declaring_3gb(path: Path) -> None:
-    """An ``.npz`` whose zip directory says ``x.npy`` unpacks to 3 GB (a forged size field)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("x.npy", npy_header((4,), "<f4") + bytes(16))
-    data = bytearray(buf.getvalue())
-    size = struct.pack("<I", 3 * GIB)
-    data[22:26] = size  # local header: uncompressed size
-    central = data.rfind(b"PK\x01\x02")
-    data[central + 24 : central + 28] = size  # central directory: uncompressed size
-    path.write_bytes(bytes(data))
+def forged_zip(member: str, content: bytes, declared: int) -> Callable[[Path], object]:
+    """A one-member zip whose size fields say ``member`` unpacks to ``declared`` bytes."""
+    def make(path: Path) -> None:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(member, content)
+        data = bytearray(buf.getvalue())
+        size = struct.pack("<I", declared)
+        data[22:26] = size  # local header: uncompressed size
+        central = data.rfind(b"PK\x01\x02")
+        data[central + 24 : central + 28] = size  # central directory: uncompressed size
+        path.write_bytes(bytes(data))
+
+    return make
+
+
+npz_declaring_3gb = forged_zip("x.npy", npy_header((4,), "<f4") + bytes(16), 3 * GIB)
+"""An ``.npz`` whose zip directory says ``x.npy`` unpacks to 3 GB."""
 
 
 def wav_header(frames: int, rate: int = 16000, channels: int = 1, width: int = 2) -> bytes:
@@ -153,6 +160,7 @@ MAKERS: dict[str, Callable[[Path], object]] = {
     "object_input.npy": lambda path: path.write_bytes(npy_header((490,), "|O")),
     "huge_member.npz": npz_with_huge_member,
     "declares_3gb.npz": npz_declaring_3gb,
+    "zip_bomb.keras": forged_zip("model.weights.h5", bytes(100), 3 * GIB),
     "hours.wav": wav_declaring_hours,
     "sparse_3gb.wav": sparse_3gb_wav,
     "rate_zero.wav": wav_rate_zero,
