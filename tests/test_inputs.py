@@ -386,7 +386,7 @@ def test_unquoted_yes_no_get_a_hint_to_quote_them(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         load_app_config(tmp_path / "c.yaml")
     assert "label 3 is the YAML boolean true" in caught.value.message
-    assert caught.value.hint == 'quote it in the YAML: "true"'
+    assert caught.value.hint.startswith('quote it in the YAML: write "yes" and "no"')
     (tmp_path / "c.yaml").write_text('labels: [silence, unknown, "yes", "no"]\n')
     assert load_app_config(tmp_path / "c.yaml").labels == ("silence", "unknown", "yes", "no")
 

@@ -211,10 +211,14 @@ def check_label(item: object, where: str, index: int) -> str:
     """One label: a non-empty string of at most 32 characters from a small ASCII set, with no
     control, format or line-separator characters."""
     what = f"{where}: label {index + 1}"
-    if not isinstance(item, str):
-        shown = repr(str(item).lower()) if isinstance(item, bool) else repr(str(item))
+    if isinstance(item, bool):
         raise InputError(f"{what} is {_yaml_kind(item)}, not text",
-                         f"quote it in the YAML: {shown.replace(chr(39), chr(34))}")
+                         'quote it in the YAML: write "yes" and "no" (with the quotes); unquoted, '
+                         "yes, no, on, off, true and false are booleans")
+    if not isinstance(item, str):
+        raise InputError(f"{what} is {_yaml_kind(item)}, not text",
+                         f'quote it in the YAML: "{item}"' if item is not None
+                         else "give the label a name, in quotes")
     bad = next((ch for ch in item if unicodedata.category(ch) in _CONTROL_CATEGORIES), None)
     if bad is not None:
         raise InputError(f"{what} {item!r} contains the control character U+{ord(bad):04X}",
