@@ -75,7 +75,9 @@ def compile_cmd(
     partial: Annotated[bool, typer.Option(help="Use partial execution (channel splitting)")] = True,
     prefix: Annotated[str, typer.Option(help="C name prefix of the engine API: a C identifier "
                                         "of up to 32 characters")] = "model",
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing output directory")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an earlier mcuforge output "
+                                        "(a folder holding mcuforge-engine.json or "
+                                        "mcuforge.json)")] = False,
 ) -> None:
     """Compile a model into a C99 engine: <prefix>.h, <prefix>.c and the int8 kernels."""
     from generator.compiler import ImportOptions, compile_model

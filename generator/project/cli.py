@@ -62,8 +62,9 @@ def generate_cmd(
                                              "of WAVs/images): if the model does not fit the "
                                              "board's SRAM, prune it until it does (see "
                                              "mcuforge prune)")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty output "
-                                        "directory")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an earlier mcuforge output "
+                                        "(a folder holding mcuforge.json or "
+                                        "mcuforge-engine.json)")] = False,
 ) -> None:
     """Generate a firmware project: engine, front-end, app loop, ports, PlatformIO and Zephyr files.
 
