@@ -167,7 +167,10 @@ def test_without_a_home_nothing_is_signed_and_nothing_trusted(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("XDG_CONFIG_HOME")
     monkeypatch.setenv("HOME", "/dev/null")
+    warned: list[str] = []
+    monkeypatch.setattr(trust._log, "warning", lambda text, *args: warned.append(text % args))
     project = _generate(tmp_path)
+    assert len(warned) == 1 and "the project is unsigned" in warned[0]
     assert json.loads((project / "mcuforge.json").read_text())["signature"] is None
     assert "mcuforge.json is not signed" in _refusal(project)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import stat
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ BUILD_STAMP = "mcuforge-build.json"
 MAX_SCANNED_FILES = 20_000
 MAX_HASHED_BYTES = 256 * 1024 * 1024
 SHOWN_PROBLEMS = 5
+_log = logging.getLogger(__name__)
 
 
 def key_path() -> Path | None:
@@ -131,6 +133,10 @@ def signed_manifest(manifest: Mapping[str, Any], files: Mapping[str, str | bytes
     """``manifest`` plus the hashes of ``files`` and this user's signature (None without a key)."""
     with_files = {**manifest, "files": file_hashes(files)}
     key = project_key(create=True)
+    if key is None:
+        _log.warning("no per-user mcuforge key at %s could be read or made: the project is "
+                     "unsigned, and `mcuforge run` will build it only with --trust-project",
+                     key_path() or "$XDG_CONFIG_HOME or $HOME/.config (neither is usable)")
     return {**with_files,
             "signature": None if key is None else {"hmac_sha256": signature(with_files, key)}}
 
