@@ -111,6 +111,9 @@ def _resolved(out_dir: Path) -> Path:
     except RuntimeError:  # a symlink loop in the parents
         raise OutputError(f"{out_dir}: cannot use this output path (symbolic link loop)",
                           "choose another output directory") from None
+    except ValueError:  # a NUL character: no file system allows it
+        raise OutputError(f"{out_dir!r}: cannot use this output path (it holds a NUL character)",
+                          "choose another output directory") from None
     if resolved == Path(resolved.anchor):
         raise OutputError(f"{out_dir}: is the root directory", "choose a new output directory")
     return resolved

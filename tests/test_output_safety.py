@@ -385,3 +385,11 @@ def test_what_compile_and_generate_wrote_is_replaced_with_force(tmp_path: Path) 
         assert res.returncode == 0, res.stderr
         assert siblings(out) == []
     assert (out / output.PROJECT_MARKER).is_file() and not (out / output.ENGINE_MARKER).exists()
+
+
+def test_an_unusable_path_is_an_output_error(tmp_path: Path) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    for path, why in ((tmp_path / "a\0b", "NUL"), (loop / "out", "cannot use this output path")):
+        with pytest.raises(OutputError, match=why):
+            output.write_tree(path, ENGINE)
