@@ -20,7 +20,13 @@ import pytest
 from generator.boards import load_board
 from generator.build import landlock, run_qemu
 from generator.build.qemu import QEMU, qemu_command
-from generator.build.sandbox import QEMU_SANDBOX, SEMIHOSTING, killed_by_sandbox, stream_lines
+from generator.build.sandbox import (
+    QEMU_SANDBOX,
+    SEMIHOSTING,
+    killed_by_sandbox,
+    run_captured,
+    stream_lines,
+)
 from generator.errors import ToolError
 from generator.project.run import check_finished, run_firmware
 from generator.project.targets import qemu_upload_command
@@ -193,8 +199,9 @@ def test_exit_zero_without_the_last_line_is_not_a_run(tmp_path: Path) -> None:
 # ---- process groups -------------------------------------------------------------------------------
 
 
-def _pids_with(needle: str) -> list[int]:
-    """Live ``timeout`` and QEMU processes whose command line contains ``needle``."""
+def _pids_with(needle: str, programs: tuple[bytes, ...] = (b"timeout", QEMU.encode())
+               ) -> list[int]:
+    """Live processes of ``programs`` whose command line contains ``needle``."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -206,7 +213,7 @@ def _pids_with(needle: str) -> list[int]:
             continue
         program = cmdline.split(b"\0", 1)[0]
         if (needle.encode() in cmdline and state != "Z"
-                and program in (b"timeout", QEMU.encode())):
+                and program in programs):
             found.append(int(entry.name))
     return found
 
@@ -228,6 +235,14 @@ def test_the_watchdog_kills_the_whole_group(firmware: dict[str, Path]) -> None:
     done = stream_lines(command, seen.append, timeout=3, readable=[elf])
     assert done.timed_out and seen == ["spinning\n"]
     assert _pids_with(str(elf)) == []  # neither timeout nor QEMU survived
+
+
+def test_a_timed_out_tool_leaves_no_grandchild() -> None:
+    """What pio_run does on a timeout: PlatformIO, SCons and the compilers it started all go."""
+    script = "sleep 987.5 & sleep 987.5 & wait"
+    done = run_captured(["sh", "-c", script], timeout=1)
+    assert done.timed_out
+    assert _wait_for(lambda: _pids_with("987.5", (b"sleep",)) == [], 10)
 
 
 _RUNNER = """

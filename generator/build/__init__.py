@@ -11,6 +11,10 @@ A project for an emulated board names the shipped platform by path (or, in a cor
 qemu-system-arm and fails unless the firmware exits with 0. Firmware output goes through
 semihosting (``mcuf_port.h``: SYS_WRITE on ``:tt`` to QEMU's stdout; newlib ``printf`` works too)
 and ``return`` from ``main`` or ``mcuf_port_exit(code)`` ends the run with that exit code.
+
+Every QEMU command line carries QEMU's seccomp sandbox (semihosting cannot run host commands), and
+the runs mcuforge starts itself are also kept from host files by Landlock and killed as a process
+group on a timeout or an interrupt: :mod:`generator.build.sandbox`.
 """
 
 from __future__ import annotations
