@@ -390,3 +390,20 @@ def test_hypothesis_strings_reach_every_varied_field(harmless: Harmless) -> None
                 "src/app_config.h", "src/main.c", "src/port_arduino.cpp",
                 "zephyr/src/port_zephyr.c"):
         assert "MARK" in evil[rel] and "MARK" not in harmless.files[rel], rel
+
+
+@pytest.mark.unit
+def test_a_value_no_encoder_can_write_stops_cookiecutter_with_an_input_error(
+        harmless: Harmless) -> None:
+    """Cookiecutter lets the encoder's error through: an input error naming the value and the
+    language, raised before anything is written (rendering comes before the write)."""
+    from generator.encoders import EncodingError
+    from generator.errors import InputError
+
+    ctx = copy.deepcopy(harmless.context)
+    env = next(e for e in ctx["targets"]["envs"] if not e["emulated"])
+    env["options"] = [[k, "x\n!touch pwned" if k == "board" else v] for k, v in env["options"]]
+    with pytest.raises(EncodingError, match=r"'x\\n!touch pwned' cannot be written as a "
+                       "PlatformIO INI value: it holds a line break") as caught:
+        render_sets(("platformio",), ctx)
+    assert isinstance(caught.value, InputError) and caught.value.exit_code == 2
