@@ -43,6 +43,10 @@ VALID: dict[str, Callable[[], badgen.TfliteBuilder]] = {
     "softmax": lambda: _softmax_with_beta(bx._unary(bx.SOFTMAX, 1 / 256, -128, 9)),
     "logistic": lambda: bx._unary(bx.LOGISTIC, 1 / 256, -128),
     "quantize": lambda: bx._unary(bx.QUANTIZE, 0.2, 3),
+    "add_per_channel": lambda: _add_constant((4,)),
+    "add_per_pixel": lambda: _add_constant((1, 4, 4, 1)),
+    "add_scalar": lambda: _add_constant(()),
+    "add_same_shape": lambda: _add_constant((4, 4, 4)),
 }
 """Models the crafted ones were made from (or next to), which must compile."""
 
@@ -60,6 +64,19 @@ accepts some others, e.g. an unknown fused activation, and computes something el
 def _with(m: badgen.TfliteBuilder, tensor: int, **fields: object) -> badgen.TfliteBuilder:
     for name, value in fields.items():
         setattr(m.tensors[tensor], name, value)
+    return m
+
+
+def _add_constant(shape: tuple[int, ...]) -> badgen.TfliteBuilder:
+    """ADD of a constant of ``shape`` to a (1, 4, 4, 4) map (the operand forms the kernel takes)."""
+    m = badgen.TfliteBuilder()
+    x = m.tensor(badgen.TensorSpec((1, 4, 4, 4), scale=(0.1,), name="map"))
+    values = np.arange(int(np.prod(shape)), dtype=np.int8) * 7
+    c = m.tensor(badgen.TensorSpec(shape, data=values.tobytes(), scale=(0.05,), zero_point=(2,),
+                                   name="constant"))
+    y = m.tensor(badgen.TensorSpec((1, 4, 4, 4), scale=(0.2,), zero_point=(-5,), name="sum"))
+    m.ops.append(badgen.OpSpec(bx.ADD, (x, c), (y,), 11, {}, {0: 0}))
+    m.inputs, m.outputs = [x], [y]
     return m
 
 

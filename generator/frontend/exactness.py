@@ -25,6 +25,8 @@ PROB_ZERO_POINT = -128
 """The output quantisation TFLite fixes for int8 SOFTMAX and LOGISTIC."""
 SOFTMAX_SCALE_TOLERANCE = 1e-9
 """How far a SOFTMAX output scale may be from 1/256 (the lowering's own tolerance)."""
+MAX_SOFTMAX_DEPTH = 512
+"""SOFTMAX rows this long can overflow TFLite's int8 kernel (the lowering refuses them too)."""
 FC_BIAS_SCALE_TOLERANCE = 0.02
 """TFLite's bound on |input scale * weight scale - bias scale| / output scale of a FULLY_CONNECTED
 with per-tensor weights (GetQuantizedConvolutionMultipler)."""
@@ -216,6 +218,10 @@ def _probabilities(g: Graph, op: Op) -> None:
     need(ok and zp == PROB_ZERO_POINT,
          f"output '{y.name}' has scale {_fmt(scale)} and zero point {zp}; TFLite's int8 "
          f"{op.kind.value} writes scale 1/256 and zero point -128")
+    depth = x.shape[-1] if x.shape else 1
+    if op.kind is OpKind.SOFTMAX and depth >= MAX_SOFTMAX_DEPTH:
+        raise Unsupported(f"normalises rows of {depth} values: TFLite's int8 kernel itself can "
+                          "overflow there", f"use fewer than {MAX_SOFTMAX_DEPTH} classes per softmax row")
 
 
 def _quantize(g: Graph, op: Op) -> None:

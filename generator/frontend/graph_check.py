@@ -275,6 +275,25 @@ def _eltwise(g: Graph, op: Op) -> None:
     except ValueError:
         raise _Problem(f"inputs {x1.shape} and {x2.shape} do not broadcast") from None
     _need(y.shape == shape, f"output '{y.name}' {y.shape} is not the broadcast shape {shape}")
+    for what, t in (("first input", x1), ("second input", x2)):
+        if not _kernel_operand(t, y):
+            raise Unsupported(
+                f"{what} '{t.name}' {t.shape} is broadcast to {y.shape} in a way the kernel does "
+                "not address", "only same-shape, per-pixel (last dimension 1), per-channel or scalar "
+                "operands are supported")
+
+
+def _kernel_operand(t: Tensor, y: Tensor) -> bool:
+    """``t`` is an operand form the ADD/MUL kernels address against the output ``y``: the whole map,
+    one value per pixel (same rank, last dimension 1), one value per channel, or one value."""
+    if t.size == 1:
+        return True
+    aligned = (1,) * (len(y.shape) - len(t.shape)) + t.shape
+    if aligned == y.shape:
+        return True
+    if len(t.shape) == len(y.shape) and t.shape[:-1] == y.shape[:-1] and t.shape[-1] == 1:
+        return True
+    return all(d == 1 for d in aligned[:-1]) and aligned[-1] == y.shape[-1]
 
 
 def _concat(g: Graph, op: Op) -> None:

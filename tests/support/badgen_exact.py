@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-CONCATENATION, MAX_POOL_2D, SOFTMAX, LOGISTIC, MEAN, QUANTIZE = 2, 17, 25, 14, 40, 114
+ADD, CONCATENATION, MAX_POOL_2D, SOFTMAX, LOGISTIC, MEAN, QUANTIZE = 0, 2, 17, 25, 14, 40, 114
 INT16 = 7
 
 
@@ -191,11 +192,66 @@ def _mean_over_channels() -> TfliteBuilder:
     return m
 
 
-def _write(build: Callable[[], TfliteBuilder]) -> Callable[[Path], object]:
+def _add_broadcast_rows() -> TfliteBuilder:
+    """ADD of a (1, 4, 1, 1) constant to a (1, 4, 4, 4) map: one value per row, not per channel."""
+    m = TfliteBuilder()
+    x = m.tensor(TensorSpec((1, 4, 4, 4), scale=(0.1,), name="map"))
+    rows = m.tensor(TensorSpec((1, 4, 1, 1), data=bytes([10, 20, 30, 40]), scale=(0.1,), name="rows"))
+    y = m.tensor(TensorSpec((1, 4, 4, 4), scale=(0.2,), name="sum"))
+    m.ops.append(OpSpec(ADD, (x, rows), (y,), 11, {}, {0: 0}))
+    m.inputs, m.outputs = [x], [y]
+    return m
+
+
+def _softmax_rows(depth: int) -> TfliteBuilder:
+    m = TfliteBuilder()
+    x = m.tensor(TensorSpec((1, depth), scale=(0.1,), name="logits"))
+    y = m.tensor(TensorSpec((1, depth), scale=(1 / 256,), zero_point=(-128,), name="probabilities"))
+    m.ops.append(OpSpec(SOFTMAX, (x,), (y,), 9, float_options={0: 1.0}))
+    m.inputs, m.outputs = [x], [y]
+    return m
+
+
+class _Repacked:
+    """A valid model with one field set through TFLite's own schema classes (fields the test builder
+    does not write: is_variable, sparsity, custom quantization details)."""
+
+    def __init__(self, base: Callable[[], TfliteBuilder], change: Callable[[Any, Any], None]) -> None:
+        self.base, self.change = base, change
+
+    def build(self) -> bytes:
+        import flatbuffers
+        from ai_edge_litert import schema_py_generated as schema
+
+        model = schema.ModelT.InitFromPackedBuf(self.base().build(), 0)
+        self.change(schema, model.subgraphs[0].tensors)
+        b = flatbuffers.Builder(1024)
+        b.Finish(model.Pack(b), file_identifier=b"TFL3")
+        return bytes(b.Output())
+
+
+def _variable(schema: Any, tensors: list[Any]) -> None:
+    tensors[0].isVariable = True
+
+
+def _sparse(schema: Any, tensors: list[Any]) -> None:
+    sparsity = schema.SparsityParametersT()
+    sparsity.traversalOrder = [0, 1]
+    tensors[1].sparsity = sparsity
+
+
+def _custom_quantization(schema: Any, tensors: list[Any]) -> None:
+    custom = schema.CustomQuantizationT()
+    custom.custom = [1, 2, 3]
+    tensors[1].quantization.detailsType = schema.QuantizationDetails.CustomQuantization
+    tensors[1].quantization.details = custom
+
+
+def _write(build: Callable[[], TfliteBuilder | _Repacked]) -> Callable[[Path], object]:
     return lambda path: path.write_bytes(build().build())
 
 
-BUILDERS: dict[str, Callable[[], TfliteBuilder]] = {
+BUILDERS: dict[str, Callable[[], TfliteBuilder | _Repacked]] = {
     "fc_weight_zero_point_5.tflite": _fc_weight_zero_point,
     "conv_padding_7.tflite": lambda: _conv_padding(7),
     "conv_activation_9.tflite": lambda: _conv_activation(9),
@@ -226,12 +282,19 @@ BUILDERS: dict[str, Callable[[], TfliteBuilder]] = {
     "logistic_output_scale.tflite": lambda: _unary(LOGISTIC, 0.1, 0),
     "quantize_per_channel_output.tflite": lambda: _unary(QUANTIZE, 0.1, 0, out_scales=4),
     "mean_over_channels.tflite": _mean_over_channels,
+    "add_broadcast_rows.tflite": _add_broadcast_rows,
+    "softmax_616_classes.tflite": lambda: _softmax_rows(616),
+    "variable_tensor.tflite": lambda: _Repacked(fc_model, _variable),
+    "sparse_weights.tflite": lambda: _Repacked(fc_model, _sparse),
+    "custom_quantization.tflite": lambda: _Repacked(fc_model, _custom_quantization),
 }
 """Name -> the crafted model (a builder, so tests can also read it without a file)."""
 
 UNSUPPORTED = frozenset({
     "conv_fused_tanh.tflite", "fc_shuffled_weights.tflite", "conv_batch_2.tflite",
-    "concat_relu.tflite", "mean_over_channels.tflite",
+    "concat_relu.tflite", "mean_over_channels.tflite", "add_broadcast_rows.tflite",
+    "softmax_616_classes.tflite", "variable_tensor.tflite", "sparse_weights.tflite",
+    "custom_quantization.tflite",
 })
 """Valid TFLite that mcuforge does not compile (UnsupportedOpsError); the rest is ModelFormatError."""
 
