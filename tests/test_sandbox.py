@@ -19,7 +19,7 @@ import pytest
 
 from generator.boards import load_board
 from generator.build import landlock, run_qemu
-from generator.build.qemu import QEMU, qemu_command
+from generator.build.qemu import QEMU, check_qemu_ran, qemu_command
 from generator.build.sandbox import (
     QEMU_SANDBOX,
     SEMIHOSTING,
@@ -185,6 +185,13 @@ def test_qemu_missing_behind_the_timeout_wrapper_is_a_tool_error(
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolError, match="cannot run the emulator: timeout: failed to run command"):
         run_firmware(["timeout", "5", QEMU, "-M", MACHINE], echo=lambda line: None)
+
+
+def test_a_qemu_without_seccomp_is_refused_not_run_unsandboxed() -> None:
+    said = "qemu-system-arm: -sandbox on: seccomp support is disabled\n"
+    with pytest.raises(ToolError, match="cannot sandbox the firmware") as caught:
+        check_qemu_ran("fw.elf", 1, said)
+    assert "seccomp support is disabled" in caught.value.message and "-sandbox" in caught.value.hint
 
 
 def test_exit_zero_without_the_last_line_is_not_a_run(tmp_path: Path) -> None:

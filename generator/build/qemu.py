@@ -65,6 +65,10 @@ def check_qemu_ran(where: str, exit_code: int, output: str) -> None:
                         hint="firmware made by mcuforge never does this; regenerate the project "
                              "from a model and board you trust")
     failure = qemu_failure(output)
+    if failure is not None and "seccomp" in failure:
+        raise ToolError(f"{where}: {QEMU} cannot sandbox the firmware:\n{failure}",
+                        hint="mcuforge runs QEMU only with -sandbox; install a QEMU built with "
+                             "seccomp (Debian's and Ubuntu's qemu-system-arm are)")
     if failure is not None:
         raise ToolError(f"{where}: {QEMU} failed (exit code {exit_code}):\n{failure}",
                         hint="check the board's emulator settings (machine, cpu, extra_args) "
