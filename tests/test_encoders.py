@@ -445,7 +445,6 @@ SAFE_VALUES = {
     "io.scale", "c.out_scale", "c.threshold", "c.on_threshold", "c.off_threshold", "io.shape",
     "io.dtype", "c.ctype", "c.body", "call.params_type", "call.pname", "k", "v", "call.text",
     "call.trace", "kind", "m.value", "block.fingerprint", "fingerprint", "t.c_type", "row",
-    "c.in_format",
     # fixed words of mcuforge's own
     "version", "m.mcuforge_version", "m.app.kind", "m.app.title", "m.app.loop",
     "m.app.frontend_kind", "z.version", "t.zephyr.version",

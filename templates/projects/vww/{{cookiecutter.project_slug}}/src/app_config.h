@@ -16,7 +16,7 @@
 #define APP_NUM_CLASSES {{ c.num_classes }}
 #define APP_LABELS { {{ c.labels | map("c_string") | join(", ") }} }
 
-/* Camera frame: {{ c.width }}x{{ c.height }} {{ c.in_format }}. */
+/* Camera frame: {{ c.width }}x{{ c.height }} {{ c.in_format | c_comment }}. */
 #define APP_FRAME_BYTES MCUF_IMAGE_FRAME_BYTES
 
 /* Hysteresis on class APP_PERSON_CLASS: present from a score of APP_ON_Q ({{ c.on_threshold }}),
