@@ -30,6 +30,7 @@ The caps (generous for real use; each message gives the numbers):
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import re
@@ -183,6 +184,10 @@ def check_model_path(path: Path) -> None:
         check_tree(path, "model")
     elif path.suffix == ".keras" and is_zip(path, "model"):
         _check_archive(path, "model", MAX_ARRAY_BYTES)
+        _check_archived_hdf5(path)
+    elif path.suffix in (".h5", ".hdf5"):
+        with open_input(path, "model") as stream:
+            check_hdf5(stream, str(path))
 
 
 def _check_archive(path: Path, what: str, limit: int) -> None:
@@ -199,6 +204,72 @@ def _check_archive(path: Path, what: str, limit: int) -> None:
         raise InputError(f"{path}: the {what} archive declares {len(members):,} members of "
                          f"{total:,} bytes unpacked, more than the {limit:,} bytes mcuforge opens",
                          f"give a smaller {what}")
+
+
+MAX_HDF5_OBJECTS = 100_000
+MAX_HDF5_DEPTH = 64
+
+
+def check_hdf5(source: IO[bytes], where: str) -> None:
+    """Refuse an HDF5 file (a Keras ``.h5``, the weights in a ``.keras``) whose data lives outside
+    it: external links, datasets stored in other files, virtual datasets. HDF5 would otherwise read
+    any file of the host (or block on a pipe) as weights. A file h5py cannot open is left to the
+    loader, which says what is wrong with it."""
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - nothing could read the model without h5py
+        return
+    try:
+        handle = h5py.File(source, "r")
+    except (OSError, ValueError, RuntimeError):
+        return
+    with handle:
+        _walk_hdf5(h5py, handle, where, [0], 0)
+
+
+def _walk_hdf5(h5py: Any, group: Any, where: str, seen: list[int], depth: int) -> None:
+    if depth > MAX_HDF5_DEPTH:
+        raise InputError(f"{where}: HDF5 groups nested more than {MAX_HDF5_DEPTH} deep",
+                         "give a model saved by Keras")
+    for name in group:
+        seen[0] += 1
+        if seen[0] > MAX_HDF5_OBJECTS:
+            raise InputError(f"{where}: holds more than {MAX_HDF5_OBJECTS:,} HDF5 objects",
+                             "give a model saved by Keras")
+        link = group.get(name, getlink=True)
+        here = f"{group.name.rstrip('/')}/{name}"
+        if isinstance(link, h5py.SoftLink):
+            continue  # a name for an object of this file, visited where it lives
+        if not isinstance(link, h5py.HardLink):
+            target = getattr(link, "filename", "another file")
+            raise InputError(f"{where}: '{here}' links to {target}; mcuforge reads only models "
+                             "that hold all their data", "save the model again with Keras")
+        _check_hdf5_object(h5py, group.get(name), here, where, seen, depth)
+
+
+def _check_hdf5_object(h5py: Any, obj: Any, here: str, where: str, seen: list[int],
+                       depth: int) -> None:
+    if isinstance(obj, h5py.Group):
+        _walk_hdf5(h5py, obj, where, seen, depth + 1)
+    elif isinstance(obj, h5py.Dataset) and (obj.external or obj.is_virtual):
+        source = obj.external[0][0] if obj.external else "other files (a virtual dataset)"
+        raise InputError(f"{where}: dataset '{here}' keeps its data in {source}; mcuforge reads "
+                         "only models that hold all their data", "save the model again with Keras")
+
+
+def _check_archived_hdf5(path: Path) -> None:
+    """The HDF5 members of a ``.keras`` archive (its weights), checked by :func:`check_hdf5`."""
+    with open_input(path, "model") as stream:
+        try:
+            with zipfile.ZipFile(stream) as zf:
+                for member in zf.infolist():
+                    if member.filename.endswith((".h5", ".hdf5")):
+                        with zf.open(member) as inner:
+                            data = io.BytesIO(inner.read(MAX_ARRAY_BYTES + 1))
+                        check_hdf5(data, f"{path}: {member.filename}")
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, RuntimeError,
+                NotImplementedError, ValueError, struct.error):
+            return  # not a readable archive: the loader says what is wrong with it
 
 
 # ---- YAML ----------------------------------------------------------------------------------------

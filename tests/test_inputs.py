@@ -100,6 +100,31 @@ def test_a_saved_model_folder_holding_a_pipe_is_refused(tmp_path: Path, hang_gua
         inputs.check_model_path(tmp_path / "dir.tflite")
 
 
+def test_keras_files_whose_data_lives_elsewhere_are_refused(tmp_path: Path) -> None:
+    import h5py
+
+    bad.h5_reading_a_host_file(tmp_path / "e.h5")
+    with pytest.raises(InputError, match="keeps its data in /etc/passwd"):
+        inputs.check_model_path(tmp_path / "e.h5")
+    bad.keras_linking_a_pipe(tmp_path / "l.keras")
+    with pytest.raises(InputError, match="links to /tmp/mcuforge-pipe"):
+        inputs.check_model_path(tmp_path / "l.keras")
+    with h5py.File(tmp_path / "v.h5", "w") as f:
+        layout = h5py.VirtualLayout(shape=(4,), dtype="f4")
+        layout[:] = h5py.VirtualSource("/etc/passwd", "x", shape=(4,))
+        f.create_virtual_dataset("w", layout)
+    with pytest.raises(InputError, match="a virtual dataset"):
+        inputs.check_model_path(tmp_path / "v.h5")
+    with h5py.File(tmp_path / "ok.h5", "w") as f:
+        f.create_group("a").create_dataset("w", data=np.arange(3))
+        f["alias"] = h5py.SoftLink("/a")
+    inputs.check_model_path(tmp_path / "ok.h5")
+    (tmp_path / "text.h5").write_text("not hdf5")
+    inputs.check_model_path(tmp_path / "text.h5")  # left to the loader, which names the problem
+    for app in ("kws", "vww"):
+        inputs.check_model_path(ROOT / "sample_apps" / app / "model.keras")
+
+
 def test_sizes_are_capped_and_text_must_be_utf8(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"x" * 11)

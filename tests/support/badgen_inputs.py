@@ -142,6 +142,28 @@ def imu_model(path: Path) -> None:
     path.write_bytes(fc_model((1, 384), 4).build())
 
 
+def h5_reading_a_host_file(path: Path) -> None:
+    """A Keras-like ``.h5`` whose kernel's bytes are stored in /etc/passwd (HDF5 external storage):
+    loaded as is, the host file would become weights, and then C constants."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.create_group("model_weights/dense/dense").create_dataset(
+            "kernel:0", shape=(64,), dtype="u1", external=[("/etc/passwd", 0, 64)])
+
+
+def keras_linking_a_pipe(path: Path) -> None:
+    """A ``.keras`` archive whose weights file has an external link to a named pipe."""
+    import h5py
+
+    weights = io.BytesIO()
+    with h5py.File(weights, "w") as f:
+        f.create_group("layers/dense/vars")["0"] = h5py.ExternalLink("/tmp/mcuforge-pipe", "/x")
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", "{}")
+        zf.writestr("model.weights.h5", weights.getvalue())
+
+
 MAKERS: dict[str, Callable[[Path], object]] = {
     "imu_128x3.tflite": imu_model,
     # pipes where a file should be: each would block a reader forever
@@ -161,6 +183,8 @@ MAKERS: dict[str, Callable[[Path], object]] = {
     "huge_member.npz": npz_with_huge_member,
     "declares_3gb.npz": npz_declaring_3gb,
     "zip_bomb.keras": forged_zip("model.weights.h5", bytes(100), 3 * GIB),
+    "external_storage.h5": h5_reading_a_host_file,
+    "external_link.keras": keras_linking_a_pipe,
     "hours.wav": wav_declaring_hours,
     "sparse_3gb.wav": sparse_3gb_wav,
     "rate_zero.wav": wav_rate_zero,
