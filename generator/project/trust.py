@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -162,9 +162,15 @@ def _hash_file(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-def scan_tree(root: Path, ignored: tuple[str, ...] = IGNORED_DIRS) -> dict[str, str]:
+UNHASHED = "a regular file"
+"""What :func:`scan_tree` records for a regular file it was not asked to hash."""
+
+
+def scan_tree(root: Path, ignored: tuple[str, ...] = IGNORED_DIRS,
+              hashed: Collection[str] | None = None) -> dict[str, str]:
     """Every entry below ``root`` (but the ``ignored`` top-level folders) → SHA-256, or why it
-    cannot be one.
+    cannot be one. Only the relative paths in ``hashed`` (all, if None) are read and hashed;
+    other regular files are recorded as :data:`UNHASHED`.
 
     Symbolic links and special files are never followed or read: they are reported as such.
     """
@@ -180,17 +186,18 @@ def scan_tree(root: Path, ignored: tuple[str, ...] = IGNORED_DIRS) -> dict[str, 
             dirs[:] = [d for d in dirs if d not in ignored or (here / d).is_symlink()]
         for name in sorted([*dirs, *names]):
             path = here / name
-            kind = _entry_hash(path)
+            rel = path.relative_to(root).as_posix()
+            kind = _entry_hash(path, hashed is None or rel in hashed)
             if kind is not None:
-                found[path.relative_to(root).as_posix()] = kind
+                found[rel] = kind
             if len(found) > MAX_SCANNED_FILES:
                 found["..."] = f"more than {MAX_SCANNED_FILES} files"
                 return found
     return found
 
 
-def _entry_hash(path: Path) -> str | None:
-    """A file's SHA-256, why it has none, or None for a real directory (walked on its own)."""
+def _entry_hash(path: Path, read: bool) -> str | None:
+    """A file's SHA-256 (if ``read``), why it has none, or None for a real directory."""
     try:
         info = path.lstat()
     except OSError as exc:
@@ -204,7 +211,7 @@ def _entry_hash(path: Path) -> str | None:
             return "a symbolic link"
     if not stat.S_ISREG(info.st_mode):
         return "not a regular file"
-    return _hash_file(path, info.st_size)
+    return _hash_file(path, info.st_size) if read else UNHASHED
 
 
 def _signature_problem(manifest: Mapping[str, Any]) -> str | None:
@@ -222,6 +229,12 @@ def _signature_problem(manifest: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _detail(found: str) -> str:
+    """`` (a symbolic link to x)`` and the like; nothing for a plain file."""
+    plain = found == UNHASHED or (len(found) == 64 and all(c in "0123456789abcdef" for c in found))
+    return "" if plain else f" ({found})"
+
+
 def file_problems(recorded: Mapping[str, object], actual: Mapping[str, str]) -> list[str]:
     """What differs between the manifest's ``files`` and a scan of the folder, sorted by path."""
     problems = []
@@ -231,27 +244,23 @@ def file_problems(recorded: Mapping[str, object], actual: Mapping[str, str]) -> 
         if name not in actual:
             problems.append(f"{name} is missing")
         elif name not in recorded:
-            problems.append(f"{name} was added" if len(actual[name]) == 64
-                            else f"{name} was added ({actual[name]})")
+            problems.append(f"{name} was added{_detail(actual[name])}")
         elif recorded[name] != actual[name]:
-            problems.append(f"{name} was changed" if len(actual[name]) == 64
-                            else f"{name} was changed ({actual[name]})")
+            problems.append(f"{name} was changed{_detail(actual[name])}")
     return problems
 
 
 def project_problems(project_dir: Path, manifest: Mapping[str, Any]) -> list[str]:
     """Why ``project_dir`` is not a project this user's mcuforge generated; empty if it is."""
-    problems = []
     sign_problem = _signature_problem(manifest)
-    if sign_problem is not None:
-        problems.append(sign_problem)
     recorded = manifest.get("files")
     if not isinstance(recorded, dict):
-        return [*problems, "mcuforge.json lists no file hashes (made by an older mcuforge?)"]
-    problems += file_problems(recorded, scan_tree(project_dir))
-    if sign_problem is None:
-        problems += build_dir_problems(project_dir, manifest)
-    return problems
+        no_hashes = "mcuforge.json lists no file hashes (made by an older mcuforge?)"
+        return [p for p in (sign_problem, no_hashes) if p is not None]
+    if sign_problem is not None:  # nothing in the folder can be trusted: do not read it all
+        return [sign_problem]
+    return (file_problems(recorded, scan_tree(project_dir, hashed=set(recorded)))
+            + build_dir_problems(project_dir, manifest))
 
 
 # --------------------------------------------------------------------------------------------------
