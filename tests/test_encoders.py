@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jinja2 import nodes
 
+from generator import boards
 from generator import encoders as enc
 from generator.encoders import EncodingError
 from generator.resources import templates_dir
@@ -537,3 +538,53 @@ def test_file_name_templates_use_only_validated_values() -> None:
     names = {m for p in (templates_dir() / "projects").rglob("*")
              for m in re.findall(r"\{\{\s*([^}|]+?)\s*\}\}", p.name)}
     assert names == {"cookiecutter.project_slug", "cookiecutter._mcuf.targets.zephyr.overlay"}
+
+
+# ---- what the board schema accepts, the encoders can write -----------------------------------------
+
+
+def _accepted(about: tuple[str, str, str]) -> st.SearchStrategy[str]:
+    return st.from_regex(f"^(?:{about[1]})$", fullmatch=True)
+
+
+@pytest.mark.unit
+@settings(parent=BASE, max_examples=200)
+@given(platform=_accepted(boards._PIO_PLATFORM_ABOUT), board=_accepted(boards._PIO_ID_ABOUT),
+       zephyr=_accepted(boards._ZEPHYR_BOARD_ABOUT), qemu=_accepted(boards._QEMU_NAME_ABOUT))
+def test_every_name_the_board_schema_accepts_is_written_verbatim(platform: str, board: str,
+                                                                zephyr: str, qemu: str) -> None:
+    """A board YAML the schema accepts never trips an encoder, and its names need no escaping
+    where they are written: INI values, shell words, CMake comments, C comments."""
+    import shlex
+
+    pio = boards.PlatformIO.model_validate({"platform": platform, "board": board,
+                                            "framework": board})
+    assert enc.ini_value(pio.platform) == platform and enc.ini_value(pio.board) == board
+    z = boards.Zephyr.model_validate({"board": zephyr})
+    assert enc.c_comment(z.board) == enc.cmake_comment(z.board) == enc.md_text(z.board) \
+        .replace("\\", "") == zephyr
+    emu = boards.Emulator.model_validate({"machine": qemu, "cpu": qemu,
+                                          "extra_args": ["-m", qemu or "1"]})
+    assert all(shlex.quote(part) == part and "$" not in part
+               for part in (emu.machine, emu.cpu or "", *emu.extra_args))
+
+
+@pytest.mark.unit
+@settings(parent=BASE, max_examples=200)
+@given(evil_text)
+def test_free_board_text_is_refused_or_one_printable_line(text: str) -> None:
+    from pydantic import ValidationError
+
+    try:
+        boards.Zephyr.model_validate({"board": text})
+    except ValidationError:
+        pass
+    else:
+        assert re.fullmatch(r"[A-Za-z0-9_@./-]+", text)
+    try:
+        cam = boards.Camera.model_validate({"model": text, "width": 1, "height": 1,
+                                            "pixel_format": "rgb565"})
+    except ValidationError:
+        return
+    assert cam.model.isprintable() and len(cam.model) <= 200
+    assert not any(seq in cam.model for seq in ("*/", "/*", "${", "\\"))
