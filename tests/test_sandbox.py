@@ -35,6 +35,7 @@ from tests.support.firmware import (
     SPIN_C,
     build_firmware,
     open_host_file_c,
+    remove_host_file_c,
     system_call_c,
     tools_missing,
 )
@@ -61,6 +62,7 @@ def firmware(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "system": build_firmware(system_call_c(f"touch {marker}"), root / "system.elf"),
         "open": build_firmware(open_host_file_c(str(target)), root / "open.elf"),
         "spin": build_firmware(SPIN_C, root / "spin.elf"),
+        "remove": build_firmware(remove_host_file_c(str(target)), root / "remove.elf"),
     }
 
 
@@ -140,6 +142,18 @@ def test_landlock_stops_host_file_writes(firmware: dict[str, Path]) -> None:
     result = run_qemu(firmware["open"], MACHINE, timeout=30)
     assert result.exit_code == 0 and "refused" in result.stdout
     assert not firmware["target"].exists()
+
+
+@pytest.mark.emulator
+def test_landlock_stops_host_file_removal(firmware: dict[str, Path]) -> None:
+    if not landlock.available():
+        pytest.skip("this kernel has no Landlock: host file access cannot be confined here")
+    firmware["target"].write_text("precious\n")
+    result = run_qemu(firmware["remove"], MACHINE, timeout=30)
+    assert result.exit_code == 0 and "refused" in result.stdout
+    assert firmware["target"].read_text() == "precious\n"
+    done = _plain(firmware["remove"], *QEMU_SANDBOX)  # and without confinement it is gone
+    assert done.returncode == 1 and not firmware["target"].exists()
 
 
 # ---- QEMU failures ----------------------------------------------------------------------------------

@@ -75,6 +75,21 @@ int main(void)
 """
 
 
+def remove_host_file_c(path: str) -> str:
+    """Firmware that deletes the host file ``path`` (SYS_REMOVE, 0x0E) and exits 0 if the host
+    refused, 1 if it was deleted."""
+    return SEMIHOST_C + f"""
+int main(void)
+{{
+    static const char path[] = {c_string(path)};
+    const uint32_t block[2] = {{(uint32_t)(uintptr_t)path, (uint32_t)(sizeof path - 1u)}};
+    const int result = semihost(0x0Eu, block);
+    mcuf_port_print(result == 0 ? "removed\\n" : "refused\\n");
+    return result == 0 ? 1 : 0;
+}}
+"""
+
+
 SPIN_C = r"""
 #include "mcuf_port.h"
 
