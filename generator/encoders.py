@@ -315,14 +315,14 @@ yaml_scalar = json_value
 
 
 _MD_ALWAYS = frozenset("\\`*[]|~#")
-_MD_LINE_START = re.compile(r"[-+=]|\d+[.)]")
+_MD_LINE_START = re.compile(r"[-+=]|\d{1,9}[.)](?=\s|$)")
 _MD_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 
 
 def md_text(text: str) -> str:
     """Markdown inline text showing ``text`` as it is: one line (non-printable characters in the
     escape notation), every sign Markdown could read as markup backslash-escaped (``_`` unless
-    inside a word; ``-``, ``+``, ``=`` and ``1.`` at the start, where they would open a list or
+    inside a word; ``-``, ``+``, ``=`` and ``1. `` at the start, where they would open a list or
     underline a heading), ``<``, ``>`` and ``&`` as entities (no raw HTML, no quote)."""
     shown = visible(text)
     out = []
