@@ -8,11 +8,14 @@
 * **File access.** Semihosting also lets firmware open, read and write any host file QEMU can
   (``SYS_OPEN`` with a host path), and QEMU 7.2 has no option to restrict that. Where the kernel
   supports Landlock, the QEMU runs that mcuforge starts itself (:func:`run_captured` and
-  :func:`stream_lines` with ``confine=True``) may write nowhere and read only the system's program
-  folders and the firmware file. ``pio run -t upload`` typed by hand has the seccomp filter only.
+  :func:`stream_lines` given ``readable``) may write nowhere (but ``/dev/null``) and read only the
+  system's program folders and the firmware file. ``pio run -t upload`` typed by hand has the
+  seccomp filter only.
 * **Process groups.** Each tool runs in a session of its own; on return, on a timeout and on
   KeyboardInterrupt (the CLI turns SIGTERM into one) the whole group is killed and reaped, so
-  neither QEMU nor a compiler survives mcuforge.
+  neither QEMU nor a compiler survives mcuforge. A confined QEMU run also gets SIGTERM when
+  mcuforge dies (``PR_SET_PDEATHSIG``; coreutils ``timeout`` passes it on to QEMU), even by
+  ``kill -9``.
 """
 
 from __future__ import annotations
@@ -107,13 +110,15 @@ def process_group(command: Sequence[str], *, readable: Sequence[Path] | None = N
                   **popen: object) -> Iterator[subprocess.Popen[str]]:
     """Start ``command`` as the leader of a new session; its whole group is killed on exit.
 
-    ``readable``: confine the child with Landlock to reading these paths (and the system's
-    program folders) and writing nothing; None leaves file access alone. Raises OSError if the
-    program cannot be started.
+    ``readable``: confine the child with Landlock (where the kernel has it) to reading these paths
+    (and the system's program folders) and writing nothing, and have it die with this process;
+    None leaves the child as it is. Raises OSError if the program cannot be started.
     """
     ruleset = _ruleset(command, readable)
     try:
-        preexec = _child_setup(os.getpid(), ruleset)
+        # Python code between fork and exec is unsafe while other threads run (a build runs
+        # under the CLI's spinner thread): only confined runs, started from one thread, get it.
+        preexec = None if readable is None else _child_setup(os.getpid(), ruleset)
         process: subprocess.Popen[str] = subprocess.Popen(  # type: ignore[call-overload]
             list(command), start_new_session=True, text=True, preexec_fn=preexec, **popen)
     except subprocess.SubprocessError as exc:  # the confinement failed in the child
@@ -142,7 +147,10 @@ def run_captured(command: Sequence[str], timeout: float, *,
             return Finished(process.returncode, out, err, False)
         except subprocess.TimeoutExpired:
             kill_group(process)
-            out, err = process.communicate()
+            try:
+                out, err = process.communicate(timeout=5)
+            except subprocess.TimeoutExpired:  # a process outside the group holds the pipes
+                out, err = "", ""
             return Finished(process.returncode, out, err, True)
 
 
