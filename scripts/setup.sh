@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything mcuforge and its tests need on a fresh Debian machine: the host and Arm C
-# compilers, QEMU, speech synthesis for test audio, cmake (the generated Zephyr CMakeLists is read
-# back by it), and the Python package with its dev extras.
+# compilers, QEMU, speech synthesis for test audio, cmake and dtc (the generated Zephyr CMakeLists
+# and devicetree overlay are read back by them), and the Python package with its dev extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,7 @@ command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v sox >/dev/null || missing+=(sox)
 command -v valgrind >/dev/null || missing+=(valgrind)
 command -v cmake >/dev/null || missing+=(cmake)
+command -v dtc >/dev/null || missing+=(device-tree-compiler)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

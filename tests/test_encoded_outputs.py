@@ -3,7 +3,7 @@
 The engine (model.h / model.c) with hostile tensor, operator and source names, and a whole
 project (every project template) with hostile board text, model file name, labels, capture notes
 and replay description: each file is parsed by its own reader (gcc's preprocessor with trigraphs
-and line splicing, PlatformIO's config parser, cmake, markdown-it) and must give exactly what the
+and line splicing, dtc, PlatformIO's config parser, cmake, markdown-it) and must give exactly what the
 file made from harmless strings gives, except for the string literals holding the labels.
 
 The project templates are rendered here with a Jinja environment set up as cookiecutter sets up
@@ -231,6 +231,24 @@ def check_c(evil: dict[str, str], plain: dict[str, str], label: str, tmp: Path) 
     overlay = next(rel for rel in evil if rel.endswith(".overlay"))
     assert c_tokens(preprocess(evil[overlay], tmp, "dts")) == \
         c_tokens(preprocess(plain[overlay], tmp, "dts"))
+    if shutil.which("dtc"):
+        assert devicetree(evil[overlay], tmp) == devicetree(plain[overlay], tmp)
+
+
+DTS_BASE = "/dts-v1/;\n/ { soc { pdm0: pdm { }; dcmi: dcmi { }; }; };\n"
+"""A base tree with the nodes the overlays refer to (Zephyr appends overlays to the board's)."""
+
+
+def devicetree(overlay: str, tmp: Path) -> str:
+    """The tree dtc makes of the base tree plus ``overlay`` after the preprocessor Zephyr runs
+    (``-x assembler-with-cpp -undef``), decompiled to text."""
+    path = tmp / "full.dts"
+    path.write_text(DTS_BASE + preprocess(overlay, tmp, "dts"), encoding="utf-8",
+                    errors="surrogateescape")
+    res = subprocess.run(["dtc", "-q", "-I", "dts", "-O", "dts", str(path)], capture_output=True,
+                         check=False)
+    assert res.returncode == 0, res.stderr.decode(errors="replace")
+    return res.stdout.decode()
 
 
 def check_ini(evil: dict[str, str], plain: dict[str, str], tmp: Path) -> None:
