@@ -36,7 +36,8 @@ class EncodingError(InputError):
     """A value cannot be written verbatim in the language of the file it is meant for."""
 
     def __init__(self, language: str, value: str, reason: str) -> None:
-        super().__init__(f"{value!r} cannot be written as a {language}: {reason}", _HINT)
+        shown = repr(value) if len(value) <= 80 else repr(value[:80]) + "..."
+        super().__init__(f"{shown} cannot be written as a {language}: {reason}", _HINT)
         self.language = language
         self.value = value
 
