@@ -121,10 +121,13 @@ def _used_tensors(g: Graph) -> Iterable[int]:
 
 
 def _check_tensors(g: Graph, where: str) -> None:
-    for tid in _used_tensors(g):
-        t = g.tensors[tid]
+    """Used tensors have sane shapes and quantisation; every tensor, used or not, has the
+    quantisation layout TFLite's loader accepts (it refuses the whole model otherwise)."""
+    checks = [(g.tensors[tid], _check_tensor) for tid in _used_tensors(g)]
+    checks += [(t, _check_quant_layout) for t in g.tensors]
+    for t, check in checks:
         try:
-            _check_tensor(t)
+            check(t)
         except _Problem as problem:
             raise ModelFormatError(f"{where}: tensor '{t.name}': {problem}", _HINT) from None
 
@@ -141,8 +144,19 @@ def _check_tensor(t: Tensor) -> None:
     low, high = _ZERO_POINT_RANGE.get(t.dtype, (-(2**31), 2**31 - 1))
     _need(all(low <= z <= high for z in q.zero_point),
           f"has a zero point outside {low}..{high} for {t.dtype.value}")
-    if len(q.scale) > 1:
-        _need(0 <= q.axis < len(t.shape) and t.shape[q.axis] == len(q.scale),
+    _check_quant_layout(t)
+
+
+def _check_quant_layout(t: Tensor) -> None:
+    """quantized_dimension within the shape, and one scale or one per entry along it."""
+    q = t.quant
+    if q is None:
+        return
+    rank = len(t.shape)
+    _need(q.axis >= 0 and (rank == 0 or q.axis < rank),
+          f"has quantization.quantized_dimension {q.axis}, outside its {rank} dimension(s)")
+    if len(q.scale) > 1 and rank:
+        _need(t.shape[q.axis] == len(q.scale),
               f"has {len(q.scale)} per-channel scales along axis {q.axis} of shape {t.shape}")
 
 

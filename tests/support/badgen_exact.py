@@ -247,6 +247,19 @@ def _custom_quantization(schema: Any, tensors: list[Any]) -> None:
     tensors[1].quantization.details = custom
 
 
+def _with_tensor(m: TfliteBuilder, index: int, **fields: object) -> TfliteBuilder:
+    for name, value in fields.items():
+        setattr(m.tensors[index], name, value)
+    return m
+
+
+def _unused_tensor_scales() -> TfliteBuilder:
+    """A tensor no operator uses, with 3 scales along a dimension of 2: TFLite refuses the file."""
+    m = fc_model()
+    m.tensor(TensorSpec((2, 5), scale=(0.1, 0.2, 0.3), zero_point=(0, 0, 0), name="leftover"))
+    return m
+
+
 def _write(build: Callable[[], TfliteBuilder | _Repacked]) -> Callable[[Path], object]:
     return lambda path: path.write_bytes(build().build())
 
@@ -287,6 +300,8 @@ BUILDERS: dict[str, Callable[[], TfliteBuilder | _Repacked]] = {
     "variable_tensor.tflite": lambda: _Repacked(fc_model, _variable),
     "sparse_weights.tflite": lambda: _Repacked(fc_model, _sparse),
     "custom_quantization.tflite": lambda: _Repacked(fc_model, _custom_quantization),
+    "quantized_dimension_5.tflite": lambda: _with_tensor(fc_model(), 1, quantized_dimension=5),
+    "unused_tensor_scales.tflite": _unused_tensor_scales,
 }
 """Name -> the crafted model (a builder, so tests can also read it without a file)."""
 
