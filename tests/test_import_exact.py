@@ -258,3 +258,19 @@ def test_saved_model_with_two_inputs_is_refused(tmp_path: Path) -> None:
     assert res.exit_code == 2, res.output
     assert "the 'serving_default' signature takes 2 inputs" in " ".join(res.output.split())
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.tflite
+@pytest.mark.parametrize("name", ["saved_model_write_file", "saved_model_print_to_file",
+                                  "saved_model_method_writes"])
+def test_hostile_saved_model_is_refused_before_it_is_loaded(name: str, tmp_path: Path) -> None:
+    marker = Path(bx.MARKER)
+    marker.unlink(missing_ok=True)
+    bx.MAKERS[name](tmp_path / name)
+    for args in (["compile", str(tmp_path / name), "-o", str(tmp_path / "out")],
+                 ["debug", str(tmp_path / name)]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2, res.output
+        assert "the SavedModel's graphs use" in " ".join(res.output.split())
+    assert not marker.exists(), "an operator of the SavedModel ran"
+    assert not (tmp_path / "out").exists()

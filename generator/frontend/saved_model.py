@@ -4,6 +4,11 @@ Such a folder holds no Keras layers, only serving signatures. mcuforge takes the
 signature, fixes its batch dimension to 1 (so every shape is static, as for Keras models) and hands
 that function to TFLiteConverter. Loops (as recurrent layers become) are refused before conversion,
 because int8 calibration of them can crash the process.
+
+A SavedModel is a program: loading it runs its initialisers, and its graphs may hold operators that
+read or write files, print to a file, call Python or abort the process. Before TensorFlow sees the
+folder, every operator of every graph and function in ``saved_model.pb`` is read and the folder is
+refused if any of them is one of :data:`FORBIDDEN_OPS`; a model exported from Keras has none.
 """
 
 from __future__ import annotations
@@ -15,6 +20,21 @@ from typing import Any
 from generator.errors import ModelFormatError, UnsupportedOpsError
 
 SIGNATURE = "serving_default"
+MAX_GRAPH_BYTES = 512 << 20
+FORBIDDEN_OPS = frozenset({
+    # files, checkpoints, datasets and summaries written or read outside the loader's own restore
+    "WriteFile", "ReadFile", "MatchingFiles", "Save", "SaveV2", "SaveSlices", "MergeV2Checkpoints",
+    "LoadAndRemapMatrix", "DatasetToTFRecord", "ExperimentalDatasetToTFRecord", "SaveDataset",
+    "SaveDatasetV2", "SnapshotDataset", "SnapshotDatasetV2", "CreateSummaryFileWriter",
+    "CreateSummaryDbWriter", "WriteSummary", "WriteScalarSummary", "WriteHistogramSummary",
+    "WriteImageSummary", "WriteAudioSummary", "WriteGraphSummary", "WriteRawProtoSummary",
+    "ImportEvent", "FlushSummaryWriter", "CloseSummaryWriter",
+    # output to files or debug URLs, Python callbacks, ending or stalling the process
+    "Print", "PrintV2", "DebugIdentity", "DebugIdentityV2", "DebugIdentityV3", "DebugNanCount",
+    "DebugNumericSummary", "DebugNumericSummaryV2", "PyFunc", "PyFuncStateless", "EagerPyFunc",
+    "Abort", "SleepDataset", "ExperimentalSleepDataset",
+})
+"""Operators refused anywhere in a SavedModel: none of them belongs in an inference graph."""
 _LOOP_OPS = frozenset({"While", "StatelessWhile", "TensorListReserve"})
 _HINT = "export the model with model.export(path) (Keras) or tf.saved_model.save with a signature"
 
@@ -53,7 +73,9 @@ class SavedModelSignature:
 
 
 def load_saved_model(tf: Any, path: Path) -> SavedModelSignature:
-    """Load ``path`` and pick its serving signature; raise an InputError naming what is wrong."""
+    """Check, then load ``path`` and pick its serving signature; raise an InputError naming what is
+    wrong."""
+    check_saved_model_ops(path)
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as exc:  # TensorFlow raises many unrelated types for a bad folder
@@ -100,3 +122,74 @@ def _refuse_loops(concrete: Any, path: Path) -> None:
             "layers become; mcuforge does not compile loops",
             "model sequences with convolutions over time (Conv1D/Conv2D, as in a DS-CNN) instead of "
             "LSTM/GRU/RNN layers")
+
+
+def saved_model_ops(path: Path) -> set[str]:
+    """Every operator type that loading or calling ``path/saved_model.pb`` (or ``.pbtxt``) can run."""
+    from google.protobuf import message, text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    binary, text = path / "saved_model.pb", path / "saved_model.pbtxt"
+    source = binary if binary.exists() else text
+    try:
+        if source.stat().st_size > MAX_GRAPH_BYTES:
+            raise ModelFormatError(f"{source}: {source.stat().st_size:,} bytes of graph (at most "
+                                   f"{MAX_GRAPH_BYTES:,})", _HINT)
+        raw = source.read_bytes()
+    except OSError as exc:
+        raise ModelFormatError(f"{path}: no readable saved_model.pb ({exc.strerror})", _HINT) from None
+    proto = saved_model_pb2.SavedModel()
+    try:
+        if source is binary:
+            proto.ParseFromString(raw)
+        else:
+            text_format.Parse(raw.decode("utf-8"), proto)
+    except (message.DecodeError, text_format.ParseError, UnicodeDecodeError, RecursionError) as exc:
+        raise ModelFormatError(f"{source}: not a SavedModel graph ({type(exc).__name__})",
+                               _HINT) from None
+    ops: set[str] = set()
+    for meta in proto.meta_graphs:
+        ops |= _meta_graph_ops(meta)
+    return ops
+
+
+def _called(nodes: Any) -> set[str]:
+    """Names of the functions the nodes call (``f`` attributes and lists of them)."""
+    names: set[str] = set()
+    for node in nodes:
+        for attr in node.attr.values():
+            if attr.func.name:
+                names.add(attr.func.name)
+            names.update(f.name for f in attr.list.func)
+    return names
+
+
+def _meta_graph_ops(meta: Any) -> set[str]:
+    """Operator types of the top-level graph and of every function reachable from it or from the
+    restored objects, except what only the checkpoint saver's own node calls (a SavedModel holds a
+    save function with SaveV2 for re-saving; mcuforge never saves the model it loads)."""
+    save_node = meta.saver_def.save_tensor_name.split(":")[0] if meta.HasField("saver_def") else ""
+    nodes = [n for n in meta.graph_def.node if not (save_node and n.name == save_node)]
+    functions = {f.signature.name: f for f in meta.graph_def.library.function}
+    pending = _called(nodes) | set(meta.object_graph_def.concrete_functions)
+    reached: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in reached or name not in functions:
+            continue
+        reached.add(name)
+        pending |= _called(functions[name].node_def)
+    ops = {n.op for n in nodes}
+    for name in reached:
+        ops.update(n.op for n in functions[name].node_def)
+    return ops
+
+
+def check_saved_model_ops(path: Path) -> None:
+    """Refuse a SavedModel whose graphs hold any of :data:`FORBIDDEN_OPS` (before loading it)."""
+    bad = sorted(saved_model_ops(path) & FORBIDDEN_OPS)
+    if bad:
+        raise UnsupportedOpsError(
+            f"{path}: the SavedModel's graphs use {', '.join(bad)}, which read or write files, call "
+            "Python or stop the process; mcuforge does not load such a model",
+            "export the model from Keras with model.export(path), or give a .keras file")

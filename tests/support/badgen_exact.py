@@ -313,7 +313,45 @@ UNSUPPORTED = frozenset({
 })
 """Valid TFLite that mcuforge does not compile (UnsupportedOpsError); the rest is ModelFormatError."""
 
+MARKER = "/tmp/mcuforge-exact-saved-model-pwned"
+"""Where the hostile SavedModels would write if any of their operators ran."""
+
+
+def _hostile_saved_model(how: str) -> Callable[[Path], object]:
+    """A SavedModel folder whose serving function (or another restored method) writes a file."""
+
+    def make(path: Path) -> None:
+        import tensorflow as tf
+
+        class Hostile(tf.Module):  # type: ignore[misc]
+            @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])  # type: ignore[misc]
+            def serve(self, x: Any) -> Any:
+                if how == "serve":
+                    tf.io.write_file(MARKER, "written by the serving function")
+                if how == "print":
+                    tf.print("written by tf.print", output_stream=f"file://{MARKER}")
+                return {"y": x * 2.0}
+
+            @tf.function(input_signature=[])  # type: ignore[misc]
+            def other(self) -> Any:
+                if how == "method":
+                    tf.io.write_file(MARKER, "written by a restored method")
+                return tf.constant(0)
+
+        module = Hostile()
+        tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+
+    return make
+
+
 MAKERS: dict[str, Callable[[Path], object]] = {name: _write(b) for name, b in BUILDERS.items()}
+MAKERS.update({
+    "saved_model_write_file": _hostile_saved_model("serve"),
+    "saved_model_print_to_file": _hostile_saved_model("print"),
+    "saved_model_method_writes": _hostile_saved_model("method"),
+})
+MADE_WITH_TENSORFLOW = {"saved_model_write_file", "saved_model_print_to_file",
+                        "saved_model_method_writes"}
 
 # Imported last: tests.support.badgen imports this module to collect MAKERS while it loads.
 from tests.support.badgen import (  # noqa: E402
