@@ -17,8 +17,20 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from generator.frontend.problems import Unsupported, need
-from generator.ir import Activation, ConcatAttrs, DType, Graph, Op, OpKind, Tensor
+from generator.codegen import qparams_eltwise as qe
+from generator.errors import InputError
+from generator.frontend.problems import Problem, Unsupported, need
+from generator.ir import (
+    Activation,
+    ConcatAttrs,
+    DType,
+    ElementwiseAttrs,
+    Graph,
+    Op,
+    OpKind,
+    SoftmaxAttrs,
+    Tensor,
+)
 
 PROB_SCALE = 1.0 / 256.0
 PROB_ZERO_POINT = -128
@@ -191,9 +203,26 @@ def _pad(g: Graph, op: Op) -> None:
 
 
 def _eltwise(g: Graph, op: Op) -> None:
-    _activation(_input(g, op, 0), "first input")
-    _activation(_input(g, op, 1), "second input")
-    _activation(_output(g, op), "output")
+    x1, x2, y = _input(g, op, 0), _input(g, op, 1), _output(g, op)
+    _activation(x1, "first input")
+    _activation(x2, "second input")
+    _activation(y, "output")
+    a = op.attrs
+    if op.kind is OpKind.ADD and isinstance(a, ElementwiseAttrs):
+        q1, q2, qy = (t.quant for t in (x1, x2, y))
+        assert q1 is not None and q2 is not None and qy is not None
+        _constants_exist(lambda: qe.add_params(q1.scale[0], q1.zero_point[0], q2.scale[0],
+                                               q2.zero_point[0], qy.scale[0], qy.zero_point[0],
+                                               a.activation))
+
+
+def _constants_exist(compute: Callable[[], object]) -> None:
+    """The kernel's constants can be computed as TFLite computes them (where TFLite's Prepare
+    CHECK-fails, aborting the interpreter, the code generator refuses too)."""
+    try:
+        compute()
+    except InputError as exc:
+        raise Problem(exc.message, exc.hint) from None
 
 
 def _mean(g: Graph, op: Op) -> None:
@@ -218,6 +247,9 @@ def _probabilities(g: Graph, op: Op) -> None:
     need(ok and zp == PROB_ZERO_POINT,
          f"output '{y.name}' has scale {_fmt(scale)} and zero point {zp}; TFLite's int8 "
          f"{op.kind.value} writes scale 1/256 and zero point -128")
+    if isinstance(op.attrs, SoftmaxAttrs):
+        beta, x_scale = op.attrs.beta, x.quant.scale[0] if x.quant else 0.0
+        _constants_exist(lambda: qe.softmax_params(x_scale, beta))
     depth = x.shape[-1] if x.shape else 1
     if op.kind is OpKind.SOFTMAX and depth >= MAX_SOFTMAX_DEPTH:
         raise Unsupported(f"normalises rows of {depth} values: TFLite's int8 kernel itself can "

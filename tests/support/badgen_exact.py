@@ -253,6 +253,13 @@ def _with_tensor(m: TfliteBuilder, index: int, **fields: object) -> TfliteBuilde
     return m
 
 
+def _add_output_scale_tiny() -> TfliteBuilder:
+    """ADD whose output scale is below 2 * input scale / 2^20: TFLite's Prepare aborts on it."""
+    m = _add_broadcast_rows()
+    _with_tensor(m, 1, shape=(1, 4, 4, 4), data=bytes(64))
+    return _with_tensor(m, 2, scale=(1e-9,))
+
+
 def _unused_tensor_scales() -> TfliteBuilder:
     """A tensor no operator uses, with 3 scales along a dimension of 2: TFLite refuses the file."""
     m = fc_model()
@@ -300,6 +307,8 @@ BUILDERS: dict[str, Callable[[], TfliteBuilder | _Repacked]] = {
     "variable_tensor.tflite": lambda: _Repacked(fc_model, _variable),
     "sparse_weights.tflite": lambda: _Repacked(fc_model, _sparse),
     "custom_quantization.tflite": lambda: _Repacked(fc_model, _custom_quantization),
+    "add_output_scale_tiny.tflite": _add_output_scale_tiny,
+    "softmax_input_scale_tiny.tflite": lambda: _with_tensor(_softmax_rows(4), 0, scale=(1e-9,)),
     "quantized_dimension_5.tflite": lambda: _with_tensor(fc_model(), 1, quantized_dimension=5),
     "unused_tensor_scales.tflite": _unused_tensor_scales,
 }
