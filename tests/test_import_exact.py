@@ -214,6 +214,28 @@ def test_accepted_random_chains_are_bit_exact(tmp_path: Path) -> None:
     assert checked >= 20
 
 
+@pytest.mark.tflite
+@pytest.mark.hostc
+@pytest.mark.slow
+def test_accepted_widely_mutated_chains_are_bit_exact(tmp_path: Path) -> None:
+    """The same with one to three free mutations (tests.support.badgen_exact.mutate_widely; found by
+    this: quantized_dimension outside the shape, which TFLite's loader refuses)."""
+    checked = 0
+    for seed in range(60):
+        rng = random.Random(seed * 7919)
+        m = badgen.random_graph(rng, rng.randint(1, 5))
+        for _ in range(rng.randint(1, 3)):
+            bx.mutate_widely(m, rng)
+        data = m.build()
+        try:
+            read_tflite(data, "m.tflite")
+        except McuforgeError:
+            continue
+        _exact(data, seed, tmp_path / str(seed), partial=seed % 3 == 0)
+        checked += 1
+    assert checked >= 15
+
+
 # ---- model.export() SavedModels -------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ messages are in ``tests/bad_inputs/expected_exact.yaml``; :data:`CLASSES` says w
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -321,6 +322,41 @@ UNSUPPORTED = frozenset({
     "custom_quantization.tflite",
 })
 """Valid TFLite that mcuforge does not compile (UnsupportedOpsError); the rest is ModelFormatError."""
+
+def mutate_widely(m: TfliteBuilder, rng: random.Random) -> None:
+    """Change one field of a consistent graph more freely than ``badgen.break_one_thing``: a
+    quantized_dimension, the number of scales, an operand, every option, a dimension (constants keep
+    a buffer of the new size), a constant int32 value (shapes, axes, paddings), zero points, a rank."""
+    t, op, what = rng.choice(m.tensors), rng.choice(m.ops), rng.randrange(8)
+    if what == 0:
+        t.quantized_dimension = rng.randrange(4)
+    elif what == 1 and t.scale:
+        n = rng.choice((1, 2, 3, 4, 8))
+        t.scale, t.zero_point = tuple(rng.uniform(0.001, 0.5) for _ in range(n)), (0,) * n
+    elif what == 2:
+        items = list(op.inputs)
+        items[rng.randrange(len(items))] = rng.randrange(len(m.tensors))
+        op.inputs = tuple(items)
+    elif what == 3:
+        op.int_options = {k: rng.choice((1, 1, 2, 3, -1, 0)) for k in op.int_options}
+        op.byte_options = {k: rng.choice((0, 1, 2, 3)) for k in op.byte_options}
+    elif what == 4 and t.shape:
+        shape = list(t.shape)
+        shape[rng.randrange(len(shape))] = rng.choice((1, 2, 3, 4))
+        t.shape = tuple(shape)
+        if t.data is not None:
+            n = int(np.prod(t.shape)) * (4 if t.dtype == INT32 else 1)
+            t.data = bytes(rng.randrange(256) for _ in range(n))
+    elif what == 5 and t.data is not None and t.dtype == INT32:
+        values = np.frombuffer(t.data, np.int32).copy()
+        if values.size:
+            values[rng.randrange(values.size)] = rng.choice((-2, -1, 0, 1, 2, 3, 4))
+        t.data = values.tobytes()
+    elif what == 6 and t.zero_point:
+        t.zero_point = tuple(rng.randint(-128, 127) for _ in t.zero_point)
+    elif what == 7 and t.shape and t.data is None:
+        t.shape = tuple(t.shape[1:])
+
 
 MARKER = "/tmp/mcuforge-exact-saved-model-pwned"
 """Where the hostile SavedModels would write if any of their operators ran."""
