@@ -75,8 +75,19 @@ def check_arity(kind: OpKind, inputs: Sequence[int], outputs: Sequence[int]) -> 
     need(outputs[0] >= 0, "its output is absent (-1)")
 
 
+_CONSTANT_DATA_KINDS = frozenset({OpKind.ADD, OpKind.MUL, OpKind.CONCATENATION})
+"""Operators whose kernels read a constant data operand from flash; the others read input 0 from the
+arena, where a constant never is."""
+
+
 def check_operands(g: Graph, op: Op) -> None:
     """Types and quantisation of the operator's operands are those its kernel computes exactly."""
+    if op.kind not in _CONSTANT_DATA_KINDS:
+        x = _input(g, op, 0)
+        if x.is_const:
+            raise Unsupported(f"input '{x.name}' is a constant; the kernel reads its input from the "
+                              "activation arena", "fold constant computations into constants "
+                              "(TFLiteConverter does), or feed the operator from the model input")
     _RULES[op.kind](g, op)
 
 

@@ -261,6 +261,19 @@ def _add_output_scale_tiny() -> TfliteBuilder:
     return _with_tensor(m, 2, scale=(1e-9,))
 
 
+def _pool_of_a_constant() -> TfliteBuilder:
+    """MAX_POOL_2D of a constant map, added to the model input."""
+    m = TfliteBuilder()
+    x = m.tensor(TensorSpec((1, 4, 4, 2), scale=(0.1,), name="map"))
+    c = m.tensor(TensorSpec((1, 4, 4, 2), data=bytes(range(1, 33)), scale=(0.1,), name="const_map"))
+    p = m.tensor(TensorSpec((1, 4, 4, 2), scale=(0.1,), name="pooled"))
+    y = m.tensor(TensorSpec((1, 4, 4, 2), scale=(0.2,), name="sum"))
+    m.ops.append(OpSpec(MAX_POOL_2D, (c,), (p,), 5, {1: 1, 2: 1, 3: 1, 4: 1}, {0: 0, 5: 0}))
+    m.ops.append(OpSpec(ADD, (x, p), (y,), 11, {}, {0: 0}))
+    m.inputs, m.outputs = [x], [y]
+    return m
+
+
 def _unused_tensor_scales() -> TfliteBuilder:
     """A tensor no operator uses, with 3 scales along a dimension of 2: TFLite refuses the file."""
     m = fc_model()
@@ -310,6 +323,7 @@ BUILDERS: dict[str, Callable[[], TfliteBuilder | _Repacked]] = {
     "custom_quantization.tflite": lambda: _Repacked(fc_model, _custom_quantization),
     "add_output_scale_tiny.tflite": _add_output_scale_tiny,
     "softmax_input_scale_tiny.tflite": lambda: _with_tensor(_softmax_rows(4), 0, scale=(1e-9,)),
+    "pool_of_a_constant.tflite": _pool_of_a_constant,
     "quantized_dimension_5.tflite": lambda: _with_tensor(fc_model(), 1, quantized_dimension=5),
     "unused_tensor_scales.tflite": _unused_tensor_scales,
 }
@@ -319,7 +333,7 @@ UNSUPPORTED = frozenset({
     "conv_fused_tanh.tflite", "fc_shuffled_weights.tflite", "conv_batch_2.tflite",
     "concat_relu.tflite", "mean_over_channels.tflite", "add_broadcast_rows.tflite",
     "softmax_616_classes.tflite", "variable_tensor.tflite", "sparse_weights.tflite",
-    "custom_quantization.tflite",
+    "custom_quantization.tflite", "pool_of_a_constant.tflite",
 })
 """Valid TFLite that mcuforge does not compile (UnsupportedOpsError); the rest is ModelFormatError."""
 
