@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from generator.errors import InputError, ModelFormatError, UnsupportedOpsError
+from generator.errors import InputError, ModelFormatError
 from generator.frontend.exactness import check_operands
 from generator.frontend.problems import CORRUPT_HINT, Problem, Unsupported, need, operator_error
 from generator.ir import (
@@ -41,10 +41,7 @@ MIN_SCALE = 2.0**-64
 MAX_SCALE = 2.0**64
 """Quantisation scales outside this range cannot come from a converter (real ones are ~1e-9..1e3)."""
 
-_HINT = CORRUPT_HINT
 _ZERO_POINT_RANGE = {DType.INT8: (-128, 127), DType.UINT8: (0, 255), DType.INT16: (0, 0)}
-_need = need
-_Problem = Problem
 
 
 def check_graph(g: Graph, where: str) -> None:
@@ -85,25 +82,25 @@ def check_full_int8(g: Graph, where: str) -> None:
 
 def _check_io(g: Graph, where: str) -> None:
     if not g.ops:
-        raise ModelFormatError(f"{where}: the model has no operators", _HINT)
+        raise ModelFormatError(f"{where}: the model has no operators", CORRUPT_HINT)
     if not g.inputs or not g.outputs:
-        raise ModelFormatError(f"{where}: the model declares no inputs or no outputs", _HINT)
+        raise ModelFormatError(f"{where}: the model declares no inputs or no outputs", CORRUPT_HINT)
     for tid in (*g.inputs, *g.outputs):
         if tid < 0:
-            raise ModelFormatError(f"{where}: a model input or output refers to no tensor", _HINT)
+            raise ModelFormatError(f"{where}: a model input or output refers to no tensor", CORRUPT_HINT)
     for tid in g.inputs:
         if g.tensors[tid].is_const:
-            raise ModelFormatError(f"{where}: model input '{g.tensors[tid].name}' is a constant", _HINT)
+            raise ModelFormatError(f"{where}: model input '{g.tensors[tid].name}' is a constant", CORRUPT_HINT)
 
 
 def _check_dataflow(g: Graph, op: Op, available: set[int]) -> None:
     for tid in op.inputs:
         if tid >= 0 and tid not in available:
-            raise _Problem(f"reads tensor '{g.tensors[tid].name}' before any operator writes it")
+            raise Problem(f"reads tensor '{g.tensors[tid].name}' before any operator writes it")
     for tid in op.outputs:
         t = g.tensors[tid]
-        _need(not t.is_const, f"writes into the constant tensor '{t.name}'")
-        _need(tid not in available, f"writes tensor '{t.name}', which is already written or an input")
+        need(not t.is_const, f"writes into the constant tensor '{t.name}'")
+        need(tid not in available, f"writes tensor '{t.name}', which is already written or an input")
         available.add(tid)
 
 
@@ -112,7 +109,7 @@ def _check_outputs_produced(g: Graph, available: set[int], where: str) -> None:
         t = g.tensors[tid]
         if t.is_const or tid in g.inputs or tid not in available:
             raise ModelFormatError(f"{where}: model output '{t.name}' is not computed by any operator",
-                                   _HINT)
+                                   CORRUPT_HINT)
 
 
 def _used_tensors(g: Graph) -> Iterable[int]:
@@ -128,21 +125,21 @@ def _check_tensors(g: Graph, where: str) -> None:
     for t, check in checks:
         try:
             check(t)
-        except _Problem as problem:
-            raise ModelFormatError(f"{where}: tensor '{t.name}': {problem}", _HINT) from None
+        except Problem as problem:
+            raise ModelFormatError(f"{where}: tensor '{t.name}': {problem}", CORRUPT_HINT) from None
 
 
 def _check_tensor(t: Tensor) -> None:
-    _need(all(d > 0 for d in t.shape), f"has an empty dimension in its shape {t.shape}")
+    need(all(d > 0 for d in t.shape), f"has an empty dimension in its shape {t.shape}")
     q = t.quant
     if q is None:
         return
     scales = np.asarray(q.scale, dtype=np.float64)
-    _need(bool(np.all((scales >= MIN_SCALE) & (scales <= MAX_SCALE))),
+    need(bool(np.all((scales >= MIN_SCALE) & (scales <= MAX_SCALE))),
           f"has quantisation scale(s) outside {MIN_SCALE:g}..{MAX_SCALE:g} (zero, negative, NaN or "
           "absurd)")
     low, high = _ZERO_POINT_RANGE.get(t.dtype, (-(2**31), 2**31 - 1))
-    _need(all(low <= z <= high for z in q.zero_point),
+    need(all(low <= z <= high for z in q.zero_point),
           f"has a zero point outside {low}..{high} for {t.dtype.value}")
     _check_quant_layout(t)
 
@@ -153,10 +150,10 @@ def _check_quant_layout(t: Tensor) -> None:
     if q is None:
         return
     rank = len(t.shape)
-    _need(q.axis >= 0 and (rank == 0 or q.axis < rank),
+    need(q.axis >= 0 and (rank == 0 or q.axis < rank),
           f"has quantization.quantized_dimension {q.axis}, outside its {rank} dimension(s)")
     if len(q.scale) > 1 and rank:
-        _need(t.shape[q.axis] == len(q.scale),
+        need(t.shape[q.axis] == len(q.scale),
               f"has {len(q.scale)} per-channel scales along axis {q.axis} of shape {t.shape}")
 
 
@@ -164,7 +161,7 @@ def _check_quant_layout(t: Tensor) -> None:
 
 
 def _t(g: Graph, op: Op, pos: int, what: str) -> Tensor:
-    _need(len(op.inputs) > pos and op.inputs[pos] >= 0, f"has no {what} (input {pos})")
+    need(len(op.inputs) > pos and op.inputs[pos] >= 0, f"has no {what} (input {pos})")
     return g.tensors[op.inputs[pos]]
 
 
@@ -173,11 +170,11 @@ def _out(g: Graph, op: Op) -> Tensor:
 
 
 def _rank(t: Tensor, rank: int, what: str) -> None:
-    _need(len(t.shape) == rank, f"{what} '{t.name}' has shape {t.shape}, expected {rank} dimensions")
+    need(len(t.shape) == rank, f"{what} '{t.name}' has shape {t.shape}, expected {rank} dimensions")
 
 
 def _const(t: Tensor, what: str) -> None:
-    _need(t.is_const, f"{what} '{t.name}' is not a constant")
+    need(t.is_const, f"{what} '{t.name}' is not a constant")
 
 
 def _window_out(size: int, k: int, stride: int, dilation: int, padding: Padding) -> int:
@@ -189,14 +186,14 @@ def _window_out(size: int, k: int, stride: int, dilation: int, padding: Padding)
 
 def _window(x: Tensor, y: Tensor, k: tuple[int, int], stride: tuple[int, int],
             dilation: tuple[int, int], padding: Padding) -> None:
-    _need(min(*stride, *dilation) >= 1, f"has stride {stride} and dilation {dilation} (must be >= 1)")
-    _need(min(k) >= 1, f"has a {k[0]}x{k[1]} window")
-    _need(max(*stride, *dilation, *k) <= MAX_WINDOW,
+    need(min(*stride, *dilation) >= 1, f"has stride {stride} and dilation {dilation} (must be >= 1)")
+    need(min(k) >= 1, f"has a {k[0]}x{k[1]} window")
+    need(max(*stride, *dilation, *k) <= MAX_WINDOW,
           f"has stride {stride}, dilation {dilation} and a {k[0]}x{k[1]} window (each at most "
           f"{MAX_WINDOW}, as in TFLite)")
     want = tuple(_window_out(x.shape[1 + i], k[i], stride[i], dilation[i], padding) for i in range(2))
-    _need(min(want) >= 1, f"a {k[0]}x{k[1]} window does not fit the input {x.shape}")
-    _need(y.shape[1:3] == want,
+    need(min(want) >= 1, f"a {k[0]}x{k[1]} window does not fit the input {x.shape}")
+    need(y.shape[1:3] == want,
           f"output '{y.name}' is {y.shape[1]}x{y.shape[2]}, its input and window give {want[0]}x{want[1]}")
 
 
@@ -205,7 +202,7 @@ def _bias(g: Graph, op: Op, n_out: int) -> None:
         return
     b = g.tensors[op.inputs[2]]
     _const(b, "bias")
-    _need(b.size == n_out, f"bias '{b.name}' has {b.size} values for {n_out} outputs")
+    need(b.size == n_out, f"bias '{b.name}' has {b.size} values for {n_out} outputs")
 
 
 def _same_batch_one(x: Tensor, y: Tensor) -> None:
@@ -224,12 +221,12 @@ def _conv(g: Graph, op: Op) -> None:
     _rank(w, 4, "filter")
     _const(w, "filter")
     if x.shape[3] != w.shape[3] and x.shape[3] % w.shape[3] == 0:
-        raise UnsupportedOpsError(
-            f"CONV_2D '{op.name}' is a grouped convolution ({x.shape[3]} input channels, "
-            f"filters of {w.shape[3]})", "use a plain Conv2D, or split the groups into separate layers")
-    _need(x.shape[3] == w.shape[3], f"filter '{w.name}' {w.shape} does not match input {x.shape}")
-    _need(y.shape[3] == w.shape[0], f"output '{y.name}' {y.shape} does not match filter {w.shape}")
-    _need(y.shape[0] == x.shape[0], f"output '{y.name}' {y.shape} has another batch than {x.shape}")
+        raise Unsupported(
+            f"is a grouped convolution ({x.shape[3]} input channels, filters of {w.shape[3]})",
+            "use a plain Conv2D, or split the groups into separate layers")
+    need(x.shape[3] == w.shape[3], f"filter '{w.name}' {w.shape} does not match input {x.shape}")
+    need(y.shape[3] == w.shape[0], f"output '{y.name}' {y.shape} does not match filter {w.shape}")
+    need(y.shape[0] == x.shape[0], f"output '{y.name}' {y.shape} has another batch than {x.shape}")
     _window(x, y, (w.shape[1], w.shape[2]), (a.stride_h, a.stride_w), (a.dilation_h, a.dilation_w),
             a.padding)
     _bias(g, op, w.shape[0])
@@ -242,9 +239,9 @@ def _dwconv(g: Graph, op: Op) -> None:
     _same_batch_one(x, y)
     _rank(w, 4, "filter")
     _const(w, "filter")
-    _need(w.shape[0] == 1 and y.shape[3] == w.shape[3] and w.shape[3] % x.shape[3] == 0,
+    need(w.shape[0] == 1 and y.shape[3] == w.shape[3] and w.shape[3] % x.shape[3] == 0,
           f"filter '{w.name}' {w.shape}, input {x.shape} and output {y.shape} do not agree")
-    _need(y.shape[0] == x.shape[0], f"output '{y.name}' {y.shape} has another batch than {x.shape}")
+    need(y.shape[0] == x.shape[0], f"output '{y.name}' {y.shape} has another batch than {x.shape}")
     _window(x, y, (w.shape[1], w.shape[2]), (a.stride_h, a.stride_w), (a.dilation_h, a.dilation_w),
             a.padding)
     _bias(g, op, w.shape[3])
@@ -257,16 +254,16 @@ def _fc(g: Graph, op: Op) -> None:
     _rank(w, 2, "weights")
     _const(w, "weights")
     units, depth = w.shape
-    _need(x.size % depth == 0, f"input '{x.name}' {x.shape} is not a whole number of rows of {depth}")
-    _need(bool(y.shape) and y.shape[-1] == units and y.size == x.size // depth * units,
+    need(x.size % depth == 0, f"input '{x.name}' {x.shape} is not a whole number of rows of {depth}")
+    need(bool(y.shape) and y.shape[-1] == units and y.size == x.size // depth * units,
           f"output '{y.name}' {y.shape} does not match input {x.shape} and weights {w.shape}")
     if a.keep_num_dims:
-        _need(bool(x.shape) and x.shape[-1] == depth,
+        need(bool(x.shape) and x.shape[-1] == depth,
               f"keeps the dimensions of input '{x.name}' {x.shape}, whose last is not {depth}")
         want = (*x.shape[:-1], units)
     else:
         want = (x.size // depth, units)
-    _need(y.shape == want, f"output '{y.name}' is {y.shape}; TFLite writes {want} "
+    need(y.shape == want, f"output '{y.name}' is {y.shape}; TFLite writes {want} "
                            f"(FullyConnectedOptions.keep_num_dims {a.keep_num_dims})")
     _bias(g, op, units)
 
@@ -276,19 +273,19 @@ def _pool(g: Graph, op: Op) -> None:
     assert isinstance(a, Pool2DAttrs)
     x, y = _t(g, op, 0, "input"), _out(g, op)
     _same_batch_one(x, y)
-    _need(y.shape[0] == x.shape[0] and y.shape[3] == x.shape[3],
+    need(y.shape[0] == x.shape[0] and y.shape[3] == x.shape[3],
           f"output '{y.name}' {y.shape} does not keep the batch and channels of {x.shape}")
     _window(x, y, (a.filter_h, a.filter_w), (a.stride_h, a.stride_w), (1, 1), a.padding)
 
 
 def _eltwise(g: Graph, op: Op) -> None:
-    _need(len(op.inputs) == 2, f"has {len(op.inputs)} inputs, expected 2")
+    need(len(op.inputs) == 2, f"has {len(op.inputs)} inputs, expected 2")
     x1, x2, y = _t(g, op, 0, "first input"), _t(g, op, 1, "second input"), _out(g, op)
     try:
         shape = tuple(np.broadcast_shapes(x1.shape, x2.shape))
     except ValueError:
-        raise _Problem(f"inputs {x1.shape} and {x2.shape} do not broadcast") from None
-    _need(y.shape == shape, f"output '{y.name}' {y.shape} is not the broadcast shape {shape}")
+        raise Problem(f"inputs {x1.shape} and {x2.shape} do not broadcast") from None
+    need(y.shape == shape, f"output '{y.name}' {y.shape} is not the broadcast shape {shape}")
     for what, t in (("first input", x1), ("second input", x2)):
         if not _kernel_operand(t, y):
             raise Unsupported(
@@ -314,35 +311,35 @@ def _concat(g: Graph, op: Op) -> None:
     a = op.attrs
     assert isinstance(a, ConcatAttrs)
     y = _out(g, op)
-    _need(0 <= a.axis < len(y.shape), f"axis {a.axis} is outside the output shape {y.shape}")
-    _need(all(t >= 0 for t in op.inputs), "has a missing input")
+    need(0 <= a.axis < len(y.shape), f"axis {a.axis} is outside the output shape {y.shape}")
+    need(all(t >= 0 for t in op.inputs), "has a missing input")
     xs = [g.tensors[t] for t in op.inputs]
     for x in xs:
         same = len(x.shape) == len(y.shape) and all(
             d == e for i, (d, e) in enumerate(zip(x.shape, y.shape, strict=True)) if i != a.axis)
-        _need(same, f"input '{x.name}' {x.shape} does not fit output {y.shape} along axis {a.axis}")
+        need(same, f"input '{x.name}' {x.shape} does not fit output {y.shape} along axis {a.axis}")
     total = sum(x.shape[a.axis] for x in xs)
-    _need(total == y.shape[a.axis], f"inputs add up to {total} along axis {a.axis}, the output has "
+    need(total == y.shape[a.axis], f"inputs add up to {total} along axis {a.axis}, the output has "
                                     f"{y.shape[a.axis]}")
 
 
 def _same_shape(g: Graph, op: Op) -> None:
     x, y = _t(g, op, 0, "input"), _out(g, op)
-    _need(x.shape == y.shape, f"output '{y.name}' {y.shape} differs from input {x.shape}")
-    _need(bool(x.shape), f"input '{x.name}' is a scalar")
+    need(x.shape == y.shape, f"output '{y.name}' {y.shape} differs from input {x.shape}")
+    need(bool(x.shape), f"input '{x.name}' is a scalar")
 
 
 def _quantize(g: Graph, op: Op) -> None:
     _same_shape(g, op)
     x, y = _t(g, op, 0, "input"), _out(g, op)
-    _need(x.dtype in (DType.FLOAT32, DType.INT8) and y.dtype is DType.INT8,
+    need(x.dtype in (DType.FLOAT32, DType.INT8) and y.dtype is DType.INT8,
           f"converts {x.dtype.value} to {y.dtype.value} (expected float32 or int8 to int8)")
 
 
 def _dequantize(g: Graph, op: Op) -> None:
     _same_shape(g, op)
     x, y = _t(g, op, 0, "input"), _out(g, op)
-    _need(x.dtype is DType.INT8 and y.dtype is DType.FLOAT32,
+    need(x.dtype is DType.INT8 and y.dtype is DType.FLOAT32,
           f"converts {x.dtype.value} to {y.dtype.value} (expected int8 to float32)")
 
 
@@ -350,14 +347,14 @@ def _mean(g: Graph, op: Op) -> None:
     a = op.attrs
     assert isinstance(a, MeanAttrs)
     x, y = _t(g, op, 0, "input"), _out(g, op)
-    _need(all(0 <= ax < len(x.shape) for ax in a.axes) and len(set(a.axes)) == len(a.axes),
+    need(all(0 <= ax < len(x.shape) for ax in a.axes) and len(set(a.axes)) == len(a.axes),
           f"reduces axes {a.axes} of a {len(x.shape)}-D input")
     kept = math.prod(d for i, d in enumerate(x.shape) if i not in a.axes)
-    _need(y.size == kept, f"output '{y.name}' {y.shape} does not match the mean of {x.shape} over "
+    need(y.size == kept, f"output '{y.name}' {y.shape} does not match the mean of {x.shape} over "
                           f"axes {a.axes}")
     want = tuple(1 if i in a.axes else d for i, d in enumerate(x.shape)) if a.keep_dims else \
         tuple(d for i, d in enumerate(x.shape) if i not in a.axes)
-    _need(y.shape == want, f"output '{y.name}' is {y.shape}; the mean of {x.shape} over axes "
+    need(y.shape == want, f"output '{y.name}' is {y.shape}; the mean of {x.shape} over axes "
                            f"{a.axes} is {want} (ReducerOptions.keep_dims {a.keep_dims})")
     if len(x.shape) != 4 or a.axes != (1, 2):
         raise Unsupported(f"reduces axes {a.axes} of {x.shape}",
@@ -367,11 +364,11 @@ def _mean(g: Graph, op: Op) -> None:
 
 def _reshape(g: Graph, op: Op) -> None:
     x, y = _t(g, op, 0, "input"), _out(g, op)
-    _need(x.size == y.size, f"reshapes {x.shape} ({x.size} values) to {y.shape} ({y.size} values)")
+    need(x.size == y.size, f"reshapes {x.shape} ({x.size} values) to {y.shape} ({y.size} values)")
     a = op.attrs
     if isinstance(a, ReshapeAttrs) and a.requested is not None:
         got = _resolve_shape(a.requested, x.size)
-        _need(got == y.shape, f"asks for shape {list(a.requested)} ({a.source}), which is "
+        need(got == y.shape, f"asks for shape {list(a.requested)} ({a.source}), which is "
                               f"{got if got is not None else 'impossible'} for input {x.shape}, "
                               f"but its output '{y.name}' is {y.shape}")
 
@@ -393,12 +390,12 @@ def _pad(g: Graph, op: Op) -> None:
     assert isinstance(a, PadAttrs)
     x, p, y = _t(g, op, 0, "input"), _t(g, op, 1, "paddings"), _out(g, op)
     _const(p, "paddings")
-    _need(p.shape == (len(x.shape), 2) and len(a.paddings) == len(x.shape),
+    need(p.shape == (len(x.shape), 2) and len(a.paddings) == len(x.shape),
           f"paddings '{p.name}' {p.shape} do not match the input {x.shape} (expected "
           f"{(len(x.shape), 2)})")
-    _need(all(b >= 0 and e >= 0 for b, e in a.paddings), f"has negative paddings {a.paddings}")
+    need(all(b >= 0 and e >= 0 for b, e in a.paddings), f"has negative paddings {a.paddings}")
     want = tuple(d + b + e for d, (b, e) in zip(x.shape, a.paddings, strict=True))
-    _need(y.shape == want, f"output '{y.name}' {y.shape} is not the padded input {want}")
+    need(y.shape == want, f"output '{y.name}' {y.shape} is not the padded input {want}")
     if len(x.shape) != 4 or a.paddings[0] != (0, 0):
         raise Unsupported(f"pads {list(a.paddings)} on shape {x.shape}",
                           "mcuforge pads the height, width and channels of a 4-D map only")
