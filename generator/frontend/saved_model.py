@@ -24,7 +24,8 @@ MAX_GRAPH_BYTES = 512 << 20
 FORBIDDEN_OPS = frozenset({
     # files, checkpoints, datasets and summaries written or read outside the loader's own restore
     "WriteFile", "ReadFile", "MatchingFiles", "Save", "SaveV2", "SaveSlices", "MergeV2Checkpoints",
-    "LoadAndRemapMatrix", "DatasetToTFRecord", "ExperimentalDatasetToTFRecord", "SaveDataset",
+    "LoadAndRemapMatrix", "InitializeTableFromTextFile", "InitializeTableFromTextFileV2",
+    "DatasetToTFRecord", "ExperimentalDatasetToTFRecord", "SaveDataset",
     "SaveDatasetV2", "SnapshotDataset", "SnapshotDatasetV2", "CreateSummaryFileWriter",
     "CreateSummaryDbWriter", "WriteSummary", "WriteScalarSummary", "WriteHistogramSummary",
     "WriteImageSummary", "WriteAudioSummary", "WriteGraphSummary", "WriteRawProtoSummary",
@@ -149,8 +150,18 @@ def saved_model_ops(path: Path) -> set[str]:
                                _HINT) from None
     ops: set[str] = set()
     for meta in proto.meta_graphs:
+        _check_assets(source, meta)
         ops |= _meta_graph_ops(meta)
     return ops
+
+
+def _check_assets(source: Path, meta: Any) -> None:
+    """Asset files are plain names inside the folder's ``assets/`` (never a path out of it)."""
+    for asset in meta.asset_file_def:
+        name = asset.filename
+        if not name or "/" in name or "\\" in name or name in (".", "..") or "\0" in name:
+            raise ModelFormatError(f"{source}: asset file name {name!r} is not a plain file name in "
+                                   "assets/", _HINT)
 
 
 def _called(nodes: Any) -> set[str]:

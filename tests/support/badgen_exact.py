@@ -403,14 +403,42 @@ def _hostile_saved_model(how: str) -> Callable[[Path], object]:
     return make
 
 
+def _saved_model_asset_outside(path: Path) -> None:
+    """A SavedModel whose asset file name points out of its folder (at a host file)."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    vocabulary = path.parent / f"{path.name}_vocabulary.txt"
+    vocabulary.write_text("a\nb\n")
+
+    class WithAsset(tf.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.vocabulary = tf.saved_model.Asset(str(vocabulary))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])  # type: ignore[misc]
+        def serve(self, x: Any) -> Any:
+            return {"y": x * 2.0}
+
+    module = WithAsset()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((path / "saved_model.pb").read_bytes())
+    for meta in proto.meta_graphs:
+        for asset in meta.asset_file_def:
+            asset.filename = "../../../../../../etc/passwd"
+    (path / "saved_model.pb").write_bytes(proto.SerializeToString())
+
+
 MAKERS: dict[str, Callable[[Path], object]] = {name: _write(b) for name, b in BUILDERS.items()}
 MAKERS.update({
     "saved_model_write_file": _hostile_saved_model("serve"),
     "saved_model_print_to_file": _hostile_saved_model("print"),
     "saved_model_method_writes": _hostile_saved_model("method"),
+    "saved_model_asset_outside": _saved_model_asset_outside,
 })
 MADE_WITH_TENSORFLOW = {"saved_model_write_file", "saved_model_print_to_file",
-                        "saved_model_method_writes"}
+                        "saved_model_method_writes", "saved_model_asset_outside"}
 
 # Imported last: tests.support.badgen imports this module to collect MAKERS while it loads.
 from tests.support.badgen import (  # noqa: E402
