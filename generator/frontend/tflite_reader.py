@@ -415,7 +415,10 @@ def _const_ints(r: _RawOp, ts: tuple[Tensor, ...], pos: int) -> tuple[int, ...] 
 
 def _mean(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     rank = len(ts[r.inputs[0]].shape)
-    axes = _const_ints(r, ts, 1) or ()
+    axes = _const_ints(r, ts, 1)
+    if axes is None:
+        raise Unsupported(f"its axes input '{ts[r.inputs[1]].name}' is not a constant",
+                          "reduce over fixed axes (keras GlobalAveragePooling2D)")
     keep = _options(r, OpKind.MEAN).flag(0)
     return MeanAttrs(tuple(sorted(a + rank if a < 0 else a for a in axes)), keep)
 
