@@ -47,6 +47,9 @@ VALID: dict[str, Callable[[], badgen.TfliteBuilder]] = {
     "add_per_pixel": lambda: _add_constant((1, 4, 4, 1)),
     "add_scalar": lambda: _add_constant(()),
     "add_same_shape": lambda: _add_constant((4, 4, 4)),
+    "fc_rescale_large_within_int32": lambda: _fc_rescale(1e4),
+    "conv_multiplier_above_one": lambda: _with(_with(badgen.conv_model(), 1, data=bytes(range(1, 73))),
+                                               2, scale=(0.05 * 0.01 / 1e3,)),
 }
 """Models the crafted ones were made from (or next to), which must compile."""
 
@@ -78,6 +81,13 @@ def _add_constant(shape: tuple[int, ...]) -> badgen.TfliteBuilder:
     m.ops.append(badgen.OpSpec(bx.ADD, (x, c), (y,), 11, {}, {0: 0}))
     m.inputs, m.outputs = [x], [y]
     return m
+
+
+def _fc_rescale(real: float) -> badgen.TfliteBuilder:
+    """FULLY_CONNECTED of weights 1..32 whose output multiplier is ``real``."""
+    m = _with(badgen.fc_model(), 1, data=bytes(range(1, 33)))
+    m.ops[0].inputs = (0, 1, -1)
+    return _with(m, 3, scale=(0.05 * 0.01 / real,))
 
 
 def _softmax_with_beta(m: badgen.TfliteBuilder) -> badgen.TfliteBuilder:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from generator.codegen import qparams_eltwise as qe
+from generator.codegen.qparams import quantize_multiplier
 from generator.errors import InputError
 from generator.frontend.problems import Problem, Unsupported, need
 from generator.ir import (
@@ -171,6 +172,38 @@ def _weighted(g: Graph, op: Op) -> None:
                           "zero point 0")
         if op.kind is OpKind.FULLY_CONNECTED:
             _fc_bias_scale(x, w, b, y)
+    _accumulators_fit(op, x, w, _input(g, op, 2) if has_bias else None, y)
+
+
+INT32_LIMIT = 2**31 - 256
+"""Accumulators and rescaled accumulators must stay this far inside int32 (the output offset is added
+after the rescale); beyond it TFLite's kernels overflow, with undefined results."""
+
+
+def _accumulators_fit(op: Op, x: Tensor, w: Tensor, b: Tensor | None, y: Tensor) -> None:
+    """The largest accumulator any input can produce, and its rescaled value, fit in int32."""
+    depthwise = op.kind is OpKind.DEPTHWISE_CONV_2D
+    weights = np.abs(np.asarray(w.data, dtype=np.int64))
+    n_out = weights.shape[-1] if depthwise else weights.shape[0]
+    per_out = weights.reshape(-1, n_out).sum(axis=0) if depthwise else \
+        weights.reshape(n_out, -1).sum(axis=1)
+    bound = 255 * per_out  # |input - zero point| <= 255
+    if b is not None and b.data is not None:
+        bound = bound + np.abs(np.asarray(b.data, dtype=np.int64)).reshape(-1)
+    assert x.quant is not None and w.quant is not None and y.quant is not None
+    scales = w.quant.scale if len(w.quant.scale) > 1 else w.quant.scale * n_out
+    for o in range(n_out):
+        real = float(np.float32(x.quant.scale[0])) * float(np.float32(scales[o])) / \
+            float(np.float32(y.quant.scale[0]))
+        if op.kind is OpKind.FULLY_CONNECTED:
+            scaled = float(bound[o]) * real
+        else:
+            shift = quantize_multiplier(real)[1]
+            scaled = float(bound[o]) * 2.0 ** max(shift, 0)
+        need(int(bound[o]) < INT32_LIMIT and scaled < INT32_LIMIT,
+             f"output channel {o}: the accumulator can reach {int(bound[o]):,} and its rescale by "
+             f"{real:.6g} leaves int32, where TFLite's result is undefined",
+             "re-export the model with TFLiteConverter; its quantisation keeps accumulators in range")
 
 
 def _legacy_scale(t: Tensor) -> float:

@@ -274,6 +274,16 @@ def _pool_of_a_constant() -> TfliteBuilder:
     return m
 
 
+def _fc_rescale_overflows() -> TfliteBuilder:
+    """Weights of 1..32 and an output scale so small that the rescaled accumulator leaves int32
+    (TFLite's double-to-int32 conversion is then undefined: -128 where the engine saturates to 127)."""
+    m = fc_model()
+    m.tensors[1].data = bytes(range(1, 33))
+    m.tensors[3].scale = (1e-9,)
+    m.ops[0].inputs = (0, 1, -1)
+    return m
+
+
 def _unused_tensor_scales() -> TfliteBuilder:
     """A tensor no operator uses, with 3 scales along a dimension of 2: TFLite refuses the file."""
     m = fc_model()
@@ -324,6 +334,7 @@ BUILDERS: dict[str, Callable[[], TfliteBuilder | _Repacked]] = {
     "add_output_scale_tiny.tflite": _add_output_scale_tiny,
     "softmax_input_scale_tiny.tflite": lambda: _with_tensor(_softmax_rows(4), 0, scale=(1e-9,)),
     "pool_of_a_constant.tflite": _pool_of_a_constant,
+    "fc_rescale_overflows.tflite": _fc_rescale_overflows,
     "quantized_dimension_5.tflite": lambda: _with_tensor(fc_model(), 1, quantized_dimension=5),
     "unused_tensor_scales.tflite": _unused_tensor_scales,
 }
