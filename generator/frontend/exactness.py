@@ -27,8 +27,10 @@ from generator.ir import (
     DType,
     ElementwiseAttrs,
     Graph,
+    MeanAttrs,
     Op,
     OpKind,
+    Pool2DAttrs,
     SoftmaxAttrs,
     Tensor,
 )
@@ -229,6 +231,10 @@ def _moves_values(g: Graph, op: Op) -> None:
     if isinstance(op.attrs, ConcatAttrs) and op.attrs.activation is not Activation.NONE:
         raise Unsupported(f"has a fused {op.attrs.activation.name} activation, which TFLite's "
                           "CONCATENATION does not apply", "apply the activation as a layer of its own")
+    if isinstance(op.attrs, Pool2DAttrs) and op.kind is OpKind.AVERAGE_POOL_2D:
+        x = _input(g, op, 0)
+        window = min(op.attrs.filter_h, x.shape[1]) * min(op.attrs.filter_w, x.shape[2])
+        _fits(255 * window, 0, f"the sum over a window of {window:,} values")
     data_inputs = range(len(op.inputs)) if op.kind is OpKind.CONCATENATION else (0,)
     for pos in data_inputs:
         what = f"input {pos}" if op.kind is OpKind.CONCATENATION else "input"
@@ -252,6 +258,11 @@ def _eltwise(g: Graph, op: Op) -> None:
     _activation(x2, "second input")
     _activation(y, "output")
     a = op.attrs
+    if op.kind is OpKind.MUL:
+        q1, q2, qy = (t.quant for t in (x1, x2, y))
+        assert q1 is not None and q2 is not None and qy is not None
+        shift = qe.mul_params(q1.scale[0], 0, q2.scale[0], 0, qy.scale[0], 0).out_shift
+        _fits(255 * 255, shift, "the product of the inputs")
     if op.kind is OpKind.ADD and isinstance(a, ElementwiseAttrs):
         q1, q2, qy = (t.quant for t in (x1, x2, y))
         assert q1 is not None and q2 is not None and qy is not None
@@ -275,6 +286,11 @@ def _mean(g: Graph, op: Op) -> None:
     axes = _input(g, op, 1)
     _dtype(axes, "axes", DType.INT32)
     need(axes.is_const, f"axes '{axes.name}' is not a constant")
+    x, y = _input(g, op, 0), _output(g, op)
+    if isinstance(op.attrs, MeanAttrs) and x.quant and y.quant:
+        count = int(np.prod([x.shape[a] for a in op.attrs.axes], dtype=np.int64))
+        shift = qe.mean_params(x.quant.scale[0], 0, y.quant.scale[0], 0, max(count, 1)).shift
+        _fits(255 * count, shift, f"the sum over {count:,} values")
 
 
 def _probabilities(g: Graph, op: Op) -> None:
@@ -301,11 +317,22 @@ def _probabilities(g: Graph, op: Op) -> None:
 
 
 def _quantize(g: Graph, op: Op) -> None:
-    x = _input(g, op, 0)
+    x, y = _input(g, op, 0), _output(g, op)
     _dtype(x, "input", DType.FLOAT32, DType.INT8)
+    _activation(y, "output")
     if x.dtype is DType.INT8:
         _activation(x, "input")
-    _activation(_output(g, op), "output")
+        assert x.quant is not None and y.quant is not None
+        shift = qe.requantize_params(x.quant.scale[0], 0, y.quant.scale[0], 0).shift
+        _fits(255, shift, "the requantised input")
+
+
+def _fits(bound: int, shift: int, what: str) -> None:
+    """``bound``, shifted left by a positive ``shift`` as TFLite's fixed-point rescale does, fits in
+    int32 (beyond it TFLite's integer arithmetic overflows, with undefined results)."""
+    need(bound * 2 ** max(shift, 0) < INT32_LIMIT,
+         f"{what} can reach {bound:,} and its rescale (shift {shift}) leaves int32, where TFLite's "
+         "result is undefined", "re-export the model with TFLiteConverter")
 
 
 def _dequantize(g: Graph, op: Op) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-ADD, CONCATENATION, MAX_POOL_2D, SOFTMAX, LOGISTIC, MEAN, QUANTIZE = 0, 2, 17, 25, 14, 40, 114
+ADD, CONCATENATION, MAX_POOL_2D, MUL, SOFTMAX, LOGISTIC, MEAN, QUANTIZE = 0, 2, 17, 18, 25, 14, 40, 114
 INT16 = 7
 
 
@@ -284,6 +284,16 @@ def _fc_rescale_overflows() -> TfliteBuilder:
     return m
 
 
+def _mul_rescale_overflows() -> TfliteBuilder:
+    """MUL of the input by itself with an output scale 10^7 times below the product of the scales."""
+    m = TfliteBuilder()
+    a = m.tensor(TensorSpec((1, 4), scale=(0.1,), name="a"))
+    y = m.tensor(TensorSpec((1, 4), scale=(1e-9,), name="square"))
+    m.ops.append(OpSpec(MUL, (a, a), (y,), 21, {}, {0: 0}))
+    m.inputs, m.outputs = [a], [y]
+    return m
+
+
 def _unused_tensor_scales() -> TfliteBuilder:
     """A tensor no operator uses, with 3 scales along a dimension of 2: TFLite refuses the file."""
     m = fc_model()
@@ -335,6 +345,8 @@ BUILDERS: dict[str, Callable[[], TfliteBuilder | _Repacked]] = {
     "softmax_input_scale_tiny.tflite": lambda: _with_tensor(_softmax_rows(4), 0, scale=(1e-9,)),
     "pool_of_a_constant.tflite": _pool_of_a_constant,
     "fc_rescale_overflows.tflite": _fc_rescale_overflows,
+    "mul_rescale_overflows.tflite": _mul_rescale_overflows,
+    "requantize_overflows.tflite": lambda: _unary(QUANTIZE, 0.1 / 2**40, 0),
     "quantized_dimension_5.tflite": lambda: _with_tensor(fc_model(), 1, quantized_dimension=5),
     "unused_tensor_scales.tflite": _unused_tensor_scales,
 }
