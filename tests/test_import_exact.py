@@ -164,6 +164,18 @@ def test_zero_points_must_match_the_scales_one_for_one(scales: int, zero_points:
         read_tflite(m.build(), "m.tflite")
 
 
+@pytest.mark.unit
+def test_schema_version_other_than_3_is_refused() -> None:
+    data = bytearray(badgen.fc_model().build())
+    model = int.from_bytes(data[0:4], "little")
+    vtable = model - int.from_bytes(data[model:model + 4], "little", signed=True)
+    version_at = model + int.from_bytes(data[vtable + 4:vtable + 6], "little")
+    assert int.from_bytes(data[version_at:version_at + 4], "little") == 3
+    data[version_at:version_at + 4] = (4).to_bytes(4, "little")
+    with pytest.raises(ModelFormatError, match=r"m.tflite: schema version 4 \(Model.version\)"):
+        read_tflite(bytes(data), "m.tflite")
+
+
 # ---- against the interpreter ----------------------------------------------------------------------------
 
 

@@ -100,6 +100,7 @@ OPTIONS_TYPES: dict[OpKind, tuple[int, str]] = {
     OpKind.MEAN: (27, "ReducerOptions"),
 }
 
+SCHEMA_VERSION = 3
 MAX_ELEMENTS = 1 << 28  # no microcontroller tensor is anywhere near this
 MAX_RANK = 8  # TFLite's kernels handle at most 6 dimensions
 
@@ -125,6 +126,11 @@ def op_name(code: int, custom: str) -> str:
 def read_tflite(data: bytes, where: str = "model.tflite") -> Graph:
     """Parse a .tflite flatbuffer into the IR; raise on anything mcuforge cannot compile."""
     model = root(data, where, identifier=b"TFL3")
+    version = model.scalar(0, model.buf.u32, 0)
+    if version != SCHEMA_VERSION:
+        raise ModelFormatError(f"{where}: schema version {version} (Model.version); TFLite reads "
+                               f"version {SCHEMA_VERSION} only",
+                               "re-export the model with a current TFLiteConverter")
     codes = [_op_code(t) for t in model.vector_tables(1)]
     subgraphs = model.vector_tables(2)
     if len(subgraphs) != 1:
