@@ -219,8 +219,12 @@ def test_bad_input_gives_its_message_and_exit_code(case: Case, inputs: Inputs,
     args = [_expand(a, inputs, out) for a in case.args]
     watched = workspace.root if out.is_relative_to(workspace.root) else out
     before = snapshot(watched)
+    markers = badgen.attack_markers()
+    for marker in markers:
+        marker.unlink(missing_ok=True)
     res = runner.invoke(app, args)
     text = res.output
+    assert not [m for m in markers if m.exists()], "an attack's command ran"
     assert "Traceback" not in text and "internal error" not in text, text
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
     assert res.exit_code == case.exit, f"exit {res.exit_code}, expected {case.exit}:\n{text}"

@@ -91,7 +91,8 @@ def load_keras_model(path: Path) -> Any:
     if path.is_dir():
         return load_saved_model(tf, path)
     try:
-        model = tf.keras.models.load_model(str(path), compile=False)
+        # safe_mode: Keras refuses to deserialise Python code (Lambda layers, pickled functions)
+        model = tf.keras.models.load_model(str(path), compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many unrelated types for a bad file
         raise _load_error(path, exc) from exc
     check_layers(model, str(path))
@@ -99,6 +100,7 @@ def load_keras_model(path: Path) -> Any:
 
 
 _UNKNOWN_CLASS = re.compile(r"Could not locate (?:class|function) '([^']+)'")
+_PYTHON_CODE = re.compile(r"deserialization of a `(\w+)` layer whose `function` is a Python lambda")
 
 
 def _load_error(path: Path, exc: Exception) -> InputError:
@@ -108,6 +110,13 @@ def _load_error(path: Path, exc: Exception) -> InputError:
             f"{path}: uses the custom layer or function '{custom.group(1)}', which is not part of Keras",
             "mcuforge loads and compiles built-in Keras layers only; replace the custom layer with "
             "built-in ones",
+        )
+    code = _PYTHON_CODE.search(str(exc))
+    if code:
+        return UnsupportedOpsError(
+            f"{path}: holds a {code.group(1)} layer, which carries Python code; mcuforge never runs "
+            "code from a model file",
+            "replace the Lambda layer with built-in Keras layers and save the model again",
         )
     return ModelFormatError(
         f"{path}: not a loadable Keras model ({type(exc).__name__}: {str(exc)[:200]})",

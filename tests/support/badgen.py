@@ -646,6 +646,22 @@ def _track_makers() -> None:
             _TRACK_TF.update(getattr(module, "MADE_WITH_TENSORFLOW", ()))
 
 
+def attack_markers() -> list[Path]:
+    """The files the corpus's injected commands would create (each maker module's ``MARKER``)."""
+    import importlib
+    import pkgutil
+
+    import tests.support as support
+
+    found = []
+    for info in pkgutil.iter_modules(support.__path__):
+        if info.name.startswith("badgen_"):
+            marker = getattr(importlib.import_module(f"tests.support.{info.name}"), "MARKER", None)
+            if marker:
+                found.append(Path(marker))
+    return found
+
+
 _TRACK_TF: set[str] = set()
 _track_makers()
 
