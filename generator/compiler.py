@@ -83,23 +83,6 @@ def load_tflite_bytes(path: Path, opts: ImportOptions | None = None) -> bytes:
 Planner = Callable[[list[Buffer]], Layout]
 
 
-def check_int8(graph: Graph, where: str) -> None:
-    from generator.ir import DType, OpKind
-
-    float_ops = [
-        op for op in graph.ops
-        if op.kind not in (OpKind.QUANTIZE, OpKind.DEQUANTIZE)
-        and any(graph.tensors[t].dtype is DType.FLOAT32 for t in (*op.inputs, *op.outputs) if t >= 0)
-    ]
-    if float_ops:
-        names = ", ".join(f"{op.kind.value} '{op.name}'" for op in float_ops[:5])
-        raise InputError(
-            f"{where}: is not a full-int8 model: {len(float_ops)} operator(s) compute in float ({names})",
-            "quantize with a representative data set (mcuforge does this for Keras models: give the "
-            ".keras file), or export with TFLITE_BUILTINS_INT8",
-        )
-
-
 def compile_graph(graph: Graph, tflite: bytes, source: str = "model", prefix: str = "model",
                   planner: Planner = best_layout, partial: bool = True) -> CompiledModel:
     if partial:
@@ -130,8 +113,7 @@ def compile_program(graph: Graph, program: Program, tflite: bytes, source: str =
 def compile_model(path: Path, opts: ImportOptions | None = None, prefix: str = "model",
                   partial: bool = True) -> CompiledModel:
     tflite = load_tflite_bytes(path, opts)
-    graph = read_tflite(tflite, where=str(path))
-    check_int8(graph, str(path))
+    graph = read_tflite(tflite, where=str(path))  # checks the graph, full int8 included
     return compile_graph(graph, tflite, source=path.name, prefix=prefix, partial=partial)
 
 

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from generator.boards import validate_board_file
-from generator.compiler import check_int8, compile_graph
+from generator.compiler import compile_graph
 from generator.errors import BoardError, McuforgeError
 from generator.frontend.tflite_reader import read_tflite
 from generator.resources import boards_dir
@@ -97,7 +97,6 @@ class Tally:
 def compile_bytes(data: bytes, partial: bool) -> None:
     """What ``mcuforge compile model.tflite`` does before writing."""
     graph = read_tflite(data, "fuzz.tflite")
-    check_int8(graph, "fuzz.tflite")
     compile_graph(graph, data, partial=partial)
 
 
