@@ -264,3 +264,109 @@ def test_random_board_yaml_gives_board_errors(tmp_path: Path,
 
     one()
     tally.report(capsys)
+
+
+# ---- damaged boards that still load: the generated files read back with no new structure -------------
+
+_HOSTILE_PIECES = ("*/", "/*", "*\\\n/", "\\", '"', "'", "\0", "${x}", "$(x)", "!", "[env:x]",
+                   "\n", "\r", "\u2028", ";", "#", "=", "%", "`", "<script>", "??/", "x", " ")
+
+
+def _string_leaves(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _string_leaves(v, (*path, k))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _string_leaves(v, (*path, i))]
+    return [path] if isinstance(node, str) else []
+
+
+def _structure(files: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    """What a parser sees of a project besides its values: platformio.ini's sections and option
+    names (PlatformIO's own parser), mcuforge.json's keys, the Zephyr CMake commands and Kconfig
+    symbols, and the C tokens of the app config outside comments and string literals."""
+    import json
+
+    from platformio.project.config import ProjectConfig
+
+    from tests.test_encoders import c_tokens, preprocess
+
+    ini = tmp / "platformio.ini"
+    ini.write_text(files["platformio.ini"], encoding="utf-8")
+    config = ProjectConfig(str(ini), parse_extra=False)
+    values = [str(config.getraw(s, o)) for s in config.sections() for o in config.options(s)]
+    assert not [v for v in values if v.lstrip().startswith("!") or "${" in v], values
+
+    def keys(node: Any) -> Any:
+        return {k: keys(v) for k, v in node.items()} if isinstance(node, dict) else None
+
+    cmake = [line.split("(")[0].strip() for line in files["zephyr/CMakeLists.txt"].splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    conf = [line.split("=")[0] for line in files["zephyr/prj.conf"].splitlines()
+            if line and not line.startswith("#")]
+    tokens = ['""' if t.startswith('"') else t
+              for t in c_tokens(preprocess(files["src/app_config.h"], tmp))]
+    return {"ini": {s: config.options(s) for s in config.sections()},
+            "manifest": keys(json.loads(files["mcuforge.json"])), "cmake": cmake, "conf": conf,
+            "app_config": tokens}
+
+
+@pytest.mark.hostc
+def test_damaged_boards_that_load_generate_files_with_no_new_structure(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    import yaml
+
+    from generator.project.generate import build_project
+    from generator.project.options import AppKind, GenerateOptions
+
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc")
+    model = tmp_path / "kws.tflite"
+    model.write_bytes(badgen.fc_model((1, 490), 4).build())
+    shipped = {p.stem: yaml.safe_load(p.read_text()) for p in sorted(boards_dir().glob("*.yaml"))}
+    names = [n for n in shipped if shipped[n].get("zephyr")]
+
+    def project(board: Path) -> dict[str, Any]:
+        options = GenerateOptions(model=model, board=str(board), app=AppKind.KWS, labels="a,b,c,d")
+        return dict(build_project(options).files)
+
+    tally = Tally("damaged boards through generate")
+
+    def board_with(name: str, leaf: tuple[Any, ...], make: Callable[[str], str], stem: str) -> Path:
+        data = yaml.safe_load(yaml.safe_dump(shipped[name]))
+        node = data
+        for key in leaf[:-1]:
+            node = node[key]
+        node[leaf[-1]] = make(node[leaf[-1]])
+        path = tmp_path / stem / f"{name}.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        return path
+
+    @_settings(400)
+    @given(seed=st.integers(0, 2**32 - 1))
+    def one(seed: int) -> None:
+        rng = random.Random(seed)
+        name = rng.choice(names)
+        leaf = rng.choice(_string_leaves(shipped[name]))
+        hostile = "".join(rng.choice(_HOSTILE_PIECES) for _ in range(rng.randint(1, 2)))
+        plain = "".join(ch for ch in hostile if ch.isalnum()) or "x"
+        where = rng.randrange(3)
+
+        def put(text: str) -> Callable[[str], str]:
+            return lambda old: (old + text, text + old, text)[where]
+
+        def check() -> None:
+            files = project(board_with(name, leaf, put(hostile), "hostile"))
+            try:  # the same board with the hostile characters dropped: what the value may change
+                twin = project(board_with(name, leaf, put(plain), "plain"))
+            except McuforgeError:
+                return
+            assert _structure(files, tmp_path) == _structure(twin, tmp_path), (leaf, hostile)
+
+        tally.run(check)
+
+    one()
+    tally.report(capsys)
+    assert tally.outcomes["accepted"] > 0, dict(tally.outcomes)
