@@ -1,0 +1,76 @@
+"""Compile-time constants of the fast CONV_2D kernels (``mcuf_conv_fast.c``).
+
+The filter is re-laid out for the inner loop, the input offset is folded into the bias, and the
+size of the column scratch the kernel needs is fixed here. Pure functions of NumPy arrays and the IR;
+the planner (:mod:`generator.plan.pex`) uses :func:`cols_bytes` to count the scratch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from generator.ir import Graph, Op, OpKind
+
+GROUP = 4  # filter values per 32-bit word
+
+
+def padded_depth(k: int) -> int:
+    """K (taps x input channels) rounded up to whole groups of four."""
+    return -(-k // GROUP) * GROUP
+
+
+def fast_filter(w: npt.NDArray[np.int8]) -> npt.NDArray[np.int32]:
+    """An OHWI int8 filter in the fast layout, packed into little-endian int32 words.
+
+    Each output channel's K values are zero-padded to whole groups of four; channels go in pairs,
+    storing group g of the even channel then group g of the odd one; an odd last channel is stored
+    plainly. ``out_c * padded_depth(K) / 4`` words."""
+    oc = int(w.shape[0])
+    k = int(np.prod(w.shape[1:], dtype=np.int64))
+    kp = padded_depth(k)
+    rows = np.zeros((oc, kp), dtype=np.int8)
+    rows[:, :k] = np.asarray(w, dtype=np.int8).reshape(oc, k)
+    groups = rows.reshape(oc, kp // GROUP, GROUP)
+    pairs = oc // 2
+    parts = [groups[: 2 * pairs].reshape(pairs, 2, kp // GROUP, GROUP).transpose(0, 2, 1, 3)
+             .reshape(-1)]
+    if oc % 2:
+        parts.append(groups[-1].reshape(-1))
+    packed = np.ascontiguousarray(np.concatenate(parts))
+    return packed.view("<i4").astype(np.int32)
+
+
+def folded_bias(w: npt.NDArray[np.int8], bias: npt.NDArray[np.int32] | None,
+                in_offset: int) -> npt.NDArray[np.int32]:
+    """bias[oc] + in_offset * sum(w[oc]) per output channel, wrapped to int32 as the kernel's
+    two's-complement sums are (the total with the input sums is the reference's in-range sum)."""
+    oc = int(w.shape[0])
+    sums = np.asarray(w, dtype=np.int64).reshape(oc, -1).sum(axis=1)
+    b = np.zeros(oc, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
+    total = b + np.int64(in_offset) * sums
+    return ((total + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+def slice_filters(w: npt.NDArray[np.int8], ranges: list[tuple[int, int]],
+                  axis: int) -> list[npt.NDArray[np.int32]]:
+    """The fast layout of each slice of ``w`` along ``axis`` (0: output, 3: input channels)."""
+    blocks = []
+    for lo, hi in ranges:
+        part = w[lo:hi] if axis == 0 else w[..., lo:hi]
+        blocks.append(fast_filter(np.ascontiguousarray(part)))
+    return blocks
+
+
+def cols_buffer(op_index: int) -> str:
+    """Name of op ``op_index``'s column scratch buffer."""
+    return f"cols{op_index}"
+
+
+def cols_bytes(g: Graph, op: Op, in_c: int) -> int:
+    """Bytes of column scratch a fast CONV_2D call reading ``in_c`` input channels needs (two
+    pixels of q15 columns: one int32 word per padded filter value); 0 for other operators."""
+    if op.kind is not OpKind.CONV_2D:
+        return 0
+    w = g.tensors[op.inputs[1]]
+    return 4 * padded_depth(int(w.shape[1]) * int(w.shape[2]) * in_c)
