@@ -150,7 +150,7 @@ def _fast_firmware(rng: np.random.Generator) -> Firmware:
         want = ck.conv2d(x, filt, bias, mult, shift, win, q)
         p = ck.conv_params(x, k_hw, oc, win, q)
         kp = cf.padded_depth(k_hw[0] * k_hw[1] * ic)
-        fw.decls.append(f"static int32_t cols{n}[{kp}];")
+        fw.decls.append(f"static int32_t cols{n}[{kp + kp // 4}];")
         args = (f"{fw.params(f'p{n}', 'mcuf_conv_params', p)}, {fw.array(f'x{n}', 'int8_t', x)}, "
                 f"{fw.array(f'wf{n}', 'int32_t', cf.fast_filter(filt))}, "
                 f"{fw.array(f'bf{n}', 'int32_t', cf.folded_bias(filt, bias, q.in_offset))}, "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from generator.ir import Graph, Op, OpKind
+from generator.ir import Conv2DAttrs, Graph, Op, OpKind
 
 GROUP = 4  # filter values per 32-bit word
 
@@ -68,9 +68,22 @@ def cols_buffer(op_index: int) -> str:
 
 
 def cols_bytes(g: Graph, op: Op, in_c: int) -> int:
-    """Bytes of column scratch a fast CONV_2D call reading ``in_c`` input channels needs (two
-    pixels of q15 columns: one int32 word per padded filter value); 0 for other operators."""
+    """Bytes of column scratch a fast CONV_2D call reading ``in_c`` input channels needs: two
+    pixels of q15 columns (one int32 word per padded filter value), and unless the conv reads its
+    input pixels directly (1x1, stride 1, no padding), a stage of one pixel's bytes after them.
+    0 for other operators."""
     if op.kind is not OpKind.CONV_2D:
         return 0
     w = g.tensors[op.inputs[1]]
-    return 4 * padded_depth(int(w.shape[1]) * int(w.shape[2]) * in_c)
+    kp = padded_depth(int(w.shape[1]) * int(w.shape[2]) * in_c)
+    return 4 * kp + (0 if reads_directly(g, op) else kp)
+
+
+def reads_directly(g: Graph, op: Op) -> bool:
+    """Whether the kernel expands input pixels in place (mcuf_conv_fast.c im2col ``direct``)."""
+    a = op.attrs
+    assert isinstance(a, Conv2DAttrs)
+    w = g.tensors[op.inputs[1]]
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    return (tuple(w.shape[1:3]) == (1, 1) and a.stride_h == 1 and a.stride_w == 1
+            and x.shape[1:3] == y.shape[1:3])

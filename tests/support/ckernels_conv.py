@@ -24,15 +24,14 @@ from tests.support.cruntime import CFLAGS
 I8 = npt.NDArray[np.int8]
 I32 = npt.NDArray[np.int32]
 
-SOURCES = ("mcuf_fixedpoint.c", "mcuf_conv.c", "mcuf_conv_fast.c", "mcuf_dwconv.c", "mcuf_inplace.c")
 
 
 @cache
 def lib() -> ctypes.CDLL:
     rt = runtime_dir()
     out = Path(tempfile.mkdtemp(prefix="mcuf_convf_")) / "libmcuf_convf.so"
-    cmd = ["gcc", *CFLAGS, f"-I{rt / 'include'}", *(str(rt / "src" / s) for s in SOURCES),
-           "-o", str(out)]
+    sources = sorted(str(s) for s in (rt / "src").glob("*.c"))  # in-place forms share a file
+    cmd = ["gcc", *CFLAGS, f"-I{rt / 'include'}", *sources, "-o", str(out), "-lm"]
     res = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"kernel build failed:\n{res.stderr}")
@@ -51,9 +50,10 @@ def lib() -> ctypes.CDLL:
 
 
 def _cols(k_hw: tuple[int, int], in_c: int) -> I32:
-    """Column scratch, pre-filled with garbage: the kernel must not depend on its contents."""
+    """Column scratch (columns and stage, as conv_fast.cols_bytes counts for a conv that gathers),
+    pre-filled with garbage: the kernel must not depend on its contents."""
     n = cf.padded_depth(k_hw[0] * k_hw[1] * in_c)
-    return np.full(n, 0x5A5A5A5A, dtype=np.int32)
+    return np.full(n + n // 4, 0x5A5A5A5A, dtype=np.int32)
 
 
 def conv2d_fast(x: I8, filt: I8, bias: npt.ArrayLike | None, mult: npt.ArrayLike,

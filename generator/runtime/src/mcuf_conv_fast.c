@@ -27,13 +27,10 @@
 #error "mcuf_conv_fast.c: the fast filter layout assumes a little-endian target"
 #endif
 
-/* The inner loops as functions of their own: their registers are then allocated alone, which
- * keeps the four sums and four filter pairs out of the stack at -Os. */
+/* Attributes that keep -Os from out-of-lining the short helpers of the hot loops. */
 #if defined(__GNUC__)
-#define MCUF_CF_NOINLINE __attribute__((noinline))
 #define MCUF_CF_INLINE inline __attribute__((always_inline))
 #else
-#define MCUF_CF_NOINLINE
 #define MCUF_CF_INLINE inline
 #endif
 
@@ -87,270 +84,355 @@ static inline int32_t dot2(int32_t a, int32_t b, int32_t acc)
 }
 #endif
 
-/* ---- im2col: a byte stream per pixel, expanded a group of four at a time --------------------- */
+/* ---- what one call needs, computed once ------------------------------------------------------- */
+
+enum { COLS_DIRECT, COLS_ROWS, COLS_STAGED };
 
 typedef struct {
-    int32_t *dst;   /* the next group's two words of this pixel */
-    uint32_t part;  /* bytes of an incomplete group, little-endian */
-    int32_t fill;   /* how many bytes part holds */
-} col_stream;
+    const mcuf_conv_params *p;
+    const int8_t *in;
+    int32_t k;          /* k_h * k_w * in_c */
+    int32_t groups;     /* ceil(k / 4) */
+    int32_t mode;       /* how a window inside the input is read */
+    int32_t row_n;      /* k_w * in_c: bytes of one filter row */
+    int32_t pitch;      /* input bytes between two filter rows */
+    uint32_t zp;        /* the input zero point in every byte */
+    int32_t *cols;
+    int8_t *stage;      /* one pixel's K bytes, after the columns */
+} conv_plan;
 
-static MCUF_CF_INLINE void put_word(col_stream *s, int32_t v)
+static conv_plan plan_of(const mcuf_conv_params *p, const int8_t *in, int32_t *cols)
 {
-    s->dst[0] = sx_even(v);
-    s->dst[1] = sx_odd(v);
-    s->dst += 4;
+    conv_plan c;
+    c.p = p;
+    c.in = in;
+    c.k = p->k_h * p->k_w * p->in_c;
+    c.groups = (c.k + 3) / 4;
+    c.row_n = p->k_w * p->in_c;
+    c.pitch = p->dil_h * p->in_w * p->in_cs;
+    c.zp = (uint32_t)(uint8_t)(int8_t)(-p->in_offset) * 0x01010101u;
+    c.cols = cols;
+    c.stage = (int8_t *)(void *)(cols + 4 * c.groups);
+    const int dense = p->dil_w == 1 && p->in_cs == p->in_c;
+    const int one = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+                    p->pad_top == 0 && p->pad_left == 0 && p->out_w == p->in_w;
+    c.mode = one ? COLS_DIRECT : dense && (c.row_n & 3) == 0 ? COLS_ROWS : COLS_STAGED;
+    return c;
 }
 
-static MCUF_CF_INLINE void put_byte(col_stream *s, int8_t b)
-{
-    s->part |= (uint32_t)(uint8_t)b << (8 * s->fill);
-    if (++s->fill == 4) {
-        put_word(s, (int32_t)s->part);
-        s->part = 0;
-        s->fill = 0;
-    }
-}
+/* ---- im2col ------------------------------------------------------------------------------------ */
 
-static void put_bytes(col_stream *s, const int8_t *src, int32_t n)
+/* g whole groups of src (any alignment) into pixel columns at dst (4 words per group). */
+static MCUF_CF_INLINE int32_t *expand_groups(const int8_t *src, int32_t g, int32_t *dst)
 {
-    int32_t i = 0;
-    for (; i < n && s->fill != 0; i++) {
-        put_byte(s, src[i]);
-    }
-    for (; i + 4 <= n; i += 4) {
+    for (int32_t i = 0; i < g; i++) {
         int32_t v;
-        memcpy(&v, src + i, sizeof v);
-        put_word(s, v);
+        memcpy(&v, src + 4 * i, sizeof v);
+        dst[0] = sx_even(v);
+        dst[1] = sx_odd(v);
+        dst += 4;
     }
-    for (; i < n; i++) {
-        put_byte(s, src[i]);
+    return dst;
+}
+
+/* The first k bytes of src as pixel columns at dst, the last group padded with zeros. */
+static void expand(const int8_t *src, int32_t k, int32_t *dst)
+{
+    dst = expand_groups(src, k / 4, dst);
+    const int32_t tail = k & 3;
+    if (tail != 0) {
+        src += k - tail;
+        uint32_t v = (uint8_t)src[0];
+        if (tail > 1) {
+            v |= (uint32_t)(uint8_t)src[1] << 8;
+        }
+        if (tail > 2) {
+            v |= (uint32_t)(uint8_t)src[2] << 16;
+        }
+        dst[0] = sx_even((int32_t)v);
+        dst[1] = sx_odd((int32_t)v);
     }
 }
 
-static void put_fill(col_stream *s, int8_t b, int32_t n)
+/* n bytes from src to dst (both may be unaligned): words, then a half-word and a byte. Written
+ * out so that the compiler does not turn these short runs into memcpy / memset calls. */
+static MCUF_CF_INLINE int8_t *copy_run(int8_t *dst, const int8_t *src, int32_t n)
 {
     int32_t i = 0;
-    for (; i < n && s->fill != 0; i++) {
-        put_byte(s, b);
-    }
-    const int32_t v = (int32_t)((uint32_t)(uint8_t)b * 0x01010101u);
     for (; i + 4 <= n; i += 4) {
-        put_word(s, v);
+        uint32_t v;
+        memcpy(&v, src + i, sizeof v);
+        memcpy(dst + i, &v, sizeof v);
     }
-    for (; i < n; i++) {
-        put_byte(s, b);
+    if ((n & 2) != 0) {
+        uint16_t h;
+        memcpy(&h, src + i, sizeof h);
+        memcpy(dst + i, &h, sizeof h);
+        i += 2;
     }
+    if ((n & 1) != 0) {
+        dst[i] = src[i];
+    }
+    return dst + n;
 }
 
-/* The K = k_h * k_w * in_c input values of output pixel (oy, ox), in the filter's order, as
- * pixel s of the column pair; padded taps read the zero point, values K..kp-1 read 0. */
-static void im2col(const mcuf_conv_params *p, const int8_t *in, int32_t oy, int32_t ox,
-                   int32_t *cols, int32_t s)
+/* n copies of the byte whose copies make up the word pattern. */
+static MCUF_CF_INLINE int8_t *fill_run(int8_t *dst, uint32_t pattern, int32_t n)
 {
-    col_stream st = {cols + 2 * s, 0u, 0};
-    const int8_t zp = (int8_t)(-p->in_offset);
-    const int32_t y0 = oy * p->stride_h - p->pad_top;
-    const int32_t x0 = ox * p->stride_w - p->pad_left;
-    const int32_t row_n = p->k_w * p->in_c;
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        memcpy(dst + i, &pattern, sizeof pattern);
+    }
+    if ((n & 2) != 0) {
+        const uint16_t h = (uint16_t)pattern;
+        memcpy(dst + i, &h, sizeof h);
+        i += 2;
+    }
+    if ((n & 1) != 0) {
+        dst[i] = (int8_t)(uint8_t)pattern;
+    }
+    return dst + n;
+}
+
+/* The window at input (y0, x0) with padding: K bytes into the stage, padded taps reading the
+ * zero point. */
+static void gather(const conv_plan *c, int32_t y0, int32_t x0)
+{
+    const mcuf_conv_params *p = c->p;
+    const int32_t ch = p->in_c;
     int32_t kx_lo;
     int32_t kx_hi;
     mcuf_tap_range(x0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
-    const int dense = p->dil_w == 1 && p->in_cs == p->in_c;
+    const int dense = p->dil_w == 1 && p->in_cs == ch;
+    int8_t *d = c->stage;
     for (int32_t ky = 0; ky < p->k_h; ky++) {
         const int32_t iy = y0 + ky * p->dil_h;
         if (iy < 0 || iy >= p->in_h) {
-            put_fill(&st, zp, row_n);
+            d = fill_run(d, c->zp, c->row_n);
             continue;
         }
-        const int8_t *row = in + iy * p->in_w * p->in_cs;
-        put_fill(&st, zp, kx_lo * p->in_c);
+        const int8_t *row = c->in + iy * p->in_w * p->in_cs;
+        d = fill_run(d, c->zp, kx_lo * ch);
         if (dense) {
-            put_bytes(&st, row + (x0 + kx_lo) * p->in_c, (kx_hi - kx_lo) * p->in_c);
+            d = copy_run(d, row + (x0 + kx_lo) * ch, (kx_hi - kx_lo) * ch);
         } else {
             for (int32_t kx = kx_lo; kx < kx_hi; kx++) {
-                put_bytes(&st, row + (x0 + kx * p->dil_w) * p->in_cs, p->in_c);
+                d = copy_run(d, row + (x0 + kx * p->dil_w) * p->in_cs, ch);
             }
         }
-        put_fill(&st, zp, (p->k_w - kx_hi) * p->in_c);
+        d = fill_run(d, c->zp, (p->k_w - kx_hi) * ch);
     }
-    if (st.fill != 0) {
-        put_fill(&st, 0, 4 - st.fill);
+}
+
+/* Pixel s of the column pair: output pixel n. A 1x1, stride-1, unpadded conv expands its input
+ * pixel in place; a window inside the input with dense rows of whole groups is expanded row by
+ * row; anything else is gathered into the stage first. */
+static void im2col(const conv_plan *c, int32_t n, int32_t s)
+{
+    const mcuf_conv_params *p = c->p;
+    int32_t *dst = c->cols + 2 * s;
+    if (c->mode == COLS_DIRECT) {
+        expand(c->in + n * p->in_cs, c->k, dst);
+        return;
     }
+    const int32_t oy = n / p->out_w;
+    const int32_t y0 = oy * p->stride_h - p->pad_top;
+    const int32_t x0 = (n - oy * p->out_w) * p->stride_w - p->pad_left;
+    const int inside = y0 >= 0 && y0 + (p->k_h - 1) * p->dil_h < p->in_h && x0 >= 0 &&
+                       x0 + (p->k_w - 1) * p->dil_w < p->in_w;
+    if (inside && c->mode == COLS_ROWS) {
+        const int8_t *row = c->in + (y0 * p->in_w + x0) * p->in_cs;
+        const int32_t g = c->row_n / 4;
+        for (int32_t ky = 0; ky < p->k_h; ky++) {
+            dst = expand_groups(row, g, dst);
+            row += c->pitch;
+        }
+        return;
+    }
+    if (inside && p->dil_w == 1 && p->in_cs == p->in_c) {
+        const int8_t *row = c->in + (y0 * p->in_w + x0) * p->in_cs;
+        int8_t *d = c->stage;
+        for (int32_t ky = 0; ky < p->k_h; ky++) {
+            d = copy_run(d, row, c->row_n);
+            row += c->pitch;
+        }
+    } else {
+        gather(c, y0, x0);
+    }
+    expand(c->stage, c->k, dst);
 }
 
 /* ---- the blocked product ---------------------------------------------------------------------- */
 
-/* Sums of two pixels (columns c) x two output channels (pair words w) over g groups, added to
- * s[pixel * 2 + channel]. Ordered so that 12 registers hold everything the loop needs: the four
- * sums, the four expanded filter pairs, one column word and the pointers. */
-static MCUF_CF_NOINLINE void dot_2x2(const int32_t *c, const int32_t *w, int32_t g, int32_t *s)
-{
-    int32_t s00 = s[0];
-    int32_t s01 = s[1];
-    int32_t s10 = s[2];
-    int32_t s11 = s[3];
-    const int32_t *end = w + 2 * g;
+/* Sums of two pixels (the columns) x two output channels (pair words w) over g groups, added to
+ * s00 (pixel 0, channel 0), s01, s10, s11. */
 #if MCUF_SIMD && defined(__GNUC__)
-    /* 17 instructions per 16 multiply-accumulates: three LDRD (filter pair, pixel 0, pixel 1),
-     * four SXTB16, eight SMLAD, the loop test. 13 registers. */
-    if (g > 0) {
-        int32_t w0, w1, e0, e1, x0, x1;
-        __asm__ volatile(
-            "1:\n\t"
-            "ldrd   %[w0], %[w1], [%[w]], #8\n\t"
-            "ldrd   %[x0], %[x1], [%[c]], #8\n\t"
-            "sxtb16 %[e0], %[w0]\n\t"
-            "sxtb16 %[w0], %[w0], ror #8\n\t"
-            "sxtb16 %[e1], %[w1]\n\t"
-            "sxtb16 %[w1], %[w1], ror #8\n\t"
-            "smlad  %[s00], %[x0], %[e0], %[s00]\n\t"
-            "smlad  %[s01], %[x0], %[e1], %[s01]\n\t"
-            "smlad  %[s00], %[x1], %[w0], %[s00]\n\t"
-            "smlad  %[s01], %[x1], %[w1], %[s01]\n\t"
-            "ldrd   %[x0], %[x1], [%[c]], #8\n\t"
-            "smlad  %[s10], %[x0], %[e0], %[s10]\n\t"
-            "smlad  %[s11], %[x0], %[e1], %[s11]\n\t"
-            "smlad  %[s10], %[x1], %[w0], %[s10]\n\t"
-            "smlad  %[s11], %[x1], %[w1], %[s11]\n\t"
-            "cmp    %[w], %[end]\n\t"
-            "bne    1b\n\t"
-            : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11),
-              [c] "+r"(c), [w] "+r"(w), [w0] "=&r"(w0), [w1] "=&r"(w1), [e0] "=&r"(e0),
-              [e1] "=&r"(e1), [x0] "=&r"(x0), [x1] "=&r"(x1)
-            : [end] "r"(end)
-            : "cc", "memory");
-    }
+/* 17 instructions per 16 multiply-accumulates: three LDRD (filter pair, pixel 0, pixel 1), four
+ * SXTB16, eight SMLAD and the loop test, in 13 registers. */
+#define DOT_2X2(CP, WP, NG, S00, S01, S10, S11)                                                  \
+    do {                                                                                          \
+        const int32_t *dc_ = (CP);                                                                \
+        const int32_t *dw_ = (WP);                                                                \
+        const int32_t *de_ = dw_ + 2 * (NG);                                                      \
+        int32_t w0_, w1_, e0_, e1_, x0_, x1_;                                                     \
+        __asm__ volatile("1:\n\t"                                                                 \
+                         "ldrd   %[w0], %[w1], [%[w]], #8\n\t"                                    \
+                         "ldrd   %[x0], %[x1], [%[c]], #8\n\t"                                    \
+                         "sxtb16 %[e0], %[w0]\n\t"                                                \
+                         "sxtb16 %[w0], %[w0], ror #8\n\t"                                        \
+                         "sxtb16 %[e1], %[w1]\n\t"                                                \
+                         "sxtb16 %[w1], %[w1], ror #8\n\t"                                        \
+                         "smlad  %[s00], %[x0], %[e0], %[s00]\n\t"                                \
+                         "smlad  %[s01], %[x0], %[e1], %[s01]\n\t"                                \
+                         "smlad  %[s00], %[x1], %[w0], %[s00]\n\t"                                \
+                         "smlad  %[s01], %[x1], %[w1], %[s01]\n\t"                                \
+                         "ldrd   %[x0], %[x1], [%[c]], #8\n\t"                                    \
+                         "smlad  %[s10], %[x0], %[e0], %[s10]\n\t"                                \
+                         "smlad  %[s11], %[x0], %[e1], %[s11]\n\t"                                \
+                         "smlad  %[s10], %[x1], %[w0], %[s10]\n\t"                                \
+                         "smlad  %[s11], %[x1], %[w1], %[s11]\n\t"                                \
+                         "cmp    %[w], %[end]\n\t"                                                \
+                         "bne    1b\n\t"                                                          \
+                         : [s00] "+r"(S00), [s01] "+r"(S01), [s10] "+r"(S10), [s11] "+r"(S11),   \
+                           [c] "+r"(dc_), [w] "+r"(dw_), [w0] "=&r"(w0_), [w1] "=&r"(w1_),       \
+                           [e0] "=&r"(e0_), [e1] "=&r"(e1_), [x0] "=&r"(x0_), [x1] "=&r"(x1_)   \
+                         : [end] "r"(de_)                                                         \
+                         : "cc", "memory");                                                       \
+    } while (0)
 #else
-    while (w != end) {
+#define DOT_2X2(c, w, g, s00, s01, s10, s11) dot_2x2((c), (w), (g), &(s00), &(s01), &(s10), &(s11))
+
+static MCUF_CF_INLINE void dot_2x2(const int32_t *c, const int32_t *w, int32_t g, int32_t *s00,
+                                   int32_t *s01, int32_t *s10, int32_t *s11)
+{
+    int32_t a00 = *s00;
+    int32_t a01 = *s01;
+    int32_t a10 = *s10;
+    int32_t a11 = *s11;
+    for (int32_t i = 0; i < g; i++) {
         const int32_t e0 = sx_even(w[0]);
         const int32_t o0 = sx_odd(w[0]);
         const int32_t e1 = sx_even(w[1]);
         const int32_t o1 = sx_odd(w[1]);
-        int32_t x = c[0];
-        s00 = dot2(x, e0, s00);
-        s01 = dot2(x, e1, s01);
-        x = c[1];
-        s00 = dot2(x, o0, s00);
-        s01 = dot2(x, o1, s01);
-        x = c[2];
-        s10 = dot2(x, e0, s10);
-        s11 = dot2(x, e1, s11);
-        x = c[3];
-        s10 = dot2(x, o0, s10);
-        s11 = dot2(x, o1, s11);
+        a00 = dot2(c[1], o0, dot2(c[0], e0, a00));
+        a01 = dot2(c[1], o1, dot2(c[0], e1, a01));
+        a10 = dot2(c[3], o0, dot2(c[2], e0, a10));
+        a11 = dot2(c[3], o1, dot2(c[2], e1, a11));
         c += 4;
         w += 2;
     }
-#endif
-    s[0] = s00;
-    s[1] = s01;
-    s[2] = s10;
-    s[3] = s11;
+    *s00 = a00;
+    *s01 = a01;
+    *s10 = a10;
+    *s11 = a11;
 }
+#endif
 
-/* Two pixels x one output channel (plain row words w). */
-static MCUF_CF_NOINLINE void dot_2x1(const int32_t *c, const int32_t *w, int32_t g, int32_t *s)
+/* Two pixels x one output channel (plain row words w), added to s0 and s1. */
+static void dot_2x1(const int32_t *c, const int32_t *w, int32_t g, int32_t *s0, int32_t *s1)
 {
-    int32_t s0 = s[0];
-    int32_t s1 = s[2];
+    int32_t a0 = *s0;
+    int32_t a1 = *s1;
     for (int32_t i = 0; i < g; i++) {
         const int32_t e = sx_even(w[i]);
         const int32_t o = sx_odd(w[i]);
-        s0 = dot2(c[0], e, s0);
-        s1 = dot2(c[2], e, s1);
-        s0 = dot2(c[1], o, s0);
-        s1 = dot2(c[3], o, s1);
+        a0 = dot2(c[1], o, dot2(c[0], e, a0));
+        a1 = dot2(c[3], o, dot2(c[2], e, a1));
         c += 4;
     }
-    s[0] = s0;
-    s[2] = s1;
+    *s0 = a0;
+    *s1 = a1;
 }
 
-/* MultiplyByQuantizedMultiplier (mcuf_mul_by_qm), inlined. The multiplier is positive, so the
- * doubling high multiply never saturates and its round-half-away-from-zero division by 2^31 is
- * (ab + 2^30) >> 31 with an arithmetic shift. */
-static inline int32_t mul_qm(int32_t x, int32_t mult, int32_t shift)
+/* ---- requantisation --------------------------------------------------------------------------- */
+
+/* MultiplyByQuantizedMultiplier (mcuf_mul_by_qm) then the output offset and clamp. The multiplier
+ * is positive, so the doubling high multiply never saturates and its round-half-away-from-zero
+ * division by 2^31 is (ab + 2^30) >> 31 with an arithmetic shift. */
+typedef struct {
+    int32_t out_offset, act_min, act_max;
+} out_stage;
+
+static MCUF_CF_INLINE int8_t to_s8(const out_stage *o, int32_t x, int32_t mult, int32_t shift)
 {
     const int32_t left = shift > 0 ? shift : 0;
     const int32_t right = shift > 0 ? 0 : -shift;
     const int64_t ab = (int64_t)(int32_t)((uint32_t)x << left) * mult;
     const int32_t hi = (int32_t)((ab + ((int64_t)1 << 30)) >> 31);
     const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
-    const int32_t threshold = (mask >> 1) + (hi < 0 ? 1 : 0);
-    return (hi >> right) + ((hi & mask) > threshold ? 1 : 0);
-}
-
-static inline int8_t requant(int32_t acc, int32_t mult, int32_t shift, const mcuf_conv_params *p)
-{
-    int32_t v = mul_qm(acc, mult, shift) + p->out_offset;
-    v = v < p->act_min ? p->act_min : v;
-    v = v > p->act_max ? p->act_max : v;
+    const int32_t threshold = (mask >> 1) + (int32_t)((uint32_t)hi >> 31);
+    int32_t v = (hi >> right) + ((hi & mask) > threshold ? 1 : 0) + o->out_offset;
+    v = v < o->act_min ? o->act_min : v;
+    v = v > o->act_max ? o->act_max : v;
     return (int8_t)v;
 }
 
-/* Where the results of one column pair go: requantised int8 (acc == NULL) or added into acc. */
-typedef struct {
-    const int32_t *bias_f, *mult, *shift;
-    int8_t *out;
-    int32_t *acc;
-} conv_sink;
+/* ---- the two output forms ---------------------------------------------------------------------- */
 
-/* Output channels oc, oc + 1 (pair) or oc alone of pixels n0 and n1 (n1 == n0: one pixel). */
-static void finish(const mcuf_conv_params *p, const conv_sink *k, const int32_t *s, int32_t oc,
-                   int32_t m, int32_t n0, int32_t n1)
+/* All output channels of the column pair, requantised into out0 and out1 (equal: one pixel). */
+static void channels_s8(const conv_plan *c, const int32_t *wf, const int32_t *bias_f,
+                        const int32_t *mult, const int32_t *shift, int8_t *out0, int8_t *out1)
 {
-    for (int32_t j = 0; j < m; j++) {
-        if (k->acc != NULL) {
-            k->acc[n0 * p->out_c + oc + j] = s[j];
-            k->acc[n1 * p->out_c + oc + j] = n1 != n0 ? s[2 + j] : s[j];
-        } else {
-            const int32_t mu = k->mult[oc + j];
-            const int32_t sh = k->shift[oc + j];
-            k->out[n0 * p->out_cs + oc + j] = requant(s[j], mu, sh, p);
-            if (n1 != n0) {
-                k->out[n1 * p->out_cs + oc + j] = requant(s[2 + j], mu, sh, p);
-            }
-        }
-    }
-}
-
-/* All output channels of pixels n0 and n1 from the columns. */
-static void channels(const mcuf_conv_params *p, const int32_t *cols, const int32_t *wf,
-                     const conv_sink *k, int32_t n0, int32_t n1)
-{
-    const int32_t g = (p->k_h * p->k_w * p->in_c + 3) / 4;
+    const mcuf_conv_params *p = c->p;
+    const int32_t g = c->groups;
     const int32_t oc_n = p->out_c;
-    for (int32_t oc = 0; oc < oc_n; oc += 2) {
-        const int32_t m = oc + 1 < oc_n ? 2 : 1;
-        int32_t s[4];
-        if (k->acc != NULL) {
-            s[0] = k->acc[n0 * oc_n + oc];
-            s[2] = k->acc[n1 * oc_n + oc];
-            s[1] = m == 2 ? k->acc[n0 * oc_n + oc + 1] : 0;
-            s[3] = m == 2 ? k->acc[n1 * oc_n + oc + 1] : 0;
-        } else {
-            s[0] = s[2] = k->bias_f[oc];
-            s[1] = s[3] = m == 2 ? k->bias_f[oc + 1] : 0;
-        }
-        if (m == 2) {
-            dot_2x2(cols, wf + oc * g, g, s);
-        } else {
-            dot_2x1(cols, wf + oc * g, g, s);
-        }
-        finish(p, k, s, oc, m, n0, n1);
+    const int32_t *cols = c->cols;
+    const out_stage o = {p->out_offset, p->act_min, p->act_max};
+    int32_t oc = 0;
+    for (; oc + 1 < oc_n; oc += 2) {
+        int32_t s00 = bias_f[oc];
+        int32_t s01 = bias_f[oc + 1];
+        int32_t s10 = s00;
+        int32_t s11 = s01;
+        DOT_2X2(cols, wf, g, s00, s01, s10, s11);
+        wf += 2 * g;
+        const int32_t m0 = mult[oc], m1 = mult[oc + 1];
+        const int32_t h0 = shift[oc], h1 = shift[oc + 1];
+        out1[oc] = to_s8(&o, s10, m0, h0);
+        out1[oc + 1] = to_s8(&o, s11, m1, h1);
+        out0[oc] = to_s8(&o, s00, m0, h0);  /* after out1: the same pixel when out1 == out0 */
+        out0[oc + 1] = to_s8(&o, s01, m1, h1);
+    }
+    if (oc < oc_n) {
+        int32_t s0 = bias_f[oc];
+        int32_t s1 = s0;
+        dot_2x1(cols, wf, g, &s0, &s1);
+        out1[oc] = to_s8(&o, s1, mult[oc], shift[oc]);
+        out0[oc] = to_s8(&o, s0, mult[oc], shift[oc]);
     }
 }
 
-static void conv_fast(const mcuf_conv_params *p, const int8_t *in, const int32_t *wf,
-                      const conv_sink *k, int32_t *cols)
+/* All output channels of the column pair added into the int32 sums acc0 and acc1 (equal: one
+ * pixel, added once). */
+static void channels_s32(const conv_plan *c, const int32_t *wf, int32_t *acc0, int32_t *acc1)
 {
-    const int32_t npix = p->out_h * p->out_w;
-    for (int32_t n0 = 0; n0 < npix; n0 += 2) {
-        const int32_t n1 = n0 + 1 < npix ? n0 + 1 : n0;
-        im2col(p, in, n0 / p->out_w, n0 % p->out_w, cols, 0);
-        im2col(p, in, n1 / p->out_w, n1 % p->out_w, cols, 1);
-        channels(p, cols, wf, k, n0, n1);
+    const int32_t g = c->groups;
+    const int32_t oc_n = c->p->out_c;
+    const int32_t *cols = c->cols;
+    const int two = acc1 != acc0;
+    int32_t oc = 0;
+    for (; oc + 1 < oc_n; oc += 2) {
+        int32_t s00 = acc0[oc];
+        int32_t s01 = acc0[oc + 1];
+        int32_t s10 = acc1[oc];
+        int32_t s11 = acc1[oc + 1];
+        DOT_2X2(cols, wf, g, s00, s01, s10, s11);
+        wf += 2 * g;
+        if (two) {
+            acc1[oc] = s10;
+            acc1[oc + 1] = s11;
+        }
+        acc0[oc] = s00;
+        acc0[oc + 1] = s01;
+    }
+    if (oc < oc_n) {
+        int32_t s0 = acc0[oc];
+        int32_t s1 = acc1[oc];
+        dot_2x1(cols, wf, g, &s0, &s1);
+        if (two) {
+            acc1[oc] = s1;
+        }
+        acc0[oc] = s0;
     }
 }
 
@@ -358,13 +440,25 @@ void mcuf_conv2d_fast_s8(const mcuf_conv_params *p, const int8_t *in, const int3
                          const int32_t *bias_f, const int32_t *mult, const int32_t *shift,
                          int8_t *out, int32_t *cols)
 {
-    const conv_sink k = {bias_f, mult, shift, out, NULL};
-    conv_fast(p, in, wf, &k, cols);
+    const conv_plan c = plan_of(p, in, cols);
+    const int32_t npix = p->out_h * p->out_w;
+    for (int32_t n0 = 0; n0 < npix; n0 += 2) {
+        const int32_t n1 = n0 + 1 < npix ? n0 + 1 : n0;
+        im2col(&c, n0, 0);
+        im2col(&c, n1, 1);
+        channels_s8(&c, wf, bias_f, mult, shift, out + n0 * p->out_cs, out + n1 * p->out_cs);
+    }
 }
 
 void mcuf_conv2d_fast_s8_acc(const mcuf_conv_params *p, const int8_t *in, const int32_t *wf,
                              int32_t *acc, int32_t *cols)
 {
-    const conv_sink k = {NULL, NULL, NULL, NULL, acc};
-    conv_fast(p, in, wf, &k, cols);
+    const conv_plan c = plan_of(p, in, cols);
+    const int32_t npix = p->out_h * p->out_w;
+    for (int32_t n0 = 0; n0 < npix; n0 += 2) {
+        const int32_t n1 = n0 + 1 < npix ? n0 + 1 : n0;
+        im2col(&c, n0, 0);
+        im2col(&c, n1, 1);
+        channels_s32(&c, wf, acc + n0 * p->out_c, acc + n1 * p->out_c);
+    }
 }
