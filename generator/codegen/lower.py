@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from generator.codegen import conv_fast as cf
 from generator.codegen import qparams as qp
 from generator.codegen.schedule import (
     Arg,
@@ -226,34 +225,14 @@ def _weighted_consts(lw: Lowering, i: int, k: Weighted, weights: npt.NDArray[np.
     return [w, *per_channel_refs(lw, i, k)]
 
 
-def conv_fast_refs(lw: Lowering, i: int, k: Weighted, in_offset: int,
-                   lo: int = 0) -> list[Arg]:
-    """Folded bias, mult and shift references of CONV_2D op ``i`` from output channel ``lo``."""
-    bf = lw.const(f"op{i}_bf", cf.folded_bias(k.weights, k.bias, in_offset))
-    mult, shift = lw.const(f"op{i}_mult", k.mult), lw.const(f"op{i}_shift", k.shift)
-    return [ConstRef(bf.name, lo), ConstRef(mult.name, lo), ConstRef(shift.name, lo)]
-
-
-def conv_cols(lw: Lowering, i: int, op: Op, in_c: int) -> BufRef:
-    """The column scratch of CONV_2D op ``i`` (sized for its widest call, as the planner counts)."""
-    name = cf.cols_buffer(i)
-    size = cf.cols_bytes(lw.graph, op, in_c)
-    spec = lw.buffers.get(name)
-    if spec is None or spec.nbytes < size:
-        lw.buffers[name] = BufferSpec(name, size, DType.INT32)
-    return BufRef(name, 0, DType.INT32.c_type)
-
-
 def _conv(lw: Lowering, i: int, op: Op) -> None:
     g = lw.graph
     k = weighted_constants(g, op)
     _, _, ic = _hwc(g.tensors[op.inputs[0]])
     _, _, oc = _hwc(g.tensors[op.outputs[0]])
     p = conv_params(g, op, ic, ic, oc, oc)
-    wf = lw.const(f"op{i}_wf", cf.fast_filter(k.weights))
-    args = (lw.buf(op.inputs[0]), wf, *conv_fast_refs(lw, i, k, p["in_offset"]),
-            lw.buf(op.outputs[0]), conv_cols(lw, i, op, ic))
-    lw.emit(Call("mcuf_conv2d_fast_s8", args, "mcuf_conv_params", _params(**p),
+    args = [lw.buf(op.inputs[0]), *_weighted_consts(lw, i, k, k.weights), lw.buf(op.outputs[0])]
+    lw.emit(Call("mcuf_conv2d_s8", (args[0], *args[1:]), "mcuf_conv_params", _params(**p),
                  f"CONV_2D {op.name}", i))
 
 

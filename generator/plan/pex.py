@@ -33,7 +33,6 @@ from generator.ir import (
     OpKind,
     PadAttrs,
 )
-from generator.codegen.conv_fast import cols_buffer, cols_bytes
 from generator.plan.arena import Buffer, align_up, lifetimes
 
 MIXING = frozenset({OpKind.CONV_2D, OpKind.FULLY_CONNECTED})
@@ -370,7 +369,6 @@ def _full_step(b: _Builder, i: int, last_use: dict[int, int]) -> None:
         b.alias[op.outputs[0]] = op.inputs[0]
         b.inplace[i] = b.want_inplace[i]
         extra.append(b.sized(tmp_buffer(i), inplace_tmp_bytes(g, op, b.want_inplace[i])))
-    extra += _cols_uses(b, i, op, channels(g, op.inputs[0]) if op.inputs else 0)
     uses = [b.full(t) for t in _activation_inputs(g, op)] + [b.full(t) for t in op.outputs] + extra
     b.steps.append(Step(StepKind.FULL, i, tuple(dict.fromkeys(uses))))
 
@@ -430,15 +428,7 @@ def _slice_uses(b: _Builder, chain: Chain, i: int, widest: int, consumer: bool) 
         uses.append(acc_buffer(i))
     else:
         uses.append(b.full(t_out))
-    cin = channels(g, op.inputs[0]) if i == chain.start else widest * in_multiplier(g, chain, i)
-    uses += _cols_uses(b, i, op, cin)
     return tuple(dict.fromkeys(uses))
-
-
-def _cols_uses(b: _Builder, i: int, op: Op, in_c: int) -> list[str]:
-    """The column scratch of a fast CONV_2D call (generator/codegen/conv_fast.py), if any."""
-    size = cols_bytes(b.g, op, in_c)
-    return [b.sized(cols_buffer(i), size)] if size else []
 
 
 # ---- lower bound -----------------------------------------------------------------------------------
