@@ -223,6 +223,24 @@ void mcuf_dequantize_s8_f32(int32_t n, const int8_t *in, float scale, int32_t zp
 void mcuf_requantize_s8(int32_t n, const int8_t *in, int32_t in_zp, int32_t mult, int32_t shift,
                         int32_t out_zp, int8_t *out);
 
+/* ---- DEPTHWISE_CONV_2D fast path (depthwise track: mcuf_dwconv_fast.c, mcuf_inplace.c) --------
+ * Bit-exact with mcuf_dwconv2d_s8 where the code generator chooses it (depth multiplier 1, every
+ * requantisation shift a right shift, bounded accumulators: generator/codegen/dw_fast.py). It reads one
+ * int32 stream (4-byte aligned, mcuf_dwconv_fast_words(in_c, k_h * k_w) words): per group of four
+ * channels, then a remaining pair, then an odd last channel, the folded biases
+ * 2 (bias + in_offset * sum w), the doubled filter as int16 pairs per tap, and per channel
+ * {multiplier, 2^(r-1) + (out_offset << r), r = -shift} (layout: mcuf_dwconv_fast.c).
+ * Channel slices work as with mcuf_dwconv2d_s8 (in_cs, out_cs), with a stream for the slice's own
+ * channels. */
+int32_t mcuf_dwconv_fast_words(int32_t n, int32_t k);
+void mcuf_dwconv2d_fast_s8(const mcuf_dwconv_params *p, const int8_t *in, const int32_t *stream,
+                           int8_t *out);
+
+/* In-place form as mcuf_dwconv2d_inplace_s8: group j (channels c0..c1) reads its own stream, the
+ * groups' streams stored back to back. */
+void mcuf_dwconv2d_inplace_fast_s8(const mcuf_dwconv_params *p, int8_t *buf, const int32_t *stream,
+                                   int8_t *tmp, int32_t groups);
+
 #ifdef __cplusplus
 }
 #endif

@@ -51,3 +51,25 @@ void mcuf_dwconv2d_inplace_s8(const mcuf_dwconv_params *p, int8_t *buf, const in
         }
     }
 }
+
+void mcuf_dwconv2d_inplace_fast_s8(const mcuf_dwconv_params *p, int8_t *buf, const int32_t *stream,
+                                   int8_t *tmp, int32_t groups)
+{
+    const int32_t c = p->in_c;
+    const int32_t npix = p->out_h * p->out_w;
+    const int32_t k = p->k_h * p->k_w;
+    for (int32_t j = 0; j < groups; j++) {
+        const int32_t c0 = (int32_t)((int64_t)c * j / groups);
+        const int32_t c1 = (int32_t)((int64_t)c * (j + 1) / groups);
+        const int32_t g = c1 - c0;
+        mcuf_dwconv_params q = *p;
+        q.in_c = g;
+        q.out_c = g;
+        q.out_cs = g;
+        mcuf_dwconv2d_fast_s8(&q, buf + c0, stream, tmp);
+        stream += mcuf_dwconv_fast_words(g, k);
+        for (int32_t i = 0; i < npix; i++) {
+            memcpy(buf + i * p->out_cs + c0, tmp + i * g, (size_t)g);
+        }
+    }
+}
