@@ -19,6 +19,8 @@ from generator.boards_cli import app as boards_app
 from generator.console import console, err_console, fail, harden_streams
 from generator.environment import safe_environment
 from generator.errors import McuforgeError
+from generator.numerics import DEFAULT as DEFAULT_NUMERICS
+from generator.numerics import Numerics
 from generator.project.cli import generate_cmd, run_cmd
 from generator.prune.cli import prune_cmd
 
@@ -41,6 +43,10 @@ ModelArg = Annotated[
 CalibOpt = Annotated[
     Path | None, typer.Option("--calib", help=".npy/.npz of representative inputs (Keras models)")
 ]
+NUMERICS_HELP = ("Which runtime the engine is bit-exact with: tflm (TFLite Micro, fixed-point "
+                 "requantisation everywhere) or tflite-ref (TFLite's reference interpreter: "
+                 "FULLY_CONNECTED rescaled in double)")
+NumericsOpt = Annotated[Numerics, typer.Option("--numerics", help=NUMERICS_HELP)]
 
 
 def _setup_logging() -> None:
@@ -73,6 +79,7 @@ def compile_cmd(
     calib: CalibOpt = None,
     float_io: Annotated[bool, typer.Option(help="Keep float inputs/outputs (QUANTIZE/DEQUANTIZE)")] = False,
     partial: Annotated[bool, typer.Option(help="Use partial execution (channel splitting)")] = True,
+    numerics: NumericsOpt = DEFAULT_NUMERICS,
     prefix: Annotated[str, typer.Option(help="C name prefix of the engine API: a C identifier "
                                         "of up to 32 characters")] = "model",
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier mcuforge output "
@@ -90,8 +97,8 @@ def compile_cmd(
         c_prefix(prefix)
         with reserved(out, force, inputs):  # checked and locked before the costly work
             with console.status("compiling"):
-                compiled = compile_model(model, ImportOptions(calib, float_io), prefix=prefix,
-                                         partial=partial)
+                compiled = compile_model(model, ImportOptions(calib, float_io, numerics),
+                                         prefix=prefix, partial=partial)
             write_tree(out, engine_tree(compiled), force=force, inputs=inputs)
     except McuforgeError as exc:
         raise fail(exc) from None
@@ -105,6 +112,7 @@ def plan_cmd(
     out: Annotated[Path, typer.Option("-o", "--out", help="Folder for <name>.plan.json and .png")] = Path("."),
     calib: CalibOpt = None,
     partial: Annotated[bool, typer.Option(help="Use partial execution (channel splitting)")] = True,
+    numerics: NumericsOpt = DEFAULT_NUMERICS,
 ) -> None:
     """Plan peak SRAM: per-op memory, chosen splits, peak with and without partial execution."""
     from generator.compiler import ImportOptions, compile_model, plan_figures
@@ -113,7 +121,8 @@ def plan_cmd(
 
     try:
         with console.status("planning"):
-            compiled = compile_model(model, ImportOptions(calib), partial=partial)
+            compiled = compile_model(model, ImportOptions(calib, numerics=numerics),
+                                     partial=partial)
             figures = plan_figures(compiled)
         json_path, png_path = out / f"{model.stem}.plan.json", out / f"{model.stem}.plan.png"
         doc = plan_json(compiled.graph, compiled.program, figures, compiled.layout,
@@ -162,8 +171,10 @@ def debug_cmd(
         Path | None, typer.Option("--input", help=".npy of one int8 input (default: random)")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random input (0 to 2^64 - 1)")] = 0,
+    numerics: NumericsOpt = DEFAULT_NUMERICS,
 ) -> None:
-    """Compare the generated C with the TFLite interpreter op by op; name the first op that differs."""
+    """Compare the generated C with its reference op by op (TFLite Micro, or the TFLite interpreter
+    with --numerics tflite-ref); name the first op that differs."""
     import numpy as np
 
     from generator.compiler import ImportOptions, compile_model
@@ -173,7 +184,7 @@ def debug_cmd(
     try:
         check_seed(seed, "--seed", 1 << 64)
         with console.status("compiling"):
-            compiled = compile_model(model, ImportOptions(calib), partial=False)
+            compiled = compile_model(model, ImportOptions(calib, numerics=numerics), partial=False)
         specs = compiled.schedule.inputs
         if inputs is not None:
             x = [_load_debug_input(inputs, specs[0].shape, specs[0].dtype.value)]
@@ -184,7 +195,7 @@ def debug_cmd(
             rows = compare_layers(compiled, x)
     except McuforgeError as exc:
         raise fail(exc) from None
-    t = Table(title="generated C vs TFLite reference, per operator")
+    t = Table(title=f"generated C vs {numerics.reference}, per operator")
     for col in ("#", "operator", "name", "mismatches", "max |diff|"):
         t.add_column(col)
     for r in rows:
@@ -194,7 +205,7 @@ def debug_cmd(
     console.print(t)
     bad = first_divergence(rows)
     if bad is None:
-        console.print("[green]bit-exact[/]: every operator output equals the interpreter's")
+        console.print(f"[green]bit-exact[/]: every operator output equals {numerics.reference}'s")
         return
     err_console.print(f"[red]first difference[/] at op {bad.op}: {bad.kind} '{escape(bad.name)}' "
                       f"({bad.mismatches} of {bad.elements} values differ)")
@@ -239,6 +250,7 @@ def _print_summary(compiled: object) -> None:
     t.add_row("arena (SRAM)", f"{compiled.arena_bytes:,} bytes")
     t.add_row("constants (flash)", f"{compiled.const_bytes:,} bytes")
     t.add_row("quantisation", quantisation_summary(compiled.graph))
+    t.add_row("numerics", f"{compiled.numerics.value} (bit-exact with {compiled.numerics.reference})")
     console.print(t)
 
 

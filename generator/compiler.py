@@ -18,6 +18,8 @@ from generator.codegen.schedule import Schedule
 from generator.errors import InputError, McuforgeError
 from generator.frontend.tflite_reader import read_tflite
 from generator.ir import Graph
+from generator.numerics import DEFAULT as DEFAULT_NUMERICS
+from generator.numerics import Numerics
 from generator.plan.arena import Buffer, Layout, best_layout, check_layout
 from generator.plan.order import orders
 from generator.plan.pex import Program, build_program, lower_bound, search_splits
@@ -30,6 +32,8 @@ KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 class ImportOptions:
     calibration: Path | None = None
     float_io: bool = False
+    numerics: Numerics = DEFAULT_NUMERICS
+    """Which runtime the engine is bit-exact with (:mod:`generator.numerics`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +47,7 @@ class CompiledModel:
     engine: EngineSources
     source: str
     extra: dict[str, object] = field(default_factory=dict)
+    numerics: Numerics = DEFAULT_NUMERICS
 
     @property
     def arena_bytes(self) -> int:
@@ -84,21 +89,24 @@ Planner = Callable[[list[Buffer]], Layout]
 
 
 def compile_graph(graph: Graph, tflite: bytes, source: str = "model", prefix: str = "model",
-                  planner: Planner = best_layout, partial: bool = True) -> CompiledModel:
+                  planner: Planner = best_layout, partial: bool = True,
+                  numerics: Numerics = DEFAULT_NUMERICS) -> CompiledModel:
     if partial:
         candidates = [search_splits(g).program for g in orders(graph)]
         program = min(candidates, key=lambda p: p.peak)
         graph = program.graph
     else:
         program = build_program(graph)
-    return compile_program(graph, program, tflite, source, prefix, planner)
+    return compile_program(graph, program, tflite, source, prefix, planner, numerics)
 
 
 def compile_program(graph: Graph, program: Program, tflite: bytes, source: str = "model",
-                    prefix: str = "model", planner: Planner = best_layout) -> CompiledModel:
-    """Lower a chosen step program, lay out its arena and emit the C engine."""
+                    prefix: str = "model", planner: Planner = best_layout,
+                    numerics: Numerics = DEFAULT_NUMERICS) -> CompiledModel:
+    """Lower a chosen step program with the numerics of ``numerics``, lay out its arena and emit
+    the C engine."""
     inputs.c_prefix(prefix)
-    schedule = lower_program(program)
+    schedule = lower_program(program, numerics)
     buffers = tuple(schedule.lifetimes())
     layout = planner(list(buffers))
     problems = check_layout(buffers, layout)
@@ -107,14 +115,16 @@ def compile_program(graph: Graph, program: Program, tflite: bytes, source: str =
                             "please report this with the model")
     op_outputs = {i: op.outputs[0] for i, op in enumerate(graph.ops)}
     engine = emit_engine(schedule, layout, prefix=prefix, source=source, op_outputs=op_outputs)
-    return CompiledModel(tflite, graph, program, schedule, buffers, layout, engine, source)
+    return CompiledModel(tflite, graph, program, schedule, buffers, layout, engine, source,
+                         numerics=numerics)
 
 
 def compile_model(path: Path, opts: ImportOptions | None = None, prefix: str = "model",
                   partial: bool = True) -> CompiledModel:
     tflite = load_tflite_bytes(path, opts)
     graph = read_tflite(tflite, where=str(path))  # checks the graph, full int8 included
-    return compile_graph(graph, tflite, source=path.name, prefix=prefix, partial=partial)
+    return compile_graph(graph, tflite, source=path.name, prefix=prefix, partial=partial,
+                         numerics=(opts or ImportOptions()).numerics)
 
 
 def plan_figures(compiled: CompiledModel) -> PlanFigures:

@@ -1,4 +1,5 @@
-"""Layer-by-layer comparison of the generated C engine with the TFLite interpreter."""
+"""Layer-by-layer comparison of the generated C engine with the reference its numerics match:
+TFLite Micro (the default) or the TFLite reference interpreter (``--numerics tflite-ref``)."""
 
 from __future__ import annotations
 
@@ -23,13 +24,14 @@ class OpDiff:
 
 
 def compare_layers(model: CompiledModel, inputs: list[npt.NDArray[np.generic]]) -> list[OpDiff]:
-    """Run the engine (traced) and the reference on the same inputs; one row per traced op.
+    """Run the engine (traced) and the reference of its numerics (``model.numerics``) on the same
+    inputs; one row per traced op.
 
     Needs an engine compiled without partial execution, so that every op's output exists whole.
     """
     from generator.frontend.reference import run_reference_all
 
-    ref = run_reference_all(model.tflite, inputs)
+    ref = run_reference_all(model.tflite, inputs, model.numerics)
     with scratch_dir("mcuf_debug_") as tmp:
         traces = build_host(model, tmp).trace(inputs)
     rows = []

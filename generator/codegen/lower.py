@@ -43,6 +43,7 @@ from generator.ir import (
     QuantParams,
     Tensor,
 )
+from generator.numerics import Numerics
 
 NULL = Literal("NULL")
 
@@ -56,6 +57,7 @@ class Lowering:
     consts: dict[str, Const] = field(default_factory=dict)
     buffers: dict[str, BufferSpec] = field(default_factory=dict)
     tensor_buffer: dict[int, str] = field(default_factory=dict)
+    numerics: Numerics = Numerics.TFLM
 
     def buf(self, tid: int, offset: int = 0) -> BufRef:
         t = self.graph.tensors[tid]
@@ -261,15 +263,9 @@ def fc_scales(g: Graph, op: Op) -> npt.NDArray[np.float64]:
 
 
 def _fc(lw: Lowering, i: int, op: Op) -> None:
-    g = lw.graph
-    k = weighted_constants(g, op)
-    out_n, in_n = k.weights.shape
-    p = fc_params(g, op, in_n, out_n)
-    bias: Arg = NULL if k.bias is None else lw.const(f"op{i}_bias", k.bias)
-    args: tuple[Arg, ...] = (lw.buf(op.inputs[0]), lw.const(f"op{i}_w", k.weights), bias,
-                             lw.const(f"op{i}_scale", fc_scales(g, op)), lw.buf(op.outputs[0]))
-    lw.emit(Call("mcuf_fc_s8_f64", args, "mcuf_fc_params", _params(**p),
-                 f"FULLY_CONNECTED {op.name}", i))
+    from generator.codegen.lower_fc import lower_fc
+
+    lower_fc(lw, i, op)
 
 
 def pool_params(g: Graph, op: Op, c: int, in_cs: int, out_cs: int) -> dict[str, int]:

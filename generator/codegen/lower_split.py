@@ -16,22 +16,21 @@ import numpy.typing as npt
 
 from generator.codegen.lower import (
     HANDLERS,
-    NULL,
     Lowering,
     _params,
     conv_params,
     dwconv_params,
-    fc_params,
-    fc_scales,
     io_spec,
     per_channel_refs,
     pool_params,
     weighted_constants,
 )
 from generator.codegen.lower_eltwise import Operand, emit_eltwise, mean_params
-from generator.codegen.schedule import Arg, BufRef, Call, ConstRef, Literal, Schedule
+from generator.codegen.lower_fc import lower_fc_in_slice, lower_fc_out_slice, lower_fc_requant
+from generator.codegen.schedule import BufRef, Call, ConstRef, Literal, Schedule
 from generator.errors import McuforgeError
 from generator.ir import DType, Graph, Op, OpKind, PadAttrs
+from generator.numerics import Numerics
 from generator.plan.pex import (
     Chain,
     Program,
@@ -69,9 +68,9 @@ class SliceCtx:
     hi: int
 
 
-def lower_program(program: Program) -> Schedule:
+def lower_program(program: Program, numerics: Numerics = Numerics.TFLM) -> Schedule:
     g = program.graph
-    lw = Lowering(g)
+    lw = Lowering(g, numerics=numerics)
     for tid in program.alias:
         lw.alias(tid, program.root(tid))
     for tid in g.inputs:
@@ -211,30 +210,15 @@ def _conv_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
 
 def _fc_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
     g = lw.graph
-    k = weighted_constants(g, op)
-    out_n, in_n = k.weights.shape
+    ranges = slice_ranges(base_channels(g, ctx.chain), ctx.slices)
+    index = _slice_index(g, ctx)
     if i == ctx.chain.start:
-        if g.tensors[op.outputs[0]].size != out_n:
-            raise McuforgeError(f"FULLY_CONNECTED '{op.name}' with batches cannot be split")
-        out = out_view(lw, i, op, ctx)
-        p = fc_params(g, op, in_n, out.c)
-        p["per_channel"] = 1  # the scale array has one entry per output
-        scale = lw.const(f"op{i}_scale", fc_scales(g, op))
-        bias: Arg = NULL if k.bias is None else ConstRef(lw.const(f"op{i}_bias", k.bias).name, ctx.lo)
-        w = lw.const(f"op{i}_w", k.weights)
-        lw.emit(Call("mcuf_fc_s8_f64", (lw.buf(op.inputs[0]), ConstRef(w.name, ctx.lo * in_n), bias,
-                                        ConstRef(scale.name, ctx.lo), out.ref),
-                     "mcuf_fc_params", _params(**p),
-                     f"FULLY_CONNECTED {op.name} [out {ctx.lo}:{ctx.hi}]", i))
+        lower_fc_out_slice(lw, i, op, ranges, index, out_view(lw, i, op, ctx).ref)
         return
     src = in_view(lw, i, op, ctx, op.inputs[0])
     m = in_multiplier(g, ctx.chain, i)
-    ranges = slice_ranges(base_channels(g, ctx.chain), ctx.slices)
-    blocks = [k.weights[:, lo * m : hi * m] for lo, hi in ranges]
-    w_ref = _relayout(lw, f"op{i}_w_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
-    p = fc_params(g, op, src.c, out_n)
-    lw.emit(Call("mcuf_fc_s8_acc", (src.ref, w_ref, _acc_ref(lw, i)), "mcuf_fc_params", _params(**p),
-                 f"FULLY_CONNECTED {op.name} [in {ctx.lo * m}:{ctx.hi * m}]", i))
+    lower_fc_in_slice(lw, i, op, [(lo * m, hi * m) for lo, hi in ranges], index, src.ref,
+                      _acc_ref(lw, i))
 
 
 def _requant(lw: Lowering, i: int, op: Op) -> None:
@@ -244,13 +228,7 @@ def _requant(lw: Lowering, i: int, op: Op) -> None:
     cout = channels(g, op.outputs[0])
     n = Literal(str(out_t.size // cout))
     if op.kind is OpKind.FULLY_CONNECTED:
-        fp = fc_params(g, op, 1, cout)
-        bias: Arg = NULL if k.bias is None else lw.const(f"op{i}_bias", k.bias)
-        scale = lw.const(f"op{i}_scale", fc_scales(g, op))
-        lw.emit(Call("mcuf_requant_s32_f64", (
-            n, Literal(str(cout)), _acc_ref(lw, i), bias, scale, Literal(str(fp["out_offset"])),
-            Literal(str(fp["act_min"])), Literal(str(fp["act_max"])), lw.buf(op.outputs[0]),
-            Literal(str(cout))), comment=f"requantise {op.name}", op_index=i))
+        lower_fc_requant(lw, i, op, _acc_ref(lw, i), lw.buf(op.outputs[0]))
         return
     p = conv_params(g, op, 1, 1, cout, cout)
     bias_ref, mult, shift = per_channel_refs(lw, i, k, 0)

@@ -1,4 +1,6 @@
-"""The TFLite interpreter as the numerical reference, with its reference kernels."""
+"""The numerical reference of each numerics mode (:mod:`generator.numerics`): TFLite Micro for the
+default (:mod:`generator.frontend.reference_tflm`), the TFLite interpreter with its reference kernels
+for ``tflite-ref``."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from generator.errors import ModelFormatError
+from generator.numerics import DEFAULT, Numerics
 
 
 def _interpreter(model: bytes, preserve_all: bool = False) -> Any:
@@ -30,8 +33,13 @@ def _interpreter(model: bytes, preserve_all: bool = False) -> Any:
     return interp
 
 
-def run_reference(model: bytes, inputs: list[npt.NDArray[Any]]) -> list[npt.NDArray[Any]]:
-    """Run the model once on the reference kernels and return its outputs."""
+def run_reference(model: bytes, inputs: list[npt.NDArray[Any]],
+                  numerics: Numerics = DEFAULT) -> list[npt.NDArray[Any]]:
+    """Run the model once on the reference of ``numerics`` and return its outputs."""
+    if numerics is Numerics.TFLM:
+        from generator.frontend.reference_tflm import run_tflm
+
+        return run_tflm(model, inputs)
     interp = _interpreter(model)
     for det, x in zip(interp.get_input_details(), inputs, strict=True):
         interp.set_tensor(det["index"], np.asarray(x, dtype=det["dtype"]).reshape(det["shape"]))
@@ -39,8 +47,14 @@ def run_reference(model: bytes, inputs: list[npt.NDArray[Any]]) -> list[npt.NDAr
     return [interp.get_tensor(d["index"]).copy() for d in interp.get_output_details()]
 
 
-def run_reference_all(model: bytes, inputs: list[npt.NDArray[Any]]) -> dict[int, npt.NDArray[Any]]:
-    """Run once and return every tensor's value by tensor index (for layer-by-layer comparison)."""
+def run_reference_all(model: bytes, inputs: list[npt.NDArray[Any]],
+                      numerics: Numerics = DEFAULT) -> dict[int, npt.NDArray[Any]]:
+    """Run once and return the tensors' values by tensor index (for layer-by-layer comparison):
+    every operator output at least."""
+    if numerics is Numerics.TFLM:
+        from generator.frontend.reference_tflm import run_tflm_all
+
+        return run_tflm_all(model, inputs)
     interp = _interpreter(model, preserve_all=True)
     for det, x in zip(interp.get_input_details(), inputs, strict=True):
         interp.set_tensor(det["index"], np.asarray(x, dtype=det["dtype"]).reshape(det["shape"]))

@@ -15,6 +15,8 @@ from rich.table import Table
 
 from generator.console import console, err_console, fail
 from generator.errors import McuforgeError
+from generator.numerics import DEFAULT as DEFAULT_NUMERICS
+from generator.numerics import Numerics
 from generator.project.options import AppKind
 
 _KWS = "kws front-end"
@@ -62,6 +64,10 @@ def generate_cmd(
                                              "of WAVs/images): if the model does not fit the "
                                              "board's SRAM, prune it until it does (see "
                                              "mcuforge prune)")] = None,
+    numerics: Annotated[Numerics, typer.Option(
+        "--numerics", help="Which runtime the engine is bit-exact with: tflm (TFLite Micro, "
+        "fixed-point requantisation everywhere) or tflite-ref (TFLite's reference interpreter: "
+        "FULLY_CONNECTED rescaled in double)")] = DEFAULT_NUMERICS,
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier mcuforge output "
                                         "(a folder holding mcuforge.json or "
                                         "mcuforge-engine.json)")] = False,
@@ -80,7 +86,8 @@ def generate_cmd(
     settings = _given(threshold=threshold, smoothing=smoothing, inference_every=inference_every)
     options = GenerateOptions(model=model, board=board, app=app, calibration=calib,
                               labels=labels, app_config=app_config, replay=replay,
-                              settings=settings, frontend=frontend, fit_data=fit)
+                              settings=settings, frontend=frontend, fit_data=fit,
+                              numerics=numerics)
     try:
         with console.status("generating"):
             project = generate_project(options, out, force=force)

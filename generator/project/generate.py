@@ -94,7 +94,8 @@ def build_project(options: GenerateOptions) -> Project:
     """Everything of :func:`generate_project` except writing: the files, in memory."""
     board = load_board(options.board)
     request = _request(options)
-    compiled = compile_model(options.model, ImportOptions(options.calibration),
+    compiled = compile_model(options.model, ImportOptions(options.calibration,
+                                                          numerics=options.numerics),
                              prefix=ENGINE_PREFIX, partial=True)
     _check_single_io(compiled, options.model)
     plan = plan_app(options.app, compiled.schedule.inputs[0], compiled.schedule.outputs[0],
@@ -133,7 +134,8 @@ def _prune_to_fit(options: GenerateOptions, fit: FitReport, request: AppRequest)
                            data_options=DataOptions(classes=tuple(labels) if labels else None))
     data = result.tflite
     return compile_graph(read_tflite(data, where=str(options.model)), data,
-                         source=options.model.name, prefix=ENGINE_PREFIX, partial=True)
+                         source=options.model.name, prefix=ENGINE_PREFIX, partial=True,
+                         numerics=options.numerics)
 
 
 def _request(options: GenerateOptions) -> AppRequest:

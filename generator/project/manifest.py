@@ -23,6 +23,7 @@ from generator import __version__, inputs
 from generator.boards import Board
 from generator.codegen.schedule import IOSpec
 from generator.compiler import CompiledModel
+from generator.numerics import Numerics
 from generator.plan.report import PlanFigures
 from generator.project.apps import AppPlan
 from generator.project.fit import FitReport
@@ -61,6 +62,8 @@ def regenerate_command(options: GenerateOptions) -> str:
             parts += [flag, str(value)]
     for name, value in {**options.settings, **options.frontend}.items():
         parts += ["--" + name.replace("_", "-"), str(value)]
+    if options.numerics is not Numerics.TFLM:
+        parts += ["--numerics", options.numerics.value]
     return shlex.join([*parts, "-o", "PROJECT_DIR", "--force"])
 
 
@@ -88,6 +91,7 @@ def build_manifest(options: GenerateOptions, board: Board, compiled: CompiledMod
             "given": {"labels": options.labels, "app_config": _file_entry(options.app_config),
                       "replay": _file_entry(options.replay), "settings": dict(options.settings),
                       "frontend": dict(options.frontend)},
+            "numerics": compiled.numerics.value,
             "labels": list(plan.labels),
             "settings": dataclasses.asdict(plan.settings),
             "frontend": {"kind": plan.frontend.kind, **dataclasses.asdict(plan.frontend)},

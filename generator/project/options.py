@@ -33,6 +33,7 @@ from typing import Any
 
 from generator import inputs
 from generator.errors import InputError
+from generator.numerics import Numerics
 
 
 class AppKind(enum.StrEnum):
@@ -122,6 +123,8 @@ class GenerateOptions:
     """Command-line overrides of the front-end configuration."""
     fit_data: Path | None = None
     """Labelled data for ``--fit``: prune the (Keras) model until it fits the board's SRAM."""
+    numerics: Numerics = Numerics.TFLM
+    """Which runtime the engine is bit-exact with (:mod:`generator.numerics`)."""
 
 
 @dataclass(frozen=True)

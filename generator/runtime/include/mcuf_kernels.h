@@ -241,6 +241,36 @@ void mcuf_dwconv2d_fast_s8(const mcuf_dwconv_params *p, const int8_t *in, const 
 void mcuf_dwconv2d_inplace_fast_s8(const mcuf_dwconv_params *p, int8_t *buf, const int32_t *stream,
                                    int8_t *tmp, int32_t groups);
 
+/* ---- FULLY_CONNECTED fast path (fully-connected track: mcuf_fc_packed.c) ----------------------
+ * Bit-exact with mcuf_fc_s8 / mcuf_fc_s8_f64 / mcuf_fc_s8_acc. The code generator prepares
+ * (generator/codegen/lower_fc.py):
+ *  weights  packed for the inner loop: rows in blocks of MCUF_FC_ROWS, per block the rows' bytes of
+ *           each group of four inputs in turn, then the rows' bytes of each of the in_n % 4 last
+ *           inputs; the out_n % MCUF_FC_ROWS last rows plain (see mcuf_fc_packed.c);
+ *  bias_f   bias[o] + in_offset * sum(w[o]) (never NULL). p->in_offset is not read.
+ * A channel slice of the outputs is its own packed block (pack the slice's rows alone). */
+#define MCUF_FC_ROWS 4
+
+/* out = clamp(mul_by_qm(acc, mult[k], shift[k]) + out_offset), k = o if per_channel else 0:
+ * TFLite Micro's FULLY_CONNECTED. */
+void mcuf_fc_packed_s8(const mcuf_fc_params *p, const int8_t *in, const int8_t *weights,
+                       const int32_t *bias_f, const int32_t *mult, const int32_t *shift,
+                       int8_t *out);
+
+/* The double-precision rescale of TFLite's reference kernel, as mcuf_fc_s8_f64. */
+void mcuf_fc_packed_s8_f64(const mcuf_fc_params *p, const int8_t *in, const int8_t *weights,
+                           const int32_t *bias_f, const double *scale, int8_t *out);
+
+/* Partial-input form: acc[b][o] += sum(in * w) over this slice's in_n inputs (the weights of the
+ * slice's columns, packed); finish with mcuf_requant_s32 (or mcuf_requant_s32_f64) and the bias
+ * folded over all inputs. */
+void mcuf_fc_packed_s8_acc(const mcuf_fc_params *p, const int8_t *in, const int8_t *weights,
+                           int32_t *acc);
+
+/* One value of mcuf_fc_s8_f64's rescale: clamp(round_half_away((double)acc * scale) + out_offset). */
+int8_t mcuf_requant_f64_s8(int32_t acc, double scale, int32_t out_offset, int32_t act_min,
+                           int32_t act_max);
+
 #ifdef __cplusplus
 }
 #endif

@@ -38,8 +38,8 @@ static int64_t round_scaled(int32_t acc, double scale)
     return whole;
 }
 
-static int8_t requant_f64(int32_t acc, double scale, int32_t out_offset, int32_t act_min,
-                          int32_t act_max)
+int8_t mcuf_requant_f64_s8(int32_t acc, double scale, int32_t out_offset, int32_t act_min,
+                           int32_t act_max)
 {
     return clamp_s8(round_scaled(acc, scale) + out_offset, act_min, act_max);
 }
@@ -74,7 +74,7 @@ void mcuf_fc_s8_f64(const mcuf_fc_params *p, const int8_t *in, const int8_t *wei
                 acc += bias[o];
             }
             double s = scale[p->per_channel ? o : 0];
-            dst[o] = requant_f64(acc, s, p->out_offset, p->act_min, p->act_max);
+            dst[o] = mcuf_requant_f64_s8(acc, s, p->out_offset, p->act_min, p->act_max);
         }
     }
 }
@@ -99,7 +99,7 @@ void mcuf_requant_s32_f64(int32_t n, int32_t c, const int32_t *acc, const int32_
         int8_t *dst = out + i * out_cs;
         for (int32_t ch = 0; ch < c; ch++) {
             int32_t a = src[ch] + (bias != NULL ? bias[ch] : 0);
-            dst[ch] = requant_f64(a, scale[ch], out_offset, act_min, act_max);
+            dst[ch] = mcuf_requant_f64_s8(a, scale[ch], out_offset, act_min, act_max);
         }
     }
 }
