@@ -24,6 +24,7 @@ from generator.cli import app
 from generator.compiler import compile_graph
 from generator.errors import McuforgeError, ModelFormatError, UnsupportedOpsError
 from generator.frontend.tflite_reader import read_tflite
+from generator.numerics import Numerics
 from tests.support import badgen
 from tests.support import badgen_exact as bx
 
@@ -186,7 +187,7 @@ def test_mcuforge_refuses_what_the_interpreter_refuses(name: str) -> None:
 
     data = bx.BUILDERS[name]().build()
     with pytest.raises(ModelFormatError, match="the TFLite interpreter refuses the model"):
-        run_reference(data, [np.zeros((1, 8), np.int8)])
+        run_reference(data, [np.zeros((1, 8), np.int8)], numerics=Numerics.TFLITE_REF)
     with pytest.raises(McuforgeError):
         read_tflite(data, name)
 

@@ -41,6 +41,7 @@ from generator.ir import (
     Padding,
     Pool2DAttrs,
 )
+from generator.numerics import Numerics
 from generator.resources import runtime_dir
 from tests.support import ckernels as ck
 
@@ -319,7 +320,10 @@ class Case:
 
 
 @cache
-def case(name: str) -> Case:
+def case(name: str, numerics: Numerics = Numerics.TFLITE_REF) -> Case:
+    """The model ``name`` and every tensor of ``numerics``'s reference on random inputs: the
+    TFLite interpreter by default (the kernels tested here are its reference arithmetic),
+    TFLite Micro for the fixed-point FULLY_CONNECTED."""
     import keras
 
     from generator.frontend.reference import run_reference_all
@@ -334,7 +338,7 @@ def case(name: str) -> Case:
     tflite = _convert(model, calib, spec.per_tensor)
     g = read_tflite(tflite)
     inputs = rng.integers(-128, 128, size=(N_INPUTS, 1, *spec.input_shape), dtype=np.int8)
-    refs = [run_reference_all(tflite, [xi]) for xi in inputs]
+    refs = [run_reference_all(tflite, [xi], numerics) for xi in inputs]
     return Case(g, refs)
 
 
@@ -364,23 +368,24 @@ def test_ops_equal_reference(name: str) -> None:
 @pytest.mark.hostc
 @pytest.mark.tflite
 @pytest.mark.parametrize("name", ["fc_per_channel", "fc_per_tensor", "fc_batches"])
-def test_fc_fixed_point_within_one_of_reference(name: str) -> None:
-    """mcuf_fc_s8 requantises in fixed point (TFLite Micro's arithmetic); TFLite's reference kernel
-    rescales in double. This is the one place a kernel may differ from the reference, by 1 at most,
-    and only on rare outputs; mcuf_fc_s8_f64 (tested above) is the exact one."""
-    c = case(name)
+def test_fc_fixed_point_equals_tflite_micro(name: str) -> None:
+    """mcuf_fc_s8 requantises in fixed point: exactly TFLite Micro's FULLY_CONNECTED. TFLite's
+    reference kernel rescales in double (mcuf_fc_s8_f64, tested above); the two differ by 1 at
+    most, on rare outputs."""
+    micro, ref = case(name, Numerics.TFLM), case(name)
     differ = total = 0
-    for op in ops_of(c, OpKind.FULLY_CONNECTED):
+    for op in ops_of(micro, OpKind.FULLY_CONNECTED):
         a = op.attrs
         assert isinstance(a, FullyConnectedAttrs)
-        k = weights_of(c.graph, op)
-        for t in c.refs:
+        k = weights_of(micro.graph, op)
+        for t, r in zip(micro.refs, ref.refs, strict=True):
             x = t[op.inputs[0]].reshape(-1, k.w.shape[1])
-            got = ck.fc(x, k.w, k.bias, k.mult, k.shift, quant_of(c.graph, op, a.activation),
+            got = ck.fc(x, k.w, k.bias, k.mult, k.shift, quant_of(micro.graph, op, a.activation),
                         k.per_channel).astype(np.int32)
-            want = t[op.outputs[0]].reshape(got.shape).astype(np.int32)
-            assert np.abs(got - want).max() <= 1
-            differ += int((got != want).sum())
+            np.testing.assert_array_equal(got, t[op.outputs[0]].reshape(got.shape), err_msg=op.name)
+            other = r[op.outputs[0]].reshape(got.shape).astype(np.int32)
+            assert np.abs(got - other).max() <= 1
+            differ += int((got != other).sum())
             total += got.size
     assert differ <= total // 20
 
@@ -522,21 +527,29 @@ def test_conv_input_split_equals_reference() -> None:
 @pytest.mark.tflite
 @pytest.mark.parametrize("name", ["fc_per_channel", "fc_per_tensor", "fc_batches"])
 def test_fc_input_split_equals_reference(name: str) -> None:
-    c = case(name)
-    for op in ops_of(c, OpKind.FULLY_CONNECTED):
-        a = op.attrs
-        assert isinstance(a, FullyConnectedAttrs)
-        k = weights_of(c.graph, op)
-        q = quant_of(c.graph, op, a.activation)
-        out_n, in_n = k.w.shape
-        for t in c.refs[:8]:
-            x = t[op.inputs[0]].reshape(-1, in_n)
-            acc = np.zeros((x.shape[0], out_n), dtype=np.int32)
-            for lo, hi in _cuts(in_n):
-                ck.fc_acc(np.ascontiguousarray(x[:, lo:hi]), np.ascontiguousarray(k.w[:, lo:hi]),
-                          q.in_offset, acc)
-            got = ck.requant_f64(acc, k.bias, np.resize(k.scale, out_n), q)
-            np.testing.assert_array_equal(got.reshape(t[op.outputs[0]].shape), t[op.outputs[0]])
+    """Input slices accumulated in int32, then one requantisation: in double, equal to the TFLite
+    interpreter; in fixed point, equal to TFLite Micro."""
+    for numerics in Numerics:
+        c = case(name, numerics)
+        for op in ops_of(c, OpKind.FULLY_CONNECTED):
+            a = op.attrs
+            assert isinstance(a, FullyConnectedAttrs)
+            k = weights_of(c.graph, op)
+            q = quant_of(c.graph, op, a.activation)
+            out_n, in_n = k.w.shape
+            for t in c.refs[:8]:
+                x = t[op.inputs[0]].reshape(-1, in_n)
+                acc = np.zeros((x.shape[0], out_n), dtype=np.int32)
+                for lo, hi in _cuts(in_n):
+                    ck.fc_acc(np.ascontiguousarray(x[:, lo:hi]),
+                              np.ascontiguousarray(k.w[:, lo:hi]), q.in_offset, acc)
+                if numerics is Numerics.TFLITE_REF:
+                    got = ck.requant_f64(acc, k.bias, np.resize(k.scale, out_n), q)
+                else:
+                    got = ck.requant(acc, k.bias, np.resize(k.mult, out_n),
+                                     np.resize(k.shift, out_n), q)
+                np.testing.assert_array_equal(got.reshape(t[op.outputs[0]].shape),
+                                              t[op.outputs[0]], err_msg=f"{op.name} {numerics}")
 
 
 # ---- a NumPy twin of the reference arithmetic, for random geometries -------------------------------
