@@ -30,6 +30,7 @@ import pytest
 from generator.codegen import qparams_eltwise as qe
 from generator.errors import InputError
 from generator.ir import Activation, ElementwiseAttrs, Graph, MeanAttrs, Op, OpKind, SoftmaxAttrs
+from generator.numerics import Numerics
 from generator.resources import runtime_dir
 from tests.support import ckernels_eltwise as ck
 
@@ -499,19 +500,31 @@ def test_softmax_stays_defined_where_tflite_aborts() -> None:
     assert np.all(np.abs(out - (round(256 / 600) - 128)) <= 1)
 
 
+# (scale, zero point) of LOGISTIC inputs at the edges: a negative input shift (scale below 2^-28),
+# an input radius of 0 (scale 16 and above), near powers of two, and a scale where TFLite Micro's
+# fixed-point kernel and the interpreter's float table differ (input -32: -128 against -127)
+LOGISTIC_EDGES = [(1e-9, -128), (2.0**-27, 5), (1e-6, 0), (0.0625, -128), (0.5, 127), (1.0, 0),
+                  (8.0, -3), (15.9, 40), (16.0, 0), (20.0, -128), (2.0540807247161865, -29)]
+
+
 @pytest.mark.hostc
 @pytest.mark.tflite
-def test_logistic_sweep_every_input() -> None:
+@pytest.mark.parametrize("numerics", list(Numerics), ids=[n.value for n in Numerics])
+def test_logistic_sweep_every_input(numerics: Numerics) -> None:
+    """Each mode's table against its own reference (TFLite Micro's fixed-point kernel, or the
+    interpreter's float table), on every input of random and edge quantisations."""
+    from generator.frontend.reference import run_reference
+
     rng = np.random.default_rng(10)
-    for _ in range(120):
-        si, zi = rand_scale(rng, -3, 0.7), rand_zp(rng)
+    cases = LOGISTIC_EDGES + [(rand_scale(rng, -4, 1.3), rand_zp(rng)) for _ in range(1000)]
+    for si, zi in cases:
         model = single_op(
             "LOGISTIC", [T((256,), scale=si, zp=zi)], [T((256,), scale=1 / 256, zp=-128)]
         )
         np.testing.assert_array_equal(
-            ck.logistic(qe.logistic_params(si, zi), ALL_I8),
-            ref1(model, ALL_I8),
-            err_msg=f"{si} {zi}",
+            ck.logistic(qe.logistic_params(si, zi, numerics=numerics), ALL_I8),
+            run_reference(model, [ALL_I8], numerics=numerics)[0],
+            err_msg=f"{numerics} {si} {zi}",
         )
 
 
@@ -613,11 +626,24 @@ def test_mean_params_fold_the_count() -> None:
 
 
 @pytest.mark.unit
-def test_logistic_table_order_and_range() -> None:
-    table = qe.logistic_params(0.1, 0).table
+@pytest.mark.parametrize("numerics", list(Numerics), ids=[n.value for n in Numerics])
+def test_logistic_table_order_and_range(numerics: Numerics) -> None:
+    table = qe.logistic_params(0.1, 0, numerics=numerics).table
     assert len(table) == 256 and table[0] == 0  # logistic(0) = 0.5 -> 128 - 128
     assert table[127] == 127 and table[128] == -128  # inputs 127 and -128 saturate
     assert all(-128 <= v <= 127 for v in table)
+
+
+@pytest.mark.unit
+def test_logistic_tables_of_the_two_modes() -> None:
+    """TFLite Micro is the default; its fixed-point logistic rounds input -32 of this quantisation
+    down to -128 where the interpreter's float table gives -127, and only that input differs."""
+    si, zi = 2.0540807247161865, -29
+    tflm = qe.logistic_params(si, zi).table
+    assert tflm == qe.logistic_params(si, zi, numerics=Numerics.TFLM).table
+    ref = qe.logistic_params(si, zi, numerics=Numerics.TFLITE_REF).table
+    diff = [(i, tflm[i], ref[i]) for i in range(256) if tflm[i] != ref[i]]
+    assert diff == [(-32 & 0xFF, -128, -127)]
 
 
 # ---- cross build -----------------------------------------------------------------------------

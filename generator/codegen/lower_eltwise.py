@@ -127,7 +127,8 @@ def _logistic(lw: Lowering, i: int, op: Op) -> None:
     x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
     _check_prob_output(op, y)
     qx = _q(x)
-    lp = qe.logistic_params(qx.single_scale, qx.single_zero_point, _q(y).single_zero_point)
+    lp = qe.logistic_params(qx.single_scale, qx.single_zero_point, _q(y).single_zero_point,
+                            lw.numerics)
     table = lw.const(f"op{i}_table", np.asarray(lp.table, dtype=np.int8))
     lw.emit(Call("mcuf_logistic_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
                  "mcuf_logistic_params", (("n", x.size), ("table", table)),

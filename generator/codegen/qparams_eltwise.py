@@ -5,6 +5,10 @@ Each function repeats, from the tensors' float32 scales and zero points, the ari
 float32 and float64 steps, so the generated C is bit-exact with the interpreter. Each returns a
 frozen dataclass whose field names are those of the matching C parameter struct in
 ``mcuf_kernels.h``; the shape fields of those structs (n, c, strides, ...) are the code generator's.
+
+LOGISTIC alone depends on the numerics mode (:mod:`generator.numerics`): TFLite Micro computes it in
+fixed point (gemmlowp, emulated in :mod:`generator.codegen.fixedpoint`), the interpreter from a float
+table; the two differ on a few inputs. The other kernels here agree between the two runtimes.
 """
 
 from __future__ import annotations
@@ -14,14 +18,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from generator.codegen import fixedpoint as fp
 from generator.codegen.qparams import activation_range, quantize_multiplier
 from generator.errors import InputError
 from generator.ir import Activation
+from generator.numerics import DEFAULT, Numerics
 
 # TFLite's quantised ADD lifts both operands by 2**20 before rescaling them (8-bit path).
 ADD_LEFT_SHIFT = 20
 # SOFTMAX: exp() input is Q5.26 (kScaledDiffIntegerBits).
 SOFTMAX_SCALED_DIFF_INT_BITS = 5
+# LOGISTIC on TFLite Micro: the input is rescaled to Q4 (kInputIntegerBits) for gemmlowp's logistic.
+LOGISTIC_INPUT_INT_BITS = 4
 # Output quantisation TFLite fixes for int8 SOFTMAX and LOGISTIC.
 PROB_OUTPUT_SCALE = 1.0 / 256.0
 PROB_OUTPUT_ZERO_POINT = -128
@@ -181,10 +189,8 @@ def _expf(x: np.float32) -> np.float32:
         return np.float32(math.exp(float(x)))
 
 
-def logistic_params(
-    input_scale: float, input_zp: int, output_zp: int = PROB_OUTPUT_ZERO_POINT
-) -> LogisticParams:
-    """LOGISTIC int8: the lookup table TFLite's reference kernel builds (LUTPopulate<int8_t>)."""
+def _logistic_table_tflite_ref(input_scale: float, input_zp: int, output_zp: int) -> list[int]:
+    """The table TFLite's reference kernel builds (LUTPopulate<int8_t>, in float32)."""
     scale = np.float32(input_scale)
     inv_out = np.float32(1.0) / np.float32(PROB_OUTPUT_SCALE)
     one = np.float32(1.0)
@@ -194,7 +200,52 @@ def logistic_params(
         y = np.float32(one / np.float32(one + _expf(np.float32(-x))))
         q = _round_half_away(np.float32(y * inv_out)) + output_zp
         table[v & 0xFF] = max(-128, min(127, q))
-    return LogisticParams(tuple(table))
+    return table
+
+
+def _logistic_table_tflm(input_scale: float, input_zp: int) -> list[int]:
+    """TFLite Micro's int8 LOGISTIC (logistic_common.cc Prepare, reference_integer_ops::Logistic)
+    evaluated on every input: the input rescaled to Q4 by a fixed-point multiplier, gemmlowp's
+    fixed-point logistic, its Q0 result rounded to 1/256 steps. The output zero point is -128 there
+    (Prepare rejects any other)."""
+    int_bits = LOGISTIC_INPUT_INT_BITS
+    # scale * 2^27 is exact in double (a float32 times a power of two), so is its frexp mantissa
+    # times 2^31: TfLiteRound has nothing to round, and the multiplier stays below 2^31
+    q, left_shift = math.frexp(_f32(input_scale) * float(1 << (31 - int_bits)))
+    multiplier = math.floor(q * (1 << 31) + 0.5)
+    # CalculateInputRadius: floor(15 * 2^27 / (1ll << left_shift)), in double. Below a scale of
+    # 2^-28 the shift is negative, undefined in C; x86 (where the reference runs) takes the count
+    # modulo 64, which leaves a radius of 0: every input saturates, the zero point to -128.
+    radius = math.floor(
+        ((1 << int_bits) - 1) * float(1 << (31 - int_bits)) / float(1 << (left_shift & 63))
+    )
+    table = [0] * 256
+    for v in range(-128, 128):
+        x = v - input_zp
+        if x <= -radius:
+            out = -128
+        elif x >= radius:
+            out = 127
+        else:
+            x_q4 = fp.multiply_by_quantized_multiplier(x, multiplier, left_shift)
+            y_q0 = fp.logistic(x_q4, int_bits)
+            out = max(-128, min(127, fp.rdivpot(y_q0, 31 - 8) + PROB_OUTPUT_ZERO_POINT))
+        table[v & 0xFF] = out
+    return table
+
+
+def logistic_params(
+    input_scale: float,
+    input_zp: int,
+    output_zp: int = PROB_OUTPUT_ZERO_POINT,
+    numerics: Numerics = DEFAULT,
+) -> LogisticParams:
+    """LOGISTIC int8 as a 256-entry table: TFLite Micro's fixed-point kernel evaluated on every
+    input (``Numerics.TFLM``), or the float table TFLite's reference kernel builds
+    (``TFLITE_REF``)."""
+    if numerics is Numerics.TFLM:
+        return LogisticParams(tuple(_logistic_table_tflm(input_scale, input_zp)))
+    return LogisticParams(tuple(_logistic_table_tflite_ref(input_scale, input_zp, output_zp)))
 
 
 def requantize_params(
