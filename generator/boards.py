@@ -240,6 +240,7 @@ class Core(enum.StrEnum):
     CORTEX_M4F = "cortex-m4f"
     CORTEX_M7 = "cortex-m7"
     CORTEX_M33 = "cortex-m33"
+    CORTEX_M55 = "cortex-m55"
 
 
 class Fpu(enum.StrEnum):
@@ -255,7 +256,11 @@ ALLOWED_FPUS: Mapping[Core, frozenset[Fpu]] = {
     Core.CORTEX_M4F: frozenset({Fpu.SP}),
     Core.CORTEX_M7: frozenset({Fpu.NONE, Fpu.SP, Fpu.DP}),
     Core.CORTEX_M33: frozenset({Fpu.NONE, Fpu.SP}),
+    Core.CORTEX_M55: frozenset({Fpu.NONE, Fpu.DP}),
 }
+
+MVE_CORES = frozenset({Core.CORTEX_M55})
+"""Cores that may have the M-profile Vector Extension (Helium)."""
 
 
 class RegionKind(enum.StrEnum):
@@ -467,6 +472,8 @@ class Board(_Frozen):
     core: Core
     fpu: Fpu
     clock_hz: Annotated[int, Field(gt=0)]
+    mve: bool = Field(False, description="the core has the M-profile Vector Extension (Helium): "
+                      "mcuforge then builds its kernels with it (Cortex-M55 only)")
     memory: Memory
     platformio: PlatformIO
     zephyr: Zephyr | None = None
@@ -486,6 +493,17 @@ class Board(_Frozen):
                 {"core": core.value, "fpu": value.value, "allowed": allowed})
         return value
 
+    @field_validator("mve")
+    @classmethod
+    def _mve_matches_core(cls, value: bool, info: ValidationInfo) -> bool:
+        core = info.data.get("core")
+        if value and isinstance(core, Core) and core not in MVE_CORES:
+            allowed = ", ".join(sorted(c.value for c in MVE_CORES))
+            raise PydanticCustomError(
+                "mve", "a {core} core has no MVE (Helium); only {allowed} may say mve: true",
+                {"core": core.value, "allowed": allowed})
+        return value
+
     @property
     def is_emulated(self) -> bool:
         return self.emulator is not None
@@ -502,18 +520,27 @@ _GCC_CPU = {
     Core.CORTEX_M4F: "cortex-m4",
     Core.CORTEX_M7: "cortex-m7",
     Core.CORTEX_M33: "cortex-m33",
+    Core.CORTEX_M55: "cortex-m55",
 }
 _GCC_FPU = {
     (Core.CORTEX_M4F, Fpu.SP): "fpv4-sp-d16",
     (Core.CORTEX_M7, Fpu.SP): "fpv5-sp-d16",
     (Core.CORTEX_M7, Fpu.DP): "fpv5-d16",
     (Core.CORTEX_M33, Fpu.SP): "fpv5-sp-d16",
+    # -mfpu=auto takes the FPU (and MVE, unless -mcpu says +nomve) from -mcpu
+    (Core.CORTEX_M55, Fpu.DP): "auto",
 }
 
 
 def gcc_cpu(board: Board) -> str:
-    """The ``-mcpu=`` value for arm-none-eabi-gcc."""
-    return _GCC_CPU[board.core]
+    """The ``-mcpu=`` value for arm-none-eabi-gcc (with the extensions the board lacks removed)."""
+    cpu = _GCC_CPU[board.core]
+    if board.core is Core.CORTEX_M55:
+        if not board.mve:
+            cpu += "+nomve"
+        if board.fpu is Fpu.NONE:
+            cpu += "+nofp"
+    return cpu
 
 
 def gcc_fpu(board: Board) -> str | None:

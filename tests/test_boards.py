@@ -37,7 +37,7 @@ from generator.resources import boards_dir
 pytestmark = pytest.mark.unit
 
 SHIPPED = {"nano33ble_sense", "nucleo_f746zg", "disco_f746ng", "pico", "qemu_mps2_an386",
-           "qemu_mps2_an500"}
+           "qemu_mps2_an500", "qemu_mps3_an547"}
 INVALID_DIR = Path(__file__).parent / "boards_invalid"
 EXPECTED: dict[str, str] = yaml.safe_load((INVALID_DIR / "expected.yaml").read_text())
 KB = 1024
@@ -46,7 +46,7 @@ KB = 1024
 # -- shipped boards -------------------------------------------------------------------------------
 
 
-def test_the_six_boards_ship() -> None:
+def test_the_seven_boards_ship() -> None:
     assert set(known_board_names()) == SHIPPED
 
 
@@ -73,6 +73,7 @@ def test_list_boards_is_sorted_and_complete() -> None:
         ("pico", Core.CORTEX_M0PLUS, Fpu.NONE, 264 * KB, 2048 * KB),
         ("qemu_mps2_an386", Core.CORTEX_M4F, Fpu.SP, 4096 * KB, 4096 * KB),
         ("qemu_mps2_an500", Core.CORTEX_M7, Fpu.DP, 4096 * KB, 4096 * KB),
+        ("qemu_mps3_an547", Core.CORTEX_M55, Fpu.DP, 512 * KB, 512 * KB),
     ],
 )
 def test_board_facts(name: str, core: Core, fpu: Fpu, sram: int, flash: int) -> None:
@@ -201,8 +202,27 @@ def test_platform_board_files_are_up_to_date() -> None:
 def test_platform_has_a_manifest_per_emulated_board() -> None:
     manifests = {p.stem for p in (platform_dir() / "boards").glob("*.json")}
     emulated = {b.platformio.board for b in list_boards() if b.platformio.local_platform}
-    assert manifests == emulated == {"qemu_mps2_an386", "qemu_mps2_an500"}
+    assert manifests == emulated == {"qemu_mps2_an386", "qemu_mps2_an500", "qemu_mps3_an547"}
     assert len(expected_platform_files()) == 2 * len(emulated)
+
+
+def test_m55_board_builds_with_helium_where_its_yaml_says_so() -> None:
+    board = load_board("qemu_mps3_an547")
+    assert board.mve and board.core is Core.CORTEX_M55
+    assert cpu_flags(board) == ("-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", "-mfpu=auto")
+    no_mve = board.model_copy(update={"mve": False, "fpu": Fpu.NONE})
+    assert cpu_flags(no_mve)[0] == "-mcpu=cortex-m55+nomve+nofp"
+    assert board_manifest(board)["upload"]["qemu_machine"] == "mps3-an547"
+
+
+@pytest.mark.parametrize("core", ["cortex-m4f", "cortex-m7", "cortex-m33"])
+def test_mve_is_refused_on_a_core_without_it(core: str, tmp_path: Path) -> None:
+    text = (boards_dir() / "qemu_mps2_an386.yaml").read_text(encoding="utf-8")
+    text = text.replace("core: cortex-m4f", f"core: {core}").replace("fpu: sp", "fpu: sp\nmve: true")
+    path = tmp_path / "qemu_mps2_an386.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(BoardError, match=f"mve: a {core} core has no MVE"):
+        load_board(path)
 
 
 def test_manifest_carries_the_board_facts() -> None:

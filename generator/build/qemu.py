@@ -109,6 +109,7 @@ def run_on_board(elf: Path, board: Board, timeout: float = DEFAULT_TIMEOUT_S) ->
     """Run ``elf`` on the emulator that ``board``'s YAML names."""
     if board.emulator is None:
         raise BoardError(f"boards/{board.name}.yaml: emulator: board '{board.name}' is not "
-                         "emulated", hint="use qemu_mps2_an386 (M4F) or qemu_mps2_an500 (M7)")
+                         "emulated", hint="use qemu_mps2_an386 (M4F), qemu_mps2_an500 (M7) or "
+                         "qemu_mps3_an547 (M55)")
     cpu = ["-cpu", board.emulator.cpu] if board.emulator.cpu else []
     return run_qemu(elf, board.emulator.machine, timeout, [*cpu, *board.emulator.extra_args])

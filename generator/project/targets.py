@@ -2,8 +2,8 @@
 
 Every project has an **emulated** PlatformIO environment, framework-free, on mcuforge's offline
 ``mcuforge-qemu`` platform: the board's own environment for an emulated board, otherwise the QEMU
-board closest to the real core (Cortex-M7: ``qemu_mps2_an500``; others: ``qemu_mps2_an386``). It
-plays ``replay_data.h`` through ``port_replay.c`` and its ``upload_command`` runs QEMU with
+board closest to the real core (Cortex-M7: ``qemu_mps2_an500``; Cortex-M55: ``qemu_mps3_an547``;
+others: ``qemu_mps2_an386``). It plays ``replay_data.h`` through ``port_replay.c`` and its ``upload_command`` runs QEMU with
 ``-icount shift=0`` so the firmware's instruction counts are deterministic.
 
 A project for a **real** board adds an Arduino-framework environment named after the board, with the
@@ -32,7 +32,7 @@ from generator.frontends import MfccConfig
 from generator.project.apps import AppPlan
 from generator.project.options import AppKind
 
-QEMU_BOARD_FOR_CORE = {Core.CORTEX_M7: "qemu_mps2_an500"}
+QEMU_BOARD_FOR_CORE = {Core.CORTEX_M7: "qemu_mps2_an500", Core.CORTEX_M55: "qemu_mps3_an547"}
 QEMU_DEFAULT_BOARD = "qemu_mps2_an386"
 QEMU_TIMEOUT_S = 120
 ICOUNT = "shift=0,align=off,sleep=off"
