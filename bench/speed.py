@@ -347,7 +347,44 @@ def measure(model: str, machines: list[str], flag_names: list[str], work: Path,
 # ---------------------------------------------------------------------------------- main
 
 
+def work_figures(model: str) -> dict[str, int]:
+    """MACs per operator kind, and output values of the other operators ("OTHER")."""
+    sys.path.insert(0, str(ROOT))
+    from generator.frontend.tflite_reader import read_tflite
+    from generator.project.latency import INSTRUCTIONS_PER_MAC, macs
+    from tests.support.zoo import zoo_tflite
+
+    graph = read_tflite(zoo_tflite(model), where=model)
+    out = {kind.value: n for kind, n in macs(graph).items()}
+    out["OTHER"] = sum(graph.tensors[op.outputs[0]].size for op in graph.ops
+                       if op.kind not in INSTRUCTIONS_PER_MAC)
+    return out
+
+
+def fit(dump: Mapping[str, Any], machine: str, flags: str) -> dict[str, float]:
+    """Instructions per MAC of each MAC operator kind, and per output value of the others, over
+    every model of ``dump`` (per-operator profile of ``flags`` on ``machine``): the coefficients of
+    generator/project/latency.py."""
+    instr: dict[str, float] = defaultdict(float)
+    work: dict[str, float] = defaultdict(float)
+    for entry in dump["models"].values():
+        per_type = entry.get(machine, {}).get(flags, {}).get("per_type") or {}
+        figures = entry.get("work") or {}
+        if not per_type or not figures:
+            continue
+        for kind, n in per_type.items():
+            key = kind if kind in figures and kind != "OTHER" else "OTHER"
+            instr[key] += n
+        for key, n in figures.items():
+            if key in per_type or key == "OTHER":
+                work[key] += n
+    return {k: instr[k] / work[k] for k in sorted(instr) if work.get(k)}
+
+
 def commit() -> str:
+    """The measured tree's commit (``BENCH_COMMIT`` overrides it, e.g. for a ``git archive`` copy)."""
+    if os.environ.get("BENCH_COMMIT"):
+        return os.environ["BENCH_COMMIT"]
     try:
         head = _run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]).stdout.strip()
         dirty = _run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no",
@@ -367,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inputs", type=int, default=N_INPUTS)
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--json", type=Path, help="also write every figure here")
+    ap.add_argument("--fit", type=Path, help="print latency.py's coefficients fitted to an earlier "
+                    "--json (profile of the first --flags on the first --machines)")
+    ap.add_argument("--from-json", type=Path, help="tabulate an earlier --json instead of measuring")
     ap.add_argument("--work", type=Path, help="keep the firmware here (default: a temporary folder)")
     a = ap.parse_args(argv)
     machines = a.machines.split(",")
@@ -375,6 +415,14 @@ def main(argv: list[str] | None = None) -> int:
         + [m for m in a.models if m not in MODELS]
     if bad:
         ap.error(f"unknown: {', '.join(bad)}")
+    if a.fit:
+        dump = json.loads(a.fit.read_text())
+        for k, v in fit(dump, machines[0], flags[0]).items():
+            print(f"{k}: {v:.2f} instructions per {'output value' if k == 'OTHER' else 'MAC'}")
+        return 0
+    if a.from_json:
+        return tabulate(json.loads(a.from_json.read_text()), machines, flags, a.baseline,
+                        not a.no_profile)
     print(f"mcuforge at {commit()}; QEMU -icount shift=0, SysTick around model_run(); "
           f"input 0 of {a.inputs}")
     baselines = {m: load_baseline(a.baseline, m) for m in machines}
@@ -388,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         for model in a.models:
             got = measure(model, machines, flags, work, a.inputs, not a.no_profile)
             dump["models"][model] = {m: {f: asdict(v) for f, v in fl.items()} for m, fl in got.items()}
+            dump["models"][model]["work"] = work_figures(model)
             for m in machines:
                 results, prof, _ = baselines[m]
                 rows += build_rows(m, model, got[m], results)
@@ -401,6 +450,32 @@ def main(argv: list[str] | None = None) -> int:
         print(t)
     if a.json:
         a.json.write_text(json.dumps(dump, indent=1))
+    return 0
+
+
+def tabulate(dump: Mapping[str, Any], machines: list[str], flags: list[str], base: Path,
+             profile: bool) -> int:
+    """The tables of an earlier ``--json`` dump, against the baseline found now."""
+    print(f"mcuforge at {dump.get('commit')} (from an earlier run)")
+    rows: list[Row] = []
+    tables: list[str] = []
+    for m in machines:
+        results, prof, note = load_baseline(base, m)
+        print(note)
+        for model, per_machine in dump["models"].items():
+            got = {f: Measured(**v) for f, v in per_machine.get(m, {}).items() if f in flags}
+            if not got:
+                continue
+            rows += build_rows(m, model, got, results)
+            first = got.get(flags[0])
+            if profile and first is not None and first.per_type:
+                tables.append(per_type_table(m, model, first.per_type,
+                                             baseline_per_type(prof, model)))
+    print()
+    print(format_rows(rows))
+    for t in tables:
+        print()
+        print(t)
     return 0
 
 

@@ -113,6 +113,8 @@ def plan_cmd(
     calib: CalibOpt = None,
     partial: Annotated[bool, typer.Option(help="Use partial execution (channel splitting)")] = True,
     numerics: NumericsOpt = DEFAULT_NUMERICS,
+    board: Annotated[str | None, typer.Option("--board", "-b", help="Board name or YAML path: "
+                                              "also estimate the time per inference on it")] = None,
 ) -> None:
     """Plan peak SRAM: per-op memory, chosen splits, peak with and without partial execution."""
     from generator.compiler import ImportOptions, compile_model, plan_figures
@@ -120,6 +122,7 @@ def plan_cmd(
     from generator.plan.report import op_memory, plan_json, plot_lifetimes, splits_table
 
     try:
+        target = _plan_board(board)
         with console.status("planning"):
             compiled = compile_model(model, ImportOptions(calib, numerics=numerics),
                                      partial=partial)
@@ -160,7 +163,30 @@ def plan_cmd(
     summary.add_row("reduction", f"{figures.reduction:.2f}x")
     summary.add_row("lower bound", f"{figures.lower_bound:,} B (arena / bound = {figures.over_bound:.2f})")
     console.print(summary)
+    _plan_latency(target, compiled.graph)
     console.print(f"[green]wrote[/] {escape(str(json_path))} and {escape(str(png_path))}")
+
+
+def _plan_board(board: str | None) -> Any:
+    from generator.boards import load_board
+
+    return None if board is None else load_board(board)
+
+
+def _plan_latency(board: Any, graph: Any) -> None:
+    """The estimated time per inference on ``--board``, or how to get one."""
+    from generator.project.latency import static_estimate
+
+    if board is None:
+        console.print("time per inference: pass --board NAME for an estimate on a board; "
+                      "mcuforge generate + mcuforge run count the instructions in QEMU",
+                      highlight=False)
+        return
+    latency = static_estimate(board, graph, "PROJECT_DIR")
+    console.print(f"time per inference: {escape(latency.describe())}", highlight=False,
+                  soft_wrap=True)
+    console.print(f"  after mcuforge generate -o PROJECT_DIR, {escape(latency.hint)}",
+                  highlight=False)
 
 
 @app.command("debug")

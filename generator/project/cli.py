@@ -93,7 +93,7 @@ def generate_cmd(
             project = generate_project(options, out, force=force)
     except McuforgeError as exc:
         raise fail(exc) from None
-    _summary(project)
+    _summary(project, out)
     console.print(f"[green]wrote[/] {escape(str(out))}  (run it: mcuforge run "
                   f"{escape(shlex.quote(str(out)))})")
 
@@ -102,8 +102,9 @@ def _given(**values: Any) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _summary(project: Any) -> None:
+def _summary(project: Any, out: Path) -> None:
     from generator.project.generate import Project
+    from generator.project.latency import interval_warning, manifest_interval, static_estimate
 
     assert isinstance(project, Project)
     fit = project.fit
@@ -117,7 +118,16 @@ def _summary(project: Any) -> None:
     if project.targets.zephyr is not None:
         table.add_row("zephyr", escape(project.targets.zephyr.board))
     table.add_row("replay", escape(project.plan.replay.description))
+    latency = static_estimate(project.board, project.compiled.graph, shlex.quote(str(out)))
+    table.add_row("time / inference", escape(latency.describe()))
+    if latency.hint:
+        table.add_row("", escape(latency.hint))
     console.print(table)
+    warning = interval_warning(latency, manifest_interval(project.manifest,
+                                                          project.plan.config.get("rate_hz")),
+                               emulated=project.board.is_emulated)
+    if warning:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def run_cmd(
@@ -157,6 +167,41 @@ def run_cmd(
         code, output = run_firmware(upload_command(project, name, elf), elf=elf,
                                     echo=lambda line: console.out(line, end="", highlight=False))
         check_finished(project, name, code, output)
+        _run_latency(project, name, output)
     except McuforgeError as exc:
         raise fail(exc) from None
     raise typer.Exit(code)
+
+
+def _run_latency(project: Path, env: str, output: str) -> None:
+    """The estimated time per inference on the project's board, from the instructions counted."""
+    from generator.boards import load_board
+    from generator.project.latency import (
+        interval_warning,
+        manifest_interval,
+        measured_estimate,
+        measured_instructions,
+    )
+    from generator.project.manifest import read_manifest
+    from generator.project.run import parse_inferences
+
+    counted = measured_instructions([(i.unit, i.cost) for i in parse_inferences(output)])
+    manifest = read_manifest(project)
+    if counted is None or not isinstance(manifest, dict):
+        return
+    emulated = load_board(env)
+    try:
+        board = load_board(str(manifest.get("board")))
+    except McuforgeError:  # a board YAML given by path: estimate for the emulated core
+        board = emulated
+    latency = measured_estimate(board, counted, emulated)
+    console.print(f"time per inference: {escape(latency.describe())}", highlight=False,
+                  soft_wrap=True)
+    from generator.project.apps.sensor import DEFAULT_RATE_HZ
+
+    imu = board.peripherals.imu
+    warning = interval_warning(latency, manifest_interval(manifest,
+                                                          imu.rate_hz if imu else DEFAULT_RATE_HZ),
+                               emulated=board.is_emulated)
+    if warning:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
