@@ -20,6 +20,13 @@ static inline int8x4_t mcuf_ror8(int8x4_t v)
 #define MCUF_SIMD 0
 #endif
 
+/* Helium (MVE, Armv8.1-M): the integer vector instructions (bit 0 of __ARM_FEATURE_MVE). */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#define MCUF_MVE 1
+#else
+#define MCUF_MVE 0
+#endif
+
 /* sum((x[i] + x_offset) * w[i]) for i < n. */
 static inline int32_t mcuf_dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset)
 {

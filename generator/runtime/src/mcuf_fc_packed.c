@@ -17,11 +17,25 @@
  * On Cortex-M with the DSP extension a block is one pass over the input: each input word is loaded
  * and sign-extended to two int16 pairs once and used by the four rows (one SMLAD per pair), so 16
  * multiply-accumulates take 1 input load, 2 SXTB16, and per row 1 load, 2 SXTB16 and 2 SMLAD.
+ *
+ * With Helium (MVE) a block goes 16 inputs (a chunk: four groups, 64 bytes) at a time. Row r's 16
+ * weights of a chunk are its bytes 16g + 4r + j (g, j < 4), so a de-interleaving VLD4.32 puts each
+ * row's 16 weights, in input order, in one q register, and one VMLADAVA.S8 per row adds its 16
+ * products to the row's int32 sum: a chunk, 64 multiply-accumulates, is 1 input load, 4 VLD4 and
+ * 4 VMLADAVA. VLD4.32 needs a word-aligned address, which a C int8 array need not have; from any
+ * other address the same bytes come with a byte gather (VLDRB.S8 with offsets 16g + j + 4r). The
+ * in_n % 16 last inputs (groups, then the tail, whose byte for row r of input 4q + j is at 4j + r
+ * from the tail's start) are one tail-predicated gather per row. The integer sums are the same as
+ * in the other paths, so the outputs are too.
  */
 #include <string.h>
 
 #include "mcuf_internal.h"
 #include "mcuf_kernels.h"
+
+#if MCUF_MVE
+#include <arm_mve.h>
+#endif
 
 #if defined(__GNUC__)
 #define FC_INLINE static inline __attribute__((always_inline))
@@ -77,6 +91,69 @@ FC_INLINE int16x2_t sxtb16_odd(uint32_t v)
     } while (0)
 #endif
 
+#if MCUF_MVE
+/* Lane i (input 4g + j of a chunk, g = i / 4, j = i % 4) -> 16g + j: where row 0's weight is. */
+FC_INLINE uint8x16_t chunk_offsets(uint8x16_t lane)
+{
+    return vaddq_u8(vshlq_n_u8(vshrq_n_u8(lane, 2), 4), vandq_u8(lane, vdupq_n_u8(3)));
+}
+
+/* Four rows: acc[r] = init[r] + sum_i x[i] * w[r][i]; returns the weights after the block. */
+FC_NOINLINE const int8_t *block_rows4(const int8_t *x, const int8_t *w, int32_t n,
+                                      const int32_t *init, int32_t *acc)
+{
+    int32_t a0 = init[0], a1 = init[1], a2 = init[2], a3 = init[3];
+    int32_t chunks = n >> 4;
+    if (((uintptr_t)w & 3u) == 0u) {
+        for (; chunks > 0; chunks--) {
+            int8x16_t xv = vld1q_s8(x);
+            int32x4x4_t wv = vld4q_s32((const int32_t *)(const void *)w);
+            a0 = vmladavaq_s8(a0, xv, vreinterpretq_s8_s32(wv.val[0]));
+            a1 = vmladavaq_s8(a1, xv, vreinterpretq_s8_s32(wv.val[1]));
+            a2 = vmladavaq_s8(a2, xv, vreinterpretq_s8_s32(wv.val[2]));
+            a3 = vmladavaq_s8(a3, xv, vreinterpretq_s8_s32(wv.val[3]));
+            x += 16;
+            w += 64;
+        }
+    } else if (chunks > 0) {
+        const uint8x16_t o0 = chunk_offsets(vidupq_n_u8(0, 1));
+        const uint8x16_t o1 = vaddq_n_u8(o0, 4), o2 = vaddq_n_u8(o0, 8), o3 = vaddq_n_u8(o0, 12);
+        for (; chunks > 0; chunks--) {
+            int8x16_t xv = vld1q_s8(x);
+            a0 = vmladavaq_s8(a0, xv, vldrbq_gather_offset_s8(w, o0));
+            a1 = vmladavaq_s8(a1, xv, vldrbq_gather_offset_s8(w, o1));
+            a2 = vmladavaq_s8(a2, xv, vldrbq_gather_offset_s8(w, o2));
+            a3 = vmladavaq_s8(a3, xv, vldrbq_gather_offset_s8(w, o3));
+            x += 16;
+            w += 64;
+        }
+    }
+    /* The rest = n % 16 last inputs: lane i < 4 * (rest / 4) is in a group (row r's byte at
+     * 16g + j + 4r), a later lane a tail input (at 4i + r); lanes >= rest are off. */
+    int32_t rest = n & 15;
+    if (rest > 0) {
+        mve_pred16_t live = vctp8q((uint32_t)rest);
+        uint8x16_t lane = vidupq_n_u8(0, 1);
+        mve_pred16_t tail = vcmpcsq_n_u8(lane, (uint8_t)(rest & ~3));
+        uint8x16_t off = vpselq_u8(vshlq_n_u8(lane, 2), chunk_offsets(lane), tail);
+        uint8x16_t step = vpselq_u8(vdupq_n_u8(1), vdupq_n_u8(4), tail);
+        int8x16_t xv = vldrbq_z_s8(x, live);
+        a0 = vmladavaq_s8(a0, xv, vldrbq_gather_offset_z_s8(w, off, live));
+        off = vaddq_u8(off, step);
+        a1 = vmladavaq_s8(a1, xv, vldrbq_gather_offset_z_s8(w, off, live));
+        off = vaddq_u8(off, step);
+        a2 = vmladavaq_s8(a2, xv, vldrbq_gather_offset_z_s8(w, off, live));
+        off = vaddq_u8(off, step);
+        a3 = vmladavaq_s8(a3, xv, vldrbq_gather_offset_z_s8(w, off, live));
+        w += FC_ROWS * rest;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    return w;
+}
+#else
 /* Four rows: acc[r] = init[r] + sum_i x[i] * w[r][i]; returns the weights after the block.
  * Not inlined, so that the inner loop keeps its pointers, count and sums in registers. */
 FC_NOINLINE const int8_t *block_rows4(const int8_t *x, const int8_t *w, int32_t n,
@@ -125,10 +202,21 @@ FC_NOINLINE const int8_t *block_rows4(const int8_t *x, const int8_t *w, int32_t 
     acc[3] = a3;
     return w;
 }
+#endif
 
 /* One plain row: returns acc + sum_i x[i] * w[i]. */
 FC_INLINE int32_t row1(const int8_t *x, const int8_t *w, int32_t n, int32_t acc)
 {
+#if MCUF_MVE
+    /* 16 bytes a step (contiguous byte loads, any alignment), the last step tail-predicated. */
+    for (; n > 0; n -= 16) {
+        mve_pred16_t live = vctp8q((uint32_t)n);
+        acc = vmladavaq_s8(acc, vldrbq_z_s8(x, live), vldrbq_z_s8(w, live));
+        x += 16;
+        w += 16;
+    }
+    return acc;
+#else
     int32_t i = 0;
 #if MCUF_SIMD
     for (; i + 3 < n; i += 4) {
@@ -142,6 +230,7 @@ FC_INLINE int32_t row1(const int8_t *x, const int8_t *w, int32_t n, int32_t acc)
         acc += (int32_t)x[i] * (int32_t)w[i];
     }
     return acc;
+#endif
 }
 
 /* Rows [o, o + rows) of one batch (rows = FC_ROWS, or 1 past the last full block):

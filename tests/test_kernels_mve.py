@@ -1,0 +1,175 @@
+"""The packed FULLY_CONNECTED kernels (``mcuf_fc_packed.c``) on Cortex-M55 with Helium (MVE).
+
+Built for the ``qemu_mps3_an547`` board (``-mcpu=cortex-m55``: ``__ARM_FEATURE_MVE`` is 3, so
+``MCUF_MVE`` selects the VLD4 / byte-gather / VMLADAVA loops) and run in QEMU's ``mps3-an547``, the
+kernels give the outputs of the host's portable kernels (``mcuf_fc_s8``, ``mcuf_fc_s8_f64``) on
+seeded random shapes: whole calls, output slices (each slice's rows packed on their own, stored back
+to back as the code generator stores them) and input slices accumulated in int32 and requantised
+once. The packed weights start at every address modulo 4, since a C int8 array need not be
+word-aligned and VLD4.32 needs it: aligned weights take the VLD4 loop, the others the gather loop.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from generator.codegen import qparams as qp
+from generator.codegen.lower_fc import fold_bias, pack_fc_weights
+from generator.plan.pex import slice_ranges
+from generator.resources import runtime_dir
+from tests.support import ckernels as ck
+from tests.test_kernels_linear import Firmware, reference_rescales
+
+BOARD = "qemu_mps3_an547"
+SOURCES = ("mcuf_fixedpoint.c", "mcuf_conv.c", "mcuf_fc.c", "mcuf_fc_packed.c")
+HAVE_TOOLS = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "arm-none-eabi-objdump",
+                                           "qemu-system-arm"))
+
+# (batches, in_n, out_n) that reach every path: no chunk of 16 inputs, one, several; every rest
+# n % 16 (groups 0..3, tail 0..3); remainder rows 0..3; batches; a single input and output.
+EDGE_SHAPES = ((1, 16, 4), (1, 15, 4), (2, 64, 12), (1, 37, 6), (3, 9, 5), (1, 1, 1),
+               (1, 130, 9), (1, 3, 8), (2, 48, 7), (1, 255, 13), (1, 12, 3), (1, 17, 4))
+
+
+def _placed(fw: Firmware, name: str, data: npt.NDArray[np.int8], misalign: int) -> str:
+    """``data`` in a word-aligned array, starting ``misalign`` bytes in: the C expression of its
+    first byte."""
+    values = [0] * misalign + [int(v) for v in data.reshape(-1)] + [0] * (4 - misalign)
+    fw.decls.append(f"static const int8_t {name}[{len(values)}] __attribute__((aligned(4))) = "
+                    f"{{{', '.join(map(str, values))}}};")
+    return f"({name} + {misalign})"
+
+
+def _packed_slices(parts: list[npt.NDArray[np.int8]]) -> tuple[npt.NDArray[np.int8], list[int]]:
+    """Each part packed alone, back to back in one array (as lower_fc.packed_blocks): the array and
+    the offset of each part."""
+    packed = [pack_fc_weights(np.ascontiguousarray(p)) for p in parts]
+    offsets = np.cumsum([0, *(p.size for p in packed)])[:-1]
+    return np.concatenate(packed), [int(o) for o in offsets]
+
+
+def _case(fw: Firmware, case: int, rng: np.random.Generator, shape: tuple[int, int, int]) -> None:
+    batches, in_n, out_n = shape
+    x = rng.integers(-128, 128, size=(batches, in_n), dtype=np.int8)
+    w = rng.integers(-128, 128, size=(out_n, in_n), dtype=np.int8)
+    bias = rng.integers(-3000, 3000, size=out_n, dtype=np.int32)
+    mult, shift = zip(*(qp.quantize_multiplier(float(v)) for v in rng.uniform(1e-4, 2e-2, out_n)),
+                      strict=True)
+    q = ck.Quant(in_offset=int(rng.integers(-127, 129)), out_offset=int(rng.integers(-20, 20)),
+                 act_min=-110, act_max=120)
+    folded = fold_bias(w, bias, q.in_offset)
+    scales = reference_rescales(float(np.float32(rng.uniform(1e-3, 0.1))),
+                                tuple(float(np.float32(v)) for v in rng.uniform(1e-4, 1e-2, out_n)),
+                                float(np.float32(rng.uniform(1e-3, 0.2))))
+    xs = fw.array(f"x{case}", "int8_t", x)
+    bf = fw.array(f"bf{case}", "int32_t", folded)
+    m, s = fw.array(f"m{case}", "int32_t", mult), fw.array(f"s{case}", "int32_t", shift)
+    sc = fw.array(f"sc{case}", "double", scales)
+    want = ck.fc(x, w, bias, mult, shift, q, True)
+    want_f64 = ck.fc_f64(x, w, bias, scales, q, True)
+
+    def params(name: str, b: int, i: int, o: int, qq: ck.Quant) -> str:
+        return fw.params(name, "mcuf_fc_params", ck.FcParams(b, i, o, qq.in_offset, qq.out_offset,
+                                                             qq.act_min, qq.act_max, 1))
+
+    p = params(f"p{case}", batches, in_n, out_n, q)
+    wp = _placed(fw, f"w{case}", pack_fc_weights(w), case % 4)
+    fw.check(f"fc{case}", f"mcuf_fc_packed_s8({p}, {xs}, {wp}, {bf}, {m}, {s}, out_fc{case})", want)
+    fw.check(f"f64_{case}", f"mcuf_fc_packed_s8_f64({p}, {xs}, {wp}, {bf}, {sc}, out_f64_{case})",
+             want_f64)
+
+    # batch 0 only below: the code generator slices only single-batch FULLY_CONNECTED ops
+    slices = int(rng.integers(2, 6))
+    outs = slice_ranges(out_n, min(slices, out_n))
+    packed, offsets = _packed_slices([w[lo:hi] for lo, hi in outs])
+    wo = _placed(fw, f"wo{case}", packed, (case + 1) % 4)
+    for j, ((lo, hi), off) in enumerate(zip(outs, offsets, strict=True)):
+        pj = params(f"po{case}_{j}", 1, in_n, hi - lo, q)
+        fw.check(f"o{case}_{j}", f"mcuf_fc_packed_s8({pj}, {xs}, {wo} + {off}, {bf} + {lo}, "
+                 f"{m} + {lo}, {s} + {lo}, out_o{case}_{j})", want[:1, lo:hi])
+        fw.check(f"of{case}_{j}", f"mcuf_fc_packed_s8_f64({pj}, {xs}, {wo} + {off}, {bf} + {lo}, "
+                 f"{sc} + {lo}, out_of{case}_{j})", want_f64[:1, lo:hi])
+
+    ins = slice_ranges(in_n, min(slices, in_n))
+    packed, offsets = _packed_slices([w[:, lo:hi] for lo, hi in ins])
+    wi = _placed(fw, f"wi{case}", packed, (case + 2) % 4)
+    fw.decls.append(f"static int32_t acc{case}[{out_n}];")
+    pre = [f"mcuf_zero_s32({out_n}, acc{case});"]
+    for j, ((lo, hi), off) in enumerate(zip(ins, offsets, strict=True)):
+        pj = params(f"pi{case}_{j}", 1, hi - lo, out_n, ck.Quant(0, 0, -128, 127))
+        pre.append(f"mcuf_fc_packed_s8_acc({pj}, {xs} + {lo}, {wi} + {off}, acc{case});")
+    fw.check(f"acc{case}", f"mcuf_requant_s32(1, {out_n}, acc{case}, {bf}, {m}, {s}, "
+             f"{q.out_offset}, {q.act_min}, {q.act_max}, out_acc{case}, {out_n})", want[:1],
+             pre=" ".join(pre) + "\n    ")
+
+
+def _firmware(seed: int) -> Firmware:
+    rng = np.random.default_rng(seed)
+    fw = Firmware([], [])
+    shapes = [(int(rng.integers(1, 3)), int(rng.integers(1, 300)), int(rng.integers(1, 24)))
+              for _ in range(10)]
+    for case, shape in enumerate([*EDGE_SHAPES, *shapes] if seed == 0 else shapes):
+        _case(fw, case, rng, shape)
+    return fw
+
+
+def _manifest() -> dict[str, Any]:
+    from generator.build.platform_files import platform_dir
+
+    data: dict[str, Any] = json.loads((platform_dir() / "boards" / f"{BOARD}.json").read_text())
+    return data
+
+
+def _build(source: str, opt: str, tmp: Path) -> Path:
+    from generator.build.platform_files import platform_dir
+
+    build = _manifest()["build"]
+    machine = [f"-mcpu={build['cpu']}", "-mthumb", f"-mfloat-abi={build['float_abi']}",
+               f"-mfpu={build['fpu']}"]
+    main_c = tmp / "main.c"
+    main_c.write_text(source)
+    rt, port = runtime_dir(), platform_dir() / "runtime"
+    elf = tmp / "fc.elf"
+    cmd = ["arm-none-eabi-gcc", *machine, "-std=c99", opt, "-Wall", "-Wextra", "-Werror",
+           "-ffunction-sections", "-fdata-sections", f"-I{rt / 'include'}", f"-I{port / 'include'}",
+           str(main_c), *(str(rt / "src" / s) for s in SOURCES),
+           *map(str, sorted((port / "src").glob("*.c"))), "-nostartfiles", "--specs=nano.specs",
+           "-Wl,--gc-sections", f"-L{platform_dir() / 'ldscripts'}", f"-T{build['ldscript']}",
+           "-o", str(elf)]
+    res = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return elf
+
+
+def _function(elf: Path, name: str) -> str:
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", "-m", "armv8.1-m.main", str(elf)],
+                         check=True, capture_output=True, text=True).stdout
+    start = dis.index(f"<{name}>:")
+    end = dis.find("\n\n", start)
+    return dis[start:end]
+
+
+pytestmark = [pytest.mark.emulator, pytest.mark.cross,
+              pytest.mark.skipif(not HAVE_TOOLS, reason="needs arm-none-eabi-gcc and qemu-system-arm")]
+
+
+@pytest.mark.parametrize("opt", ["-Os", "-O2"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mve_packed_fc_matches_host(seed: int, opt: str, tmp_path: Path) -> None:
+    from generator.build.qemu import run_qemu
+
+    elf = _build(_firmware(seed).source(), opt, tmp_path)
+    block = _function(elf, "block_rows4")
+    for insn in ("vld40.32", "vld43.32", "vmlava.s8", "vctp.8"):
+        assert insn in block, f"the Helium inner loop was not compiled in ({insn} missing)"
+    assert "smlad" not in block
+    run = run_qemu(elf, _manifest()["upload"]["qemu_machine"])
+    assert run.exit_code == 0 and "OK" in run.stdout, run.stdout + run.stderr
