@@ -8,8 +8,15 @@ requantisation is provably TFLite's (:func:`fast_eligible`); anything else keeps
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing as npt
+
+from generator.codegen.schedule import Arg, Call, ConstRef, Literal
+
+if TYPE_CHECKING:
+    from generator.codegen.lower import Lowering, Weighted
 
 I32_MAX = 2**31 - 1
 # |x + in_offset| for int8 x and a zero point in [-128, 127]
@@ -79,3 +86,62 @@ def fast_eligible(w3: npt.NDArray[np.int8], bias: npt.NDArray[np.int32] | None,
     r = -sh
     k = (np.int64(1) << (r - 1)) + (np.int64(out_offset) << r)
     return bool(np.all(bound + k <= I32_MAX) and np.all(k - bound - 1 >= -(2**31)))
+
+
+# ---- lowering: the calls, when the fast kernel is exact ------------------------------------------
+
+
+def _streams(lw: Lowering, name: str, k: Weighted, p: dict[str, int],
+             ranges: list[tuple[int, int]]) -> list[ConstRef] | None:
+    """One stream per channel range of the layer, back to back in constant ``name``; None if the
+    fast kernel is not exact for this layer."""
+    w3 = k.weights.reshape(k.weights.shape[1], k.weights.shape[2], -1)
+    if not fast_eligible(w3, k.bias, k.mult, k.shift, p["out_offset"], p["depth_mult"]):
+        return None
+    blocks = []
+    for lo, hi in ranges:
+        bias = None if k.bias is None else k.bias[lo:hi]
+        blocks.append(fast_stream(w3[:, :, lo:hi], bias, k.mult[lo:hi], k.shift[lo:hi],
+                                  p["in_offset"], p["out_offset"]))
+    if name not in lw.consts:
+        lw.const(name, np.concatenate(blocks))
+    refs, offset = [], 0
+    for b in blocks:
+        refs.append(ConstRef(name, offset))
+        offset += int(b.size)
+    return refs
+
+
+def fast_call(lw: Lowering, i: int, k: Weighted, p: dict[str, int], src: Arg, dst: Arg,
+              ranges: list[tuple[int, int]], index: int, comment: str) -> Call | None:
+    """``mcuf_dwconv2d_fast_s8`` for DEPTHWISE_CONV_2D op ``i`` on channel range ``ranges[index]``
+    (``ranges``: every range the layer is cut into, one stream each), or None where the portable
+    kernel must run."""
+    refs = _streams(lw, f"op{i}_dwf_s{len(ranges)}", k, p, ranges)
+    if refs is None:
+        return None
+    return Call("mcuf_dwconv2d_fast_s8", (src, refs[index], dst), "mcuf_dwconv_params",
+                tuple(p.items()), comment, i)
+
+
+def by_rows(p: dict[str, int], tmp_bytes: int) -> bool:
+    """True if the in-place kernel can work by rows (``groups`` 0): stride 1, the output the input's
+    size and pixel stride, and ``tmp_bytes`` holding pad_top + 1 rows."""
+    same = (p["out_h"], p["out_w"], p["out_cs"]) == (p["in_h"], p["in_w"], p["in_cs"])
+    rows = (p["pad_top"] + 1) * p["in_w"] * p["in_cs"]
+    return same and p["stride_h"] == p["stride_w"] == 1 and 0 <= p["pad_top"] and rows <= tmp_bytes
+
+
+def fast_inplace_call(lw: Lowering, i: int, k: Weighted, p: dict[str, int], buf: Arg, tmp: Arg,
+                      groups: int, tmp_bytes: int, comment: str) -> Call | None:
+    """``mcuf_dwconv2d_inplace_fast_s8``, by rows where :func:`by_rows` allows (one stream), else
+    with ``groups`` channel groups (split as the C does: channels c * j // groups ..
+    c * (j + 1) // groups, a stream each); None where the portable kernel must run."""
+    c = p["in_c"]
+    rows = by_rows(p, tmp_bytes)
+    ranges = [(0, c)] if rows else [(c * j // groups, c * (j + 1) // groups) for j in range(groups)]
+    refs = _streams(lw, f"op{i}_dwf_s1" if rows else f"op{i}_dwf_g{groups}", k, p, ranges)
+    if refs is None:
+        return None
+    return Call("mcuf_dwconv2d_inplace_fast_s8", (buf, refs[0], tmp, Literal(str(0 if rows else groups))),
+                "mcuf_dwconv_params", tuple(p.items()), comment, i)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from generator.codegen import dw_fast
 from generator.codegen import qparams as qp
 from generator.codegen.schedule import (
     Arg,
@@ -244,6 +245,11 @@ def _dwconv(lw: Lowering, i: int, op: Op) -> None:
     _, _, ic = _hwc(g.tensors[op.inputs[0]])
     _, _, oc = _hwc(g.tensors[op.outputs[0]])
     p = dwconv_params(g, op, ic, ic, oc)
+    fast = dw_fast.fast_call(lw, i, k, p, lw.buf(op.inputs[0]), lw.buf(op.outputs[0]), [(0, oc)],
+                             0, f"DEPTHWISE_CONV_2D {op.name}")
+    if fast is not None:
+        lw.emit(fast)
+        return
     weights = k.weights.reshape(k.weights.shape[1], k.weights.shape[2], oc)
     args = [lw.buf(op.inputs[0]), *_weighted_consts(lw, i, k, weights), lw.buf(op.outputs[0])]
     lw.emit(Call("mcuf_dwconv2d_s8", tuple(args), "mcuf_dwconv_params", _params(**p),

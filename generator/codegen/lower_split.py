@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from generator.codegen import dw_fast
 from generator.codegen.lower import (
     HANDLERS,
     Lowering,
@@ -246,6 +247,13 @@ def _dw_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
     p = dwconv_params(g, op, src.c, src.cs, out.cs)
     m_out = out_multiplier(g, ctx.chain, i)
     ranges = slice_ranges(base_channels(g, ctx.chain), ctx.slices)
+    comment = f"DEPTHWISE_CONV_2D {op.name} [{ctx.lo * m_out}:{ctx.hi * m_out}]"
+    fast = dw_fast.fast_call(lw, i, k, p, src.ref, out.ref,
+                             [(lo * m_out, hi * m_out) for lo, hi in ranges],
+                             _slice_index(g, ctx), comment)
+    if fast is not None:
+        lw.emit(fast)
+        return
     w3 = k.weights.reshape(k.weights.shape[1], k.weights.shape[2], -1)
     blocks = [w3[:, :, lo * m_out : hi * m_out] for lo, hi in ranges]
     w = _relayout(lw, f"op{i}_w_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
@@ -313,6 +321,12 @@ def _inplace(lw: Lowering, i: int, op: Op, param: int) -> None:
                      "mcuf_conv_params", _params(**p), f"CONV_2D {op.name} (in place)", i))
         return
     p = dwconv_params(g, op, cin, cin, cout)
+    fast = dw_fast.fast_inplace_call(lw, i, k, p, buf, tmp, param,
+                                     inplace_tmp_bytes(g, op, param),
+                                     f"DEPTHWISE_CONV_2D {op.name} (in place)")
+    if fast is not None:
+        lw.emit(fast)
+        return
     w3 = k.weights.reshape(k.weights.shape[1], k.weights.shape[2], -1)
     blocks = [w3[:, :, lo:hi] for lo, hi in slice_ranges(cout, param)]
     w = _relayout(lw, f"op{i}_w_g{param}", blocks)[0]

@@ -237,7 +237,9 @@ void mcuf_dwconv2d_fast_s8(const mcuf_dwconv_params *p, const int8_t *in, const 
                            int8_t *out);
 
 /* In-place form as mcuf_dwconv2d_inplace_s8: group j (channels c0..c1) reads its own stream, the
- * groups' streams stored back to back. */
+ * groups' streams stored back to back. groups == 0: by rows instead, with the whole layer's stream,
+ * for stride 1 and an output the input's size (out_cs == in_cs); tmp holds pad_top + 1 output rows
+ * (in_w * in_cs bytes each): output row oy is copied over input row oy once no later row reads it. */
 void mcuf_dwconv2d_inplace_fast_s8(const mcuf_dwconv_params *p, int8_t *buf, const int32_t *stream,
                                    int8_t *tmp, int32_t groups);
 

@@ -182,73 +182,16 @@ DW_INLINE int8_t dw_out(int32_t acc2, const int32_t *q, const dw_ctx *cx, int sa
     return (int8_t)y;
 }
 
-/* ---- one tap of four channels: v holds their input bytes, *w their two weight words ------------- */
-
-DW_INLINE void dw_mac4(int32_t v, const int32_t **w, int32_t a[4])
-{
-#if DW_ASM
-    int32_t e, w0, w1;
-    const int32_t *wp = *w;
-    __asm__("ldrd    %[w0], %[w1], [%[wp]], #8\n\t"
-            "sxtb16  %[e], %[v]\n\t"
-            "sxtb16  %[v], %[v], ror #8\n\t"
-            "smlabb  %[a0], %[e], %[w0], %[a0]\n\t"
-            "smlatt  %[a2], %[e], %[w0], %[a2]\n\t"
-            "smlabb  %[a1], %[v], %[w1], %[a1]\n\t"
-            "smlatt  %[a3], %[v], %[w1], %[a3]\n\t"
-            : [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]), [v] "+r"(v),
-              [wp] "+r"(wp), [e] "=&r"(e), [w0] "=&r"(w0), [w1] "=&r"(w1)
-            :
-            : "memory");
-    *w = wp;
-#else
-    const int32_t *wp = *w;
-    const int32_t e = dw_ext0(v);
-    const int32_t o = dw_ext1(v);
-    a[0] = dw_bb(e, wp[0], a[0]);
-    a[2] = dw_tt(e, wp[0], a[2]);
-    a[1] = dw_bb(o, wp[1], a[1]);
-    a[3] = dw_tt(o, wp[1], a[3]);
-    *w = wp + 2;
-#endif
-}
-
-/* The records of four channels at *w (advanced past them) applied to a[0..3], written to dst[0..3]. */
-DW_INLINE void dw_out4(const int32_t a[4], const int32_t **w, const dw_ctx *cx, int sat,
-                       int8_t *dst)
-{
-#if DW_ASM
-    if (sat) {
-        const int32_t *wp = *w;
-        int32_t m, k, r;
-#define DW_ASM_OUT(J)                                                                               \
-    "ldrd    %[m], %[k], [%[wp]], #8\n\t"                                                           \
-    "ldr     %[r], [%[wp]], #4\n\t"                                                                 \
-    "smmlar  %[m], %[a" J "], %[m], %[k]\n\t"                                                      \
-    "add     %[m], %[m], %[a" J "], asr #31\n\t"                                                   \
-    "asr     %[m], %[m], %[r]\n\t"                                                                  \
-    "ssat    %[m], #8, %[m]\n\t"                                                                    \
-    "strb    %[m], [%[d], #" J "]\n\t"
-        __asm__ volatile(DW_ASM_OUT("0") DW_ASM_OUT("1") DW_ASM_OUT("2") DW_ASM_OUT("3")
-                         : [wp] "+r"(wp), [m] "=&r"(m), [k] "=&r"(k), [r] "=&r"(r)
-                         : [a0] "r"(a[0]), [a1] "r"(a[1]), [a2] "r"(a[2]), [a3] "r"(a[3]),
-                           [d] "r"(dst)
-                         : "memory");
-#undef DW_ASM_OUT
-        *w = wp;
-        return;
-    }
-#endif
-    for (int32_t j = 0; j < 4; j++) {
-        dst[j] = dw_out(a[j], *w + 3 * j, cx, sat);
-    }
-    *w += 12;
-}
-
-/* ---- a 3x3 interior pixel, four channels: the whole group in one block ---------------------------- */
+/* ---- taps ---------------------------------------------------------------------------------------------
+ * A unit is L = 4, 2 or 1 channels (a compile-time constant in every call): a[0..L-1] are their
+ * accumulators, *w the stream at the unit's weight words (L = 4: two per tap, else one), advanced past
+ * what is read. The asm statements read the input and the stream but declare no memory operands: this
+ * kernel never writes either (mcuf_dwconv2d_fast_s8 orders every store before it with a compiler
+ * barrier), so no store can be reordered with them. */
 
 #if DW_ASM
-#define DW_ASM_TAP(ADDR)                                                                            \
+/* four channels: bytes c..c+3 at ADDR, weights (c, c+2), (c+1, c+3) */
+#define DW_ASM_TAP4(ADDR, ADDR1)                                                                    \
     "ldr     %[x], " ADDR "\n\t"                                                                    \
     "ldrd    %[w0], %[w1], [%[wp]], #8\n\t"                                                         \
     "sxtb16  %[e], %[x]\n\t"                                                                        \
@@ -257,184 +200,358 @@ DW_INLINE void dw_out4(const int32_t a[4], const int32_t **w, const dw_ctx *cx, 
     "smlatt  %[a2], %[e], %[w0], %[a2]\n\t"                                                         \
     "smlabb  %[a1], %[x], %[w1], %[a1]\n\t"                                                         \
     "smlatt  %[a3], %[x], %[w1], %[a3]\n\t"
-#define DW_ASM_ROW                                                                                  \
-    DW_ASM_TAP("[%[p]]") DW_ASM_TAP("[%[p], %[col]]") DW_ASM_TAP("[%[p], %[col], lsl #1]")
-#define DW_ASM_OUT(J)                                                                               \
-    "ldrd    %[x], %[e], [%[wp]], #8\n\t"                                                           \
+/* two channels: byte c at ADDR (from p), c + 1 at ADDR1 (the same from q = p + 1); weights (c, c+1) */
+#define DW_ASM_TAP2(ADDR, ADDR1)                                                                    \
+    "ldrsb   %[x], " ADDR "\n\t"                                                                    \
+    "ldrsb   %[e], " ADDR1 "\n\t"                                                                   \
     "ldr     %[w0], [%[wp]], #4\n\t"                                                                \
-    "smmlar  %[x], %[a" J "], %[x], %[e]\n\t"                                                      \
-    "add     %[x], %[x], %[a" J "], asr #31\n\t"                                                   \
-    "asr     %[x], %[x], %[w0]\n\t"                                                                 \
-    "ssat    %[x], #8, %[x]\n\t"                                                                    \
-    "strb    %[x], [%[d], #" J "]\n\t"
+    "smlabb  %[a0], %[x], %[w0], %[a0]\n\t"                                                         \
+    "smlabt  %[a1], %[e], %[w0], %[a1]\n\t"
+#define DW_ASM_TAP1(ADDR, ADDR1)                                                                    \
+    "ldrsb   %[x], " ADDR "\n\t"                                                                    \
+    "ldr     %[w0], [%[wp]], #4\n\t"                                                                \
+    "smlabb  %[a0], %[x], %[w0], %[a0]\n\t"
+#define DW_ASM_ROW(TAP)                                                                             \
+    TAP("[%[p]]", "[%[q]]") TAP("[%[p], %[col]]", "[%[q], %[col]]")                                 \
+    TAP("[%[p], %[col], lsl #1]", "[%[q], %[col], lsl #1]")
+#define DW_ASM_ROW2(TAP) TAP("[%[p]]", "[%[q]]") TAP("[%[p], %[col]]", "[%[q], %[col]]")
+#define DW_ASM_ROW1(TAP) TAP("[%[p]]", "[%[q]]")
+#define DW_ASM_NEXT_DW_ASM_TAP4 "add     %[p], %[p], %[row]\n\t"
+#define DW_ASM_NEXT_DW_ASM_TAP2 "add     %[p], %[p], %[row]\n\tadd     %[q], %[q], %[row]\n\t"
+#define DW_ASM_NEXT_DW_ASM_TAP1 "add     %[p], %[p], %[row]\n\t"
+#define DW_ASM_OUT4                                                                                 \
+    [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]), [p] "+r"(p),              \
+        [wp] "+r"(wp), [x] "=&r"(xv), [e] "=&r"(e), [w0] "=&r"(w0), [w1] "=&r"(w1)
+#define DW_ASM_OUT2                                                                                 \
+    [a0] "+r"(a[0]), [a1] "+r"(a[1]), [p] "+r"(p), [q] "+r"(q), [wp] "+r"(wp), [x] "=&r"(xv),     \
+        [e] "=&r"(e), [w0] "=&r"(w0)
+#define DW_ASM_OUT1 [a0] "+r"(a[0]), [p] "+r"(p), [wp] "+r"(wp), [x] "=&r"(xv), [w0] "=&r"(w0)
+
+/* One asm statement over the taps CODE(TAP) of a unit of L channels. */
+#define DW_ASM_UNIT(L, CODE, ...)                                                                   \
+    do {                                                                                            \
+        const int8_t *p = x;                                                                        \
+        const int8_t *q = x + 1;                                                                    \
+        const int32_t *wp = *w;                                                                     \
+        int32_t xv, e, w0, w1;                                                                      \
+        (void)q;                                                                                    \
+        (void)e;                                                                                    \
+        (void)w1;                                                                                   \
+        if ((L) == 4) {                                                                             \
+            __asm__(CODE(DW_ASM_TAP4) : DW_ASM_OUT4 : __VA_ARGS__);                                \
+        } else if ((L) == 2) {                                                                      \
+            __asm__(CODE(DW_ASM_TAP2) : DW_ASM_OUT2 : __VA_ARGS__);                                \
+        } else {                                                                                    \
+            __asm__(CODE(DW_ASM_TAP1) : DW_ASM_OUT1 : __VA_ARGS__);                                \
+        }                                                                                           \
+        *w = wp;                                                                                    \
+    } while (0)
+#define DW_CODE3(TAP) DW_ASM_ROW(TAP)
+#define DW_CODE2(TAP) DW_ASM_ROW2(TAP)
+#define DW_CODE1(TAP) DW_ASM_ROW1(TAP)
+#define DW_CODE9(TAP)                                                                               \
+    DW_ASM_ROW(TAP) DW_ASM_NEXT_##TAP DW_ASM_ROW(TAP) DW_ASM_NEXT_##TAP DW_ASM_ROW(TAP)
 #endif
 
-/* Tap (0, 0) at x; *w: the group's stream (advanced past it). sat: clamp to int8 (the only case the
- * block handles whole; otherwise the block stops before the requantisation). */
-DW_INLINE void dw_group3x3(const int8_t *x, const dw_ctx *cx, const int32_t **w, int sat,
-                           int8_t *dst)
+/* One tap of a unit in C: v, the input bytes of its channels (from byte 0). */
+DW_INLINE void dw_tap_c(int L, int32_t v, const int32_t **w, int32_t a[4])
+{
+    if (L == 4) {
+        const int32_t e = dw_ext0(v);
+        const int32_t o = dw_ext1(v);
+        a[0] = dw_bb(e, (*w)[0], a[0]);
+        a[2] = dw_tt(e, (*w)[0], a[2]);
+        a[1] = dw_bb(o, (*w)[1], a[1]);
+        a[3] = dw_tt(o, (*w)[1], a[3]);
+        *w += 2;
+    } else {
+        a[0] = dw_bb(dw_ext0(v), **w, a[0]);
+        if (L == 2) {
+            a[1] = dw_bt(dw_ext1(v), **w, a[1]);
+        }
+        *w += 1;
+    }
+}
+
+DW_INLINE int32_t dw_load(int L, const int8_t *x)
+{
+    return L == 4 ? dw_ld4(x) : L == 2 ? dw_ld2(x) : (int32_t)(uint8_t)*x;
+}
+
+/* n = 1, 2 or 3 (a constant) taps at x, x + col, x + 2 col. */
+DW_INLINE void dw_taps(int L, const int8_t *x, int32_t col, int n, const int32_t **w, int32_t a[4])
 {
 #if DW_ASM
-    const int8_t *p = x;
-    const int32_t *wp = *w;
-    int32_t a[4], xv, e, w0, w1;
-    if (sat) {
-        __asm__ volatile(
-            "ldrd    %[a0], %[a1], [%[wp]], #8\n\t"
-            "ldrd    %[a2], %[a3], [%[wp]], #8\n\t"
-            DW_ASM_ROW "add     %[p], %[p], %[row]\n\t"
-            DW_ASM_ROW "add     %[p], %[p], %[row]\n\t"
-            DW_ASM_ROW
-            DW_ASM_OUT("0") DW_ASM_OUT("1") DW_ASM_OUT("2") DW_ASM_OUT("3")
-            : [a0] "=&r"(a[0]), [a1] "=&r"(a[1]), [a2] "=&r"(a[2]), [a3] "=&r"(a[3]), [p] "+r"(p),
-              [wp] "+r"(wp), [x] "=&r"(xv), [e] "=&r"(e), [w0] "=&r"(w0), [w1] "=&r"(w1)
-            : [col] "r"(cx->col), [row] "r"(cx->row), [d] "r"(dst)
-            : "memory");
-        *w = wp;
-        return;
+    if (n == 3) {
+        DW_ASM_UNIT(L, DW_CODE3, [col] "r"(col));
+    } else if (n == 2) {
+        DW_ASM_UNIT(L, DW_CODE2, [col] "r"(col));
+    } else {
+        DW_ASM_UNIT(L, DW_CODE1, [col] "r"(col));
     }
-    __asm__("ldrd    %[a0], %[a1], [%[wp]], #8\n\t"
-            "ldrd    %[a2], %[a3], [%[wp]], #8\n\t"
-            DW_ASM_ROW "add     %[p], %[p], %[row]\n\t"
-            DW_ASM_ROW "add     %[p], %[p], %[row]\n\t"
-            DW_ASM_ROW
-            : [a0] "=&r"(a[0]), [a1] "=&r"(a[1]), [a2] "=&r"(a[2]), [a3] "=&r"(a[3]), [p] "+r"(p),
-              [wp] "+r"(wp), [x] "=&r"(xv), [e] "=&r"(e), [w0] "=&r"(w0), [w1] "=&r"(w1)
-            : [col] "r"(cx->col), [row] "r"(cx->row)
-            : "memory");
-    *w = wp;
-    dw_out4(a, w, cx, sat, dst);
 #else
-    const int32_t *wp = *w;
-    int32_t a[4] = {wp[0], wp[1], wp[2], wp[3]};
-    wp += 4;
-    for (int32_t ky = 0; ky < 3; ky++) {
-        for (int32_t kx = 0; kx < 3; kx++) {
-            dw_mac4(dw_ld4(x + ky * cx->row + kx * cx->col), &wp, a);
-        }
+    for (int i = 0; i < n; i++) {
+        dw_tap_c(L, dw_load(L, x + i * col), w, a);
     }
-    *w = wp;
-    dw_out4(a, w, cx, sat, dst);
 #endif
 }
 
-/* ---- any pixel: taps outside the input read the zero point -------------------------------------- */
-
-DW_INLINE int32_t dw_ld1(const int8_t *p)
+/* All nine taps of a 3x3 pixel whose tap (0, 0) is at x. */
+DW_INLINE void dw_block3x3(int L, const int8_t *x, int32_t row, int32_t col, const int32_t **w,
+                           int32_t a[4])
 {
-    return (int32_t)*p;
+#if DW_ASM
+    DW_ASM_UNIT(L, DW_CODE9, [col] "r"(col), [row] "r"(row));
+#else
+    dw_taps(L, x, col, 3, w, a);
+    dw_taps(L, x + row, col, 3, w, a);
+    dw_taps(L, x + 2 * row, col, 3, w, a);
+#endif
 }
 
-/* The input bytes of tap (ky, kx): bit ky of rows and bit kx of cols set if it is inside (the
- * address in + i + ky row + kx col is formed only then), else ZP. */
-#define DW_TAP_IN(LOAD, ZP)                                                                         \
-    ((((rows >> ky) & (cols >> kx)) & 1u) != 0u ? LOAD(in + i + ky * cx->row + kx * cx->col) : (ZP))
-
-/* A pixel whose tap (0, 0) would be input element i (channel 0); n channels. */
-DW_INLINE void dw_pixel(const dw_ctx *cx, const int8_t *in, int32_t i, uint32_t rows, uint32_t cols,
-                        const int32_t *w, int32_t n, int8_t *dst, int sat)
+/* n (a constant) taps in the padding; zp2 = (zp, zp), the input zero point in both lanes. */
+DW_INLINE void dw_ztaps(int L, int32_t zp2, int n, const int32_t **w, int32_t a[4])
 {
-    int32_t c = 0;
-    for (; c + 3 < n; c += 4) {
-        int32_t a[4] = {w[0], w[1], w[2], w[3]};
-        w += 4;
-        for (int32_t ky = 0; ky < cx->k_h; ky++) {
-            for (int32_t kx = 0; kx < cx->k_w; kx++) {
-                dw_mac4(DW_TAP_IN(dw_ld4, cx->zp4), &w, a);
+#if DW_ASM
+    const int32_t *wp = *w;
+    int32_t w0, w1;
+#define DW_ASM_ZTAP4                                                                                \
+    "ldrd    %[w0], %[w1], [%[wp]], #8\n\t"                                                         \
+    "smlabb  %[a0], %[z], %[w0], %[a0]\n\t"                                                         \
+    "smlatt  %[a2], %[z], %[w0], %[a2]\n\t"                                                         \
+    "smlabb  %[a1], %[z], %[w1], %[a1]\n\t"                                                         \
+    "smlatt  %[a3], %[z], %[w1], %[a3]\n\t"
+#define DW_ASM_ZOUT4                                                                                \
+    [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]), [wp] "+r"(wp),            \
+        [w0] "=&r"(w0), [w1] "=&r"(w1)
+    if (L == 4 && n == 3) {
+        __asm__(DW_ASM_ZTAP4 DW_ASM_ZTAP4 DW_ASM_ZTAP4 : DW_ASM_ZOUT4 : [z] "r"(zp2));
+    } else if (L == 4) {
+        for (int i = 0; i < n; i++) {
+            __asm__(DW_ASM_ZTAP4 : DW_ASM_ZOUT4 : [z] "r"(zp2));
+        }
+    } else {
+        (void)w1;
+        for (int i = 0; i < n; i++) {
+            __asm__("ldr     %[w0], [%[wp]], #4\n\t"
+                    "smlabb  %[a0], %[z], %[w0], %[a0]\n\t"
+                    : [a0] "+r"(a[0]), [wp] "+r"(wp), [w0] "=&r"(w0)
+                    : [z] "r"(zp2));
+            if (L == 2) {
+                __asm__("smlabt  %[a1], %[z], %[w0], %[a1]\n\t"
+                        : [a1] "+r"(a[1])
+                        : [z] "r"(zp2), [w0] "r"(w0));
             }
         }
-        dw_out4(a, &w, cx, sat, dst + c);
-        i += 4;
     }
-    if (n - c >= 2) {
-        int32_t a0 = w[0];
-        int32_t a1 = w[1];
-        w += 2;
-        for (int32_t ky = 0; ky < cx->k_h; ky++) {
-            for (int32_t kx = 0; kx < cx->k_w; kx++) {
-                const int32_t v = DW_TAP_IN(dw_ld2, cx->zp4);
-                a0 = dw_bb(dw_ext0(v), *w, a0);
-                a1 = dw_bt(dw_ext1(v), *w, a1);
-                w++;
+    *w = wp;
+#else
+    for (int i = 0; i < n; i++) {
+        if (L == 4) {
+            a[0] = dw_bb(zp2, (*w)[0], a[0]);
+            a[2] = dw_tt(zp2, (*w)[0], a[2]);
+            a[1] = dw_bb(zp2, (*w)[1], a[1]);
+            a[3] = dw_tt(zp2, (*w)[1], a[3]);
+            *w += 2;
+        } else {
+            a[0] = dw_bb(zp2, **w, a[0]);
+            if (L == 2) {
+                a[1] = dw_bt(zp2, **w, a[1]);
             }
+            *w += 1;
         }
-        dst[c] = dw_out(a0, w, cx, sat);
-        dst[c + 1] = dw_out(a1, w + 3, cx, sat);
-        w += 6;
-        i += 2;
-        c += 2;
     }
-    if (c < n) {
-        int32_t a0 = *w++;
-        for (int32_t ky = 0; ky < cx->k_h; ky++) {
-            for (int32_t kx = 0; kx < cx->k_w; kx++) {
-                const int32_t v = DW_TAP_IN(dw_ld1, (int32_t)(int8_t)cx->zp4);
-                a0 = dw_bb(v, *w, a0);
-                w++;
-            }
-        }
-        dst[c] = dw_out(a0, w, cx, sat);
+#endif
+}
+
+/* The unit's outputs: a[j] becomes the output of a[j] with record j at *w ({m, K, r}; advanced past
+ * the L records). sat: the clamp is int8's. */
+DW_INLINE void dw_req(int L, int32_t a[4], const int32_t **w, const dw_ctx *cx, int sat)
+{
+#if DW_ASM
+    const int32_t *wp = *w;
+    int32_t m, k, r;
+#define DW_ASM_REQ(J, CLAMP)                                                                        \
+    "ldrd    %[m], %[k], [%[wp]], #8\n\t"                                                           \
+    "ldr     %[r], [%[wp]], #4\n\t"                                                                 \
+    "smmlar  %[m], %[a" J "], %[m], %[k]\n\t"                                                      \
+    "add     %[m], %[m], %[a" J "], asr #31\n\t"                                                   \
+    "asr     %[a" J "], %[m], %[r]\n\t" CLAMP(J)
+#define DW_ASM_SAT(J) "ssat    %[a" J "], #8, %[a" J "]\n\t"
+#define DW_ASM_CLAMP(J)                                                                             \
+    "cmp     %[a" J "], %[lo]\n\t"                                                                  \
+    "it      lt\n\t"                                                                                \
+    "movlt   %[a" J "], %[lo]\n\t"                                                                  \
+    "cmp     %[a" J "], %[hi]\n\t"                                                                  \
+    "it      gt\n\t"                                                                                \
+    "movgt   %[a" J "], %[hi]\n\t"
+#define DW_ASM_REQ_TMP [wp] "+r"(wp), [m] "=&r"(m), [k] "=&r"(k), [r] "=&r"(r)
+#define DW_ASM_REQS(CLAMP, N)                                                                       \
+    DW_ASM_REQ("0", CLAMP) DW_ASM_REQ##N(CLAMP)
+#define DW_ASM_REQ1(CLAMP) ""
+#define DW_ASM_REQ2(CLAMP) DW_ASM_REQ("1", CLAMP)
+#define DW_ASM_REQ4(CLAMP) DW_ASM_REQ("1", CLAMP) DW_ASM_REQ("2", CLAMP) DW_ASM_REQ("3", CLAMP)
+#define DW_ASM_A4 [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]),
+#define DW_ASM_A2 [a0] "+r"(a[0]), [a1] "+r"(a[1]),
+#define DW_ASM_A1 [a0] "+r"(a[0]),
+#define DW_ASM_LOHI [lo] "r"(cx->lo), [hi] "r"(cx->hi)
+    if (L == 4 && sat) {
+        __asm__(DW_ASM_REQS(DW_ASM_SAT, 4) : DW_ASM_A4 DW_ASM_REQ_TMP :);
+    } else if (L == 4) {
+        __asm__(DW_ASM_REQS(DW_ASM_CLAMP, 4) : DW_ASM_A4 DW_ASM_REQ_TMP : DW_ASM_LOHI : "cc");
+    } else if (L == 2 && sat) {
+        __asm__(DW_ASM_REQS(DW_ASM_SAT, 2) : DW_ASM_A2 DW_ASM_REQ_TMP :);
+    } else if (L == 2) {
+        __asm__(DW_ASM_REQS(DW_ASM_CLAMP, 2) : DW_ASM_A2 DW_ASM_REQ_TMP : DW_ASM_LOHI : "cc");
+    } else if (sat) {
+        __asm__(DW_ASM_REQS(DW_ASM_SAT, 1) : DW_ASM_A1 DW_ASM_REQ_TMP :);
+    } else {
+        __asm__(DW_ASM_REQS(DW_ASM_CLAMP, 1) : DW_ASM_A1 DW_ASM_REQ_TMP : DW_ASM_LOHI : "cc");
+    }
+    *w = wp;
+#else
+    a[0] = dw_out(a[0], *w, cx, sat);
+    if (L >= 2) {
+        a[1] = dw_out(a[1], *w + 3, cx, sat);
+    }
+    if (L == 4) {
+        a[2] = dw_out(a[2], *w + 6, cx, sat);
+        a[3] = dw_out(a[3], *w + 9, cx, sat);
+    }
+    *w += 3 * L;
+#endif
+}
+
+/* The unit's biases into a, and its outputs out of a into dst (written out: -Os keeps loops). */
+DW_INLINE void dw_bias(int L, const int32_t **w, int32_t a[4])
+{
+    const int32_t *b = *w;
+    a[0] = b[0];
+    if (L >= 2) {
+        a[1] = b[1];
+    }
+    if (L == 4) {
+        a[2] = b[2];
+        a[3] = b[3];
+    }
+    *w += L;
+}
+
+DW_INLINE void dw_store(int L, const int32_t a[4], int8_t *dst)
+{
+    dst[0] = (int8_t)a[0];
+    if (L >= 2) {
+        dst[1] = (int8_t)a[1];
+    }
+    if (L == 4) {
+        dst[2] = (int8_t)a[2];
+        dst[3] = (int8_t)a[3];
     }
 }
 
-/* ---- a 3x3 pixel with any valid taps, unrolled ---------------------------------------------------- */
+/* ---- one output pixel ------------------------------------------------------------------------------ */
 
-#define DW_TAPS3X3(TAP)                                                                             \
+/* Every unit of a pixel: groups of four channels, then a pair, then one. BODY(L) computes unit
+ * (channels c.., L wide) from the stream w into a. */
+#define DW_UNITS(BODY)                                                                              \
     do {                                                                                            \
-        TAP(0, 0); TAP(0, 1); TAP(0, 2);                                                            \
-        TAP(1, 0); TAP(1, 1); TAP(1, 2);                                                            \
-        TAP(2, 0); TAP(2, 1); TAP(2, 2);                                                            \
-    } while (0)
-#define DW_IN3(LOAD, ZP, KY, KX)                                                                    \
-    ((((rows >> (KY)) & (cols >> (KX))) & 1u) != 0u                                               \
-         ? LOAD(in + i + (KY) * cx->row + (KX) * cx->col) : (ZP))
-#define DW_T4(KY, KX) dw_mac4(DW_IN3(dw_ld4, cx->zp4, KY, KX), &w, a)
-#define DW_T2(KY, KX)                                                                               \
-    do {                                                                                            \
-        const int32_t v = DW_IN3(dw_ld2, cx->zp4, KY, KX);                                         \
-        a0 = dw_bb(dw_ext0(v), *w, a0);                                                             \
-        a1 = dw_bt(dw_ext1(v), *w, a1);                                                             \
-        w++;                                                                                        \
-    } while (0)
-#define DW_T1(KY, KX)                                                                               \
-    do {                                                                                            \
-        a0 = dw_bb(DW_IN3(dw_ld1, (int32_t)(int8_t)cx->zp4, KY, KX), *w, a0);                      \
-        w++;                                                                                        \
+        int32_t c = 0;                                                                              \
+        for (; c + 3 < n; c += 4) {                                                                 \
+            BODY(4);                                                                                \
+        }                                                                                           \
+        if (n - c >= 2) {                                                                           \
+            BODY(2);                                                                                \
+            c += 2;                                                                                 \
+        }                                                                                           \
+        if (c < n) {                                                                                \
+            BODY(1);                                                                                \
+        }                                                                                           \
     } while (0)
 
-/* A 3x3 pixel whose tap (0, 0) would be input element i (channel 0); rows / cols: the valid tap rows
- * and columns as bits; groups: also the groups of four channels this way (else only the tail
- * channels past the last multiple of four). n channels. */
-DW_INLINE void dw_pixel3x3(const dw_ctx *cx, const int8_t *in, int32_t i, uint32_t rows,
-                           uint32_t cols, const int32_t *w, int32_t n, int8_t *dst, int sat)
+/* One row of a 3x3 border pixel's taps for a unit: its tap (row, 0) would be input element i (the
+ * address is formed only for valid taps); columns cols (bits) valid. */
+DW_INLINE void dw_row_edge(int L, const int8_t *in, int32_t i, int32_t col, uint32_t cols,
+                           int32_t zp2, const int32_t **w, int32_t a[4])
 {
-    int32_t c = 0;
-    for (; c + 3 < n; c += 4) {
-        int32_t a[4] = {w[0], w[1], w[2], w[3]};
-        w += 4;
-        DW_TAPS3X3(DW_T4);
-        dw_out4(a, &w, cx, sat, dst + c);
-        i += 4;
-    }
-    if (n - c >= 2) {
-        int32_t a0 = w[0];
-        int32_t a1 = w[1];
-        w += 2;
-        DW_TAPS3X3(DW_T2);
-        dst[c] = dw_out(a0, w, cx, sat);
-        dst[c + 1] = dw_out(a1, w + 3, cx, sat);
-        w += 6;
-        i += 2;
-        c += 2;
-    }
-    if (c < n) {
-        int32_t a0 = *w++;
-        DW_TAPS3X3(DW_T1);
-        dst[c] = dw_out(a0, w, cx, sat);
+    switch (cols) {
+    case 7u:
+        dw_taps(L, in + i, col, 3, w, a);
+        break;
+    case 6u:
+        dw_ztaps(L, zp2, 1, w, a);
+        dw_taps(L, in + (i + col), col, 2, w, a);
+        break;
+    case 3u:
+        dw_taps(L, in + i, col, 2, w, a);
+        dw_ztaps(L, zp2, 1, w, a);
+        break;
+    default:
+        for (int32_t kx = 0; kx < 3; kx++) {
+            if (((cols >> kx) & 1u) != 0u) {
+                dw_taps(L, in + (i + kx * col), col, 1, w, a);
+            } else {
+                dw_ztaps(L, zp2, 1, w, a);
+            }
+        }
+        break;
     }
 }
 
-/* ---- the output map ---------------------------------------------------------------------------------- */
+/* A border pixel of a 3x3 filter: tap (0, 0) would be at in + i (formed only for valid taps); rows,
+ * cols: its valid tap rows and columns as bits (cols a constant where the caller makes it one). */
+DW_INLINE void dw_pixel_edge3x3(const dw_ctx *cx, const int8_t *in, int32_t i, uint32_t rows,
+                                uint32_t cols, const int32_t *w, int32_t n, int8_t *dst, int sat)
+{
+    const int32_t zp2 = dw_ext0(cx->zp4);
+#define DW_EDGE_ROW(L, KY)                                                                          \
+    do {                                                                                            \
+        if (((rows >> (KY)) & 1u) != 0u) {                                                          \
+            dw_row_edge(L, in, i + c + (KY) * cx->row, cx->col, cols, zp2, &w, a);                \
+        } else {                                                                                    \
+            dw_ztaps(L, zp2, 3, &w, a);                                                             \
+        }                                                                                           \
+    } while (0)
+#define DW_EDGE(L)                                                                                  \
+    do {                                                                                            \
+        int32_t a[4];                                                                               \
+        dw_bias(L, &w, a);                                                                          \
+        DW_EDGE_ROW(L, 0);                                                                          \
+        DW_EDGE_ROW(L, 1);                                                                          \
+        DW_EDGE_ROW(L, 2);                                                                          \
+        dw_req(L, a, &w, cx, sat);                                                                  \
+        dw_store(L, a, dst + c);                                                                    \
+    } while (0)
+    DW_UNITS(DW_EDGE);
+#undef DW_EDGE
+#undef DW_EDGE_ROW
+}
+
+/* Any pixel of any filter: tap (0, 0) would be at in + i. */
+DW_INLINE void dw_pixel_any(const dw_ctx *cx, const int8_t *in, int32_t i, uint32_t rows,
+                            uint32_t cols, const int32_t *w, int32_t n, int8_t *dst, int sat)
+{
+    const int32_t zp2 = dw_ext0(cx->zp4);
+#define DW_ANY(L)                                                                                   \
+    do {                                                                                            \
+        int32_t a[4];                                                                               \
+        dw_bias(L, &w, a);                                                                          \
+        for (int32_t ky = 0; ky < cx->k_h; ky++) {                                                  \
+            for (int32_t kx = 0; kx < cx->k_w; kx++) {                                              \
+                if ((((rows >> ky) & (cols >> kx)) & 1u) != 0u) {                                   \
+                    dw_taps(L, in + i + c + ky * cx->row + kx * cx->col, cx->col, 1, &w, a);        \
+                } else {                                                                            \
+                    dw_ztaps(L, zp2, 1, &w, a);                                                     \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+        dw_req(L, a, &w, cx, sat);                                                                  \
+        dw_store(L, a, dst + c);                                                                    \
+    } while (0)
+    DW_UNITS(DW_ANY);
+#undef DW_ANY
+}
+
+/* ---- geometry ------------------------------------------------------------------------------------ */
 
 /* Taps k with 0 <= origin + k dil < size, as the bits of a mask (taps <= 32). */
 DW_INLINE uint32_t dw_tap_bits(int32_t origin, int32_t dil, int32_t taps, int32_t size)
@@ -461,6 +578,118 @@ DW_INLINE void dw_inner(int32_t n_out, int32_t stride, int32_t pad, int32_t taps
     *hi = b > a ? b : a;
 }
 
+/* ---- output rows whose tap rows are all inside (3x3): unit by unit, pixel by pixel ---------------- */
+
+/* One unit of one pixel: tap (0, 0) would be input element i; cols: its valid tap columns (7 for
+ * an interior pixel). */
+DW_INLINE void dw_unit3x3(int L, const dw_ctx *cx, const int8_t *in, int32_t i, uint32_t cols,
+                          const int32_t *w, int8_t *dst, int sat)
+{
+    int32_t a[4];
+    dw_bias(L, &w, a);
+    if (cols == 7u) {
+        dw_block3x3(L, in + i, cx->row, cx->col, &w, a);
+    } else {
+        const int32_t zp2 = dw_ext0(cx->zp4);
+        dw_row_edge(L, in, i, cx->col, cols, zp2, &w, a);
+        dw_row_edge(L, in, i + cx->row, cx->col, cols, zp2, &w, a);
+        dw_row_edge(L, in, i + 2 * cx->row, cx->col, cols, zp2, &w, a);
+    }
+    dw_req(L, a, &w, cx, sat);
+    dw_store(L, a, dst);
+}
+
+#define DW_UNIT_ANY(L)                                                                              \
+    __attribute__((noinline)) static void dw_unit3x3_any##L(const dw_ctx *cx, const int8_t *in,    \
+                                                           int32_t i, uint32_t cols,                \
+                                                           const int32_t *w, int8_t *dst, int sat)  \
+    {                                                                                               \
+        dw_unit3x3(L, cx, in, i, cols, w, dst, sat);                                                \
+    }
+DW_UNIT_ANY(4)
+DW_UNIT_ANY(2)
+DW_UNIT_ANY(1)
+
+/* A border column pixel: the constant column masks of padding 1 inlined, others out of line. */
+DW_INLINE void dw_unit3x3_edge(int L, const dw_ctx *cx, const int8_t *in, int32_t i, uint32_t cols,
+                               const int32_t *w, int8_t *dst, int sat)
+{
+    if (cols == 6u) {
+        dw_unit3x3(L, cx, in, i, 6u, w, dst, sat);
+    } else if (cols == 3u) {
+        dw_unit3x3(L, cx, in, i, 3u, w, dst, sat);
+    } else if (L == 4) {
+        dw_unit3x3_any4(cx, in, i, cols, w, dst, sat);
+    } else if (L == 2) {
+        dw_unit3x3_any2(cx, in, i, cols, w, dst, sat);
+    } else {
+        dw_unit3x3_any1(cx, in, i, cols, w, dst, sat);
+    }
+}
+
+/* Geometry of the row loops. */
+typedef struct {
+    int32_t ox0, ox1;     /* output columns with every tap inside */
+    int32_t step;         /* input elements between output columns */
+    int32_t first;        /* input element of tap (0, 0) of column 0, relative to the row */
+} dw_cols;
+
+/* One unit (channels c.. at input element i_row + c of tap row 0, stream w) of an output row. */
+DW_INLINE void dw_row_unit(int L, const mcuf_dwconv_params *p, const dw_ctx *cx, const dw_cols *g,
+                           const int8_t *in, int32_t i_row, const int32_t *w, int8_t *drow, int sat)
+{
+    int32_t i = i_row + g->first;
+    int8_t *d = drow;
+    int32_t ox = 0;
+    for (; ox < g->ox0; ox++, i += g->step, d += p->out_cs) {
+        const uint32_t cols = dw_tap_bits(ox * p->stride_w - p->pad_left, p->dil_w, 3, p->in_w);
+        dw_unit3x3_edge(L, cx, in, i, cols, w, d, sat);
+    }
+    for (; ox < g->ox1; ox++, i += g->step, d += p->out_cs) {
+        dw_unit3x3(L, cx, in, i, 7u, w, d, sat);
+    }
+    for (; ox < p->out_w; ox++, i += g->step, d += p->out_cs) {
+        const uint32_t cols = dw_tap_bits(ox * p->stride_w - p->pad_left, p->dil_w, 3, p->in_w);
+        dw_unit3x3_edge(L, cx, in, i, cols, w, d, sat);
+    }
+}
+
+/* Output row oy of a 3x3 filter whose tap rows are all inside. */
+static void dw_row3x3(const mcuf_dwconv_params *p, const dw_ctx *cx, const dw_cols *g,
+                      const int8_t *in, const int32_t *w, int8_t *out, int32_t oy, int sat)
+{
+    const int32_t n = p->in_c;
+    const int32_t i_row = (oy * p->stride_h - p->pad_top) * p->in_w * p->in_cs;
+    int8_t *drow = out + oy * p->out_w * p->out_cs;
+    int32_t c = 0;
+    for (; c + 3 < n; c += 4) {
+        dw_row_unit(4, p, cx, g, in, i_row + c, w, drow + c, sat);
+        w += 4 + 18 + 12;
+    }
+    if (n - c >= 2) {
+        dw_row_unit(2, p, cx, g, in, i_row + c, w, drow + c, sat);
+        w += 2 + 9 + 6;
+        c += 2;
+    }
+    if (c < n) {
+        dw_row_unit(1, p, cx, g, in, i_row + c, w, drow + c, sat);
+    }
+}
+
+/* ---- the output map ---------------------------------------------------------------------------------- */
+
+/* A border pixel, or any pixel of a filter other than 3x3, for any clamp (the rare cases: one copy). */
+__attribute__((noinline)) static void dw_pixel_rare(const dw_ctx *cx, const int8_t *in, int32_t i,
+                                                    uint32_t rows, uint32_t cols, const int32_t *w,
+                                                    int32_t n, int8_t *dst, int sat)
+{
+    if (cx->k_h == 3 && cx->k_w == 3) {
+        dw_pixel_edge3x3(cx, in, i, rows, cols, w, n, dst, sat);
+    } else {
+        dw_pixel_any(cx, in, i, rows, cols, w, n, dst, sat);
+    }
+}
+
 /* Output pixel (oy, ox) the general way (borders, and filters other than 3x3). */
 static void dw_edge(const mcuf_dwconv_params *p, const dw_ctx *cx, const int8_t *in,
                     const int32_t *w, int8_t *out, int32_t oy, int32_t ox)
@@ -471,40 +700,7 @@ static void dw_edge(const mcuf_dwconv_params *p, const dw_ctx *cx, const int8_t 
     const uint32_t cols = dw_tap_bits(ix, p->dil_w, p->k_w, p->in_w);
     int8_t *dst = out + (oy * p->out_w + ox) * p->out_cs;
     const int32_t i = (iy * p->in_w + ix) * p->in_cs;
-    const int sat = p->act_min == -128 && p->act_max == 127;
-    if (p->k_h == 3 && p->k_w == 3 && sat) {
-        dw_pixel3x3(cx, in, i, rows, cols, w, p->in_c, dst, 1);
-    } else if (p->k_h == 3 && p->k_w == 3) {
-        dw_pixel3x3(cx, in, i, rows, cols, w, p->in_c, dst, 0);
-    } else if (sat) {
-        dw_pixel(cx, in, i, rows, cols, w, p->in_c, dst, 1);
-    } else {
-        dw_pixel(cx, in, i, rows, cols, w, p->in_c, dst, 0);
-    }
-}
-
-/* The interior pixels [ox0, ox1) of output row oy, 3x3 filter. */
-DW_INLINE void dw_inner_row(const mcuf_dwconv_params *p, const dw_ctx *cx, const int8_t *in,
-                            const int32_t *stream, int8_t *out, int32_t oy, int32_t ox0, int32_t ox1,
-                            int sat)
-{
-    const int32_t n = p->in_c;
-    const int32_t step = p->stride_w * p->in_cs;
-    const int8_t *x = in + ((oy * p->stride_h - p->pad_top) * p->in_w + ox0 * p->stride_w -
-                            p->pad_left) * p->in_cs;
-    int8_t *dst = out + (oy * p->out_w + ox0) * p->out_cs;
-    for (int32_t ox = ox0; ox < ox1; ox++) {
-        const int32_t *w = stream;
-        int32_t c = 0;
-        for (; c + 3 < n; c += 4) {
-            dw_group3x3(x + c, cx, &w, sat, dst + c);
-        }
-        if (c < n) {
-            dw_pixel3x3(cx, x, c, 0x7u, 0x7u, w, n - c, dst + c, sat);
-        }
-        x += step;
-        dst += p->out_cs;
-    }
+    dw_pixel_rare(cx, in, i, rows, cols, w, p->in_c, dst, p->act_min == -128 && p->act_max == 127);
 }
 
 int32_t mcuf_dwconv_fast_words(int32_t n, int32_t k)
@@ -515,6 +711,9 @@ int32_t mcuf_dwconv_fast_words(int32_t n, int32_t k)
 void mcuf_dwconv2d_fast_s8(const mcuf_dwconv_params *p, const int8_t *in, const int32_t *stream,
                            int8_t *out)
 {
+#if DW_ASM
+    __asm__ volatile("" ::: "memory"); /* every store before the call happens before the reads */
+#endif
     const uint32_t zp = (uint8_t)(int8_t)(-p->in_offset);
     const dw_ctx cx = {
         .row = p->dil_h * p->in_w * p->in_cs, .col = p->dil_w * p->in_cs,
@@ -522,27 +721,18 @@ void mcuf_dwconv2d_fast_s8(const mcuf_dwconv_params *p, const int8_t *in, const 
         .lo = p->act_min, .hi = p->act_max,
     };
     const int sat = p->act_min == -128 && p->act_max == 127;
-    int32_t oy0, oy1, ox0, ox1;
-    dw_inner(p->out_h, p->stride_h, p->pad_top, p->k_h, p->dil_h, p->in_h, &oy0, &oy1);
-    dw_inner(p->out_w, p->stride_w, p->pad_left, p->k_w, p->dil_w, p->in_w, &ox0, &ox1);
-    if (p->k_h != 3 || p->k_w != 3) {
-        oy1 = oy0; /* every pixel the general way */
-    }
+    const int k3 = p->k_h == 3 && p->k_w == 3;
+    dw_cols g;
+    dw_inner(p->out_w, p->stride_w, p->pad_left, p->k_w, p->dil_w, p->in_w, &g.ox0, &g.ox1);
+    g.step = p->stride_w * p->in_cs;
+    g.first = -p->pad_left * p->in_cs;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
-        const int inner = oy >= oy0 && oy < oy1;
-        const int32_t a = inner ? ox0 : p->out_w;
-        for (int32_t ox = 0; ox < a; ox++) {
-            dw_edge(p, &cx, in, stream, out, oy, ox);
-        }
-        if (!inner) {
+        const uint32_t rows = dw_tap_bits(oy * p->stride_h - p->pad_top, p->dil_h, p->k_h, p->in_h);
+        if (k3 && rows == 7u) {
+            dw_row3x3(p, &cx, &g, in, stream, out, oy, sat);
             continue;
         }
-        if (sat) {
-            dw_inner_row(p, &cx, in, stream, out, oy, ox0, ox1, 1);
-        } else {
-            dw_inner_row(p, &cx, in, stream, out, oy, ox0, ox1, 0);
-        }
-        for (int32_t ox = ox1; ox < p->out_w; ox++) {
+        for (int32_t ox = 0; ox < p->out_w; ox++) {
             dw_edge(p, &cx, in, stream, out, oy, ox);
         }
     }

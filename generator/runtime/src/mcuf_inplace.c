@@ -52,9 +52,43 @@ void mcuf_dwconv2d_inplace_s8(const mcuf_dwconv_params *p, int8_t *buf, const in
     }
 }
 
+/* Rows of n bytes from src to dst, four at a time (unaligned words are fine on the cores this runs on
+ * and on the host). */
+static void dw_copy(int8_t *dst, const int8_t *src, int32_t n)
+{
+    int32_t i = 0;
+    for (; i + 3 < n; i += 4) {
+        int32_t v;
+        memcpy(&v, src + i, sizeof v);
+        memcpy(dst + i, &v, sizeof v);
+    }
+    for (; i < n; i++) {
+        dst[i] = src[i];
+    }
+}
+
 void mcuf_dwconv2d_inplace_fast_s8(const mcuf_dwconv_params *p, int8_t *buf, const int32_t *stream,
                                    int8_t *tmp, int32_t groups)
 {
+    if (groups == 0) {
+        /* By rows: output row oy goes to tmp slot oy % (pad_top + 1); it is copied over input row
+         * oy once no later output row reads that input row (after output row oy + pad_top). */
+        const int32_t row = p->in_w * p->in_cs;
+        const int32_t slots = p->pad_top + 1;
+        mcuf_dwconv_params q = *p;
+        q.out_h = 1;
+        for (int32_t oy = 0; oy < p->out_h + p->pad_top; oy++) {
+            if (oy < p->out_h) {
+                q.pad_top = p->pad_top - oy;
+                mcuf_dwconv2d_fast_s8(&q, buf, stream, tmp + (oy % slots) * row);
+            }
+            const int32_t done = oy - p->pad_top;
+            if (done >= 0) {
+                dw_copy(buf + done * row, tmp + (done % slots) * row, row);
+            }
+        }
+        return;
+    }
     const int32_t c = p->in_c;
     const int32_t npix = p->out_h * p->out_w;
     const int32_t k = p->k_h * p->k_w;
@@ -69,7 +103,7 @@ void mcuf_dwconv2d_inplace_fast_s8(const mcuf_dwconv_params *p, int8_t *buf, con
         mcuf_dwconv2d_fast_s8(&q, buf + c0, stream, tmp);
         stream += mcuf_dwconv_fast_words(g, k);
         for (int32_t i = 0; i < npix; i++) {
-            memcpy(buf + i * p->out_cs + c0, tmp + i * g, (size_t)g);
+            dw_copy(buf + i * p->out_cs + c0, tmp + i * g, g);
         }
     }
 }
