@@ -14,15 +14,20 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from generator.codegen import qparams as qp
-from generator.codegen.lower_fc import fold_bias, pack_fc_weights
+from generator.codegen.lower import Lowering
+from generator.codegen.lower_fc import BLOCK_ALIGN, fold_bias, pack_fc_weights, packed_blocks
+from generator.ir import Graph
 from generator.plan.pex import slice_ranges
 from generator.resources import runtime_dir
 from tests.support import ckernels as ck
@@ -49,11 +54,11 @@ def _placed(fw: Firmware, name: str, data: npt.NDArray[np.int8], misalign: int) 
 
 
 def _packed_slices(parts: list[npt.NDArray[np.int8]]) -> tuple[npt.NDArray[np.int8], list[int]]:
-    """Each part packed alone, back to back in one array (as lower_fc.packed_blocks): the array and
-    the offset of each part."""
-    packed = [pack_fc_weights(np.ascontiguousarray(p)) for p in parts]
-    offsets = np.cumsum([0, *(p.size for p in packed)])[:-1]
-    return np.concatenate(packed), [int(o) for o in offsets]
+    """Each part packed alone, back to back in one array, as the code generator stores them
+    (lower_fc.packed_blocks): the array and the offset of each part."""
+    lw = Lowering(Graph((), (), (), ()))
+    refs = packed_blocks(lw, "wp", [np.ascontiguousarray(p) for p in parts])
+    return np.asarray(lw.consts["wp"].data), [r.offset for r in refs]
 
 
 def _case(fw: Firmware, case: int, rng: np.random.Generator, shape: tuple[int, int, int]) -> None:
@@ -157,10 +162,31 @@ def _function(elf: Path, name: str) -> str:
     return dis[start:end]
 
 
-pytestmark = [pytest.mark.emulator, pytest.mark.cross,
-              pytest.mark.skipif(not HAVE_TOOLS, reason="needs arm-none-eabi-gcc and qemu-system-arm")]
+@pytest.mark.unit
+@given(out_n=st.integers(1, 13), in_n=st.integers(1, 40), cuts=st.lists(st.integers(1, 39)),
+       by_rows=st.booleans())
+def test_sliced_weights_start_word_aligned(out_n: int, in_n: int, cuts: list[int],
+                                           by_rows: bool) -> None:
+    """The code generator stores every slice's packed weights at a multiple of 4 bytes into their
+    array, each slice exactly its own packed rows or columns."""
+    w = np.random.default_rng(out_n * 100 + in_n).integers(-128, 128, (out_n, in_n), dtype=np.int8)
+    size = out_n if by_rows else in_n
+    edges = sorted({0, size, *(c for c in cuts if c < size)})
+    parts = [w[a:b] if by_rows else w[:, a:b] for a, b in pairwise(edges)]
+    lw = Lowering(Graph((), (), (), ()))
+    refs = packed_blocks(lw, "wp", parts)
+    data = lw.consts["wp"].data
+    ends = [r.offset for r in refs[1:]] + [data.size]
+    for ref, end, part in zip(refs, ends, parts, strict=True):
+        assert ref.offset % BLOCK_ALIGN == 0
+        want = pack_fc_weights(np.ascontiguousarray(part))
+        np.testing.assert_array_equal(data[ref.offset : ref.offset + want.size], want)
+        assert not data[ref.offset + want.size : end].any() and end - ref.offset - want.size < 4
 
 
+@pytest.mark.emulator
+@pytest.mark.cross
+@pytest.mark.skipif(not HAVE_TOOLS, reason="needs arm-none-eabi-gcc and qemu-system-arm")
 @pytest.mark.parametrize("opt", ["-Os", "-O2"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_mve_packed_fc_matches_host(seed: int, opt: str, tmp_path: Path) -> None:

@@ -33,6 +33,12 @@ from generator.numerics import Numerics
 ROWS = 4
 """Output rows per pass of the kernel (``MCUF_FC_ROWS``)."""
 
+BLOCK_ALIGN = 4
+"""Each slice's packed weights start at a multiple of this many bytes from their array's start, so
+that a word-aligned array gives word-aligned slices: the Helium loop loads the weights of 16 inputs
+of four rows with VLD4.32, which needs a word-aligned address (other addresses take a slower
+gather)."""
+
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
@@ -81,8 +87,9 @@ def _kernel(lw: Lowering) -> str:
 
 
 def packed_blocks(lw: Lowering, name: str, blocks: Sequence[npt.NDArray[np.int8]]) -> list[ConstRef]:
-    """Each block packed on its own, stored back to back in one array; one reference per block."""
-    packed = [pack_fc_weights(b) for b in blocks]
+    """Each block packed on its own, padded with zeros to a multiple of :data:`BLOCK_ALIGN` bytes,
+    stored back to back in one array; one reference per block."""
+    packed = [np.pad(p, (0, -p.size % BLOCK_ALIGN)) for p in map(pack_fc_weights, blocks)]
     if name not in lw.consts:
         lw.const(name, np.concatenate([p.reshape(-1) for p in packed]))
     refs, offset = [], 0
