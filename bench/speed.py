@@ -348,16 +348,15 @@ def measure(model: str, machines: list[str], flag_names: list[str], work: Path,
 
 
 def work_figures(model: str) -> dict[str, int]:
-    """MACs per operator kind, and output values of the other operators ("OTHER")."""
+    """MACs per operator kind, and values the other operators read ("OTHER")."""
     sys.path.insert(0, str(ROOT))
     from generator.frontend.tflite_reader import read_tflite
-    from generator.project.latency import INSTRUCTIONS_PER_MAC, macs
+    from generator.project.latency import macs, other_inputs
     from tests.support.zoo import zoo_tflite
 
     graph = read_tflite(zoo_tflite(model), where=model)
     out = {kind.value: n for kind, n in macs(graph).items()}
-    out["OTHER"] = sum(graph.tensors[op.outputs[0]].size for op in graph.ops
-                       if op.kind not in INSTRUCTIONS_PER_MAC)
+    out["OTHER"] = other_inputs(graph)
     return out
 
 
@@ -418,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.fit:
         dump = json.loads(a.fit.read_text())
         for k, v in fit(dump, machines[0], flags[0]).items():
-            print(f"{k}: {v:.2f} instructions per {'output value' if k == 'OTHER' else 'MAC'}")
+            print(f"{k}: {v:.2f} instructions per {'value read' if k == 'OTHER' else 'MAC'}")
         return 0
     if a.from_json:
         return tabulate(json.loads(a.from_json.read_text()), machines, flags, a.baseline,

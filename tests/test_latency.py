@@ -9,7 +9,7 @@ from generator.ir import DType, Graph, Op, OpKind, Tensor
 from generator.project.latency import (
     CYCLES_PER_INSTRUCTION,
     INSTRUCTIONS_PER_MAC,
-    INSTRUCTIONS_PER_OUTPUT,
+    INSTRUCTIONS_PER_INPUT,
     app_interval,
     estimate,
     format_seconds,
@@ -48,7 +48,7 @@ def test_macs_by_kind() -> None:
 def test_instructions_from_macs() -> None:
     want = (INSTRUCTIONS_PER_MAC[OpKind.CONV_2D] * 1800
             + INSTRUCTIONS_PER_MAC[OpKind.DEPTHWISE_CONV_2D] * 900
-            + INSTRUCTIONS_PER_MAC[OpKind.FULLY_CONNECTED] * 1000 + INSTRUCTIONS_PER_OUTPUT * 10)
+            + INSTRUCTIONS_PER_MAC[OpKind.FULLY_CONNECTED] * 1000 + INSTRUCTIONS_PER_INPUT * 10)
     assert instructions_from_macs(small_graph()) == round(want)
 
 

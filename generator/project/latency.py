@@ -40,14 +40,16 @@ M33): 1 cycle for most data-processing and MAC instructions, 2 for loads that do
 for taken branches; the M7 dual-issues some pairs. Assumptions, not measurements."""
 
 INSTRUCTIONS_PER_MAC: Mapping[OpKind, float] = {
-    OpKind.CONV_2D: 3.1,
-    OpKind.DEPTHWISE_CONV_2D: 6.4,
-    OpKind.FULLY_CONNECTED: 1.8,
+    OpKind.CONV_2D: 7.6,
+    OpKind.DEPTHWISE_CONV_2D: 27.2,
+    OpKind.FULLY_CONNECTED: 2.3,
 }
-"""Rough instructions per multiply-accumulate of mcuforge's -Os kernels on a Cortex-M4F, fitted to
-the zoo models in QEMU (bench/README.md); used only until a run has counted them."""
-INSTRUCTIONS_PER_OUTPUT = 12.0
-"""Rough instructions per output value of the other operators (pooling, MEAN, ADD, SOFTMAX...)."""
+"""Rough instructions per multiply-accumulate of mcuforge's kernels as generated projects build them
+(-O2) on a Cortex-M4F, fitted to the five reference models of the test zoo in QEMU at commit 9bd15ce
+(``python -m bench.speed --flags kernels-O2 --json F``, then ``--fit F``; bench/README.md). Used
+only until a run has counted the instructions; refit them when the kernels change."""
+INSTRUCTIONS_PER_INPUT = 58.0
+"""Rough instructions per value read by the other operators (pooling, MEAN, ADD, SOFTMAX...)."""
 RUN_HINT = "`mcuforge run {project}` counts the instructions in QEMU"
 
 
@@ -117,9 +119,13 @@ def macs(graph: Graph) -> dict[OpKind, int]:
 def instructions_from_macs(graph: Graph) -> int:
     """A rough instruction count of one inference, before any run has measured it."""
     total = sum(INSTRUCTIONS_PER_MAC[kind] * n for kind, n in macs(graph).items())
-    total += sum(INSTRUCTIONS_PER_OUTPUT * graph.tensors[op.outputs[0]].size
-                 for op in graph.ops if op.kind not in INSTRUCTIONS_PER_MAC)
-    return round(total)
+    return round(total + INSTRUCTIONS_PER_INPUT * other_inputs(graph))
+
+
+def other_inputs(graph: Graph) -> int:
+    """Values the operators without MACs read from non-constant tensors."""
+    return sum(graph.tensors[t].size for op in graph.ops if op.kind not in INSTRUCTIONS_PER_MAC
+               for t in op.inputs if t >= 0 and not graph.tensors[t].is_const)
 
 
 def static_estimate(board: Board, graph: Graph, project: str | None = None) -> Latency:
