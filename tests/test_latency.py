@@ -8,8 +8,8 @@ from generator.boards import Core, load_board
 from generator.ir import DType, Graph, Op, OpKind, Tensor
 from generator.project.latency import (
     CYCLES_PER_INSTRUCTION,
-    INSTRUCTIONS_PER_MAC,
     INSTRUCTIONS_PER_INPUT,
+    INSTRUCTIONS_PER_MAC,
     app_interval,
     estimate,
     format_seconds,
