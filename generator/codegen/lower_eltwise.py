@@ -1,4 +1,5 @@
-"""Lowering of the elementwise and activation operators (ADD, MUL, MEAN, SOFTMAX, LOGISTIC).
+"""Lowering of the elementwise and activation operators (ADD, MUL, MEAN, SOFTMAX, LOGISTIC), and of
+QUANTIZE between uint8 and int8.
 
 Each builder takes the channel range and pixel strides of the operands so the same code lowers whole
 tensors and the channel slices of a partially executed chain.
@@ -11,10 +12,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from generator.codegen import qparams_eltwise as qe
-from generator.codegen.lower import Lowering, _params, _q, register
-from generator.codegen.schedule import Arg, BufRef, Call
+from generator.codegen.lower import HANDLERS, Lowering, _params, _q, register
+from generator.codegen.schedule import Arg, BufRef, Call, Literal
 from generator.errors import UnsupportedOpsError
-from generator.ir import ElementwiseAttrs, Graph, MeanAttrs, Op, OpKind, SoftmaxAttrs
+from generator.ir import DType, ElementwiseAttrs, Graph, MeanAttrs, Op, OpKind, SoftmaxAttrs
 
 
 @dataclass(frozen=True)
@@ -143,3 +144,30 @@ def _check_prob_output(op: Op, y: object) -> None:
             f"{op.kind.value} '{op.name}' output is not quantised as scale 1/256, zero point -128",
             "export with TFLiteConverter's int8 defaults",
         )
+
+
+_QUANTIZE_INT8 = HANDLERS[OpKind.QUANTIZE]
+"""float32 -> int8 and int8 -> int8 QUANTIZE, as :mod:`generator.codegen.lower` lowers them."""
+
+_UINT8_KERNELS = {(DType.UINT8, DType.INT8): "mcuf_requantize_u8_s8",
+                  (DType.INT8, DType.UINT8): "mcuf_requantize_s8_u8"}
+"""The uint8 <-> int8 QUANTIZE kernels (mcuf_requant_u8.c), by input and output type."""
+
+
+@register(OpKind.QUANTIZE)
+def _quantize(lw: Lowering, i: int, op: Op) -> None:
+    """QUANTIZE from a uint8 model input or to a uint8 model output: TFLite's Requantize with the
+    multiplier of in_scale / out_scale (quantize.cc Prepare); the other forms as before."""
+    g = lw.graph
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    kernel = _UINT8_KERNELS.get((x.dtype, y.dtype))
+    if kernel is None:
+        _QUANTIZE_INT8(lw, i, op)
+        return
+    qx, qy = _q(x), _q(y)
+    rp = qe.requantize_params(qx.single_scale, qx.single_zero_point, qy.single_scale,
+                              qy.single_zero_point)
+    lw.emit(Call(kernel, (
+        Literal(str(x.size)), lw.buf(op.inputs[0]), Literal(str(rp.in_zp)), Literal(str(rp.mult)),
+        Literal(str(rp.shift)), Literal(str(rp.out_zp)), lw.buf(op.outputs[0])),
+        comment=f"QUANTIZE {op.name}", op_index=i))

@@ -106,15 +106,25 @@ def _dtype(t: Tensor, what: str, *allowed: DType) -> None:
     need(t.dtype in allowed, f"{what} '{t.name}' is {t.dtype.value}, expected {names}")
 
 
-def _activation(t: Tensor, what: str) -> None:
-    """An int8 activation (or constant operand): one scale, one zero point."""
-    _dtype(t, what, DType.INT8)
+OTHER_QUANTISED = frozenset({DType.UINT8, DType.INT16})
+"""Activation types TFLite has kernels for (uint8 and 16x8 quantisation) that mcuforge computes only
+at the model's edge (uint8 through QUANTIZE) or not at all: refused as unsupported, not as corrupt."""
+
+
+def _activation(t: Tensor, what: str, dtype: DType = DType.INT8) -> None:
+    """An int8 activation (or constant operand; uint8 for QUANTIZE): one scale, one zero point."""
+    if t.dtype is not dtype and t.dtype in OTHER_QUANTISED:
+        raise Unsupported(f"{what} '{t.name}' is {t.dtype.value}, expected {dtype.value}",
+                          "mcuforge computes int8 activations, with uint8 only at the model's "
+                          "inputs and outputs (QUANTIZE); convert with TFLITE_BUILTINS_INT8")
+    _dtype(t, what, dtype)
     q = t.quant
-    need(q is not None, f"{what} '{t.name}' is int8 without quantization parameters (scale, "
-                        "zero_point)")
+    need(q is not None, f"{what} '{t.name}' is {dtype.value} without quantization parameters "
+                        "(scale, zero_point)")
     assert q is not None
-    need(len(q.scale) == 1, f"{what} '{t.name}' has {len(q.scale)} quantization scales; int8 "
-                            "activations take one scale and one zero point (per tensor)")
+    need(len(q.scale) == 1, f"{what} '{t.name}' has {len(q.scale)} quantization scales; "
+                            f"{dtype.value} activations take one scale and one zero point (per "
+                            "tensor)")
 
 
 def _weights(t: Tensor, what: str, n_out: int, axis: int) -> None:
@@ -317,11 +327,12 @@ def _probabilities(g: Graph, op: Op) -> None:
 
 
 def _quantize(g: Graph, op: Op) -> None:
+    """float32 -> int8, and int8 -> int8, uint8 -> int8, int8 -> uint8 (TFLite's Requantize)."""
     x, y = _input(g, op, 0), _output(g, op)
-    _dtype(x, "input", DType.FLOAT32, DType.INT8)
-    _activation(y, "output")
-    if x.dtype is DType.INT8:
-        _activation(x, "input")
+    _dtype(x, "input", DType.FLOAT32, DType.INT8, DType.UINT8)
+    _activation(y, "output", y.dtype if y.dtype is DType.UINT8 else DType.INT8)
+    if x.dtype is not DType.FLOAT32:
+        _activation(x, "input", x.dtype)
         assert x.quant is not None and y.quant is not None
         shift = qe.requantize_params(x.quant.scale[0], 0, y.quant.scale[0], 0).shift
         _fits(255, shift, "the requantised input")

@@ -329,18 +329,42 @@ def _same_shape(g: Graph, op: Op) -> None:
     need(bool(x.shape), f"input '{x.name}' is a scalar")
 
 
+_F32, _I8, _U8, _I16, _I32 = DType.FLOAT32, DType.INT8, DType.UINT8, DType.INT16, DType.INT32
+QUANTIZE_FORMS = frozenset({(_F32, _I8), (_I8, _I8), (_U8, _I8), (_I8, _U8)})
+"""The (input, output) types of the QUANTIZE operators mcuforge compiles."""
+TFLITE_QUANTIZE_FORMS = frozenset({
+    (_F32, _U8), (_F32, _I16), (_U8, _U8), (_I16, _I8), (_I16, _I16), (_I16, _I32), (_I8, _I16),
+    (_I8, _I32), (_I32, _I8), (_I32, _I16)})
+"""Other forms TFLite or TFLite Micro run (quantize.cc): valid, but not compiled here."""
+DEQUANTIZE_FORMS = frozenset({(_I8, _F32)})
+TFLITE_DEQUANTIZE_FORMS = frozenset({(_U8, _F32), (_I16, _F32)})
+
+
+def _conversion(x: Tensor, y: Tensor, ours: frozenset[tuple[DType, DType]],
+                theirs: frozenset[tuple[DType, DType]]) -> None:
+    """``x`` -> ``y`` is a conversion mcuforge compiles; else unsupported if TFLite runs it, or
+    a malformed operator if not even TFLite does."""
+    form = (x.dtype, y.dtype)
+    if form in ours:
+        return
+    compiled = ", ".join(f"{a.value} to {b.value}" for a, b in sorted(
+        ours, key=lambda f: (f[0].value, f[1].value)))
+    message = f"converts {x.dtype.value} to {y.dtype.value} (mcuforge compiles {compiled})"
+    if form in theirs:
+        raise Unsupported(message, "quantize the model to int8, with int8 or uint8 inputs and "
+                                   "outputs (TFLiteConverter inference_input_type / "
+                                   "inference_output_type)")
+    raise Problem(f"{message}; no TFLite kernel converts these types")
+
+
 def _quantize(g: Graph, op: Op) -> None:
     _same_shape(g, op)
-    x, y = _t(g, op, 0, "input"), _out(g, op)
-    need(x.dtype in (DType.FLOAT32, DType.INT8) and y.dtype is DType.INT8,
-          f"converts {x.dtype.value} to {y.dtype.value} (expected float32 or int8 to int8)")
+    _conversion(_t(g, op, 0, "input"), _out(g, op), QUANTIZE_FORMS, TFLITE_QUANTIZE_FORMS)
 
 
 def _dequantize(g: Graph, op: Op) -> None:
     _same_shape(g, op)
-    x, y = _t(g, op, 0, "input"), _out(g, op)
-    need(x.dtype is DType.INT8 and y.dtype is DType.FLOAT32,
-          f"converts {x.dtype.value} to {y.dtype.value} (expected int8 to float32)")
+    _conversion(_t(g, op, 0, "input"), _out(g, op), DEQUANTIZE_FORMS, TFLITE_DEQUANTIZE_FORMS)
 
 
 def _mean(g: Graph, op: Op) -> None:

@@ -356,7 +356,7 @@ UNSUPPORTED = frozenset({
     "conv_fused_tanh.tflite", "fc_shuffled_weights.tflite", "conv_batch_2.tflite",
     "concat_relu.tflite", "mean_over_channels.tflite", "add_broadcast_rows.tflite",
     "softmax_616_classes.tflite", "variable_tensor.tflite", "sparse_weights.tflite",
-    "custom_quantization.tflite", "pool_of_a_constant.tflite",
+    "custom_quantization.tflite", "pool_of_a_constant.tflite", "fc_int16_input.tflite",
 })
 """Valid TFLite that mcuforge does not compile (UnsupportedOpsError); the rest is ModelFormatError."""
 

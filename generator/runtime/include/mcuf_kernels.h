@@ -273,6 +273,14 @@ void mcuf_fc_packed_s8_acc(const mcuf_fc_params *p, const int8_t *in, const int8
 int8_t mcuf_requant_f64_s8(int32_t acc, double scale, int32_t out_offset, int32_t act_min,
                            int32_t act_max);
 
+/* ---- QUANTIZE between uint8 and int8 (uint8 model inputs and outputs: mcuf_requant_u8.c) ------
+ * out = clamp(mul_by_qm(in - in_zp, mult, shift) + out_zp) to the output type's range, as
+ * mcuf_requantize_s8 (TFLite's Requantize). */
+void mcuf_requantize_u8_s8(int32_t n, const uint8_t *in, int32_t in_zp, int32_t mult,
+                           int32_t shift, int32_t out_zp, int8_t *out);
+void mcuf_requantize_s8_u8(int32_t n, const int8_t *in, int32_t in_zp, int32_t mult,
+                           int32_t shift, int32_t out_zp, uint8_t *out);
+
 #ifdef __cplusplus
 }
 #endif
