@@ -122,7 +122,8 @@ def load_baseline(base: Path, machine: str) -> tuple[dict[str, Any], dict[str, A
     if res_path is None:
         return {}, {}, (f"no TFLM + CMSIS-NN baseline for {machine}: {base}/{machine}/results.json"
                         + (f" and {base}/results.json" if machine == "an386" else "")
-                        + " absent (make it with bench/tflm_baseline.sh)")
+                        + " absent: no TFLM column (make it with bench/tflm_baseline.sh, or pass "
+                "--baseline bench/baseline for the figures measured on 2026-12-02)")
     results = json.loads(res_path.read_text())
     profile = json.loads(prof_path.read_text()) if prof_path else {}
     note = f"TFLM + CMSIS-NN on {machine}: {res_path}" + (

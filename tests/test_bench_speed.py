@@ -76,6 +76,7 @@ def test_absent_baseline_is_said(tmp_path: Path) -> None:
     results, profile, note = load_baseline(tmp_path, "an386")
     assert results == {} and profile == {}
     assert "no TFLM + CMSIS-NN baseline for an386" in note and "tflm_baseline.sh" in note
+    assert "--baseline bench/baseline" in note
     rows = build_rows("an386", "ds_cnn", {"Os": Measured([1000], 4000, 0, [[1]])}, results)
     assert rows[0].tflm is None and rows[0].ratio is None
     assert "| Cortex-M4F | ds_cnn | Os | 1,000 | - | - | - |" in format_rows(rows)
