@@ -19,6 +19,7 @@ from generator.project.latency import (
     macs,
     manifest_interval,
     measured_estimate,
+    measured_frontend,
     measured_instructions,
     sensor_interval,
     static_estimate,
@@ -128,3 +129,21 @@ def test_measured_instructions_takes_the_largest_count() -> None:
     assert measured_instructions([("instructions", 10), ("instructions", 12)]) == 12
     assert measured_instructions([("cycles", 10)]) is None
     assert measured_instructions([]) is None
+
+
+def test_counted_front_end_work_counts_against_the_interval() -> None:
+    board = load_board("qemu_mps2_an386")
+    cpi = CYCLES_PER_INSTRUCTION[board.core]
+    interval = kws_interval(20.0, 2)  # 40 ms, two MFCC frames per interval
+    lat = estimate(board, int(0.030 * 25e6 / cpi), "(given)")
+    assert interval_warning(lat, interval) is None
+    frame = int(0.006 * 25e6 / cpi)  # 2 x 6 ms of MFCC: 42 ms in all
+    text = interval_warning(lat, interval, frontend_instructions=frame)
+    assert text is not None and "of front-end work" in text
+
+
+def test_measured_frontend() -> None:
+    out = "inference 0 instructions 9 scores 1\nfrontend 0 instructions 107920\nfrontend 1 " \
+          "instructions 107960\ndone 2 inferences\n"
+    assert measured_frontend(out) == 107960
+    assert measured_frontend("done 0 inferences\n") is None

@@ -180,6 +180,7 @@ def _run_latency(project: Path, env: str, output: str) -> None:
         interval_warning,
         manifest_interval,
         measured_estimate,
+        measured_frontend,
         measured_instructions,
     )
     from generator.project.manifest import read_manifest
@@ -202,6 +203,7 @@ def _run_latency(project: Path, env: str, output: str) -> None:
     imu = board.peripherals.imu
     warning = interval_warning(latency, manifest_interval(manifest,
                                                           imu.rate_hz if imu else DEFAULT_RATE_HZ),
-                               emulated=board.is_emulated)
+                               emulated=board.is_emulated,
+                               frontend_instructions=measured_frontend(output) or 0)
     if warning:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)

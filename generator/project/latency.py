@@ -19,6 +19,7 @@ come, so it has none.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,8 @@ class Interval:
     seconds: float
     what: str
     fix: str
+    frontend_runs: int = 0
+    """Front-end computations the app does per interval (KWS: one MFCC frame per stride)."""
 
 
 def format_seconds(seconds: float) -> str:
@@ -150,7 +153,7 @@ def kws_interval(stride_ms: float, inference_every: int) -> Interval:
     return Interval(seconds, f"kws runs the model every {strides} ({format_seconds(seconds)}: "
                     f"stride_ms {stride_ms:g} x inference_every {inference_every})",
                     "raise inference_every (--inference-every) or stride_ms, or use a faster "
-                    "board or a smaller model")
+                    "board or a smaller model", frontend_runs=inference_every)
 
 
 def sensor_interval(hop: int, rate_hz: float) -> Interval:
@@ -178,14 +181,28 @@ def measured_instructions(costs: list[tuple[str, int]]) -> int | None:
     return max(counted) if counted else None
 
 
-def interval_warning(latency: Latency, interval: Interval | None,
-                     emulated: bool = False) -> str | None:
-    """A warning when the estimated time per inference is longer than the app's interval (not for
-    an emulated board: its replay does not run in real time)."""
-    if interval is None or emulated or latency.seconds <= interval.seconds:
+FRONTEND_RE = re.compile(r"^frontend \d+ instructions (\d+)\s*$", re.MULTILINE)
+
+
+def measured_frontend(output: str) -> int | None:
+    """The largest front-end cost (``frontend N instructions X`` lines of a KWS or VWW run)."""
+    counted = [int(m[1]) for m in FRONTEND_RE.finditer(output)]
+    return max(counted) if counted else None
+
+
+def interval_warning(latency: Latency, interval: Interval | None, emulated: bool = False,
+                     frontend_instructions: int = 0) -> str | None:
+    """A warning when the estimated time per inference, plus the front-end work of one interval
+    when it was counted, is longer than the app's interval (not for an emulated board: its replay
+    does not run in real time)."""
+    if interval is None or emulated:
         return None
+    frontend = interval.frontend_runs * frontend_instructions * latency.cpi / latency.clock_hz
+    if latency.seconds + frontend <= interval.seconds:
+        return None
+    extra = (f" plus {format_seconds(frontend)} of front-end work" if frontend else "")
     return (f"the app may not keep its inference interval on {latency.board}: {interval.what}, "
-            f"but one inference is estimated at {format_seconds(latency.seconds)}; "
+            f"but one inference is estimated at {format_seconds(latency.seconds)}{extra}; "
             f"{interval.fix}")
 
 
