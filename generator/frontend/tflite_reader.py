@@ -1,14 +1,17 @@
 """An int8 ``.tflite`` flatbuffer -> the IR (:class:`generator.ir.Graph`).
 
-Field indices follow the TFLite schema (schema.fbs). Unsupported operators are all collected and
-reported at once, before anything is written.
+Field indices follow the TFLite schema (schema.fbs); the names and values of its enums (operator codes,
+tensor types, options unions, activations) come from the schema's generated code
+(:mod:`generator.frontend.tflite_schema`). Unsupported operators and tensor types are all collected
+and reported in one message, before anything is written.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -16,7 +19,8 @@ from generator.errors import ModelFormatError, UnsupportedOpsError
 from generator.frontend.exactness import check_arity
 from generator.frontend.flatbuf import Table, root
 from generator.frontend.graph_check import check_graph
-from generator.frontend.problems import Problem, Unsupported, operator_error
+from generator.frontend.problems import CORRUPT_HINT, Problem, Unsupported, operator_error
+from generator.frontend.tflite_schema import schema
 from generator.ir import (
     Activation,
     ConcatAttrs,
@@ -40,65 +44,54 @@ from generator.ir import (
     Tensor,
 )
 
-# TFLite BuiltinOperator codes of the operators mcuforge compiles.
-BUILTIN_KINDS: dict[int, OpKind] = {
-    0: OpKind.ADD,
-    1: OpKind.AVERAGE_POOL_2D,
-    2: OpKind.CONCATENATION,
-    3: OpKind.CONV_2D,
-    4: OpKind.DEPTHWISE_CONV_2D,
-    6: OpKind.DEQUANTIZE,
-    9: OpKind.FULLY_CONNECTED,
-    14: OpKind.LOGISTIC,
-    17: OpKind.MAX_POOL_2D,
-    18: OpKind.MUL,
-    22: OpKind.RESHAPE,
-    25: OpKind.SOFTMAX,
-    34: OpKind.PAD,
-    40: OpKind.MEAN,
-    114: OpKind.QUANTIZE,
-}
-
-# Names of other common operators, for error messages.
-OTHER_BUILTIN_NAMES: dict[int, str] = {
-    5: "DEPTH_TO_SPACE", 7: "EMBEDDING_LOOKUP", 8: "FLOOR", 11: "L2_NORMALIZATION",
-    12: "L2_POOL_2D", 13: "LOCAL_RESPONSE_NORMALIZATION", 16: "LSTM", 19: "RELU",
-    20: "RELU_N1_TO_1", 21: "RELU6", 23: "RESIZE_BILINEAR", 24: "RNN", 26: "SPACE_TO_DEPTH",
-    27: "SVDF", 28: "TANH", 32: "CUSTOM", 35: "UNIDIRECTIONAL_SEQUENCE_RNN", 36: "GATHER",
-    37: "BATCH_TO_SPACE_ND", 38: "SPACE_TO_BATCH_ND", 39: "TRANSPOSE", 41: "SUB", 42: "DIV",
-    43: "SQUEEZE", 44: "UNIDIRECTIONAL_SEQUENCE_LSTM", 45: "STRIDED_SLICE",
-    46: "BIDIRECTIONAL_SEQUENCE_RNN", 47: "EXP", 49: "SPLIT", 53: "CAST", 54: "PRELU",
-    55: "MAXIMUM", 57: "MINIMUM", 60: "PADV2", 65: "SLICE", 69: "TILE", 67: "TRANSPOSE_CONV", 74: "SUM",
-    76: "RSQRT", 77: "SHAPE", 80: "REDUCE_MAX", 83: "PACK", 88: "UNPACK", 97: "RESIZE_NEAREST_NEIGHBOR",
-    98: "LEAKY_RELU", 99: "SQUARED_DIFFERENCE", 102: "SPLIT_V", 117: "HARD_SWISH",
-    118: "IF", 119: "WHILE", 126: "BATCH_MATMUL", 150: "GELU",
-}
-
-_DTYPES: dict[int, DType] = {
-    0: DType.FLOAT32, 2: DType.INT32, 3: DType.UINT8, 4: DType.INT64, 6: DType.BOOL,
-    7: DType.INT16, 9: DType.INT8,
-}
-_TYPE_NAMES = {1: "FLOAT16", 5: "STRING", 8: "COMPLEX64", 10: "FLOAT64", 11: "COMPLEX128",
-               12: "UINT64", 13: "RESOURCE", 14: "VARIANT", 15: "UINT32", 16: "UINT16", 17: "INT4"}
-_ACTIVATIONS = {0: Activation.NONE, 1: Activation.RELU, 2: Activation.RELU_N1_TO_1,
-                3: Activation.RELU6}
-_UNSUPPORTED_ACTIVATIONS = {4: "TANH", 5: "SIGN_BIT"}
+READ_TYPES = (DType.FLOAT32, DType.INT32, DType.UINT8, DType.INT64, DType.BOOL, DType.INT16,
+              DType.INT8)
+"""The tensor types the IR holds (each the TensorType of the same name); the reader refuses others."""
+COMPILED_ACTIVATIONS = (Activation.NONE, Activation.RELU, Activation.RELU_N1_TO_1, Activation.RELU6)
+"""The fused activations the kernels apply (each the ActivationFunctionType of the same name)."""
 
 # The BuiltinOptions union member each operator's options table must be (schema.fbs); operators whose
 # options mcuforge does not read are absent.
-OPTIONS_TYPES: dict[OpKind, tuple[int, str]] = {
-    OpKind.CONV_2D: (1, "Conv2DOptions"),
-    OpKind.DEPTHWISE_CONV_2D: (2, "DepthwiseConv2DOptions"),
-    OpKind.AVERAGE_POOL_2D: (5, "Pool2DOptions"),
-    OpKind.MAX_POOL_2D: (5, "Pool2DOptions"),
-    OpKind.FULLY_CONNECTED: (8, "FullyConnectedOptions"),
-    OpKind.SOFTMAX: (9, "SoftmaxOptions"),
-    OpKind.CONCATENATION: (10, "ConcatenationOptions"),
-    OpKind.ADD: (11, "AddOptions"),
-    OpKind.RESHAPE: (17, "ReshapeOptions"),
-    OpKind.MUL: (21, "MulOptions"),
-    OpKind.MEAN: (27, "ReducerOptions"),
+OPTIONS_NAMES: dict[OpKind, str] = {
+    OpKind.CONV_2D: "Conv2DOptions",
+    OpKind.DEPTHWISE_CONV_2D: "DepthwiseConv2DOptions",
+    OpKind.AVERAGE_POOL_2D: "Pool2DOptions",
+    OpKind.MAX_POOL_2D: "Pool2DOptions",
+    OpKind.FULLY_CONNECTED: "FullyConnectedOptions",
+    OpKind.SOFTMAX: "SoftmaxOptions",
+    OpKind.CONCATENATION: "ConcatenationOptions",
+    OpKind.ADD: "AddOptions",
+    OpKind.RESHAPE: "ReshapeOptions",
+    OpKind.MUL: "MulOptions",
+    OpKind.MEAN: "ReducerOptions",
 }
+MAX_LISTED = 20
+"""Unsupported operators (and tensors) named one by one in the error; the rest are counted."""
+
+
+@dataclass(frozen=True)
+class Codes:
+    """The schema's values for what mcuforge reads."""
+
+    kinds: dict[int, OpKind]
+    """BuiltinOperator code -> the operator, for each operator the engine compiles."""
+    dtypes: dict[int, DType]
+    options: dict[OpKind, tuple[int, str]]
+    activations: dict[int, Activation]
+
+
+@cache
+def codes() -> Codes:
+    s = schema()
+    by_name = {name: code for code, name in s.tensor_types.items()}
+    acts = {name: code for code, name in s.activations.items()}
+    return Codes(
+        kinds={s.operator_code(k.value): k for k in OpKind},
+        dtypes={by_name[d.name]: d for d in READ_TYPES},
+        options={k: (s.options_type(name), name) for k, name in OPTIONS_NAMES.items()},
+        activations={acts[a.name]: a for a in COMPILED_ACTIVATIONS},
+    )
+
 
 SCHEMA_VERSION = 3
 MAX_ELEMENTS = 1 << 28  # no microcontroller tensor is anywhere near this
@@ -116,11 +109,15 @@ class _RawOp:
 
 
 def op_name(code: int, custom: str) -> str:
+    """The operator's name in schema.fbs (BuiltinOperator), or ``CUSTOM(name)``."""
     if custom:
         return f"CUSTOM({custom})"
-    if code in BUILTIN_KINDS:
-        return BUILTIN_KINDS[code].value
-    return OTHER_BUILTIN_NAMES.get(code, f"BUILTIN_{code}")
+    return schema().operators.get(code, f"BUILTIN_{code}")
+
+
+def type_name(code: int) -> str:
+    """The tensor type's name in schema.fbs (TensorType)."""
+    return schema().tensor_types.get(code, f"type {code}")
 
 
 def read_tflite(data: bytes, where: str = "model.tflite") -> Graph:
@@ -141,10 +138,14 @@ def read_tflite(data: bytes, where: str = "model.tflite") -> Graph:
             "supported",
         )
     sg = subgraphs[0]
+    tables = sg.vector_tables(0)
+    names = tuple(t.string(3) or f"tensor_{i}" for i, t in enumerate(tables))
+    shapes = tuple(_shape(t, where, name) for t, name in zip(tables, names, strict=True))
+    raws = [_raw_op(t, codes, len(tables), where) for t in sg.vector_tables(3)]
+    _check_supported(raws, tables, names, where)
     buffers = model.vector_tables(4)
-    tensors = tuple(_tensor(t, buffers, data, where, i) for i, t in enumerate(sg.vector_tables(0)))
-    raws = [_raw_op(t, codes, len(tensors), where) for t in sg.vector_tables(3)]
-    _check_supported(raws, tensors, where)
+    tensors = tuple(_tensor(t, shape, name, buffers, data, where)
+                    for t, shape, name in zip(tables, shapes, names, strict=True))
     _check_storage(sg, tensors, where)
     ops = tuple(_op(i, r, tensors, where) for i, r in enumerate(raws))
     graph = Graph(
@@ -165,7 +166,7 @@ def _foreign_ops(sg: Table, codes: list[tuple[int, str]]) -> str:
         idx = t.scalar(0, t.buf.u32, 0)
         code, custom = codes[idx] if idx < len(codes) else (-1, "")
         name = op_name(code, custom)
-        if (code not in BUILTIN_KINDS or custom) and name not in names:
+        if (code not in _kinds() or custom) and name not in names:
             names.append(name)
     return f" (the main graph runs {', '.join(names)})" if names else ""
 
@@ -185,16 +186,17 @@ def _op_code(t: Table) -> tuple[int, str]:
     return max(deprecated, code), t.string(1)
 
 
-def _tensor(t: Table, buffers: list[Table], data: bytes, where: str, index: int) -> Tensor:
-    name = t.string(3) or f"tensor_{index}"
-    shape = _shape(t, where, name)
-    code = t.scalar(1, t.buf.i8, 0)
-    if code not in _DTYPES:
-        raise UnsupportedOpsError(
-            f"{where}: tensor '{name}' has type {_TYPE_NAMES.get(code, code)}, which is not supported",
-            "quantize the model to full int8 (weights and activations)",
-        )
-    dtype = _DTYPES[code]
+def _kinds() -> dict[int, OpKind]:
+    return codes().kinds
+
+
+def _type_code(t: Table) -> int:
+    return int(t.scalar(1, t.buf.i8, 0))
+
+
+def _tensor(t: Table, shape: tuple[int, ...], name: str, buffers: list[Table], data: bytes,
+            where: str) -> Tensor:
+    dtype = codes().dtypes[_type_code(t)]
     quant = _quant(t.table(4), where, name)
     buffer_index = t.scalar(2, t.buf.u32, 0)
     const = _buffer_data(buffers, buffer_index, data, where, name)
@@ -294,18 +296,44 @@ def _raw_op(t: Table, codes: list[tuple[int, str]], n_tensors: int, where: str) 
                   t.table(4), t.scalar(3, t.buf.u8, 0))
 
 
-def _check_supported(raws: list[_RawOp], tensors: tuple[Tensor, ...], where: str) -> None:
-    bad = []
-    for r in raws:
-        if r.code not in BUILTIN_KINDS or r.custom:
-            out = tensors[r.outputs[0]].name if r.outputs and r.outputs[0] >= 0 else "?"
-            bad.append(f"{op_name(r.code, r.custom)} (output tensor '{out}')")
-    if bad:
-        supported = ", ".join(sorted(k.value for k in BUILTIN_KINDS.values()))
-        raise UnsupportedOpsError(
-            f"{where}: {len(bad)} unsupported operator(s): " + "; ".join(bad),
-            f"mcuforge compiles {supported}; replace or remove the other layers",
-        )
+def _check_supported(raws: list[_RawOp], tables: list[Table], names: Sequence[str],
+                     where: str) -> None:
+    """One error naming every operator and every tensor type the engine does not compile; a type
+    code the schema does not define is a malformed file."""
+    for t, name in zip(tables, names, strict=True):
+        if _type_code(t) not in schema().tensor_types:
+            raise ModelFormatError(
+                f"{where}: tensor '{name}' has type {_type_code(t)} (Tensor.type), which the TFLite "
+                f"schema does not define (it defines 0..{max(schema().tensor_types)})",
+                f"{CORRUPT_HINT} (or, if a newer TensorFlow wrote it, install that TensorFlow)")
+    ops = [f"{op_name(r.code, r.custom)} (output tensor "
+           f"'{names[r.outputs[0]] if r.outputs and r.outputs[0] >= 0 else '?'}')"
+           for r in raws if r.code not in _kinds() or r.custom]
+    types = [f"'{name}' ({type_name(_type_code(t))})" for t, name in zip(tables, names, strict=True)
+             if _type_code(t) not in codes().dtypes]
+    if not ops and not types:
+        return
+    parts, hints = [], []
+    if ops:
+        parts.append(f"{len(ops)} unsupported operator(s): " + _listing(ops))
+        supported = ", ".join(sorted(k.value for k in _kinds().values()))
+        hints.append(f"mcuforge compiles {supported}; replace or remove the other layers")
+        unknown = sorted({r.code for r in raws if not r.custom and r.code not in schema().operators})
+        if unknown:
+            hints.append(f"BUILTIN_{unknown[0]} is an operator code the installed TensorFlow's "
+                         "schema does not define (a newer TensorFlow wrote the file, or it is "
+                         "corrupt)")
+    if types:
+        parts.append(f"{len(types)} tensor(s) of an unsupported type: " + _listing(types))
+        hints.append("mcuforge reads tensors of type " +
+                     ", ".join(d.name for d in READ_TYPES) +
+                     "; quantize the model to full int8 (weights and activations)")
+    raise UnsupportedOpsError(f"{where}: " + "; and ".join(parts), "; ".join(hints))
+
+
+def _listing(items: list[str]) -> str:
+    shown = "; ".join(items[:MAX_LISTED])
+    return shown + (f"; and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
 
 
 # ---- options ---------------------------------------------------------------------------------------
@@ -343,26 +371,34 @@ class _Options:
 
 
 def _options(r: _RawOp, kind: OpKind) -> _Options:
-    return _Options(r.options, OPTIONS_TYPES[kind][1])
+    return _Options(r.options, OPTIONS_NAMES[kind])
+
+
+def _defined(names: dict[int, str]) -> str:
+    return " and ".join(f"{v} ({n})" for v, n in sorted(names.items())) if len(names) <= 3 else \
+        f"{min(names)}..{max(names)}"
 
 
 def _padding(o: _Options, field: int) -> Padding:
     value = o.i8(field)
-    if value not in (0, 1):
-        raise Problem(f"{o.name}.padding is {value}; TFLite defines 0 (SAME) and 1 (VALID)")
-    return Padding.SAME if value == 0 else Padding.VALID
+    names = schema().padding
+    if value not in names:
+        raise Problem(f"{o.name}.padding is {value}; TFLite defines {_defined(names)}")
+    return Padding[names[value]]
 
 
 def _act(o: _Options, field: int) -> Activation:
     value = o.i8(field)
-    if value in _UNSUPPORTED_ACTIVATIONS:
+    compiled = codes().activations
+    if value in compiled:
+        return compiled[value]
+    names = schema().activations
+    if value in names:
         raise Unsupported(
-            f"has a fused {_UNSUPPORTED_ACTIVATIONS[value]} activation "
+            f"has a fused {names[value]} activation "
             f"({o.name}.fused_activation_function {value}), which TFLite's int8 kernels ignore",
             "apply the activation as a layer of its own, or use ReLU/ReLU6")
-    if value not in _ACTIVATIONS:
-        raise Problem(f"{o.name}.fused_activation_function is {value}; TFLite defines 0..5")
-    return _ACTIVATIONS[value]
+    raise Problem(f"{o.name}.fused_activation_function is {value}; TFLite defines {_defined(names)}")
 
 
 def _conv(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
@@ -379,21 +415,23 @@ def _dwconv(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
 def _fc(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     o = _options(r, OpKind.FULLY_CONNECTED)
     weights_format = o.i8(1)
-    if weights_format == 1:
-        raise Unsupported(f"{o.name}.weights_format is 1 (SHUFFLED4x16INT8)",
+    formats = schema().weights_formats
+    if weights_format in formats and formats[weights_format] != "DEFAULT":
+        raise Unsupported(f"{o.name}.weights_format is {weights_format} ({formats[weights_format]})",
                           "convert with the default weights format")
-    if weights_format != 0:
-        raise Problem(f"{o.name}.weights_format is {weights_format}; TFLite defines 0 and 1")
+    if weights_format not in formats:
+        raise Problem(f"{o.name}.weights_format is {weights_format}; TFLite defines "
+                      f"{_defined(formats)}")
     return FullyConnectedAttrs(_act(o, 0), o.flag(2))
 
 
 def _pool(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
-    o = _options(r, BUILTIN_KINDS[r.code])
+    o = _options(r, _kinds()[r.code])
     return Pool2DAttrs(_padding(o, 0), o.i32(2), o.i32(1), o.i32(4), o.i32(3), _act(o, 5))
 
 
 def _eltwise(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
-    return ElementwiseAttrs(_act(_options(r, BUILTIN_KINDS[r.code]), 0))
+    return ElementwiseAttrs(_act(_options(r, _kinds()[r.code]), 0))
 
 
 def _concat(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
@@ -477,11 +515,11 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
 
 def _op(index: int, r: _RawOp, tensors: tuple[Tensor, ...], where: str) -> Op:
     """One operator of the IR; its operand counts, options table type and enum fields checked."""
-    kind = BUILTIN_KINDS[r.code]
+    kind = _kinds()[r.code]
     name = tensors[r.outputs[0]].name if r.outputs and r.outputs[0] >= 0 else "?"
     try:
         check_arity(kind, r.inputs, r.outputs)
-        expected = OPTIONS_TYPES.get(kind)
+        expected = codes().options.get(kind)
         if expected and r.options is not None and r.options_type != expected[0]:
             raise Problem(f"its options table is of type {r.options_type} (builtin_options_type), "
                           f"{kind.value} takes {expected[0]} ({expected[1]})")
