@@ -111,11 +111,10 @@ def test_converter_uint8_io_is_bit_exact(name: str, partial: bool, tmp_path: Pat
 
 
 @pytest.mark.tflite
-@pytest.mark.hostc
 def test_uint8_engine_header_names_the_types(tmp_path: Path) -> None:
     data = keras_uint8("image")
     header = compile_graph(read_tflite(data, "m.tflite"), data).engine.header
-    assert "(1, 6, 6, 3) uint8 */" in header.replace("1x6x6x3", "(1, 6, 6, 3)")
+    assert " 1x6x6x3 uint8 */" in header and " 1x3 uint8 */" in header
     assert "#define MODEL_INPUT0_BYTES 108" in header and "#define MODEL_OUTPUT0_BYTES 3" in header
 
 

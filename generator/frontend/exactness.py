@@ -1,11 +1,11 @@
 """What the engine's int8 kernels assume about each operator's operands, checked at import.
 
 The generated C is bit-exact with TFLite's reference kernels only for the operands those kernels take:
-int8 activations quantised per tensor, symmetric int8 weights (zero point 0) quantised per tensor or
-per output channel along the dimension TFLite uses, int32 biases, unchanged quantisation through the
-operators that only move values, and the fixed output quantisation of SOFTMAX and LOGISTIC. A model
-that breaks one of these is refused here, naming the operand and the field, instead of compiling to
-something that computes a different function.
+int8 activations quantised per tensor (uint8 only into and out of QUANTIZE), symmetric int8 weights
+(zero point 0) quantised per tensor or per output channel along the dimension TFLite uses, int32
+biases, unchanged quantisation through the operators that only move values, and the fixed output
+quantisation of SOFTMAX and LOGISTIC. A model that breaks one of these is refused here, naming the
+operand and the field, instead of compiling to something that computes a different function.
 
 Each rule raises :class:`~generator.frontend.problems.Problem` (or :class:`Unsupported`); the caller adds
 the file and the operator.
