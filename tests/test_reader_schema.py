@@ -107,3 +107,20 @@ def test_long_lists_are_cut_and_counted() -> None:
     assert f"{MAX_LISTED + 6} unsupported operator(s)" in message
     assert message.endswith("; and 6 more"), message
     assert message.count("FAKE_QUANT") == MAX_LISTED - 1
+
+
+@pytest.mark.unit
+def test_without_tensorflow_the_tflite_package_gives_the_same_names() -> None:
+    """A user without TensorFlow reads a .tflite with the ``tflite`` package's enums: the same
+    names for every code both define (TensorFlow's schema may be newer by a few operators)."""
+    from generator.frontend import tflite_schema as ts
+
+    fallback = ts._tflite_package()
+    ours = ts.schema()
+    for enum, names in (("BuiltinOperator", ours.operators), ("TensorType", ours.tensor_types),
+                        ("BuiltinOptions", ours.options), ("Padding", ours.padding),
+                        ("ActivationFunctionType", ours.activations)):
+        other = ts.enum_names(getattr(fallback, enum))
+        assert len(other) > 0.9 * len(names), enum
+        assert {k: names[k] for k in other if k in names} == {k: other[k] for k in other
+                                                               if k in names}, enum

@@ -3,7 +3,9 @@ from the Python that flatc generated from schema.fbs and TensorFlow ships
 (``tensorflow/lite/python/schema_py_generated.py``), never typed by hand.
 
 That one file is loaded by itself from TensorFlow's package folder, without importing TensorFlow
-(which takes seconds): it needs only ``flatbuffers``, one of TensorFlow's own dependencies.
+(which takes seconds): it needs only ``flatbuffers``. Without TensorFlow (reading a ``.tflite``
+does not need it) the same generated enums come from the ``tflite`` package, a dependency of
+mcuforge, whose schema may be a release older: an operator added since is named ``BUILTIN_<code>``.
 """
 
 from __future__ import annotations
@@ -78,9 +80,7 @@ def _load() -> ModuleType:
     folders = list(spec.submodule_search_locations or ()) if spec else []
     path = next((Path(f) / SCHEMA_FILE for f in folders if (Path(f) / SCHEMA_FILE).is_file()), None)
     if path is None:
-        raise ToolError("reading a .tflite needs TFLite's schema, which TensorFlow ships "
-                        f"({SCHEMA_FILE}), and TensorFlow is not installed",
-                        "pip install 'mcuforge[tf]' (tensorflow-cpu)")
+        return _tflite_package()
     file_spec = importlib.util.spec_from_file_location(_MODULE, path)
     assert file_spec is not None and file_spec.loader is not None
     module = importlib.util.module_from_spec(file_spec)
@@ -89,4 +89,19 @@ def _load() -> ModuleType:
     except ImportError as exc:
         raise ToolError(f"{path}: TFLite's schema cannot be loaded ({exc})",
                         "reinstall TensorFlow (pip install 'mcuforge[tf]')") from None
+    return module
+
+
+def _tflite_package() -> ModuleType:
+    """The enums of the ``tflite`` package (one generated module per enum), as one namespace."""
+    names = ("BuiltinOperator", "TensorType", "BuiltinOptions", "ActivationFunctionType", "Padding",
+             "FullyConnectedOptionsWeightsFormat")
+    module = ModuleType(_MODULE)
+    try:
+        for name in names:
+            setattr(module, name, getattr(importlib.import_module(f"tflite.{name}"), name))
+    except (ImportError, AttributeError) as exc:
+        raise ToolError(f"reading a .tflite needs TFLite's schema, from TensorFlow or the tflite "
+                        f"package, and neither is usable ({exc})",
+                        "pip install tflite (or 'mcuforge[tf]')") from None
     return module
