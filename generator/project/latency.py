@@ -42,11 +42,11 @@ for taken branches; the M7 dual-issues some pairs. Assumptions, not measurements
 
 INSTRUCTIONS_PER_MAC: Mapping[OpKind, float] = {
     OpKind.CONV_2D: 7.6,
-    OpKind.DEPTHWISE_CONV_2D: 27.2,
-    OpKind.FULLY_CONNECTED: 2.3,
+    OpKind.DEPTHWISE_CONV_2D: 3.9,
+    OpKind.FULLY_CONNECTED: 2.0,
 }
 """Rough instructions per multiply-accumulate of mcuforge's kernels as generated projects build them
-(-O2) on a Cortex-M4F, fitted to the five reference models of the test zoo in QEMU at commit 9bd15ce
+(-O2) on a Cortex-M4F, fitted to the five reference models of the test zoo in QEMU at commit 0252b72
 (``python -m bench.speed --flags kernels-O2 --json F``, then ``--fit F``; bench/README.md). Used
 only until a run has counted the instructions; refit them when the kernels change."""
 INSTRUCTIONS_PER_INPUT = 58.0
