@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from generator.codegen import conv_fast as cf
 from generator.codegen import dw_fast
 from generator.codegen import qparams as qp
 from generator.codegen.schedule import (
@@ -59,6 +60,7 @@ class Lowering:
     buffers: dict[str, BufferSpec] = field(default_factory=dict)
     tensor_buffer: dict[int, str] = field(default_factory=dict)
     numerics: Numerics = Numerics.TFLM
+    cols: frozenset[int] = frozenset()  # CONV_2D ops the plan grants column scratch
 
     def buf(self, tid: int, offset: int = 0) -> BufRef:
         t = self.graph.tensors[tid]
@@ -228,14 +230,57 @@ def _weighted_consts(lw: Lowering, i: int, k: Weighted, weights: npt.NDArray[np.
     return [w, *per_channel_refs(lw, i, k)]
 
 
+def conv_fast_refs(lw: Lowering, i: int, k: Weighted, in_offset: int,
+                   lo: int = 0) -> list[Arg]:
+    """Folded bias and requantisation records of CONV_2D op ``i`` from output channel ``lo``."""
+    bf = cf.folded_bias(k.weights, k.bias, in_offset)
+    bias = lw.const(f"op{i}_bf", bf)
+    rq = lw.const(f"op{i}_rq", cf.requant_records(k.weights, bf, k.mult, k.shift))
+    return [ConstRef(bias.name, lo), ConstRef(rq.name, 2 * lo)]
+
+
+def conv_finish_refs(lw: Lowering, i: int, k: Weighted, in_offset: int) -> list[Arg]:
+    """Folded bias, mult and shift of CONV_2D op ``i``: what mcuf_requant_s32 needs to finish the
+    sums of the fast accumulating kernel."""
+    bias = lw.const(f"op{i}_bf", cf.folded_bias(k.weights, k.bias, in_offset))
+    mult, shift = lw.const(f"op{i}_mult", k.mult), lw.const(f"op{i}_shift", k.shift)
+    return [bias, mult, shift]
+
+
+def conv_is_fast(lw: Lowering, i: int, op: Op) -> bool:
+    """Whether CONV_2D op ``i`` runs the fast kernels: with the column scratch the plan granted
+    it, or without scratch where the kernel reads its input pixels directly (1x1, stride 1)."""
+    return i in lw.cols or cf.reads_directly(lw.graph, op)
+
+
+def conv_cols(lw: Lowering, i: int, op: Op, in_c: int) -> Arg:
+    """The column scratch of CONV_2D op ``i`` (sized for its widest call, as the planner counts),
+    or NULL where the plan granted none."""
+    if i not in lw.cols:
+        return NULL
+    name = cf.cols_buffer(i)
+    size = cf.cols_bytes(lw.graph, op, in_c)
+    spec = lw.buffers.get(name)
+    if spec is None or spec.nbytes < size:
+        lw.buffers[name] = BufferSpec(name, size, DType.INT32)
+    return BufRef(name, 0, DType.INT32.c_type)
+
+
 def _conv(lw: Lowering, i: int, op: Op) -> None:
     g = lw.graph
     k = weighted_constants(g, op)
     _, _, ic = _hwc(g.tensors[op.inputs[0]])
     _, _, oc = _hwc(g.tensors[op.outputs[0]])
     p = conv_params(g, op, ic, ic, oc, oc)
-    args = [lw.buf(op.inputs[0]), *_weighted_consts(lw, i, k, k.weights), lw.buf(op.outputs[0])]
-    lw.emit(Call("mcuf_conv2d_s8", (args[0], *args[1:]), "mcuf_conv_params", _params(**p),
+    if not conv_is_fast(lw, i, op) and not cf.borrows_output(g, op, ic, oc, oc):
+        plain = (lw.buf(op.inputs[0]), *_weighted_consts(lw, i, k, k.weights), lw.buf(op.outputs[0]))
+        lw.emit(Call("mcuf_conv2d_s8", plain, "mcuf_conv_params", _params(**p),
+                     f"CONV_2D {op.name}", i))
+        return
+    wf = lw.const(f"op{i}_wf", cf.fast_filter(k.weights))
+    args = (lw.buf(op.inputs[0]), wf, *conv_fast_refs(lw, i, k, p["in_offset"]),
+            lw.buf(op.outputs[0]), conv_cols(lw, i, op, ic))
+    lw.emit(Call("mcuf_conv2d_fast_s8", args, "mcuf_conv_params", _params(**p),
                  f"CONV_2D {op.name}", i))
 
 

@@ -14,11 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from generator.codegen import conv_fast as cf
 from generator.codegen import dw_fast
 from generator.codegen.lower import (
     HANDLERS,
     Lowering,
     _params,
+    conv_cols,
+    conv_fast_refs,
+    conv_finish_refs,
+    conv_is_fast,
     conv_params,
     dwconv_params,
     io_spec,
@@ -71,7 +76,7 @@ class SliceCtx:
 
 def lower_program(program: Program, numerics: Numerics = Numerics.TFLM) -> Schedule:
     g = program.graph
-    lw = Lowering(g, numerics=numerics)
+    lw = Lowering(g, numerics=numerics, cols=program.cols)
     for tid in program.alias:
         lw.alias(tid, program.root(tid))
     for tid in g.inputs:
@@ -188,25 +193,54 @@ def _slice_index(g: Graph, ctx: SliceCtx) -> int:
 def _conv_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
     g = lw.graph
     k = weighted_constants(g, op)
+    ranges = slice_ranges(base_channels(g, ctx.chain), ctx.slices)
+    fast = conv_is_fast(lw, i, op)
     if i == ctx.chain.start:  # producer: output channels lo..hi from the full input
         cin = channels(g, op.inputs[0])
         out = out_view(lw, i, op, ctx)
         p = conv_params(g, op, cin, cin, out.c, out.cs)
-        w = lw.const(f"op{i}_w", k.weights)
-        per_oc = int(np.prod(k.weights.shape[1:]))
-        lw.emit(Call("mcuf_conv2d_s8", (lw.buf(op.inputs[0]), ConstRef(w.name, ctx.lo * per_oc),
-                                         *per_channel_refs(lw, i, k, ctx.lo), out.ref),
+        if not fast and not cf.borrows_output(g, op, cin, out.c, out.cs):
+            w = lw.const(f"op{i}_w", k.weights)
+            per_oc = int(np.prod(k.weights.shape[1:]))
+            lw.emit(Call("mcuf_conv2d_s8", (lw.buf(op.inputs[0]), ConstRef(w.name, ctx.lo * per_oc),
+                                             *per_channel_refs(lw, i, k, ctx.lo), out.ref),
+                         "mcuf_conv_params", _params(**p),
+                         f"CONV_2D {op.name} [out {ctx.lo}:{ctx.hi}]", i))
+            return
+        blocks = cf.slice_filters(k.weights, ranges, 0)
+        w = _relayout_words(lw, f"op{i}_wf_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
+        lw.emit(Call("mcuf_conv2d_fast_s8", (lw.buf(op.inputs[0]), w,
+                                              *conv_fast_refs(lw, i, k, p["in_offset"], ctx.lo),
+                                              out.ref, conv_cols(lw, i, op, cin)),
                      "mcuf_conv_params", _params(**p), f"CONV_2D {op.name} [out {ctx.lo}:{ctx.hi}]", i))
         return
     src = in_view(lw, i, op, ctx, op.inputs[0])
     m = in_multiplier(g, ctx.chain, i)
-    ranges = slice_ranges(base_channels(g, ctx.chain), ctx.slices)
-    blocks = [k.weights[..., lo * m : hi * m] for lo, hi in ranges]
-    w = _relayout(lw, f"op{i}_w_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
     cout = channels(g, op.outputs[0])
     p = conv_params(g, op, src.c, src.cs, cout, cout)
-    lw.emit(Call("mcuf_conv2d_s8_acc", (src.ref, w, _acc_ref(lw, i)), "mcuf_conv_params",
-                 _params(**p), f"CONV_2D {op.name} [in {ctx.lo * m}:{ctx.hi * m}]", i))
+    comment = f"CONV_2D {op.name} [in {ctx.lo * m}:{ctx.hi * m}]"
+    if not fast:
+        blocks8 = [k.weights[..., lo * m : hi * m] for lo, hi in ranges]
+        w8 = _relayout(lw, f"op{i}_w_s{ctx.slices}", blocks8)[_slice_index(g, ctx)]
+        lw.emit(Call("mcuf_conv2d_s8_acc", (src.ref, w8, _acc_ref(lw, i)), "mcuf_conv_params",
+                     _params(**p), comment, i))
+        return
+    blocks = cf.slice_filters(k.weights, [(lo * m, hi * m) for lo, hi in ranges], 3)
+    w = _relayout_words(lw, f"op{i}_wf_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
+    cols = conv_cols(lw, i, op, _widest(g, ctx) * m)
+    lw.emit(Call("mcuf_conv2d_fast_s8_acc", (src.ref, w, _acc_ref(lw, i), cols), "mcuf_conv_params",
+                 _params(**p), comment, i))
+
+
+def _relayout_words(lw: Lowering, name: str, blocks: list[npt.NDArray[np.int32]]) -> list[ConstRef]:
+    """Per-slice fast-layout filters back to back in one int32 array; one reference per slice."""
+    if name not in lw.consts:
+        lw.const(name, np.concatenate(blocks))
+    refs, offset = [], 0
+    for b in blocks:
+        refs.append(ConstRef(name, offset))
+        offset += int(b.size)
+    return refs
 
 
 def _fc_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
@@ -232,7 +266,10 @@ def _requant(lw: Lowering, i: int, op: Op) -> None:
         lower_fc_requant(lw, i, op, _acc_ref(lw, i), lw.buf(op.outputs[0]))
         return
     p = conv_params(g, op, 1, 1, cout, cout)
-    bias_ref, mult, shift = per_channel_refs(lw, i, k, 0)
+    if conv_is_fast(lw, i, op):  # the fast kernel's sums: the input offset in the bias
+        bias_ref, mult, shift = conv_finish_refs(lw, i, k, p["in_offset"])
+    else:
+        bias_ref, mult, shift = per_channel_refs(lw, i, k, 0)
     lw.emit(Call("mcuf_requant_s32", (
         n, Literal(str(cout)), _acc_ref(lw, i), bias_ref, mult, shift,
         Literal(str(p["out_offset"])), Literal(str(p["act_min"])), Literal(str(p["act_max"])),
@@ -315,10 +352,11 @@ def _inplace(lw: Lowering, i: int, op: Op, param: int) -> None:
     tmp = lw.buf_named(tmp_buffer(i), inplace_tmp_bytes(g, op, param), DType.INT8)
     if inplace_form(g, op) == "pw":
         p = conv_params(g, op, cin, cin, cout, cout)
-        w = lw.const(f"op{i}_w", k.weights)
-        lw.emit(Call("mcuf_conv1x1_inplace_s8", (buf, w, *per_channel_refs(lw, i, k, 0), tmp,
-                                                  Literal(str(pw_block(g, op)))),
-                     "mcuf_conv_params", _params(**p), f"CONV_2D {op.name} (in place)", i))
+        w = lw.const(f"op{i}_wf", cf.fast_filter(k.weights))
+        lw.emit(Call("mcuf_conv1x1_inplace_fast_s8", (
+            buf, w, *conv_fast_refs(lw, i, k, p["in_offset"]), tmp, Literal(str(pw_block(g, op))),
+            conv_cols(lw, i, op, cin)),
+            "mcuf_conv_params", _params(**p), f"CONV_2D {op.name} (in place)", i))
         return
     p = dwconv_params(g, op, cin, cin, cout)
     fast = dw_fast.fast_inplace_call(lw, i, k, p, buf, tmp, param,

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from generator.codegen.conv_fast import borrows_output, cols_buffer, cols_bytes, reads_directly
 from generator.ir import (
     DepthwiseConv2DAttrs,
     Graph,
@@ -33,7 +34,7 @@ from generator.ir import (
     OpKind,
     PadAttrs,
 )
-from generator.plan.arena import Buffer, align_up, lifetimes
+from generator.plan.arena import Buffer, align_up, best_layout, lifetimes
 
 MIXING = frozenset({OpKind.CONV_2D, OpKind.FULLY_CONNECTED})
 WISE = frozenset({
@@ -91,6 +92,7 @@ class Program:
     pinned_last: tuple[str, ...]
     alias: dict[int, int] = field(default_factory=dict)
     inplace: dict[int, int] = field(default_factory=dict)
+    cols: frozenset[int] = frozenset()  # CONV_2D ops granted column scratch (fast kernels)
 
     @cached_property
     def buffers(self) -> tuple[Buffer, ...]:
@@ -343,8 +345,86 @@ def build_program(g: Graph, splits: Sequence[Split] = (),
         i += 1
     inputs = tuple(b.full(t) for t in g.inputs)
     outputs = tuple(b.full(t) for t in g.outputs)
-    return Program(g, tuple(splits), tuple(b.steps), b.sizes, inputs, outputs, dict(b.alias),
-                   dict(b.inplace))
+    program = Program(g, tuple(splits), tuple(b.steps), b.sizes, inputs, outputs, dict(b.alias),
+                      dict(b.inplace))
+    return _grant_cols(program)
+
+
+def _cols_need(p: Program) -> dict[int, tuple[int, int, int]]:
+    """CONV_2D op -> (first step, last step, bytes of column scratch for its widest call)."""
+    g = p.graph
+    need: dict[int, tuple[int, int, int]] = {}
+    for s, step in enumerate(p.steps):
+        op = g.ops[step.op]
+        if op.kind is not OpKind.CONV_2D or step.kind not in (StepKind.FULL, StepKind.SLICE):
+            continue
+        cin = channels(g, op.inputs[0])
+        if step.kind is StepKind.SLICE and step.op != p.splits[step.split].chain.start:
+            lo, hi = step.base
+            cin = (hi - lo) * in_multiplier(g, p.splits[step.split].chain, step.op)
+        elif step.kind is StepKind.SLICE and reads_directly(g, op):
+            continue  # a 1x1 output slice would expand every input pixel again: read them directly
+        first, _, size = need.get(step.op, (s, s, 0))
+        need[step.op] = (first, s, max(size, cols_bytes(g, op, cin)))
+    # those that gather their columns first (without scratch they run the portable kernel), the
+    # largest first; 1x1 convs also run fast reading their pixels directly
+    return dict(sorted(need.items(), key=lambda kv: (reads_directly(g, g.ops[kv[0]]),
+                                                     -macs(g, g.ops[kv[0]]), kv[0])))
+
+
+def _grant_cols(p: Program) -> Program:
+    """Give each CONV_2D the column scratch of the fast kernels (generator/codegen/conv_fast.py)
+    where it fits under the peak of the program without it, so that it never raises the peak;
+    the others run scratch-free kernels."""
+    live = p.step_live()
+    peak = max(live, default=0)
+    need = _cols_need(p)
+    granted: set[int] = set()
+    for i, (first, last, size) in need.items():
+        if size and max(live[first : last + 1]) + align_up(size) <= peak:
+            granted.add(i)
+            for s in range(first, last + 1):
+                live[s] += align_up(size)
+    return _with_cols(p, granted, need)
+
+
+def _with_cols(p: Program, granted: set[int], need: dict[int, tuple[int, int, int]]) -> Program:
+    """``p`` (granted no column scratch) with scratch for the ``granted`` ops."""
+    if not granted:
+        return p
+    steps = tuple(Step(st.kind, st.op, (*st.uses, cols_buffer(st.op)), st.split, st.base)
+                  if st.op in granted and st.kind in (StepKind.FULL, StepKind.SLICE) else st
+                  for st in p.steps)
+    sizes = dict(p.sizes) | {cols_buffer(i): need[i][2] for i in granted}
+    return Program(p.graph, p.splits, steps, sizes, p.pinned_first, p.pinned_last, p.alias,
+                   p.inplace, frozenset(granted))
+
+
+def _without_cols(p: Program) -> Program:
+    names = {cols_buffer(i) for i in p.cols}
+    steps = tuple(Step(st.kind, st.op, tuple(u for u in st.uses if u not in names), st.split,
+                       st.base) for st in p.steps)
+    sizes = {k: v for k, v in p.sizes.items() if k not in names}
+    return Program(p.graph, p.splits, steps, sizes, p.pinned_first, p.pinned_last, p.alias,
+                   p.inplace)
+
+
+def grant_in_layout(p: Program) -> Program:
+    """More column scratch where the arena layout of ``p`` has room for it above the peak (the
+    layout is often larger than the peak): each further CONV_2D, those that gather first, is
+    granted its scratch if the layout does not grow."""
+    bare = _without_cols(p)
+    need = _cols_need(bare)
+    arena = best_layout(list(p.buffers)).size
+    granted = set(p.cols)
+    for i in need:
+        if i in granted or not need[i][2]:
+            continue
+        trial = _with_cols(bare, granted | {i}, need)
+        if best_layout(list(trial.buffers)).size <= arena:
+            granted.add(i)
+            p = trial
+    return p
 
 
 def _last_uses(g: Graph) -> dict[int, int]:
@@ -520,6 +600,88 @@ def overhead_cost(p: Program) -> int:
     return extra
 
 
+# The fast CONV_2D kernels (generator/codegen/conv_fast.py) on the host: an output-channel slice of a
+# conv that gathers its columns rebuilds them, per filter value and pixel; a conv without column
+# scratch that cannot read its pixels directly sums tap by tap (or runs the portable kernel), per
+# multiply-accumulate, all of it or, where its columns borrow output row 0, that row.
+COST_PER_COLUMN_VALUE = 15
+COST_PER_SLOW_MAC = 21
+
+
+def kernel_cost(p: Program) -> int:
+    """Estimated instructions the plan's choice of CONV_2D kernels adds: columns rebuilt by each
+    extra output-channel slice, and the portable kernel where no column scratch was granted."""
+    g = p.graph
+    extra = 0
+    for s in p.splits:
+        op = g.ops[s.chain.start]
+        if op.kind is OpKind.CONV_2D and not reads_directly(g, op):
+            k = len(slice_ranges(base_channels(g, s.chain), s.slices))
+            w = g.tensors[op.inputs[1]].shape
+            extra += (k - 1) * _pixels(g, op.outputs[0]) * w[1] * w[2] * w[3] * COST_PER_COLUMN_VALUE
+    for i, op in enumerate(g.ops):
+        if op.kind is OpKind.CONV_2D and i not in p.cols and not reads_directly(g, op):
+            rows = g.tensors[op.outputs[0]].shape[1]
+            slow = macs(g, op) // rows if _borrows(p, i, op) else macs(g, op)
+            extra += slow * COST_PER_SLOW_MAC
+    return extra
+
+
+def _borrows(p: Program, i: int, op: Op) -> bool:
+    """Whether every call of CONV_2D op ``i`` can borrow its output's row 0 for its columns."""
+    g = p.graph
+    cin, cout = channels(g, op.inputs[0]), channels(g, op.outputs[0])
+    for s in p.splits:
+        if i in s.chain.ops:
+            if i != s.chain.start or s.chain.end == i:
+                return False  # accumulating, or writing a slice of a wider output
+            narrow = min(hi - lo for lo, hi in slice_ranges(base_channels(g, s.chain), s.slices))
+            return borrows_output(g, op, cin, narrow, narrow)
+    return i not in p.inplace and borrows_output(g, op, cin, cout, cout)
+
+
+def refine(g: Graph, p: Program, rounds: int = 8) -> Program:
+    """Cheaper programs at the same cost in memory: starting from ``p``, repeatedly take the move
+    (re-split a chain, drop a split, run its operators in place instead, drop an in-place
+    operator) that most lowers the estimated instructions (:func:`overhead_cost` +
+    :func:`kernel_cost`) without raising the peak or the arena layout of ``p``."""
+    peak, arena = p.peak, best_layout(list(p.buffers)).size
+
+    def cost(q: Program) -> int:
+        return overhead_cost(q) + kernel_cost(q)
+
+    current, current_cost = p, cost(p)
+    for _ in range(rounds):
+        best, best_cost = current, current_cost
+        for trial in _refinements(g, current):
+            c = cost(trial)
+            if c < best_cost and trial.peak <= peak and best_layout(list(trial.buffers)).size <= arena:
+                best, best_cost = trial, c
+        if best is current:
+            return current
+        current, current_cost = best, best_cost
+    return current
+
+
+def _refinements(g: Graph, p: Program) -> Iterator[Program]:
+    splits, inplace = list(p.splits), dict(p.inplace)
+    for s in splits:
+        others = [o for o in splits if o is not s]
+        for k in SLICE_OPTIONS:
+            if k != s.slices and k <= base_channels(g, s.chain):
+                yield build_program(g, sorted([*others, Split(s.chain, k)],
+                                              key=lambda o: o.chain.start), inplace)
+        yield build_program(g, others, inplace)
+        for i in s.chain.ops:
+            form = inplace_form(g, g.ops[i])
+            options = [] if form is None else [1] if form == "pw" else [
+                k for k in INPLACE_GROUPS if k <= channels(g, g.ops[i].outputs[0])]
+            for param in options:
+                yield build_program(g, others, {**inplace, i: param})
+    for i in inplace:
+        yield build_program(g, splits, {j: v for j, v in inplace.items() if j != i})
+
+
 # ---- search -----------------------------------------------------------------------------------------
 
 OVERHEAD_BUDGET = 0.015
@@ -540,7 +702,8 @@ def search_splits(g: Graph, max_rounds: int = 200, budget: float = OVERHEAD_BUDG
     """Greedy descent on the peak: each round tries every move touching an operator at the peak
     (split or re-split a chain; run an operator in place) and keeps the best one whose estimated
     instruction overhead stays within ``budget`` of the whole-tensor execution. Ties go to fewer
-    operators at the peak (repeated blocks), then to fewer slices."""
+    operators at the peak (repeated blocks), then to fewer slices. Last, :func:`refine` trades
+    splits for cheaper ones at the same peak and arena."""
     chains = candidate_chains(g)
     unsplit = build_program(g)
     limit = budget * base_cost(g)
@@ -556,7 +719,7 @@ def search_splits(g: Graph, max_rounds: int = 200, budget: float = OVERHEAD_BUDG
         if best is current:
             break
         current = best
-    return SearchResult(current, unsplit, evaluated)
+    return SearchResult(grant_in_layout(refine(g, current)), unsplit, evaluated)
 
 
 def _moves(g: Graph, current: Program, chains: list[Chain], peak_ops: set[int]) -> Iterator[Program]:

@@ -223,6 +223,38 @@ void mcuf_dequantize_s8_f32(int32_t n, const int8_t *in, float scale, int32_t zp
 void mcuf_requantize_s8(int32_t n, const int8_t *in, int32_t in_zp, int32_t mult, int32_t shift,
                         int32_t out_zp, int8_t *out);
 
+/* ---- CONV_2D fast path (conv track: mcuf_conv_fast.c, mcuf_inplace.c) -------------------------
+ * Bit-exact with mcuf_conv2d_s8 / mcuf_conv2d_s8_acc. The code generator prepares (see
+ * mcuf_conv_fast.c and generator/codegen/conv_fast.py):
+ *  wf      the filter in the fast layout: K = k_h * k_w * in_c padded to kp = 4 * ceil(K / 4) with
+ *          zeros, output channels in pairs (group g of 4 values of the even channel, then of the
+ *          odd one), an odd last channel plainly; bytes packed into little-endian 32-bit words
+ *          (out_c * kp / 4 words);
+ *  bias_f  bias[oc] + in_offset * sum(filter[oc]) (never NULL);
+ *  rq      per output channel {multiplier, ctl}: ctl = right | left << 8 | 1 << 16 if a shorter
+ *          requantisation is exact for the channel (TFLite's shift = left - right);
+ *  cols    scratch, 4-byte aligned: kp int32 words (two pixels' q15 columns), then a stage: none
+ *          for a 1x1 conv with stride 1 and no padding, k_w * in_c bytes (one filter row) for an
+ *          undilated conv over a dense input with k_w * in_c a multiple of 4, else kp bytes (one
+ *          pixel's gathered input) (conv_fast.cols_bytes). NULL where the plan grants none:
+ *          a 1x1 conv then reads its pixels directly; any other borrows output row 0 for its
+ *          columns where that row is dense and holds them (conv_fast.borrows_output), computing
+ *          that row last tap by tap, or else sums every output tap by tap.
+ * Padded taps read the input zero point, so they add nothing to (x + in_offset) * w sums. */
+void mcuf_conv2d_fast_s8(const mcuf_conv_params *p, const int8_t *in, const int32_t *wf,
+                         const int32_t *bias_f, const int32_t *rq, int8_t *out, int32_t *cols);
+
+/* Partial-input form: acc (dense int32 [out_h][out_w][out_c]) += sum(x * w) over this slice's in_c
+ * channels, padded taps reading the zero point; finish with mcuf_requant_s32 and the bias folded
+ * over all input channels (bias_f). */
+void mcuf_conv2d_fast_s8_acc(const mcuf_conv_params *p, const int8_t *in, const int32_t *wf,
+                             int32_t *acc, int32_t *cols);
+
+/* In-place 1x1 convolution as mcuf_conv1x1_inplace_s8, with the fast kernel and its constants. */
+void mcuf_conv1x1_inplace_fast_s8(const mcuf_conv_params *p, int8_t *buf, const int32_t *wf,
+                                  const int32_t *bias_f, const int32_t *rq, int8_t *tmp,
+                                  int32_t block, int32_t *cols);
+
 /* ---- DEPTHWISE_CONV_2D fast path (depthwise track: mcuf_dwconv_fast.c, mcuf_inplace.c) --------
  * Bit-exact with mcuf_dwconv2d_s8 where the code generator chooses it (depth multiplier 1, every
  * requantisation shift a right shift, bounded accumulators: generator/codegen/dw_fast.py). It reads one

@@ -29,6 +29,26 @@ void mcuf_conv1x1_inplace_s8(const mcuf_conv_params *p, int8_t *buf, const int8_
     }
 }
 
+void mcuf_conv1x1_inplace_fast_s8(const mcuf_conv_params *p, int8_t *buf, const int32_t *wf,
+                                  const int32_t *bias_f, const int32_t *rq, int8_t *tmp,
+                                  int32_t block, int32_t *cols)
+{
+    const int32_t n = p->in_h * p->in_w;
+    for (int32_t p0 = 0; p0 < n; p0 += block) {
+        const int32_t b = n - p0 < block ? n - p0 : block;
+        mcuf_conv_params q = *p;
+        q.in_h = 1;
+        q.in_w = b;
+        q.out_h = 1;
+        q.out_w = b;
+        q.out_cs = p->out_c;
+        mcuf_conv2d_fast_s8(&q, buf + p0 * p->in_cs, wf, bias_f, rq, tmp, cols);
+        for (int32_t i = 0; i < b; i++) {
+            memmove(buf + (p0 + i) * p->out_cs, tmp + i * p->out_c, (size_t)p->out_c);
+        }
+    }
+}
+
 void mcuf_dwconv2d_inplace_s8(const mcuf_dwconv_params *p, int8_t *buf, const int8_t *filter,
                               const int32_t *bias, const int32_t *mult, const int32_t *shift,
                               int8_t *tmp, int32_t groups)
