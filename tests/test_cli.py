@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -89,10 +90,13 @@ def test_debug_names_the_first_op_that_differs(tmp_path: Path) -> None:
 
     data = write_tiny_tflite(tmp_path / "tiny.tflite").read_bytes()
     model = compile_graph(read_tflite(data), data, partial=False)
-    # corrupt the first depthwise weight (op 1) of the generated engine
+    # corrupt the first depthwise weight (op 1) of the generated engine, in whichever layout the
+    # kernel reads (plain ``op1_w``, or the fast kernel's packed stream ``op1_dwf_*``)
     engine = model.engine
     src = engine.source
-    first = src.index("{", src.index("op1_w[")) + 1
+    weights = re.search(r"\bop1_(?:w|dwf)\w*\[", src)
+    assert weights is not None, "no weights of op 1 in the engine"
+    first = src.index("{", weights.start()) + 1
     end = src.index(",", first)
     value = int(src[first:end])
     src = src[:first] + f"\n    {-value if value else 77}" + src[end:]
