@@ -261,12 +261,14 @@ needs_cmake = pytest.mark.skipif(shutil.which("cmake") is None, reason="needs cm
 
 def cmake_commands(script: str, tmp: Path) -> list[tuple[str, list[str]]]:
     """The commands cmake runs for ``script`` and their arguments after evaluation (from
-    ``--trace-expand``), Zephyr's commands stubbed out so the file runs in script mode."""
+    ``--trace-expand``), Zephyr's and the target commands stubbed out so the file runs in script
+    mode."""
     path = tmp / "CMakeLists.txt"
     path.write_bytes(_bytes(script))
     stub = tmp / "stub.cmake"
     stub.write_text("".join(f"macro({name})\nendmacro()\n" for name in (
-        "find_package", "project", "target_sources", "target_include_directories"))
+        "find_package", "project", "target_sources", "target_include_directories",
+        "get_target_property", "set_source_files_properties"))
         + f"include({path.as_posix()})\n")
     res = subprocess.run(["cmake", "--trace-format=json-v1", "--trace-expand", "-P", str(stub)],
                          capture_output=True, check=False)
