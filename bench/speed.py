@@ -1,8 +1,8 @@
 """Instructions per inference, and per operator type, of mcuforge's engine against TFLM + CMSIS-NN.
 
 For each reference workload of the test zoo and each emulated core (QEMU ``mps2-an386``,
-Cortex-M4F; ``mps2-an500``, Cortex-M7) the engine ``mcuforge compile`` would write is built with
-``arm-none-eabi-gcc`` into a small bench firmware (``bench/speed_fw/``: the harness of
+Cortex-M4F; ``mps2-an500``, Cortex-M7; ``mps3-an547``, Cortex-M55 with MVE) the engine
+``mcuforge compile`` would write is built with ``arm-none-eabi-gcc`` into a small bench firmware (``bench/speed_fw/``: the harness of
 ``../shared/bench/tflm_cmsis``, so the same start-up, link script, inputs and counter as its TFLM
 rows) and run in QEMU with ``-icount shift=0``: every instruction advances virtual time by 1 ns and
 the firmware reads SysTick around ``model_run()``, the method of mcuforge's own emulator runs
@@ -11,11 +11,12 @@ the firmware reads SysTick around ``model_run()``, the method of mcuforge's own 
 timed between hook calls.
 
 TFLM + CMSIS-NN figures come from the baseline harness' ``results.json`` / ``profile.json``
-(``bench/tflm_baseline.sh`` makes them for both cores; ``--baseline DIR`` looks for
+(``bench/tflm_baseline.sh`` makes them for every core; ``--baseline DIR`` looks for
 ``DIR/<machine>/results.json`` and, for an386, ``DIR/results.json`` too). Without them the table
 says so and shows mcuforge alone.
 
-    python -m bench.speed                              # every workload, both cores, -Os
+    python -m bench.speed                              # every workload, an386 + an500, -Os
+    python -m bench.speed --machines an386,an500,an547 --flags kernels-O2 --baseline bench/baseline
     python -m bench.speed ds_cnn --machines an386 --flags Os,O2,O3,kernels-O2,kernels-O3
     python -m bench.speed --baseline /tmp/mcuforge-speed --json speed.json
 
@@ -56,11 +57,20 @@ class Machine:
     cpu: str
     fpu: str
     label: str
+    hz: int = 25_000_000
+    """SysTick's clock (the core clock): with ``-icount shift=0`` one instruction is 1 ns, so
+    instructions = ticks x 1e9 / hz (the firmware's ``BENCH_CPU_HZ``)."""
+    link: str = "link.ld"
+    """The link script in ``bench/speed_fw/``."""
 
 
 MACHINES = {
     "an386": Machine("mps2-an386", "cortex-m4", "fpv4-sp-d16", "Cortex-M4F"),
     "an500": Machine("mps2-an500", "cortex-m7", "fpv5-d16", "Cortex-M7"),
+    # SSE-300: vector table in the 512 KB ITCM at 0, code and constants in the 2 MB SRAM at
+    # 0x01000000, RAM in the 4 MB SRAM at 0x21000000; SysTick at the 32 MHz system clock (x 31.25)
+    "an547": Machine("mps3-an547", "cortex-m55", "auto", "Cortex-M55", 32_000_000,
+                     "link_an547.ld"),
 }
 
 # name -> (flags of model.c, flags of the runtime kernels mcuf/*.c)
@@ -258,7 +268,7 @@ def build_fw(engine: Path, work: Path, machine: Machine, flags: tuple[str, str],
         _run([*cc, *opts, "-c", str(src), "-o", str(o)])
         objs.append(str(o))
 
-    obj(FW / "bench.c", ["-O2", "-std=gnu11", f"-I{FW}"])
+    obj(FW / "bench.c", ["-O2", "-std=gnu11", f"-DBENCH_CPU_HZ={machine.hz}u", f"-I{FW}"])
     main = FW / ("main_null.c" if null else "main_mcuf.c")
     obj(main, ["-O2", "-std=gnu11", *defs, f"-I{FW}", f"-I{engine.parent}", f"-I{engine}",
                f"-I{engine / 'mcuf'}"])
@@ -270,7 +280,7 @@ def build_fw(engine: Path, work: Path, machine: Machine, flags: tuple[str, str],
             obj(src, [kernels, "-std=c99", *defs, *inc])
     elf = work / "fw.elf"
     _run([*cc, "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections", "-T",
-          str(FW / "link.ld"), *objs, "-lm", "-o", str(elf)])
+          str(FW / machine.link), *objs, "-lm", "-o", str(elf)])
     return elf
 
 
