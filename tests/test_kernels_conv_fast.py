@@ -9,8 +9,6 @@ The compile-time constants (fast filter layout, folded bias) come from the code 
 from __future__ import annotations
 
 import itertools
-import shutil
-import subprocess
 from typing import Any
 
 import numpy as np
@@ -19,9 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from generator.codegen import conv_fast as cf
-from generator.resources import runtime_dir
 from tests.support import ckernels as ck
 from tests.support import ckernels_conv as ckf
+from tests.support import cortex_m
 from tests.test_kernels_linear import (
     PROPERTY,
     Firmware,
@@ -187,32 +185,10 @@ def _fast_firmware(rng: np.random.Generator) -> Firmware:
 @pytest.mark.parametrize("board", ["qemu_mps2_an386", "qemu_mps2_an500"])
 def test_cortex_m_fast_conv(board: str, tmp_path: Any) -> None:
     """The SMLAD build of the fast kernels gives the portable kernels' outputs, in QEMU."""
-    import json
-
-    from generator.build.platform_files import platform_dir
-    from generator.build.qemu import run_qemu
-
-    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
-        pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm")
-    manifest = json.loads((platform_dir() / "boards" / f"{board}.json").read_text())
-    build = manifest["build"]
-    machine = [f"-mcpu={build['cpu']}", "-mthumb", f"-mfloat-abi={build['float_abi']}",
-               *([f"-mfpu={build['fpu']}"] if "fpu" in build else [])]
-    main_c = tmp_path / "main.c"
-    main_c.write_text(_fast_firmware(np.random.default_rng(5)).source())
-    rt, port = runtime_dir(), platform_dir() / "runtime"
-    elf = tmp_path / "conv.elf"
-    sources = ("mcuf_fixedpoint.c", "mcuf_conv.c", "mcuf_conv_fast.c")
-    cmd = ["arm-none-eabi-gcc", *machine, "-std=gnu11", "-Os", "-Wall", "-Wextra", "-Werror",
-           "-ffunction-sections", "-fdata-sections", f"-I{rt / 'include'}", f"-I{port / 'include'}",
-           str(main_c), *(str(rt / "src" / s) for s in sources),
-           *map(str, sorted((port / "src").glob("*.c"))), "-nostartfiles", "--specs=nano.specs",
-           "-Wl,--gc-sections", f"-L{platform_dir() / 'ldscripts'}", f"-T{build['ldscript']}",
-           "-o", str(elf)]
-    res = subprocess.run(cmd, check=False, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], check=True,
-                         capture_output=True, text=True).stdout
+    if (missing := cortex_m.tools_missing()) is not None:
+        pytest.skip(missing)
+    elf = cortex_m.build(board, _fast_firmware(np.random.default_rng(5)).source(), tmp_path,
+                         ("mcuf_fixedpoint.c", "mcuf_conv.c", "mcuf_conv_fast.c"))
+    dis = cortex_m.disassembly(elf)
     assert "smlad" in dis and "sxtb16" in dis, "the DSP inner loop was not compiled in"
-    run = run_qemu(elf, manifest["upload"]["qemu_machine"])
-    assert run.exit_code == 0 and "OK" in run.stdout, run.stdout + run.stderr
+    cortex_m.run_checks(board, elf)

@@ -4,8 +4,6 @@ maps, the in-place form, extreme accumulators; and where the generator may use t
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +16,9 @@ from hypothesis import strategies as st
 from generator.codegen import dw_fast
 from generator.codegen import qparams as qp
 from generator.ir import Padding
-from generator.resources import runtime_dir
 from tests.support import ckernels as ck
 from tests.support import ckernels_dw as ckd
+from tests.support import cortex_m
 from tests.test_kernels_linear import (
     _embed,
     _sentinels_intact,
@@ -285,31 +283,9 @@ _CHECK = """static int check(const int8_t *got, const int8_t *want, int pixels, 
 def test_cortex_m_fast_path_matches_host(board: str, opt: str, tmp_path: Path) -> None:
     """The DSP path (hand-scheduled SXTB16 / SMLABB / SMMLAR blocks) built for Cortex-M4F and M7 at
     the project's and the kernels' optimisation levels gives the portable kernel's outputs."""
-    import json
-
-    from generator.build.platform_files import platform_dir
-    from generator.build.qemu import run_qemu
-
-    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
-        pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm")
-    manifest = json.loads((platform_dir() / "boards" / f"{board}.json").read_text())
-    build = manifest["build"]
-    machine = [f"-mcpu={build['cpu']}", "-mthumb", f"-mfloat-abi={build['float_abi']}",
-               *([f"-mfpu={build['fpu']}"] if "fpu" in build else [])]
-    main_c = tmp_path / "main.c"
-    main_c.write_text(_firmware(np.random.default_rng(33)))
-    rt, port = runtime_dir(), platform_dir() / "runtime"
-    elf = tmp_path / "dw.elf"
-    cmd = ["arm-none-eabi-gcc", *machine, "-std=gnu11", opt, "-Wall", "-Wextra", "-Werror",
-           "-ffunction-sections", "-fdata-sections", f"-I{rt / 'include'}",
-           f"-I{port / 'include'}", str(main_c), *map(str, sorted((rt / "src").glob("*.c"))),
-           *map(str, sorted((port / "src").glob("*.c"))), "-nostartfiles", "--specs=nano.specs",
-           "-Wl,--gc-sections", f"-L{platform_dir() / 'ldscripts'}", f"-T{build['ldscript']}",
-           "-o", str(elf), "-lm"]
-    res = subprocess.run(cmd, check=False, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], check=True,
-                         capture_output=True, text=True).stdout
+    if (missing := cortex_m.tools_missing()) is not None:
+        pytest.skip(missing)
+    elf = cortex_m.build(board, _firmware(np.random.default_rng(33)), tmp_path, opt=opt)
+    dis = cortex_m.disassembly(elf)
     assert "smmlar" in dis and "smlatt" in dis, "the DSP blocks were not compiled in"
-    run = run_qemu(elf, manifest["upload"]["qemu_machine"])
-    assert run.exit_code == 0 and "OK" in run.stdout, run.stdout + run.stderr
+    cortex_m.run_checks(board, elf)

@@ -10,9 +10,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +23,9 @@ from generator.codegen import qparams as qp
 from generator.codegen.lower_fc import ROWS, fold_bias, pack_fc_weights
 from generator.numerics import Numerics
 from generator.plan.pex import slice_ranges
-from generator.resources import runtime_dir
 from tests.support import ckernels as ck
 from tests.support import ckernels_fc as fcf
+from tests.support import cortex_m
 from tests.support.fcmodels import FcLayer, fc_stack
 from tests.test_kernels_linear import Firmware, reference_rescales, requant_setup
 
@@ -195,32 +192,12 @@ FIRMWARE_SOURCES = ("mcuf_fixedpoint.c", "mcuf_conv.c", "mcuf_fc.c", "mcuf_fc_pa
 @pytest.mark.cross
 @pytest.mark.parametrize("board", ["qemu_mps2_an386", "qemu_mps2_an500"])
 def test_cortex_m_packed_fc_matches_host(board: str, tmp_path: Path) -> None:
-    from generator.build.platform_files import platform_dir
-    from generator.build.qemu import run_qemu
-
-    assert shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
-    manifest = json.loads((platform_dir() / "boards" / f"{board}.json").read_text())
-    build = manifest["build"]
-    machine = [f"-mcpu={build['cpu']}", "-mthumb", f"-mfloat-abi={build['float_abi']}",
-               *([f"-mfpu={build['fpu']}"] if "fpu" in build else [])]
-    main_c = tmp_path / "main.c"
-    main_c.write_text(_firmware(np.random.default_rng(5)).source())
-    rt, port = runtime_dir(), platform_dir() / "runtime"
-    elf = tmp_path / "fc.elf"
-    cmd = ["arm-none-eabi-gcc", *machine, "-std=c99", "-Os", "-Wall", "-Wextra", "-Werror",
-           "-ffunction-sections", "-fdata-sections", f"-I{rt / 'include'}", f"-I{port / 'include'}",
-           str(main_c), *(str(rt / "src" / s) for s in FIRMWARE_SOURCES),
-           *map(str, sorted((port / "src").glob("*.c"))), "-nostartfiles", "--specs=nano.specs",
-           "-Wl,--gc-sections", f"-L{platform_dir() / 'ldscripts'}", f"-T{build['ldscript']}",
-           "-o", str(elf)]
-    res = subprocess.run(cmd, check=False, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], check=True,
-                         capture_output=True, text=True).stdout
-    block = dis[dis.index("<block_rows4>:"):]
+    assert cortex_m.tools_missing() is None, cortex_m.tools_missing()
+    elf = cortex_m.build(board, _firmware(np.random.default_rng(5)).source(), tmp_path,
+                         FIRMWARE_SOURCES, std="c99")
+    block = cortex_m.disassembly(elf, "block_rows4")
     assert "smlad" in block and "ror #8" in block, "the SMLAD inner loop was not compiled in"
-    run = run_qemu(elf, manifest["upload"]["qemu_machine"])
-    assert run.exit_code == 0 and "OK" in run.stdout, run.stdout + run.stderr
+    cortex_m.run_checks(board, elf)
 
 
 # ---- whole models: TFLite Micro and the TFLite interpreter ---------------------------------------------

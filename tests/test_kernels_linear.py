@@ -44,6 +44,7 @@ from generator.ir import (
 from generator.numerics import Numerics
 from generator.resources import runtime_dir
 from tests.support import ckernels as ck
+from tests.support import cortex_m
 
 N_INPUTS = 20
 I8 = npt.NDArray[np.int8]
@@ -1025,30 +1026,9 @@ def _firmware_cases(rng: np.random.Generator) -> Firmware:
 def test_cortex_m_build_matches_host(board: str, tmp_path: Any) -> None:
     """The kernels built for Cortex-M4F / M7 (SMLAD inner loops, software or hardware double, GNU C
     with fused multiply-add allowed) give the host build's outputs, in QEMU."""
-    import json
-
-    from generator.build.platform_files import platform_dir
-    from generator.build.qemu import run_qemu
-
-    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
-        pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm")
-    manifest = json.loads((platform_dir() / "boards" / f"{board}.json").read_text())
-    build = manifest["build"]
-    machine = [f"-mcpu={build['cpu']}", "-mthumb", f"-mfloat-abi={build['float_abi']}",
-               *([f"-mfpu={build['fpu']}"] if "fpu" in build else [])]
-    main_c = tmp_path / "main.c"
-    main_c.write_text(_firmware_cases(np.random.default_rng(21)).source())
-    rt, port = runtime_dir(), platform_dir() / "runtime"
-    elf = tmp_path / "kernels.elf"
-    cmd = ["arm-none-eabi-gcc", *machine, "-std=gnu11", "-O2", "-Wall", "-ffunction-sections",
-           "-fdata-sections", f"-I{rt / 'include'}", f"-I{port / 'include'}", str(main_c),
-           *(str(rt / "src" / s) for s in ck.SOURCES), *map(str, sorted((port / "src").glob("*.c"))),
-           "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections",
-           f"-L{platform_dir() / 'ldscripts'}", f"-T{build['ldscript']}", "-o", str(elf)]
-    res = subprocess.run(cmd, check=False, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], check=True,
-                         capture_output=True, text=True).stdout
-    assert "smlad" in dis, "the DSP inner loop was not compiled in"
-    run = run_qemu(elf, manifest["upload"]["qemu_machine"])
-    assert run.exit_code == 0 and "OK" in run.stdout, run.stdout + run.stderr
+    if (missing := cortex_m.tools_missing()) is not None:
+        pytest.skip(missing)
+    elf = cortex_m.build(board, _firmware_cases(np.random.default_rng(21)).source(), tmp_path,
+                         ck.SOURCES, opt="-O2", warnings=("-Wall",))
+    assert "smlad" in cortex_m.disassembly(elf), "the DSP inner loop was not compiled in"
+    cortex_m.run_checks(board, elf)

@@ -13,13 +13,9 @@ here; the rule is Arm's: MVE loads of words need word-aligned addresses, loads o
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import subprocess
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,14 +28,13 @@ from generator.codegen.lower import Lowering
 from generator.codegen.lower_fc import BLOCK_ALIGN, fold_bias, pack_fc_weights, packed_blocks
 from generator.ir import Graph
 from generator.plan.pex import slice_ranges
-from generator.resources import runtime_dir
 from tests.support import ckernels as ck
+from tests.support import cortex_m
 from tests.test_kernels_linear import Firmware, reference_rescales
 
 BOARD = "qemu_mps3_an547"
 SOURCES = ("mcuf_fixedpoint.c", "mcuf_conv.c", "mcuf_fc.c", "mcuf_fc_packed.c")
-HAVE_TOOLS = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "arm-none-eabi-objdump",
-                                           "qemu-system-arm"))
+HAVE_TOOLS = cortex_m.tools_missing() is None
 
 # (batches, in_n, out_n) that reach every path: no chunk of 16 inputs, one, several; every rest
 # n % 16 (groups 0..3, tail 0..3); remainder rows 0..3; batches; a single input and output.
@@ -129,42 +124,6 @@ def _firmware(seed: int) -> Firmware:
     return fw
 
 
-def _manifest() -> dict[str, Any]:
-    from generator.build.platform_files import platform_dir
-
-    data: dict[str, Any] = json.loads((platform_dir() / "boards" / f"{BOARD}.json").read_text())
-    return data
-
-
-def _build(source: str, opt: str, tmp: Path) -> Path:
-    from generator.build.platform_files import platform_dir
-
-    build = _manifest()["build"]
-    machine = [f"-mcpu={build['cpu']}", "-mthumb", f"-mfloat-abi={build['float_abi']}",
-               f"-mfpu={build['fpu']}"]
-    main_c = tmp / "main.c"
-    main_c.write_text(source)
-    rt, port = runtime_dir(), platform_dir() / "runtime"
-    elf = tmp / "fc.elf"
-    cmd = ["arm-none-eabi-gcc", *machine, "-std=c99", opt, "-Wall", "-Wextra", "-Werror",
-           "-ffunction-sections", "-fdata-sections", f"-I{rt / 'include'}", f"-I{port / 'include'}",
-           str(main_c), *(str(rt / "src" / s) for s in SOURCES),
-           *map(str, sorted((port / "src").glob("*.c"))), "-nostartfiles", "--specs=nano.specs",
-           "-Wl,--gc-sections", f"-L{platform_dir() / 'ldscripts'}", f"-T{build['ldscript']}",
-           "-o", str(elf)]
-    res = subprocess.run(cmd, check=False, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    return elf
-
-
-def _function(elf: Path, name: str) -> str:
-    dis = subprocess.run(["arm-none-eabi-objdump", "-d", "-m", "armv8.1-m.main", str(elf)],
-                         check=True, capture_output=True, text=True).stdout
-    start = dis.index(f"<{name}>:")
-    end = dis.find("\n\n", start)
-    return dis[start:end]
-
-
 @pytest.mark.unit
 @given(out_n=st.integers(1, 13), in_n=st.integers(1, 40), cuts=st.lists(st.integers(1, 39)),
        by_rows=st.booleans())
@@ -193,13 +152,10 @@ def test_sliced_weights_start_word_aligned(out_n: int, in_n: int, cuts: list[int
 @pytest.mark.parametrize("opt", ["-Os", "-O2"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_mve_packed_fc_matches_host(seed: int, opt: str, tmp_path: Path) -> None:
-    from generator.build.qemu import run_qemu
-
-    elf = _build(_firmware(seed).source(), opt, tmp_path)
-    block = _function(elf, "block_rows4")
+    elf = cortex_m.build(BOARD, _firmware(seed).source(), tmp_path, SOURCES, opt=opt, std="c99")
+    block = cortex_m.disassembly(elf, "block_rows4", arch="armv8.1-m.main")
     for insn in ("vld40.32", "vld43.32", "vmlava.s8", "vctp.8"):
         assert insn in block, f"the Helium inner loop was not compiled in ({insn} missing)"
     assert re.search(r"vldrb\.u8\s+q\d, \[r\d+, q\d\]", block), "no byte gather (unaligned weights)"
     assert "smlad" not in block
-    run = run_qemu(elf, _manifest()["upload"]["qemu_machine"])
-    assert run.exit_code == 0 and "OK" in run.stdout, run.stdout + run.stderr
+    cortex_m.run_checks(BOARD, elf)
