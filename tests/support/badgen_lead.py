@@ -15,7 +15,7 @@ MARKER = "/tmp/mcuforge-lambda-ran"
 def _lambda_model(keras: Any) -> Any:
     inp = keras.Input((8,))
     touch = f"__import__('os').system('touch {MARKER}')"
-    x = keras.layers.Lambda(eval(f"lambda t: ({touch}, t)[1]"))(inp)  # noqa: S307 - the attack
+    x = keras.layers.Lambda(eval(f"lambda t: ({touch}, t)[1]"))(inp)
     return keras.Model(inp, keras.layers.Dense(4)(x))
 
 
