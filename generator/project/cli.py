@@ -175,7 +175,7 @@ def run_cmd(
 
 def _run_latency(project: Path, env: str, output: str) -> None:
     """The estimated time per inference on the project's board, from the instructions counted."""
-    from generator.boards import load_board
+    from generator.boards import Board, load_board
     from generator.project.latency import (
         interval_warning,
         manifest_interval,
@@ -190,11 +190,18 @@ def _run_latency(project: Path, env: str, output: str) -> None:
     manifest = read_manifest(project)
     if counted is None or not isinstance(manifest, dict):
         return
-    emulated = load_board(env)
-    try:
-        board = load_board(str(manifest.get("board")))
-    except McuforgeError:  # a board YAML given by path: estimate for the emulated core
-        board = emulated
+    def known(name: object) -> Board | None:
+        try:
+            return load_board(str(name))
+        except McuforgeError:  # a board YAML given by path is known by its name only there
+            return None
+
+    emulated, board = known(env), known(manifest.get("board"))
+    if emulated is None and board is None:
+        return  # neither board is known here by name: no estimate rather than a wrong one
+    emulated = emulated or board
+    board = board or emulated
+    assert emulated is not None and board is not None
     latency = measured_estimate(board, counted, emulated)
     console.print(f"time per inference: {escape(latency.describe())}", highlight=False,
                   soft_wrap=True)
