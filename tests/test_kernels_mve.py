@@ -159,3 +159,65 @@ def test_mve_packed_fc_matches_host(seed: int, opt: str, tmp_path: Path) -> None
     assert re.search(r"vldrb\.u8\s+q\d, \[r\d+, q\d\]", block), "no byte gather (unaligned weights)"
     assert "smlad" not in block
     cortex_m.run_checks(BOARD, elf)
+
+
+# ---- fast CONV_2D (mcuf_conv_fast.c) and DEPTHWISE_CONV_2D (mcuf_dwconv_fast.c) ----------------
+
+CONV_SOURCES = ("mcuf_fixedpoint.c", "mcuf_conv.c", "mcuf_conv_fast.c")
+
+
+def _wide_1x1_cases(fw: Firmware, rng: np.random.Generator) -> None:
+    """1x1 convs over more input channels than one vector holds (several passes, every tail), an
+    odd output channel count, pixels at every address modulo 4 (the input array's offset), read
+    in place with and without column scratch and through the acc form."""
+    from generator.codegen import conv_fast as cf
+
+    for n, (ic, oc) in enumerate(((16, 4), (37, 5), (64, 6), (33, 3), (18, 7), (95, 2))):
+        x = rng.integers(-128, 128, size=(3, 3, ic), dtype=np.int8)
+        filt = rng.integers(-128, 128, size=(oc, 1, 1, ic), dtype=np.int8)
+        bias = rng.integers(-9000, 9000, size=oc, dtype=np.int32)
+        mult = rng.integers(2**30, 2**31, size=oc, dtype=np.int64).astype(np.int32)
+        shift = rng.integers(-11, -6, size=oc, dtype=np.int32)
+        q = ck.Quant(in_offset=int(rng.integers(-127, 128)), out_offset=-2,
+                     act_min=-128 if n % 2 else -90, act_max=127 if n % 2 else 100)
+        win = ck.Window(3, 3)
+        want = ck.conv2d(x, filt, bias, mult, shift, win, q)
+        p = fw.params(f"pw{n}", "mcuf_conv_params", ck.conv_params(x, (1, 1), oc, win, q))
+        kp = cf.padded_depth(ic)
+        fw.decls.append(f"static int32_t colsw{n}[{kp + kp // 4}];")
+        bf = cf.folded_bias(filt, bias, q.in_offset)
+        xs = _placed(fw, f"xw{n}", x, n % 4)
+        wf = fw.array(f"wfw{n}", "int32_t", cf.fast_filter(filt))
+        bfs = fw.array(f"bfw{n}", "int32_t", bf)
+        rq = fw.array(f"rqw{n}", "int32_t", cf.requant_records(filt, bf, mult, shift))
+        m, s = fw.array(f"mw{n}", "int32_t", mult), fw.array(f"sw{n}", "int32_t", shift)
+        for name, cols in ((f"wide{n}", f"colsw{n}"), (f"wide_bare{n}", "NULL")):
+            fw.check(name, f"mcuf_conv2d_fast_s8({p}, {xs}, {wf}, {bfs}, {rq}, out_{name}, "
+                     f"{cols})", want)
+        fw.decls.append(f"static int32_t accw{n}[{want.size}];")
+        fw.check(f"wide_acc{n}", f"mcuf_requant_s32(9, {oc}, accw{n}, {bfs}, {m}, {s}, "
+                 f"{q.out_offset}, {q.act_min}, {q.act_max}, out_wide_acc{n}, {oc})", want,
+                 pre=f"mcuf_zero_s32({want.size}, accw{n}); mcuf_conv2d_fast_s8_acc({p}, {xs}, "
+                 f"{wf}, accw{n}, colsw{n});\n    ")
+
+
+@pytest.mark.emulator
+@pytest.mark.cross
+@pytest.mark.skipif(not HAVE_TOOLS, reason="needs arm-none-eabi-gcc and qemu-system-arm")
+@pytest.mark.parametrize("opt", ["-Os", "-O2"])
+@pytest.mark.parametrize("seed", [5, 6])
+def test_mve_fast_conv_matches_host(seed: int, opt: str, tmp_path: Path) -> None:
+    """The Helium column product of the fast CONV_2D (q15 columns: halfword and byte gathers;
+    1x1 int8 pixels in place: contiguous byte loads and byte gathers, VMLADAVA) gives the host's
+    portable kernels' outputs, with and without column scratch and through the acc form."""
+    from tests.test_kernels_conv_fast import _fast_firmware
+
+    fw = _fast_firmware(np.random.default_rng(seed))
+    _wide_1x1_cases(fw, np.random.default_rng(seed + 100))
+    elf = cortex_m.build(BOARD, fw.source(), tmp_path, CONV_SOURCES, opt=opt, std="c99")
+    dis = cortex_m.disassembly(elf, arch="armv8.1-m.main")
+    for insn in ("vmlava.s16", "vmlava.s8", "vctp.16", "vctp.8"):
+        assert insn in dis, f"the Helium conv loop was not compiled in ({insn} missing)"
+    assert re.search(r"vldrht?\.[su]16\s+q\d, \[\w+, q\d, uxtw #1\]", dis), "no halfword gather"
+    assert re.search(r"vldrbt?\.s16\s+q\d, \[\w+, q\d\]", dis), "no widening byte gather"
+    cortex_m.run_checks(BOARD, elf)

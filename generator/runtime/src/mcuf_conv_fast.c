@@ -27,6 +27,10 @@
 #include "mcuf_internal.h"
 #include "mcuf_kernels.h"
 
+#if MCUF_MVE
+#include <arm_mve.h>
+#endif
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "mcuf_conv_fast.c: the fast filter layout assumes a little-endian target"
 #endif
@@ -319,7 +323,48 @@ static void im2col(const conv_plan *c, int32_t n, int32_t s)
 
 /* Sums of two pixels (the columns) x two output channels (pair words w) over g groups, added to
  * s00 (pixel 0, channel 0), s01, s10, s11. */
-#if MCUF_SIMD && defined(__GNUC__)
+#if MCUF_MVE
+/* Helium: two groups (8 taps) per pass. Halfword gathers take each pixel's (x0, x2, x1, x3) of
+ * both groups from the columns, widening byte gathers the matching (w0, w2, w1, w3) of each
+ * channel from the pair words; VMLADAVA adds the 8 products of a pixel and a channel to its sum.
+ * A last single group runs with the upper 4 lanes predicated off (tail predication). The columns
+ * are word-aligned (halfword gathers need halfword alignment); byte gathers need none. */
+#define DOT_2X2(c, w, g, s00, s01, s10, s11) dot_2x2((c), (w), (g), &(s00), &(s01), &(s10), &(s11))
+
+static MCUF_CF_INLINE void dot_2x2(const int32_t *c, const int32_t *w, int32_t g, int32_t *s00,
+                                   int32_t *s01, int32_t *s10, int32_t *s11)
+{
+    static const uint16_t xo[8] = {0, 1, 2, 3, 8, 9, 10, 11};
+    static const uint16_t wo[8] = {0, 2, 1, 3, 8, 10, 9, 11};
+    const uint16x8_t xoff0 = vld1q_u16(xo);
+    const uint16x8_t xoff1 = vaddq_n_u16(xoff0, 4);
+    const uint16x8_t woff0 = vld1q_u16(wo);
+    const uint16x8_t woff1 = vaddq_n_u16(woff0, 4);
+    const int16_t *cx = (const int16_t *)(const void *)c;
+    const int8_t *wb = (const int8_t *)(const void *)w;
+    int32_t a00 = *s00;
+    int32_t a01 = *s01;
+    int32_t a10 = *s10;
+    int32_t a11 = *s11;
+    for (int32_t n = 4 * g; n > 0; n -= 8) {
+        const mve_pred16_t pr = vctp16q((uint32_t)n);
+        const int16x8_t x0 = vldrhq_gather_shifted_offset_z_s16(cx, xoff0, pr);
+        const int16x8_t x1 = vldrhq_gather_shifted_offset_z_s16(cx, xoff1, pr);
+        const int16x8_t w0 = vldrbq_gather_offset_z_s16(wb, woff0, pr);
+        const int16x8_t w1 = vldrbq_gather_offset_z_s16(wb, woff1, pr);
+        a00 = vmladavaq_s16(a00, x0, w0);
+        a01 = vmladavaq_s16(a01, x0, w1);
+        a10 = vmladavaq_s16(a10, x1, w0);
+        a11 = vmladavaq_s16(a11, x1, w1);
+        cx += 16;
+        wb += 16;
+    }
+    *s00 = a00;
+    *s01 = a01;
+    *s10 = a10;
+    *s11 = a11;
+}
+#elif MCUF_SIMD && defined(__GNUC__)
 /* 17 instructions per 16 multiply-accumulates: three LDRD (filter pair, pixel 0, pixel 1), four
  * SXTB16, eight SMLAD and the loop test, in 13 registers. */
 #define DOT_2X2(CP, WP, NG, S00, S01, S10, S11)                                                  \
@@ -445,7 +490,33 @@ static MCUF_CF_INLINE void dot_2x2_s8(const int8_t *pa, const int8_t *pb, const 
     int32_t a01 = *s01;
     int32_t a10 = *s10;
     int32_t a11 = *s11;
-#if MCUF_SIMD && defined(__GNUC__)
+#if MCUF_MVE
+    /* Helium: 16 taps per pass. Contiguous byte loads of each pixel (any alignment); byte gathers
+     * of each channel's 16 values from the pair words (channel 0 at 8 g + j, channel 1 at
+     * 8 g + 4 + j for tap 4 g + j); VMLADAVA.S8 adds 16 products to a sum. The last pass is
+     * predicated to the k taps left (the predicated-off lanes read nothing and load zero). */
+    {
+        const uint8x16_t idx = vidupq_n_u8(0, 1);
+        const uint8x16_t off0 = vaddq_u8(idx, vandq_u8(idx, vdupq_n_u8(12)));
+        const uint8x16_t off1 = vaddq_n_u8(off0, 4);
+        const int8_t *wb = (const int8_t *)(const void *)w;
+        for (int32_t n = 4 * gf + tail; n > 0; n -= 16) {
+            const mve_pred16_t pr = vctp8q((uint32_t)n);
+            const int8x16_t xa = vldrbq_z_s8(pa, pr);
+            const int8x16_t xb = vldrbq_z_s8(pb, pr);
+            const int8x16_t w0 = vldrbq_gather_offset_z_s8(wb, off0, pr);
+            const int8x16_t w1 = vldrbq_gather_offset_z_s8(wb, off1, pr);
+            a00 = vmladavaq_s8(a00, xa, w0);
+            a01 = vmladavaq_s8(a01, xa, w1);
+            a10 = vmladavaq_s8(a10, xb, w0);
+            a11 = vmladavaq_s8(a11, xb, w1);
+            pa += 16;
+            pb += 16;
+            wb += 32;
+        }
+        tail = 0;
+    }
+#elif MCUF_SIMD && defined(__GNUC__)
     /* 22 instructions per 16 multiply-accumulates in 13 registers (the loop's end is read from
      * memory into a register free at that point), so that the frame pointer may stay reserved. */
     if (gf > 0) {
@@ -836,9 +907,10 @@ void mcuf_conv2d_fast_s8(const mcuf_conv_params *p, const int8_t *in, const int3
                          const int32_t *bias_f, const int32_t *rq, int8_t *out, int32_t *cols)
 {
     const int full = p->act_min <= -128 && p->act_max >= 127;
-    if (cols == NULL && plan_of(p, in, NULL).mode != COLS_DIRECT) {
+    const int direct = plan_of(p, in, NULL).mode == COLS_DIRECT;
+    if (cols == NULL && !direct) {
         conv_s8_borrow(p, in, wf, bias_f, rq, out, full);
-    } else if (cols == NULL) {
+    } else if (cols == NULL || (MCUF_MVE && direct)) {  /* Helium reads int8 pixels in place */
         if (full) {
             conv_s8_direct_full(p, in, wf, bias_f, rq, out);
         } else {
@@ -866,7 +938,7 @@ static MCUF_CF_NOINLINE void conv_s32_cols(const mcuf_conv_params *p, const int8
 void mcuf_conv2d_fast_s8_acc(const mcuf_conv_params *p, const int8_t *in, const int32_t *wf,
                              int32_t *acc, int32_t *cols)
 {
-    if (cols == NULL) {
+    if (cols == NULL || (MCUF_MVE && plan_of(p, in, NULL).mode == COLS_DIRECT)) {
         conv_s32_direct(p, in, wf, acc);
     } else {
         conv_s32_cols(p, in, wf, acc, cols);
