@@ -221,3 +221,23 @@ def test_mve_fast_conv_matches_host(seed: int, opt: str, tmp_path: Path) -> None
     assert re.search(r"vldrht?\.[su]16\s+q\d, \[\w+, q\d, uxtw #1\]", dis), "no halfword gather"
     assert re.search(r"vldrbt?\.s16\s+q\d, \[\w+, q\d\]", dis), "no widening byte gather"
     cortex_m.run_checks(BOARD, elf)
+
+
+@pytest.mark.emulator
+@pytest.mark.cross
+@pytest.mark.skipif(not HAVE_TOOLS, reason="needs arm-none-eabi-gcc and qemu-system-arm")
+@pytest.mark.parametrize("opt", ["-Os", "-O2"])
+@pytest.mark.parametrize("seed", [33, 34])
+def test_mve_fast_dwconv_matches_host(seed: int, opt: str, tmp_path: Path) -> None:
+    """The Helium interior block of the fast DEPTHWISE_CONV_2D (four channels in int32 lanes:
+    widening byte loads, halfword gathers of the weights, VMUL / VADD, the requantisation in lanes)
+    gives the host's portable kernel's outputs; border pixels keep the scalar path."""
+    from tests.test_kernels_dw_fast import _firmware as dw_firmware
+
+    elf = cortex_m.build(BOARD, dw_firmware(np.random.default_rng(seed)), tmp_path, opt=opt)
+    dis = cortex_m.disassembly(elf, arch="armv8.1-m.main")
+    for insn in ("vrmulh.s32", "vmul.i32", "vstrb.32"):
+        assert insn in dis, f"the Helium depthwise block was not compiled in ({insn} missing)"
+    assert re.search(r"vldrh\.s32\s+q\d, \[\w+, q\d, uxtw #1\]", dis), "no halfword gather"
+    assert re.search(r"vldrb\.s32\s+q\d, \[\w+(, #-?\d+)?\]", dis), "no widening byte load"
+    cortex_m.run_checks(BOARD, elf)

@@ -32,6 +32,10 @@
 #include "mcuf_internal.h"
 #include "mcuf_kernels.h"
 
+#if MCUF_MVE
+#include <arm_mve.h>
+#endif
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "mcuf_dwconv_fast.c: the fast filter layout assumes a little-endian target"
 #endif
@@ -580,11 +584,54 @@ DW_INLINE void dw_inner(int32_t n_out, int32_t stride, int32_t pad, int32_t taps
 
 /* ---- output rows whose tap rows are all inside (3x3): unit by unit, pixel by pixel ---------------- */
 
+#if MCUF_MVE
+/* Helium: an interior pixel of a 3x3 filter for a group of four channels, the four accumulators
+ * in the int32 lanes of one vector in channel order. Per tap: a contiguous widening byte load of
+ * the four input channels (any alignment), a halfword gather of the doubled weights (stored
+ * (c, c+2), (c+1, c+3)), VMUL and VADD: the products and sums of the scalar path exactly. Then the
+ * same requantisation in lanes: VRMULH is SMMLAR's rounded high half, the records {m, K, r} come
+ * by word gathers, VSHL by -r is the arithmetic right shift, and VSTRB.32 stores the low bytes. */
+DW_INLINE void dw_unit3x3_mve4(const dw_ctx *cx, const int8_t *x, const int32_t *w, int8_t *dst,
+                               int sat)
+{
+    static const uint32_t wo[4] = {0, 2, 1, 3};
+    static const uint32_t ro[4] = {0, 3, 6, 9};
+    const uint32x4_t woff = vld1q_u32(wo);
+    int32x4_t acc = vld1q_s32(w);
+    const int16_t *wh = (const int16_t *)(const void *)(w + 4);
+    for (int32_t ky = 0; ky < 3; ky++) {
+        const int8_t *xr = x + ky * cx->row;
+        for (int32_t kx = 0; kx < 3; kx++) {
+            const int32x4_t xv = vldrbq_s32(xr + kx * cx->col);
+            const int32x4_t wv = vldrhq_gather_shifted_offset_s32(wh, woff);
+            acc = vaddq_s32(acc, vmulq_s32(xv, wv));
+            wh += 4;
+        }
+    }
+    const int32_t *rq = w + 4 + 18;
+    const uint32x4_t roff = vld1q_u32(ro);
+    const int32x4_t m = vldrwq_gather_shifted_offset_s32(rq, roff);
+    const int32x4_t k = vldrwq_gather_shifted_offset_s32(rq + 1, roff);
+    const int32x4_t r = vldrwq_gather_shifted_offset_s32(rq + 2, roff);
+    int32x4_t y = vaddq_s32(vaddq_s32(vrmulhq_s32(acc, m), k), vshrq_n_s32(acc, 31));
+    y = vshlq_s32(y, vnegq_s32(r));
+    y = vmaxq_s32(y, vdupq_n_s32(sat ? -128 : cx->lo));
+    y = vminq_s32(y, vdupq_n_s32(sat ? 127 : cx->hi));
+    vstrbq_s32(dst, y);
+}
+#endif
+
 /* One unit of one pixel: tap (0, 0) would be input element i; cols: its valid tap columns (7 for
  * an interior pixel). */
 DW_INLINE void dw_unit3x3(int L, const dw_ctx *cx, const int8_t *in, int32_t i, uint32_t cols,
                           const int32_t *w, int8_t *dst, int sat)
 {
+#if MCUF_MVE
+    if (L == 4 && cols == 7u) {
+        dw_unit3x3_mve4(cx, in + i, w, dst, sat);
+        return;
+    }
+#endif
     int32_t a[4];
     dw_bias(L, &w, a);
     if (cols == 7u) {
