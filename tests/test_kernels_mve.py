@@ -229,9 +229,10 @@ def test_mve_fast_conv_matches_host(seed: int, opt: str, tmp_path: Path) -> None
 @pytest.mark.parametrize("opt", ["-Os", "-O2"])
 @pytest.mark.parametrize("seed", [33, 34])
 def test_mve_fast_dwconv_matches_host(seed: int, opt: str, tmp_path: Path) -> None:
-    """The Helium interior block of the fast DEPTHWISE_CONV_2D (four channels in int32 lanes:
-    widening byte loads, halfword gathers of the weights, VMUL / VADD, the requantisation in lanes)
-    gives the host's portable kernel's outputs; border pixels keep the scalar path."""
+    """The Helium 3x3 block of the fast DEPTHWISE_CONV_2D (four channels in int32 lanes: widening
+    byte loads or the zero point in the padding, halfword gathers of the weights, VMUL / VADD, the
+    requantisation in lanes), interior and border pixels, gives the host's portable kernel's
+    outputs; pairs, single channels and other filter sizes keep the scalar path."""
     from tests.test_kernels_dw_fast import _firmware as dw_firmware
 
     elf = cortex_m.build(BOARD, dw_firmware(np.random.default_rng(seed)), tmp_path, opt=opt)

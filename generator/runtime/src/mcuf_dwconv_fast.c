@@ -26,6 +26,10 @@
  * interior pixel of a 3x3 filter runs one straight block per group of four channels (biases, nine
  * taps, requantisation: 104 instructions for 36 multiply-accumulates); border pixels take the
  * zero point for their padded taps. The portable path computes the same in C.
+ *
+ * With Helium (MVE, MCUF_MVE), every 3x3 pixel of a group of four channels, interior or border,
+ * runs in the int32 lanes of one vector (dw_unit3x3_mve4), requantisation included; pairs, single
+ * channels and other filters keep the path above.
  */
 #include <string.h>
 
@@ -453,6 +457,56 @@ DW_INLINE void dw_store(int L, const int32_t a[4], int8_t *dst)
     }
 }
 
+#if MCUF_MVE
+/* Helium: a pixel of a 3x3 filter for a group of four channels (tap (0, 0) would be input element
+ * i; rows, cols: its valid tap rows and columns as bits), the four accumulators in the int32 lanes
+ * of one vector in channel order. Per tap: a contiguous widening byte load of the four input
+ * channels (any alignment), or the zero point for a tap in the padding, a halfword gather of the
+ * doubled weights (stored (c, c+2), (c+1, c+3)), VMUL and VADD: the products and sums of the
+ * scalar path exactly. Then the same requantisation in lanes: VRMULH is SMMLAR's rounded high
+ * half, the records {m, K, r} come by word gathers, VSHL by -r is the arithmetic right shift, and
+ * VSTRB.32 stores the low bytes. The stream is int32 words: the gathers' alignment holds. */
+DW_INLINE void dw_unit3x3_mve4(const dw_ctx *cx, const int8_t *in, int32_t i, uint32_t rows,
+                               uint32_t cols, const int32_t *w, int8_t *dst, int sat)
+{
+    static const uint32_t wo[4] = {0, 2, 1, 3};
+    static const uint32_t ro[4] = {0, 3, 6, 9};
+    const uint32x4_t woff = vld1q_u32(wo);
+    const int32x4_t zp = vdupq_n_s32((int32_t)(int8_t)(uint8_t)cx->zp4);
+    int32x4_t acc = vld1q_s32(w);
+    const int16_t *wh = (const int16_t *)(const void *)(w + 4);
+    /* written out tap by tap: the compilers keep the 3x3 loops otherwise */
+#define DW_MVE_TAP(KY, KX)                                                                          \
+    do {                                                                                            \
+        const int32x4_t xv = (((rows >> (KY)) & (cols >> (KX))) & 1u) != 0u                         \
+                                 ? vldrbq_s32(in + (i + (KY) * cx->row + (KX) * cx->col))           \
+                                 : zp;                                                              \
+        acc = vaddq_s32(acc, vmulq_s32(xv, vldrhq_gather_shifted_offset_s32(wh, woff)));          \
+        wh += 4;                                                                                    \
+    } while (0)
+    DW_MVE_TAP(0, 0);
+    DW_MVE_TAP(0, 1);
+    DW_MVE_TAP(0, 2);
+    DW_MVE_TAP(1, 0);
+    DW_MVE_TAP(1, 1);
+    DW_MVE_TAP(1, 2);
+    DW_MVE_TAP(2, 0);
+    DW_MVE_TAP(2, 1);
+    DW_MVE_TAP(2, 2);
+#undef DW_MVE_TAP
+    const int32_t *rq = w + 4 + 18;
+    const uint32x4_t roff = vld1q_u32(ro);
+    const int32x4_t m = vldrwq_gather_shifted_offset_s32(rq, roff);
+    const int32x4_t k = vldrwq_gather_shifted_offset_s32(rq + 1, roff);
+    const int32x4_t r = vldrwq_gather_shifted_offset_s32(rq + 2, roff);
+    int32x4_t y = vaddq_s32(vaddq_s32(vrmulhq_s32(acc, m), k), vshrq_n_s32(acc, 31));
+    y = vshlq_s32(y, vnegq_s32(r));
+    y = vmaxq_s32(y, vdupq_n_s32(sat ? -128 : cx->lo));
+    y = vminq_s32(y, vdupq_n_s32(sat ? 127 : cx->hi));
+    vstrbq_s32(dst, y);
+}
+#endif
+
 /* ---- one output pixel ------------------------------------------------------------------------------ */
 
 /* Every unit of a pixel: groups of four channels, then a pair, then one. BODY(L) computes unit
@@ -507,6 +561,16 @@ DW_INLINE void dw_pixel_edge3x3(const dw_ctx *cx, const int8_t *in, int32_t i, u
                                 uint32_t cols, const int32_t *w, int32_t n, int8_t *dst, int sat)
 {
     const int32_t zp2 = dw_ext0(cx->zp4);
+#if MCUF_MVE
+    int32_t c4 = 0;
+    for (; c4 + 3 < n; c4 += 4) {
+        dw_unit3x3_mve4(cx, in, i + c4, rows, cols, w, dst + c4, sat);
+        w += 4 + 18 + 12;
+    }
+    in += c4;  /* the pair and the single channel after the groups, as from channel 0 */
+    dst += c4;
+    n -= c4;
+#endif
 #define DW_EDGE_ROW(L, KY)                                                                          \
     do {                                                                                            \
         if (((rows >> (KY)) & 1u) != 0u) {                                                          \
@@ -584,42 +648,6 @@ DW_INLINE void dw_inner(int32_t n_out, int32_t stride, int32_t pad, int32_t taps
 
 /* ---- output rows whose tap rows are all inside (3x3): unit by unit, pixel by pixel ---------------- */
 
-#if MCUF_MVE
-/* Helium: an interior pixel of a 3x3 filter for a group of four channels, the four accumulators
- * in the int32 lanes of one vector in channel order. Per tap: a contiguous widening byte load of
- * the four input channels (any alignment), a halfword gather of the doubled weights (stored
- * (c, c+2), (c+1, c+3)), VMUL and VADD: the products and sums of the scalar path exactly. Then the
- * same requantisation in lanes: VRMULH is SMMLAR's rounded high half, the records {m, K, r} come
- * by word gathers, VSHL by -r is the arithmetic right shift, and VSTRB.32 stores the low bytes. */
-DW_INLINE void dw_unit3x3_mve4(const dw_ctx *cx, const int8_t *x, const int32_t *w, int8_t *dst,
-                               int sat)
-{
-    static const uint32_t wo[4] = {0, 2, 1, 3};
-    static const uint32_t ro[4] = {0, 3, 6, 9};
-    const uint32x4_t woff = vld1q_u32(wo);
-    int32x4_t acc = vld1q_s32(w);
-    const int16_t *wh = (const int16_t *)(const void *)(w + 4);
-    for (int32_t ky = 0; ky < 3; ky++) {
-        const int8_t *xr = x + ky * cx->row;
-        for (int32_t kx = 0; kx < 3; kx++) {
-            const int32x4_t xv = vldrbq_s32(xr + kx * cx->col);
-            const int32x4_t wv = vldrhq_gather_shifted_offset_s32(wh, woff);
-            acc = vaddq_s32(acc, vmulq_s32(xv, wv));
-            wh += 4;
-        }
-    }
-    const int32_t *rq = w + 4 + 18;
-    const uint32x4_t roff = vld1q_u32(ro);
-    const int32x4_t m = vldrwq_gather_shifted_offset_s32(rq, roff);
-    const int32x4_t k = vldrwq_gather_shifted_offset_s32(rq + 1, roff);
-    const int32x4_t r = vldrwq_gather_shifted_offset_s32(rq + 2, roff);
-    int32x4_t y = vaddq_s32(vaddq_s32(vrmulhq_s32(acc, m), k), vshrq_n_s32(acc, 31));
-    y = vshlq_s32(y, vnegq_s32(r));
-    y = vmaxq_s32(y, vdupq_n_s32(sat ? -128 : cx->lo));
-    y = vminq_s32(y, vdupq_n_s32(sat ? 127 : cx->hi));
-    vstrbq_s32(dst, y);
-}
-#endif
 
 /* One unit of one pixel: tap (0, 0) would be input element i; cols: its valid tap columns (7 for
  * an interior pixel). */
@@ -627,8 +655,8 @@ DW_INLINE void dw_unit3x3(int L, const dw_ctx *cx, const int8_t *in, int32_t i, 
                           const int32_t *w, int8_t *dst, int sat)
 {
 #if MCUF_MVE
-    if (L == 4 && cols == 7u) {
-        dw_unit3x3_mve4(cx, in + i, w, dst, sat);
+    if (L == 4) {
+        dw_unit3x3_mve4(cx, in, i, 7u, cols, w, dst, sat);
         return;
     }
 #endif
