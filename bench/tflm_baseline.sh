@@ -57,6 +57,30 @@ for machine in $MACHINES; do
   sed -i "s/for cfg in cmsis_nn ref; do/for cfg in $CFGS; do/" "$d/run.sh"
   sed -i "s#^  ./build_tflm.sh cmsis_nn\$#  for c in $CFGS; do ./build_tflm.sh \$c; done#; /^  .\/build_tflm.sh ref\$/d" "$d/run.sh"
   sed -i "s#\[ ! -f build/libtflm_cmsis_nn.a \] || \[ ! -f build/libtflm_ref.a \]#[ ! -f build/libtflm_cmsis_nn.a ]#" "$d/run.sh"
+  # The harness' in-firmware arena search can fault on a trial size (TFLM's planner writes out of
+  # bounds with some too-small arenas: fc_autoencoder on the M55). Then bisect from here instead,
+  # one firmware per size (ARENA_BYTES=N; a fault or a different output counts as too small).
+  cat >> "$d/fw.sh" <<'SH'
+
+fw_arena_bisect() { # MODEL CFG SEARCH_ELF: writes "arena_min N" into SEARCH_ELF.out
+  local m=$1 cfg=$2 out=$3.out elf want lo hi mid
+  echo "$m $cfg: the in-firmware arena search failed ($(grep -m1 -v '^$' "$out" || true)); bisecting per firmware" >&2
+  elf=$(fw_tflm "$m" "$cfg" $((512 * 1024))); fw_run "$elf"
+  want=$(sed -n 's/^result 0 instructions [0-9]* //p' "$elf.out")
+  lo=$(sed -n 's/^arena_used_bytes //p' "$elf.out"); hi=$((512 * 1024))
+  [ -n "$want" ] && [ -n "$lo" ] || { cat "$elf.out"; return 1; }
+  lo=$((lo - 1))
+  while [ $((hi - lo)) -gt 1 ]; do  # invariant: hi works, lo does not
+    mid=$(((lo + hi) / 2))
+    elf=$(fw_tflm "$m" "$cfg" "$mid")
+    if fw_run "$elf" && [ "$(sed -n 's/^result 0 instructions [0-9]* //p' "$elf.out")" = "$want" ]; then
+      hi=$mid; else lo=$mid; fi
+  done
+  printf 'arena_min %s\nbisected per firmware\ndone\n' "$hi" >> "$out"
+}
+SH
+  sed -i 's/^    elf=$(fw_tflm "$m" "$cfg" 0); fw_run "$elf"$/    elf=$(fw_tflm "$m" "$cfg" 0); fw_run "$elf" || fw_arena_bisect "$m" "$cfg" "$elf"/' "$d/run.sh"
+  grep -q fw_arena_bisect "$d/run.sh" || { echo "run.sh: arena search line not found" >&2; exit 2; }
   if [ ! -d "$d/src/tflite-micro" ]; then
     other=$(ls -d "$SCRATCH"/*/src/tflite-micro 2>/dev/null | head -1 || true)
     if [ -n "$other" ]; then
