@@ -18,6 +18,10 @@
  * matching taps. All products are at most 2^14 in magnitude, so SMLAD's sums are the portable
  * loop's exactly.
  *
+ * With Helium (MVE, MCUF_MVE) the product runs on gathers and VMLADAVA over the same layouts
+ * (DOT_2X2, dot_2x2_s8), and a 1x1 stride-1 unpadded conv reads its int8 pixels in place even
+ * where column scratch is granted.
+ *
  * Without column scratch (cols NULL: the planner grants it only where it does not raise the
  * peak), a 1x1 stride-1 conv multiplies its int8 pixels in place; any other conv puts its columns
  * in output row 0, computes rows 1.. with them and row 0 last, tap by tap (conv_s8_borrow).
@@ -327,7 +331,7 @@ static void im2col(const conv_plan *c, int32_t n, int32_t s)
 /* Helium: two groups (8 taps) per pass. Halfword gathers take each pixel's (x0, x2, x1, x3) of
  * both groups from the columns, widening byte gathers the matching (w0, w2, w1, w3) of each
  * channel from the pair words; VMLADAVA adds the 8 products of a pixel and a channel to its sum.
- * A last single group runs with the upper 4 lanes predicated off (tail predication). The columns
+ * A last single group runs with the upper 4 lanes predicated off (VCTP). The columns
  * are word-aligned (halfword gathers need halfword alignment); byte gathers need none. */
 #define DOT_2X2(c, w, g, s00, s01, s10, s11) dot_2x2((c), (w), (g), &(s00), &(s01), &(s10), &(s11))
 
@@ -346,8 +350,20 @@ static MCUF_CF_INLINE void dot_2x2(const int32_t *c, const int32_t *w, int32_t g
     int32_t a01 = *s01;
     int32_t a10 = *s10;
     int32_t a11 = *s11;
-    for (int32_t n = 4 * g; n > 0; n -= 8) {
-        const mve_pred16_t pr = vctp16q((uint32_t)n);
+    for (int32_t i = 1; i < g; i += 2) {
+        const int16x8_t x0 = vldrhq_gather_shifted_offset_s16(cx, xoff0);
+        const int16x8_t x1 = vldrhq_gather_shifted_offset_s16(cx, xoff1);
+        const int16x8_t w0 = vldrbq_gather_offset_s16(wb, woff0);
+        const int16x8_t w1 = vldrbq_gather_offset_s16(wb, woff1);
+        a00 = vmladavaq_s16(a00, x0, w0);
+        a01 = vmladavaq_s16(a01, x0, w1);
+        a10 = vmladavaq_s16(a10, x1, w0);
+        a11 = vmladavaq_s16(a11, x1, w1);
+        cx += 16;
+        wb += 16;
+    }
+    if ((g & 1) != 0) {
+        const mve_pred16_t pr = vctp16q(4u);
         const int16x8_t x0 = vldrhq_gather_shifted_offset_z_s16(cx, xoff0, pr);
         const int16x8_t x1 = vldrhq_gather_shifted_offset_z_s16(cx, xoff1, pr);
         const int16x8_t w0 = vldrbq_gather_offset_z_s16(wb, woff0, pr);
@@ -356,8 +372,6 @@ static MCUF_CF_INLINE void dot_2x2(const int32_t *c, const int32_t *w, int32_t g
         a01 = vmladavaq_s16(a01, x0, w1);
         a10 = vmladavaq_s16(a10, x1, w0);
         a11 = vmladavaq_s16(a11, x1, w1);
-        cx += 16;
-        wb += 16;
     }
     *s00 = a00;
     *s01 = a01;
@@ -500,7 +514,21 @@ static MCUF_CF_INLINE void dot_2x2_s8(const int8_t *pa, const int8_t *pb, const 
         const uint8x16_t off0 = vaddq_u8(idx, vandq_u8(idx, vdupq_n_u8(12)));
         const uint8x16_t off1 = vaddq_n_u8(off0, 4);
         const int8_t *wb = (const int8_t *)(const void *)w;
-        for (int32_t n = 4 * gf + tail; n > 0; n -= 16) {
+        int32_t n = 4 * gf + tail;
+        for (; n >= 16; n -= 16) {
+            const int8x16_t xa = vldrbq_s8(pa);
+            const int8x16_t xb = vldrbq_s8(pb);
+            const int8x16_t w0 = vldrbq_gather_offset_s8(wb, off0);
+            const int8x16_t w1 = vldrbq_gather_offset_s8(wb, off1);
+            a00 = vmladavaq_s8(a00, xa, w0);
+            a01 = vmladavaq_s8(a01, xa, w1);
+            a10 = vmladavaq_s8(a10, xb, w0);
+            a11 = vmladavaq_s8(a11, xb, w1);
+            pa += 16;
+            pb += 16;
+            wb += 32;
+        }
+        if (n > 0) {
             const mve_pred16_t pr = vctp8q((uint32_t)n);
             const int8x16_t xa = vldrbq_z_s8(pa, pr);
             const int8x16_t xb = vldrbq_z_s8(pb, pr);
@@ -510,9 +538,6 @@ static MCUF_CF_INLINE void dot_2x2_s8(const int8_t *pa, const int8_t *pb, const 
             a01 = vmladavaq_s8(a01, xa, w1);
             a10 = vmladavaq_s8(a10, xb, w0);
             a11 = vmladavaq_s8(a11, xb, w1);
-            pa += 16;
-            pb += 16;
-            wb += 32;
         }
         tail = 0;
     }
