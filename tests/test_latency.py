@@ -147,3 +147,15 @@ def test_measured_frontend() -> None:
           "instructions 107960\ndone 2 inferences\n"
     assert measured_frontend(out) == 107960
     assert measured_frontend("done 0 inferences\n") is None
+
+
+def test_helium_board_estimates_with_its_own_coefficients() -> None:
+    """A board whose YAML says mve gets the Helium kernels' (smaller) instructions per MAC."""
+    from generator.project.latency import HELIUM_INSTRUCTIONS_PER_MAC, instructions_from_macs
+
+    g = small_graph()
+    assert instructions_from_macs(g, mve=True) < instructions_from_macs(g)
+    m55 = static_estimate(load_board("qemu_mps3_an547"), g)
+    assert m55.instructions == instructions_from_macs(g, mve=True)
+    assert all(HELIUM_INSTRUCTIONS_PER_MAC[k] <= INSTRUCTIONS_PER_MAC[k]
+               for k in INSTRUCTIONS_PER_MAC)

@@ -41,14 +41,22 @@ M33): 1 cycle for most data-processing and MAC instructions, 2 for loads that do
 for taken branches; the M7 dual-issues some pairs. Assumptions, not measurements."""
 
 INSTRUCTIONS_PER_MAC: Mapping[OpKind, float] = {
-    OpKind.CONV_2D: 7.6,
+    OpKind.CONV_2D: 2.0,
     OpKind.DEPTHWISE_CONV_2D: 3.9,
     OpKind.FULLY_CONNECTED: 2.0,
 }
 """Rough instructions per multiply-accumulate of mcuforge's kernels as generated projects build them
-(-O2) on a Cortex-M4F, fitted to the five reference models of the test zoo in QEMU at commit 0252b72
-(``python -m bench.speed --flags kernels-O2 --json F``, then ``--fit F``; bench/README.md). Used
-only until a run has counted the instructions; refit them when the kernels change."""
+(-O2) on a Cortex-M4F or M7 (SMLAD paths), fitted to the five reference models of the test zoo in
+QEMU at commit a067518 (``python -m bench.speed --flags kernels-O2 --json F``, then ``--fit F``;
+bench/README.md): within -9% to +28% of the counts. Used only until a run has counted the
+instructions; refit them when the kernels change."""
+HELIUM_INSTRUCTIONS_PER_MAC: Mapping[OpKind, float] = {
+    OpKind.CONV_2D: 1.3,
+    OpKind.DEPTHWISE_CONV_2D: 3.45,
+    OpKind.FULLY_CONNECTED: 0.56,
+}
+"""The same on a core with Helium (``mve: true``, Cortex-M55 on mps3-an547), fitted the same way:
+within -21% to +57% of the counts."""
 INSTRUCTIONS_PER_INPUT = 58.0
 """Rough instructions per value read by the other operators (pooling, MEAN, ADD, SOFTMAX...)."""
 RUN_HINT = "`mcuforge run {project}` counts the instructions in QEMU"
@@ -119,9 +127,11 @@ def macs(graph: Graph) -> dict[OpKind, int]:
     return out
 
 
-def instructions_from_macs(graph: Graph) -> int:
-    """A rough instruction count of one inference, before any run has measured it."""
-    total = sum(INSTRUCTIONS_PER_MAC[kind] * n for kind, n in macs(graph).items())
+def instructions_from_macs(graph: Graph, mve: bool = False) -> int:
+    """A rough instruction count of one inference, before any run has measured it (``mve``: the
+    kernels' Helium paths)."""
+    per_mac = HELIUM_INSTRUCTIONS_PER_MAC if mve else INSTRUCTIONS_PER_MAC
+    total = sum(per_mac[kind] * n for kind, n in macs(graph).items())
     return round(total + INSTRUCTIONS_PER_INPUT * other_inputs(graph))
 
 
@@ -134,7 +144,7 @@ def other_inputs(graph: Graph) -> int:
 def static_estimate(board: Board, graph: Graph, project: str | None = None) -> Latency:
     """Before a run: instructions from the model's MACs, with how to count them for real."""
     n_macs = sum(macs(graph).values())
-    return estimate(board, instructions_from_macs(graph),
+    return estimate(board, instructions_from_macs(graph, board.mve),
                     f"roughly from {n_macs / 1e6:.2f} M MACs",
                     RUN_HINT.format(project=project) if project else "")
 
