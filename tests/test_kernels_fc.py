@@ -242,6 +242,7 @@ layers = st.builds(FcLayer, st.integers(1, 40), st.booleans(),
 
 
 @pytest.mark.tflite
+@pytest.mark.slow  # about a minute: many random models through both runtimes
 @pytest.mark.hostc
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**31), batches=st.integers(1, 3), depth=st.integers(1, 90),

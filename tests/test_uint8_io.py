@@ -101,6 +101,7 @@ def test_converter_uint8_io_reads_as_uint8_model_inputs_and_outputs(name: str) -
     assert g.ops[0].kind.value == "QUANTIZE" and g.ops[-1].kind.value == "QUANTIZE"
 
 
+@pytest.mark.slow  # Keras conversions
 @pytest.mark.tflite
 @pytest.mark.hostc
 @pytest.mark.parametrize("partial", [False, True], ids=["whole", "partial"])
