@@ -103,13 +103,9 @@ def _streams(lw: Lowering, name: str, k: Weighted, p: dict[str, int],
         bias = None if k.bias is None else k.bias[lo:hi]
         blocks.append(fast_stream(w3[:, :, lo:hi], bias, k.mult[lo:hi], k.shift[lo:hi],
                                   p["in_offset"], p["out_offset"]))
-    if name not in lw.consts:
-        lw.const(name, np.concatenate(blocks))
-    refs, offset = [], 0
-    for b in blocks:
-        refs.append(ConstRef(name, offset))
-        offset += int(b.size)
-    return refs
+    from generator.codegen.lower import stacked_const  # lower imports this module
+
+    return stacked_const(lw, name, blocks)
 
 
 def fast_call(lw: Lowering, i: int, k: Weighted, p: dict[str, int], src: Arg, dst: Arg,

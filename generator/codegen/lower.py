@@ -8,7 +8,7 @@ partial-execution schedule can reuse them for channel slices.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -135,6 +135,19 @@ class Weighted:
     bias: npt.NDArray[np.int32] | None
     mult: npt.NDArray[np.int32]
     shift: npt.NDArray[np.int32]
+
+
+def stacked_const(lw: Lowering, name: str,
+                  blocks: Sequence[npt.NDArray[np.generic]]) -> list[ConstRef]:
+    """Per-slice blocks (weights in any kernel's layout) back to back in one constant array
+    ``name``, stored once; one reference per block, in order."""
+    if name not in lw.consts:
+        lw.const(name, np.concatenate([b.reshape(-1) for b in blocks]))
+    refs, offset = [], 0
+    for b in blocks:
+        refs.append(ConstRef(name, offset))
+        offset += int(b.size)
+    return refs
 
 
 def weighted_constants(g: Graph, op: Op) -> Weighted:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from generator.codegen import conv_fast as cf
 from generator.codegen import dw_fast
@@ -29,6 +28,7 @@ from generator.codegen.lower import (
     io_spec,
     per_channel_refs,
     pool_params,
+    stacked_const,
     weighted_constants,
 )
 from generator.codegen.lower_eltwise import Operand, emit_eltwise, mean_params
@@ -172,17 +172,6 @@ def out_view(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> View:
 # ---- weight re-layout ------------------------------------------------------------------------------
 
 
-def _relayout(lw: Lowering, name: str, blocks: list[npt.NDArray[np.int8]]) -> list[ConstRef]:
-    """Store per-slice weight blocks back to back in one array; one reference per slice."""
-    if name not in lw.consts:
-        lw.const(name, np.concatenate([b.reshape(-1) for b in blocks]))
-    refs, offset = [], 0
-    for b in blocks:
-        refs.append(ConstRef(name, offset))
-        offset += int(b.size)
-    return refs
-
-
 def _slice_index(g: Graph, ctx: SliceCtx) -> int:
     return slice_ranges(base_channels(g, ctx.chain), ctx.slices).index((ctx.lo, ctx.hi))
 
@@ -208,7 +197,7 @@ def _conv_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
                          f"CONV_2D {op.name} [out {ctx.lo}:{ctx.hi}]", i))
             return
         blocks = cf.slice_filters(k.weights, ranges, 0)
-        w = _relayout_words(lw, f"op{i}_wf_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
+        w = stacked_const(lw, f"op{i}_wf_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
         lw.emit(Call("mcuf_conv2d_fast_s8", (lw.buf(op.inputs[0]), w,
                                               *conv_fast_refs(lw, i, k, p["in_offset"], ctx.lo),
                                               out.ref, conv_cols(lw, i, op, cin)),
@@ -221,26 +210,15 @@ def _conv_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
     comment = f"CONV_2D {op.name} [in {ctx.lo * m}:{ctx.hi * m}]"
     if not fast:
         blocks8 = [k.weights[..., lo * m : hi * m] for lo, hi in ranges]
-        w8 = _relayout(lw, f"op{i}_w_s{ctx.slices}", blocks8)[_slice_index(g, ctx)]
+        w8 = stacked_const(lw, f"op{i}_w_s{ctx.slices}", blocks8)[_slice_index(g, ctx)]
         lw.emit(Call("mcuf_conv2d_s8_acc", (src.ref, w8, _acc_ref(lw, i)), "mcuf_conv_params",
                      _params(**p), comment, i))
         return
     blocks = cf.slice_filters(k.weights, [(lo * m, hi * m) for lo, hi in ranges], 3)
-    w = _relayout_words(lw, f"op{i}_wf_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
+    w = stacked_const(lw, f"op{i}_wf_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
     cols = conv_cols(lw, i, op, _widest(g, ctx) * m)
     lw.emit(Call("mcuf_conv2d_fast_s8_acc", (src.ref, w, _acc_ref(lw, i), cols), "mcuf_conv_params",
                  _params(**p), comment, i))
-
-
-def _relayout_words(lw: Lowering, name: str, blocks: list[npt.NDArray[np.int32]]) -> list[ConstRef]:
-    """Per-slice fast-layout filters back to back in one int32 array; one reference per slice."""
-    if name not in lw.consts:
-        lw.const(name, np.concatenate(blocks))
-    refs, offset = [], 0
-    for b in blocks:
-        refs.append(ConstRef(name, offset))
-        offset += int(b.size)
-    return refs
 
 
 def _fc_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
@@ -293,7 +271,7 @@ def _dw_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
         return
     w3 = k.weights.reshape(k.weights.shape[1], k.weights.shape[2], -1)
     blocks = [w3[:, :, lo * m_out : hi * m_out] for lo, hi in ranges]
-    w = _relayout(lw, f"op{i}_w_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
+    w = stacked_const(lw, f"op{i}_w_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
     lw.emit(Call("mcuf_dwconv2d_s8", (src.ref, w, *per_channel_refs(lw, i, k, ctx.lo * m_out), out.ref),
                  "mcuf_dwconv_params", _params(**p),
                  f"DEPTHWISE_CONV_2D {op.name} [{ctx.lo * m_out}:{ctx.hi * m_out}]", i))
@@ -367,7 +345,7 @@ def _inplace(lw: Lowering, i: int, op: Op, param: int) -> None:
         return
     w3 = k.weights.reshape(k.weights.shape[1], k.weights.shape[2], -1)
     blocks = [w3[:, :, lo:hi] for lo, hi in slice_ranges(cout, param)]
-    w = _relayout(lw, f"op{i}_w_g{param}", blocks)[0]
+    w = stacked_const(lw, f"op{i}_w_g{param}", blocks)[0]
     lw.emit(Call("mcuf_dwconv2d_inplace_s8", (buf, w, *per_channel_refs(lw, i, k, 0), tmp,
                                                Literal(str(param))),
                  "mcuf_dwconv_params", _params(**p), f"DEPTHWISE_CONV_2D {op.name} (in place)", i))
