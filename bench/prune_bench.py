@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from generator.compiler import compile_graph
     from generator.data import Dataset, split_dataset
     from generator.errors import FitError
-    from generator.frontend.tflite_reader import read_tflite
+    from generator.importer.tflite_reader import read_tflite
     from generator.plan.arena import best_layout
     from generator.plan.pex import build_program
     from generator.prune.loop import PruneOptions, minimum_width_model, prune_to_budget

@@ -310,7 +310,7 @@ def measure(model: str, machines: list[str], flag_names: list[str], work: Path,
     """machine -> flags -> Measured, for one zoo model."""
     sys.path.insert(0, str(ROOT))
     from generator.compiler import compile_graph
-    from generator.frontend.tflite_reader import read_tflite
+    from generator.importer.tflite_reader import read_tflite
     from tests.support.zoo import zoo_tflite
 
     data = zoo_tflite(model)
@@ -361,7 +361,7 @@ def measure(model: str, machines: list[str], flag_names: list[str], work: Path,
 def work_figures(model: str) -> dict[str, int]:
     """MACs per operator kind, and values the other operators read ("OTHER")."""
     sys.path.insert(0, str(ROOT))
-    from generator.frontend.tflite_reader import read_tflite
+    from generator.importer.tflite_reader import read_tflite
     from generator.project.latency import macs, other_inputs
     from tests.support.zoo import zoo_tflite
 

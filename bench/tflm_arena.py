@@ -175,7 +175,7 @@ def mcuforge_arena(model: bytes) -> tuple[int, int] | str:
     """(arena without splitting, arena with partial execution), or why it could not be computed."""
     try:
         from generator.compiler import compile_graph
-        from generator.frontend.tflite_reader import read_tflite
+        from generator.importer.tflite_reader import read_tflite
         from generator.plan.arena import best_layout
         from generator.plan.pex import build_program
     except ImportError as exc:

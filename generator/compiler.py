@@ -16,7 +16,7 @@ from generator.codegen.emit import EngineSources, const_bytes, emit_engine
 from generator.codegen.lower_split import lower_program
 from generator.codegen.schedule import Schedule
 from generator.errors import InputError, McuforgeError
-from generator.frontend.tflite_reader import read_tflite
+from generator.importer.tflite_reader import read_tflite
 from generator.ir import Graph
 from generator.numerics import DEFAULT as DEFAULT_NUMERICS
 from generator.numerics import Numerics
@@ -74,7 +74,7 @@ def load_tflite_bytes(path: Path, opts: ImportOptions | None = None) -> bytes:
     if path.suffix == ".tflite":
         return inputs.read_bytes(path, "model", inputs.MAX_MODEL_BYTES)
     if path.is_dir() or path.suffix in KERAS_SUFFIXES:
-        from generator.frontend import keras_import as ki
+        from generator.importer import keras_import as ki
 
         calib = ki.load_calibration(opts.calibration) if opts.calibration else None  # cheap first
         model = ki.load_keras_model(path)

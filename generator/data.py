@@ -7,7 +7,7 @@ Accepted layouts (``path`` is what the user passes as ``--data``):
 * a folder with one subfolder per class (classes are the subfolder names, sorted, or in the order
   of :attr:`DataOptions.classes` when the model's outputs have a fixed order) holding
   - ``.wav`` files: 16-bit PCM mono at the MFCC sample rate, turned into float MFCCs by the keyword
-    spotting front-end's Python twin (:func:`generator.frontends.audio.mfcc_float`), with ``n_frames``
+    spotting front-end's Python twin (:func:`generator.dsp.audio.mfcc_float`), with ``n_frames``
     and ``n_coeffs`` taken from the model input (``(frames, coeffs)`` or ``(frames, coeffs, 1)``);
   - images: ``.ppm``/``.pgm`` (binary netpbm, read here) or ``.png``/``.jpg``/``.bmp``/``.gif`` (read
     with Pillow), converted to the model's channels (BT.601 luma for grey), resized bilinearly to its
@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from generator import inputs
 from generator.errors import InputError
-from generator.frontends.audio import MfccConfig, mfcc_float
+from generator.dsp.audio import MfccConfig, mfcc_float
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]

@@ -29,7 +29,7 @@ def compare_layers(model: CompiledModel, inputs: list[npt.NDArray[np.generic]]) 
 
     Needs an engine compiled without partial execution, so that every op's output exists whole.
     """
-    from generator.frontend.reference import run_reference_all
+    from generator.importer.reference import run_reference_all
 
     ref = run_reference_all(model.tflite, inputs, model.numerics)
     with scratch_dir("mcuf_debug_") as tmp:

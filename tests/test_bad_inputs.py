@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from generator.cli import app
 from generator.errors import ModelFormatError
-from generator.frontend.tflite_reader import read_tflite
+from generator.importer.tflite_reader import read_tflite
 from tests.support import badgen
 
 CORPUS = Path(__file__).parent / "bad_inputs"

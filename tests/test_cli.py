@@ -86,7 +86,7 @@ def test_debug_reports_bit_exact(tmp_path: Path) -> None:
 def test_debug_names_the_first_op_that_differs(tmp_path: Path) -> None:
     from generator.compiler import compile_graph
     from generator.debug import compare_layers, first_divergence
-    from generator.frontend.tflite_reader import read_tflite
+    from generator.importer.tflite_reader import read_tflite
 
     data = write_tiny_tflite(tmp_path / "tiny.tflite").read_bytes()
     model = compile_graph(read_tflite(data), data, partial=False)

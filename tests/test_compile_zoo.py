@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from generator.compiler import CompiledModel, compile_graph
-from generator.frontend.reference import run_reference
-from generator.frontend.tflite_reader import read_tflite
+from generator.importer.reference import run_reference
+from generator.importer.tflite_reader import read_tflite
 from generator.host import build_host
 from generator.resources import runtime_dir
 from tests.support.zoo import SPECS, zoo_inputs, zoo_tflite

@@ -17,7 +17,7 @@ from generator.data import (
     split_dataset,
 )
 from generator.errors import InputError
-from generator.frontends.audio import MfccConfig, mfcc_float
+from generator.dsp.audio import MfccConfig, mfcc_float
 
 pytestmark = pytest.mark.unit
 

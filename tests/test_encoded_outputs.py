@@ -31,7 +31,7 @@ from generator.cli import app
 from generator.codegen.emit import emit_engine
 from generator.compiler import CompiledModel, compile_graph
 from generator.engine_files import runtime_files
-from generator.frontend.tflite_reader import read_tflite
+from generator.importer.tflite_reader import read_tflite
 from generator.project import generate
 from generator.project.generate import Project, build_project
 from generator.project.options import AppKind, GenerateOptions

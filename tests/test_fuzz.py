@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from generator.boards import validate_board_file
 from generator.compiler import compile_graph
 from generator.errors import BoardError, McuforgeError
-from generator.frontend.tflite_reader import read_tflite
+from generator.importer.tflite_reader import read_tflite
 from generator.resources import boards_dir
 from tests.support import badgen
 

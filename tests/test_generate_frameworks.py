@@ -22,7 +22,7 @@ import yaml
 
 from generator.boards import load_board
 from generator.build import platform_option
-from generator.frontends import ImageConfig
+from generator.dsp import ImageConfig
 from generator.project.generate import Project, generate_project
 from generator.project.options import AppKind, GenerateOptions
 from tests.support.projects import model_file, sensor_tflite

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from generator.cli import app
 from generator.compiler import compile_graph
 from generator.errors import McuforgeError, ModelFormatError, UnsupportedOpsError
-from generator.frontend.tflite_reader import read_tflite
+from generator.importer.tflite_reader import read_tflite
 from generator.numerics import Numerics
 from tests.support import badgen
 from tests.support import badgen_exact as bx
@@ -183,7 +183,7 @@ def test_schema_version_other_than_3_is_refused() -> None:
 @pytest.mark.tflite
 @pytest.mark.parametrize("name", REFUSED_BY_TFLITE)
 def test_mcuforge_refuses_what_the_interpreter_refuses(name: str) -> None:
-    from generator.frontend.reference import run_reference
+    from generator.importer.reference import run_reference
 
     data = bx.BUILDERS[name]().build()
     with pytest.raises(ModelFormatError, match="the TFLite interpreter refuses the model"):
@@ -194,7 +194,7 @@ def test_mcuforge_refuses_what_the_interpreter_refuses(name: str) -> None:
 
 def _exact(data: bytes, seed: int, tmp_path: Path, partial: bool) -> None:
     """mcuforge compiles ``data`` to C whose outputs equal the interpreter's on random inputs."""
-    from generator.frontend.reference import run_reference
+    from generator.importer.reference import run_reference
     from generator.host import build_host
 
     model = compile_graph(read_tflite(data, "m.tflite"), data, partial=partial)
@@ -268,7 +268,7 @@ def test_model_export_saved_model_compiles_bit_exact(tmp_path: Path) -> None:
     import keras
 
     from generator.compiler import ImportOptions, compile_model
-    from generator.frontend.reference import run_reference
+    from generator.importer.reference import run_reference
     from generator.host import build_host
 
     keras.utils.set_random_seed(3)

@@ -472,7 +472,7 @@ def test_the_engine_api_refuses_a_bad_prefix_too() -> None:
     from tests.support.badgen import fc_model
 
     data = fc_model().build()
-    from generator.frontend.tflite_reader import read_tflite
+    from generator.importer.tflite_reader import read_tflite
 
     with pytest.raises(InputError, match="--prefix"):
         compile_graph(read_tflite(data), data, prefix="../x")
@@ -580,7 +580,7 @@ def test_kws_inference_count_is_the_twin_of_the_firmware_loop(samples: int, wind
 
 
 def test_a_stride_of_zero_samples_is_refused() -> None:
-    from generator.frontends import MfccConfig
+    from generator.dsp import MfccConfig
 
     with pytest.raises(InputError, match=r"MfccConfig.stride_ms: 1e-08 ms is 0 samples"):
         MfccConfig(stride_ms=1e-8)

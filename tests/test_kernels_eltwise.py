@@ -99,7 +99,7 @@ def single_op(op: str, inputs: list[T], outputs: list[T], options: Any = None) -
 
 
 def ref1(model: bytes, *inputs: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    from generator.frontend.reference import run_reference
+    from generator.importer.reference import run_reference
 
     return run_reference(model, list(inputs))[0]
 
@@ -167,7 +167,7 @@ class Converted:
             yield np.full(shape, v, dtype=np.int8)
 
     def tensors(self, x: npt.NDArray[Any]) -> dict[int, npt.NDArray[Any]]:
-        from generator.frontend.reference import run_reference_all
+        from generator.importer.reference import run_reference_all
 
         return run_reference_all(self.tflite, [x])
 
@@ -177,8 +177,8 @@ def convert(
 ) -> Converted:
     import tensorflow as tf
 
-    from generator.frontend.keras_import import QuantizeOptions, quantize_keras
-    from generator.frontend.tflite_reader import read_tflite
+    from generator.importer.keras_import import QuantizeOptions, quantize_keras
+    from generator.importer.tflite_reader import read_tflite
 
     tf.keras.utils.set_random_seed(7)
     inp = tf.keras.Input(shape)
@@ -513,7 +513,7 @@ LOGISTIC_EDGES = [(1e-9, -128), (2.0**-27, 5), (1e-6, 0), (0.0625, -128), (0.5, 
 def test_logistic_sweep_every_input(numerics: Numerics) -> None:
     """Each mode's table against its own reference (TFLite Micro's fixed-point kernel, or the
     interpreter's float table), on every input of random and edge quantisations."""
-    from generator.frontend.reference import run_reference
+    from generator.importer.reference import run_reference
 
     rng = np.random.default_rng(10)
     cases = LOGISTIC_EDGES + [(rand_scale(rng, -4, 1.3), rand_zp(rng)) for _ in range(1000)]

@@ -206,7 +206,7 @@ def test_cortex_m_packed_fc_matches_host(board: str, tmp_path: Path) -> None:
 def _engine_outputs(data: bytes, numerics: Numerics, xs: list[I8], tmp: Path,
                     splits: int = 0) -> list[npt.NDArray[Any]]:
     from generator.compiler import compile_graph, compile_program
-    from generator.frontend.tflite_reader import read_tflite
+    from generator.importer.tflite_reader import read_tflite
     from generator.host import build_host
     from generator.plan.pex import Chain, Split, build_program
 
@@ -226,7 +226,7 @@ def _engine_outputs(data: bytes, numerics: Numerics, xs: list[I8], tmp: Path,
 
 def _check_against_references(data: bytes, shape: tuple[int, ...], seed: int, tmp: Path,
                               splits: int = 0) -> None:
-    from generator.frontend.reference import run_reference
+    from generator.importer.reference import run_reference
 
     rng = np.random.default_rng(seed)
     xs = [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(8)]

@@ -297,7 +297,7 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def _convert(model: Any, calib: npt.NDArray[np.float32], per_tensor: bool) -> bytes:
-    from generator.frontend.keras_import import QuantizeOptions, quantize_keras
+    from generator.importer.keras_import import QuantizeOptions, quantize_keras
 
     if not per_tensor:
         return quantize_keras(model, QuantizeOptions(calibration=calib))
@@ -327,8 +327,8 @@ def case(name: str, numerics: Numerics = Numerics.TFLITE_REF) -> Case:
     TFLite Micro for the fixed-point FULLY_CONNECTED."""
     import keras
 
-    from generator.frontend.reference import run_reference_all
-    from generator.frontend.tflite_reader import read_tflite
+    from generator.importer.reference import run_reference_all
+    from generator.importer.tflite_reader import read_tflite
 
     spec = MODELS[name]
     keras.utils.set_random_seed(7)

@@ -261,7 +261,7 @@ def test_importance_keeps_the_largest_folded_filters() -> None:
 
 @pytest.fixture(scope="module")
 def residual_ir() -> tuple[Any, ChannelGraph, Any]:
-    from generator.frontend.tflite_reader import read_tflite
+    from generator.importer.tflite_reader import read_tflite
     from generator.prune.measure import quantize
 
     keras.utils.set_random_seed(5)
@@ -299,7 +299,7 @@ def test_peak_attribution_accounts_for_every_live_byte(
 def test_what_if_plan_equals_the_plan_of_the_pruned_model(build: Any) -> None:
     """The resized IR is planned exactly as the real pruned, re-converted model is."""
     from generator.compiler import compile_graph
-    from generator.frontend.tflite_reader import read_tflite
+    from generator.importer.tflite_reader import read_tflite
     from generator.prune.measure import quantize
     from generator.prune.whatif import planned_arena, resized_graph
 

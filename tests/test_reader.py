@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from generator.errors import ModelFormatError, UnsupportedOpsError
-from generator.frontend.tflite_reader import read_tflite
+from generator.importer.tflite_reader import read_tflite
 from generator.ir import Conv2DAttrs, DType, OpKind, Padding
 from tests.support.tinymodel import tiny_tflite
 
@@ -56,7 +56,7 @@ def test_wrong_identifier_is_named() -> None:
 def test_every_unsupported_op_is_listed() -> None:
     import keras
 
-    from generator.frontend.keras_import import QuantizeOptions, quantize_keras
+    from generator.importer.keras_import import QuantizeOptions, quantize_keras
 
     inp = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3)(inp)

@@ -11,8 +11,8 @@ import pytest
 
 import tests.support.badgen  # noqa: F401  (first: the track makers import from it)
 from generator.errors import ModelFormatError, UnsupportedOpsError
-from generator.frontend.problems import CORRUPT_HINT
-from generator.frontend.tflite_reader import (
+from generator.importer.problems import CORRUPT_HINT
+from generator.importer.tflite_reader import (
     MAX_LISTED,
     READ_TYPES,
     codes,
@@ -20,7 +20,7 @@ from generator.frontend.tflite_reader import (
     read_tflite,
     type_name,
 )
-from generator.frontend.tflite_schema import schema
+from generator.importer.tflite_schema import schema
 from generator.ir import OpKind
 from tests.support import badgen_schema as bs
 from tests.support.badgen import OpSpec, TensorSpec
@@ -49,7 +49,7 @@ def test_every_compiled_operator_has_its_schema_code() -> None:
 
 def test_reading_a_model_does_not_import_tensorflow() -> None:
     script = ("import sys; from tests.support.badgen import fc_model; "
-              "from generator.frontend.tflite_reader import read_tflite; "
+              "from generator.importer.tflite_reader import read_tflite; "
               "read_tflite(fc_model().build()); "
               "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
@@ -113,7 +113,7 @@ def test_long_lists_are_cut_and_counted() -> None:
 def test_without_tensorflow_the_tflite_package_gives_the_same_names() -> None:
     """A user without TensorFlow reads a .tflite with the ``tflite`` package's enums: the same
     names for every code both define (TensorFlow's schema may be newer by a few operators)."""
-    from generator.frontend import tflite_schema as ts
+    from generator.importer import tflite_schema as ts
 
     fallback = ts._tflite_package()
     ours = ts.schema()

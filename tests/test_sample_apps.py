@@ -22,9 +22,9 @@ import numpy.typing as npt
 import pytest
 
 from generator.compiler import CompiledModel, ImportOptions, compile_graph, load_tflite_bytes
-from generator.frontend.reference import run_reference
-from generator.frontend.tflite_reader import read_tflite
-from generator.frontends import ImageConfig, MfccConfig, image_features, mfcc_features, pack_frame
+from generator.importer.reference import run_reference
+from generator.importer.tflite_reader import read_tflite
+from generator.dsp import ImageConfig, MfccConfig, image_features, mfcc_features, pack_frame
 from generator.host import build_host
 from tests.support.wavs import read_wav
 
@@ -102,7 +102,7 @@ def test_shipped_files(app: str) -> None:
 @pytest.mark.tflite
 @pytest.mark.parametrize("app", ["kws", "vww"])
 def test_model_loads_with_its_labels(app: str) -> None:
-    from generator.frontend.keras_import import load_calibration, load_keras_model
+    from generator.importer.keras_import import load_calibration, load_keras_model
 
     net = load_keras_model(APPS / app / "model.keras")
     calib = load_calibration(APPS / app / "calib.npz")
@@ -120,7 +120,7 @@ def test_model_loads_with_its_labels(app: str) -> None:
 @pytest.mark.parametrize("app", ["kws", "vww"])
 def test_generated_c_equals_the_interpreter(app: str, tmp_path: Path) -> None:
     """The calibration inputs, the example and random int8 inputs: outputs equal exactly."""
-    from generator.frontend.keras_import import load_calibration
+    from generator.importer.keras_import import load_calibration
 
     model = compiled(app)
     scale, zero = input_quant(model.tflite)

@@ -20,8 +20,8 @@ import pytest
 
 from generator.compiler import compile_graph
 from generator.errors import ModelFormatError, UnsupportedOpsError
-from generator.frontend.problems import CORRUPT_HINT
-from generator.frontend.tflite_reader import read_tflite
+from generator.importer.problems import CORRUPT_HINT
+from generator.importer.tflite_reader import read_tflite
 from generator.ir import DType
 from generator.numerics import Numerics
 from tests.support.badgen import INT8, OpSpec, TensorSpec, TfliteBuilder
@@ -66,7 +66,7 @@ def keras_uint8(name: str) -> bytes:
 def _exact(data: bytes, tmp_path: Path, runs: list[list[npt.NDArray[Any]]],
            partial: bool = False) -> None:
     """The generated C on the host equals both references on each run, type and values."""
-    from generator.frontend.reference import run_reference
+    from generator.importer.reference import run_reference
     from generator.host import build_host
 
     graph = read_tflite(data, "m.tflite")

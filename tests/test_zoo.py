@@ -144,7 +144,7 @@ def test_converts_to_the_expected_supported_ops(name: str) -> None:
 
 @pytest.mark.parametrize("name", ALL)
 def test_runs_in_the_reference_interpreter(name: str) -> None:
-    from generator.frontend.reference import run_reference
+    from generator.importer.reference import run_reference
 
     model = zoo.zoo_tflite(name)
     outs = [run_reference(model, [x])[0] for x in zoo.zoo_inputs(name, 3, seed=1)]

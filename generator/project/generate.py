@@ -28,7 +28,7 @@ from generator.compiler import (
 )
 from generator.engine_files import runtime_files
 from generator.errors import FitError, InputError
-from generator.frontends import frontend_files
+from generator.dsp import frontend_files
 from generator.output import reserved, write_tree
 from generator.plan.report import PlanFigures
 from generator.project.apps import AppPlan, AppRequest, plan_app
@@ -118,7 +118,7 @@ def build_project(options: GenerateOptions) -> Project:
 def _prune_to_fit(options: GenerateOptions, fit: FitReport, request: AppRequest) -> CompiledModel:
     """``--fit``: prune the Keras model until its arena fits the SRAM the rest of the app leaves."""
     from generator.data import DataOptions
-    from generator.frontend.tflite_reader import read_tflite
+    from generator.importer.tflite_reader import read_tflite
     from generator.prune.loop import PruneOptions, fit_to_budget
 
     if options.model.suffix == ".tflite":

@@ -1,7 +1,7 @@
 """What a firmware project is generated from: model, board, app, and the app's settings.
 
 Settings come from three layers, later ones winning: the app's defaults (the dataclasses below and the
-front-end configurations in :mod:`generator.frontends`), an ``--app-config`` YAML file, and
+front-end configurations in :mod:`generator.dsp`), an ``--app-config`` YAML file, and
 command-line options. An app-config file looks like this (every key optional)::
 
     labels: [silence, unknown, "yes", "no"]   # or a comma list: "silence,unknown,yes,no"

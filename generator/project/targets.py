@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from generator.boards import Board, Core, MicKind, load_board
 from generator.build import platformio_env_options
 from generator.build.sandbox import qemu_guard_args
-from generator.frontends import MfccConfig
+from generator.dsp import MfccConfig
 from generator.project.apps import AppPlan
 from generator.project.options import AppKind
 

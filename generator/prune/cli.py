@@ -140,7 +140,7 @@ def _run(model: Path, data: Path, budget: int, opts: PruneOptions, val_split: fl
          data_opts: DataOptions) -> PruneResult:
     from generator.console import console
     from generator.data import load_dataset, split_dataset
-    from generator.frontend.keras_import import load_keras_model
+    from generator.importer.keras_import import load_keras_model
     from generator.prune.loop import prune_to_budget
     from generator.prune.progress import RichObserver, make_progress
 

@@ -364,7 +364,7 @@ def fit_to_budget(model_path: Path, data_path: Path, sram_budget: int,
     The result's ``tflite`` is the int8 model quantised with the same data; raises :class:`FitError`
     when the budget cannot be met.
     """
-    from generator.frontend.keras_import import load_keras_model
+    from generator.importer.keras_import import load_keras_model
 
     model = load_keras_model(model_path)
     if not hasattr(model, "outputs") or model.outputs is None:

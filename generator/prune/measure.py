@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from generator.compiler import CompiledModel, compile_graph
-from generator.frontend.tflite_reader import read_tflite
+from generator.importer.tflite_reader import read_tflite
 from generator.ir import DepthwiseConv2DAttrs, Graph, OpKind
 from generator.plan.pex import lower_bound
 
@@ -45,7 +45,7 @@ def calibration_set(x: npt.NDArray[np.float32], samples: int, seed: int) -> npt.
 
 def quantize(model: Any, calibration: npt.NDArray[np.float32]) -> bytes:
     """Full-int8 conversion with the given representative inputs; the converter's chatter muted."""
-    from generator.frontend.keras_import import QuantizeOptions, quantize_keras
+    from generator.importer.keras_import import QuantizeOptions, quantize_keras
 
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")

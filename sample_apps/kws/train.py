@@ -1,7 +1,7 @@
 """Train the DS-CNN keyword spotter on Speech Commands v2, or on the synthetic set of synth_data.py.
 
-The features are the package's MFCC twin (:func:`generator.frontends.mfcc_float`, default
-:class:`~generator.frontends.MfccConfig`): the float values the firmware's C front-end computes
+The features are the package's MFCC twin (:func:`generator.dsp.mfcc_float`, default
+:class:`~generator.dsp.MfccConfig`): the float values the firmware's C front-end computes
 before it quantises them, so the model is trained on exactly what the device will feed it.
 
 Data layout (Speech Commands v2): one folder per word of 1 s 16 kHz mono WAVs, named
@@ -48,8 +48,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 
-from generator.frontends import MfccConfig, mfcc_float
-from generator.frontends.audio import quantise
+from generator.dsp import MfccConfig, mfcc_float
+from generator.dsp.audio import quantise
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -288,7 +288,7 @@ def int8_predictions(tflite: bytes, x: F32) -> npt.NDArray[np.int64]:
 
 
 def convert_int8(net: Any, calib: F32) -> bytes:
-    from generator.frontend.keras_import import QuantizeOptions, quantize_keras
+    from generator.importer.keras_import import QuantizeOptions, quantize_keras
 
     # The Keras export lists every captured variable on stdout; the converter warns that int8 I/O
     # has no input statistics, which is expected: the calibration data sets them.

@@ -2,8 +2,8 @@
 
 Every image goes through the package's image front-end twin exactly as a camera frame would on the
 device: fitted (cover and centre crop) into the 160x120 frame, packed to RGB565, then
-:func:`generator.frontends.image_pixels` (centre crop to 120x120, bilinear resize to 96x96) and
-scaled to [0, 1] as :func:`~generator.frontends.image_float` does. So the firmware's C front-end
+:func:`generator.dsp.image_pixels` (centre crop to 120x120, bilinear resize to 96x96) and
+scaled to [0, 1] as :func:`~generator.dsp.image_float` does. So the firmware's C front-end
 feeds the int8 model exactly what the float model was trained on.
 
 ``--data DIR``: ``DIR/person/`` and ``DIR/non_person/`` holding images (JPEG, PNG, PPM; the Visual
@@ -47,8 +47,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 
-from generator.frontends import ImageConfig, image_pixels, pack_frame
-from generator.frontends.image import image_tables
+from generator.dsp import ImageConfig, image_pixels, pack_frame
+from generator.dsp.image import image_tables
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -176,7 +176,7 @@ def accuracy(net: Any, pixels: U8, labels: I64) -> float:
 
 
 def convert_int8(net: Any, calib: F32) -> bytes:
-    from generator.frontend.keras_import import QuantizeOptions, quantize_keras
+    from generator.importer.keras_import import QuantizeOptions, quantize_keras
 
     # The Keras export lists every captured variable on stdout; the converter warns that int8 I/O
     # has no input statistics, which is expected: the calibration data sets them.

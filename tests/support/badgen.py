@@ -20,7 +20,7 @@ from typing import Any
 import flatbuffers
 import numpy as np
 
-from generator.frontend.flatbuf import Table, root
+from generator.importer.flatbuf import Table, root
 
 # ---- a TFLite flatbuffer builder --------------------------------------------------------------------
 
@@ -537,7 +537,7 @@ def _float_tflite(path: Path) -> None:
     import keras
     import tensorflow as tf
 
-    from generator.frontend.keras_import import quiet_native_output
+    from generator.importer.keras_import import quiet_native_output
 
     inp = keras.Input(batch_shape=(1, 8, 8, 3))
     x = keras.layers.Conv2D(4, 3, name="conv")(inp)
@@ -551,7 +551,7 @@ def _while_tflite(path: Path) -> None:
     import keras
     import tensorflow as tf
 
-    from generator.frontend.keras_import import quiet_native_output
+    from generator.importer.keras_import import quiet_native_output
 
     inp = keras.Input(batch_shape=(1, 10, 4))
     model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.LSTM(8)(inp)))

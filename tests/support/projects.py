@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from generator.frontend.reference import run_reference
+from generator.importer.reference import run_reference
 from generator.project.apps import AppPlan, expected_inputs
 from generator.project.generate import Project
 from tests.support import wavs
@@ -42,7 +42,7 @@ def model_file(dest: Path, name: str) -> Path:
 
 def sensor_tflite() -> bytes:
     """A small int8 IMU classifier: 64 samples x 3 axes (in g) -> 4 classes; cached on disk."""
-    from generator.frontend import keras_import
+    from generator.importer import keras_import
 
     digest = hashlib.sha256(Path(__file__).read_bytes())
     digest.update(Path(keras_import.__file__).read_bytes())
@@ -71,7 +71,7 @@ def _tf_version() -> str:
 def _build_sensor_model() -> bytes:
     import keras
 
-    from generator.frontend.keras_import import QuantizeOptions, quantize_keras
+    from generator.importer.keras_import import QuantizeOptions, quantize_keras
 
     keras.utils.clear_session()
     keras.utils.set_random_seed(11)

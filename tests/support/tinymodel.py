@@ -12,7 +12,7 @@ import numpy as np
 def tiny_tflite() -> bytes:
     import keras
 
-    from generator.frontend.keras_import import QuantizeOptions, quantize_keras
+    from generator.importer.keras_import import QuantizeOptions, quantize_keras
 
     keras.utils.set_random_seed(7)
     inp = keras.Input((12, 12, 2))

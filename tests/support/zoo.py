@@ -365,7 +365,7 @@ ZOO: dict[str, Callable[[], keras.Model]] = {name: partial(build_model, name) fo
 
 def convert(name: str) -> bytes:
     """Build and quantise a zoo model (no cache)."""
-    from generator.frontend.keras_import import QuantizeOptions, quantize_keras
+    from generator.importer.keras_import import QuantizeOptions, quantize_keras
 
     model = build_model(name)
     opts = QuantizeOptions(calibration=calibration_data(name), float_io=SPECS[name].float_io,
@@ -396,7 +396,7 @@ def _tf_version() -> str:
 
 def cache_key(name: str) -> str:
     """Hash of the builders, the converter front end and the TensorFlow version."""
-    from generator.frontend import keras_import
+    from generator.importer import keras_import
 
     h = hashlib.sha256()
     for src in (Path(__file__), Path(keras_import.__file__)):

@@ -10,7 +10,7 @@ from typing import Any
 
 from generator.codegen.schedule import IOSpec
 from generator.errors import InputError
-from generator.frontends import ImageConfig, MfccConfig, SensorConfig
+from generator.dsp import ImageConfig, MfccConfig, SensorConfig
 from generator.ir import DType
 from generator.project.options import AppKind, AppSettings
 from generator.project.replay import Replay

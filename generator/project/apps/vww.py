@@ -23,7 +23,7 @@ import numpy.typing as npt
 from generator.boards import Board, PixelFormat
 from generator.codegen.schedule import IOSpec
 from generator.errors import InputError
-from generator.frontends import ImageConfig, image_features, pack_frame
+from generator.dsp import ImageConfig, image_features, pack_frame
 from generator.project.apps.common import (
     AppPlan,
     AppRequest,

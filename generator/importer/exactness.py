@@ -7,7 +7,7 @@ biases, unchanged quantisation through the operators that only move values, and 
 quantisation of SOFTMAX and LOGISTIC. A model that breaks one of these is refused here, naming the
 operand and the field, instead of compiling to something that computes a different function.
 
-Each rule raises :class:`~generator.frontend.problems.Problem` (or :class:`Unsupported`); the caller adds
+Each rule raises :class:`~generator.importer.problems.Problem` (or :class:`Unsupported`); the caller adds
 the file and the operator.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from generator.codegen import qparams_eltwise as qe
 from generator.codegen.qparams import quantize_multiplier
 from generator.errors import InputError
-from generator.frontend.problems import Problem, Unsupported, need
+from generator.importer.problems import Problem, Unsupported, need
 from generator.ir import (
     Activation,
     ConcatAttrs,

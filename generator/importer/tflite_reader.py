@@ -2,7 +2,7 @@
 
 Field indices follow the TFLite schema (schema.fbs); the names and values of its enums (operator codes,
 tensor types, options unions, activations) come from the schema's generated code
-(:mod:`generator.frontend.tflite_schema`). Unsupported operators and tensor types are all collected
+(:mod:`generator.importer.tflite_schema`). Unsupported operators and tensor types are all collected
 and reported in one message, before anything is written.
 """
 
@@ -16,11 +16,11 @@ from functools import cache
 import numpy as np
 
 from generator.errors import ModelFormatError, UnsupportedOpsError
-from generator.frontend.exactness import check_arity
-from generator.frontend.flatbuf import Table, root
-from generator.frontend.graph_check import check_graph
-from generator.frontend.problems import CORRUPT_HINT, Problem, Unsupported, operator_error
-from generator.frontend.tflite_schema import schema
+from generator.importer.exactness import check_arity
+from generator.importer.flatbuf import Table, root
+from generator.importer.graph_check import check_graph
+from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, operator_error
+from generator.importer.tflite_schema import schema
 from generator.ir import (
     Activation,
     ConcatAttrs,

@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from generator.errors import InputError
-from generator.frontends import checks
-from generator.frontends.cheader import CMacro, CTable
+from generator.dsp import checks
+from generator.dsp.cheader import CMacro, CTable
 
 FRAC_BITS = 24
 _OWNER = "SensorConfig"

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from generator.errors import ToolError
-from generator.frontends.cheader import FrontendConfig
-from generator.frontends.emit import write_frontend_files
+from generator.dsp.cheader import FrontendConfig
+from generator.dsp.emit import write_frontend_files
 
 WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wvla", "-Wdouble-promotion",
             "-Wconversion")

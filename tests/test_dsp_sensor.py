@@ -22,9 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.errors import InputError
-from generator.frontends import SensorConfig, emit_config_header, sensor_features, sensor_float
-from generator.frontends.host import build_host_library, cross_compile
-from generator.frontends.sensor import FRAC_BITS
+from generator.dsp import SensorConfig, emit_config_header, sensor_features, sensor_float
+from generator.dsp.host import build_host_library, cross_compile
+from generator.dsp.sensor import FRAC_BITS
 
 I16 = npt.NDArray[np.int16]
 

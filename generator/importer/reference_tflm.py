@@ -17,7 +17,7 @@ never fails for want of memory."""
 
 
 def _interpreter(model: bytes, preserve_all: bool) -> Any:
-    from generator.frontend.keras_import import quiet_native_output
+    from generator.importer.keras_import import quiet_native_output
 
     try:
         with quiet_native_output():
@@ -50,7 +50,7 @@ def _invoke(interp: Any, inputs: list[npt.NDArray[Any]]) -> None:
 
 def run_tflm(model: bytes, inputs: list[npt.NDArray[Any]]) -> list[npt.NDArray[Any]]:
     """Run the model once and return its outputs."""
-    from generator.frontend.tflite_reader import read_tflite
+    from generator.importer.tflite_reader import read_tflite
 
     n_out = len(read_tflite(model, where="model").outputs)
     interp = _interpreter(model, preserve_all=False)
@@ -61,7 +61,7 @@ def run_tflm(model: bytes, inputs: list[npt.NDArray[Any]]) -> list[npt.NDArray[A
 def run_tflm_all(model: bytes, inputs: list[npt.NDArray[Any]]) -> dict[int, npt.NDArray[Any]]:
     """Run once with every tensor preserved; the value of each model input and operator output,
     by tensor index (only those: TFLite Micro has no value for a tensor it never allocated)."""
-    from generator.frontend.tflite_reader import read_tflite
+    from generator.importer.tflite_reader import read_tflite
 
     g = read_tflite(model, where="model")
     interp = _interpreter(model, preserve_all=True)

@@ -2,12 +2,12 @@
 
 Each front-end is one frozen configuration dataclass, a Python twin that computes exactly what the C
 computes (for training data and tests), and fixed C sources under ``generator/runtime/frontend/``
-configured by generated headers (see :mod:`generator.frontends.emit`).
+configured by generated headers (see :mod:`generator.dsp.emit`).
 """
 
-from generator.frontends.audio import MfccConfig, mfcc_features, mfcc_float, mfcc_tables
-from generator.frontends.cheader import FrontendConfig
-from generator.frontends.emit import (
+from generator.dsp.audio import MfccConfig, mfcc_features, mfcc_float, mfcc_tables
+from generator.dsp.cheader import FrontendConfig
+from generator.dsp.emit import (
     CONFIG_HEADER,
     emit_config_header,
     emit_tables_header,
@@ -15,14 +15,14 @@ from generator.frontends.emit import (
     frontend_source_dir,
     write_frontend_files,
 )
-from generator.frontends.image import (
+from generator.dsp.image import (
     ImageConfig,
     image_features,
     image_float,
     image_pixels,
     pack_frame,
 )
-from generator.frontends.sensor import SensorConfig, sensor_features, sensor_float
+from generator.dsp.sensor import SensorConfig, sensor_features, sensor_float
 
 __all__ = [
     "CONFIG_HEADER",

@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.errors import InputError, ToolError
-from generator.frontends import (
+from generator.dsp import (
     MfccConfig,
     emit_config_header,
     emit_tables_header,
@@ -35,9 +35,9 @@ from generator.frontends import (
     mfcc_tables,
     write_frontend_files,
 )
-from generator.frontends.audio import _dct_matrix, _mel_dense, log_f32, quantise
-from generator.frontends.cheader import fingerprint
-from generator.frontends.host import HOST_CFLAGS, build_host_library, cross_compile
+from generator.dsp.audio import _dct_matrix, _mel_dense, log_f32, quantise
+from generator.dsp.cheader import fingerprint
+from generator.dsp.host import HOST_CFLAGS, build_host_library, cross_compile
 from tests.support.wavs import FixtureToolMissing, make_wavs, read_wav
 
 I16 = npt.NDArray[np.int16]

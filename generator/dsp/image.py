@@ -26,8 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from generator.errors import InputError
-from generator.frontends import checks
-from generator.frontends.cheader import CMacro, CTable
+from generator.dsp import checks
+from generator.dsp.cheader import CMacro, CTable
 
 PixelFormat = Literal["rgb565", "rgb565_be", "rgb888", "gray8"]
 U8 = npt.NDArray[np.uint8]

@@ -1,7 +1,7 @@
 """The front-end files a firmware project compiles: generated headers plus the fixed C sources.
 
 A project using, say, the MFCC front-end needs ``mcuf_frontend_config.h`` and ``mcuf_mfcc_tables.h``
-(generated here from its :class:`~generator.frontends.audio.MfccConfig`) beside the fixed
+(generated here from its :class:`~generator.dsp.audio.MfccConfig`) beside the fixed
 ``mcuf_mfcc.h`` and ``mcuf_mfcc.c`` from ``generator/runtime/frontend/``.
 """
 
@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from generator.errors import InputError
-from generator.frontends.cheader import (
+from generator.dsp.cheader import (
     FrontendConfig,
     render_config_header,
     render_tables_header,

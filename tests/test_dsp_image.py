@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.errors import InputError
-from generator.frontends import (
+from generator.dsp import (
     ImageConfig,
     emit_config_header,
     image_features,
@@ -31,8 +31,8 @@ from generator.frontends import (
     image_pixels,
     pack_frame,
 )
-from generator.frontends.host import build_host_library, cross_compile
-from generator.frontends.image import PIXEL_CODES, image_tables
+from generator.dsp.host import build_host_library, cross_compile
+from generator.dsp.image import PIXEL_CODES, image_tables
 
 U8 = npt.NDArray[np.uint8]
 

@@ -33,8 +33,8 @@ import numpy as np
 import numpy.typing as npt
 
 from generator.errors import InputError
-from generator.frontends import checks
-from generator.frontends.cheader import CMacro, CTable, c_float
+from generator.dsp import checks
+from generator.dsp.cheader import CMacro, CTable, c_float
 
 F32 = npt.NDArray[np.float32]
 

@@ -5,7 +5,7 @@ code generator rely on the same facts (ranks, constant weights, matching channel
 strides, output shapes, finite scales, operators in dependency order). A corrupt or hand-edited file
 that breaks one of them is reported here, naming the operator, instead of failing deep inside a later
 stage. The types and quantisation the kernels need to be exact are checked next
-(:mod:`generator.frontend.exactness`), so everything that passes compiles to what TFLite computes.
+(:mod:`generator.importer.exactness`), so everything that passes compiles to what TFLite computes.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from generator.errors import InputError, ModelFormatError
-from generator.frontend.exactness import check_operands
-from generator.frontend.problems import CORRUPT_HINT, Problem, Unsupported, need, operator_error
+from generator.importer.exactness import check_operands
+from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, need, operator_error
 from generator.ir import (
     ConcatAttrs,
     Conv2DAttrs,

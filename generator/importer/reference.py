@@ -1,5 +1,5 @@
 """The numerical reference of each numerics mode (:mod:`generator.numerics`): TFLite Micro for the
-default (:mod:`generator.frontend.reference_tflm`), the TFLite interpreter with its reference kernels
+default (:mod:`generator.importer.reference_tflm`), the TFLite interpreter with its reference kernels
 for ``tflite-ref``."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from generator.numerics import DEFAULT, Numerics
 
 
 def _interpreter(model: bytes, preserve_all: bool = False) -> Any:
-    from generator.frontend.keras_import import quiet_native_output
+    from generator.importer.keras_import import quiet_native_output
 
     with quiet_native_output():
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -37,7 +37,7 @@ def run_reference(model: bytes, inputs: list[npt.NDArray[Any]],
                   numerics: Numerics = DEFAULT) -> list[npt.NDArray[Any]]:
     """Run the model once on the reference of ``numerics`` and return its outputs."""
     if numerics is Numerics.TFLM:
-        from generator.frontend.reference_tflm import run_tflm
+        from generator.importer.reference_tflm import run_tflm
 
         return run_tflm(model, inputs)
     interp = _interpreter(model)
@@ -52,7 +52,7 @@ def run_reference_all(model: bytes, inputs: list[npt.NDArray[Any]],
     """Run once and return the tensors' values by tensor index (for layer-by-layer comparison):
     every operator output at least."""
     if numerics is Numerics.TFLM:
-        from generator.frontend.reference_tflm import run_tflm_all
+        from generator.importer.reference_tflm import run_tflm_all
 
         return run_tflm_all(model, inputs)
     interp = _interpreter(model, preserve_all=True)

@@ -26,7 +26,7 @@ import numpy.typing as npt
 from generator import inputs
 from generator.environment import low_temp_space, tmpdir_error
 from generator.errors import InputError, ModelFormatError, UnsupportedOpsError
-from generator.frontend.saved_model import SavedModelSignature, load_saved_model
+from generator.importer.saved_model import SavedModelSignature, load_saved_model
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def check_model_path(path: Path) -> None:
 
 def load_keras_model(path: Path) -> Any:
     """Load a Keras model from ``.keras`` or ``.h5``, or the serving signature of a SavedModel
-    directory (:mod:`generator.frontend.saved_model`)."""
+    directory (:mod:`generator.importer.saved_model`)."""
     tf = _tf()
     check_model_path(path)
     if path.is_dir():
