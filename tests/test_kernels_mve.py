@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from generator.codegen import qparams as qp
-from generator.codegen.lower import Lowering
+from generator.codegen.context import Lowering
 from generator.codegen.lower_fc import BLOCK_ALIGN, fold_bias, pack_fc_weights, packed_blocks
 from generator.ir import Graph
 from generator.plan.pex import slice_ranges

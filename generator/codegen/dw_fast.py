@@ -8,15 +8,11 @@ requantisation is provably TFLite's (:func:`fast_eligible`); anything else keeps
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import numpy.typing as npt
 
+from generator.codegen.context import Lowering, Weighted, stacked_const
 from generator.codegen.schedule import Arg, Call, ConstRef, Literal
-
-if TYPE_CHECKING:
-    from generator.codegen.lower import Lowering, Weighted
 
 I32_MAX = 2**31 - 1
 # |x + in_offset| for int8 x and a zero point in [-128, 127]
@@ -103,8 +99,6 @@ def _streams(lw: Lowering, name: str, k: Weighted, p: dict[str, int],
         bias = None if k.bias is None else k.bias[lo:hi]
         blocks.append(fast_stream(w3[:, :, lo:hi], bias, k.mult[lo:hi], k.shift[lo:hi],
                                   p["in_offset"], p["out_offset"]))
-    from generator.codegen.lower import stacked_const  # lower imports this module
-
     return stacked_const(lw, name, blocks)
 
 

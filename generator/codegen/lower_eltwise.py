@@ -1,5 +1,4 @@
-"""Lowering of the elementwise and activation operators (ADD, MUL, MEAN, SOFTMAX, LOGISTIC), and of
-QUANTIZE between uint8 and int8.
+"""Lowering of the elementwise and activation operators (ADD, MUL, MEAN, SOFTMAX, LOGISTIC).
 
 Each builder takes the channel range and pixel strides of the operands so the same code lowers whole
 tensors and the channel slices of a partially executed chain.
@@ -12,10 +11,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from generator.codegen import qparams_eltwise as qe
-from generator.codegen.lower import HANDLERS, Lowering, _params, _q, register
-from generator.codegen.schedule import Arg, BufRef, Call, Literal
+from generator.codegen.context import Lowering, params, quant_of, register
+from generator.codegen.schedule import Arg, BufRef, Call
 from generator.errors import UnsupportedOpsError
-from generator.ir import DType, ElementwiseAttrs, Graph, MeanAttrs, Op, OpKind, SoftmaxAttrs
+from generator.ir import ElementwiseAttrs, Graph, MeanAttrs, Op, OpKind, SoftmaxAttrs
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def _pixels_channels(g: Graph, tid: int) -> tuple[int, int]:
 def eltwise_params(g: Graph, op: Op) -> qe.AddParams | qe.MulParams:
     a = op.attrs
     assert isinstance(a, ElementwiseAttrs)
-    q1, q2, qy = (_q(g.tensors[t]) for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    q1, q2, qy = (quant_of(g.tensors[t]) for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
     args = (q1.single_scale, q1.single_zero_point, q2.single_scale, q2.single_zero_point,
             qy.single_scale, qy.single_zero_point, a.activation)
     return qe.add_params(*args) if op.kind is OpKind.ADD else qe.mul_params(*args)
@@ -68,7 +67,7 @@ def emit_eltwise(lw: Lowering, i: int, op: Op, in1: Operand, in2: Operand, out: 
              out_cs=out_cs, **p)
     kind = "add" if op.kind is OpKind.ADD else "mul"
     lw.emit(Call(f"mcuf_{kind}_s8", (in1.ref, in2.ref, out), f"mcuf_{kind}_params",
-                 _params(**p), f"{op.kind.value} {op.name}{note}", i))
+                 params(**p), f"{op.kind.value} {op.name}{note}", i))
 
 
 @register(OpKind.ADD)
@@ -89,7 +88,7 @@ def mean_params(g: Graph, op: Op, c: int, in_cs: int, out_cs: int) -> dict[str, 
             f"MEAN '{op.name}' reduces axes {a.axes} of {x.shape}",
             "only the mean over height and width (global average pooling) is supported",
         )
-    qx, qy = _q(x), _q(y)
+    qx, qy = quant_of(x), quant_of(y)
     mp = qe.mean_params(qx.single_scale, qx.single_zero_point, qy.single_scale,
                         qy.single_zero_point, x.shape[1] * x.shape[2])
     return dict(in_h=x.shape[1], in_w=x.shape[2], c=c, in_cs=in_cs, out_cs=out_cs, **asdict(mp))
@@ -99,7 +98,7 @@ def mean_params(g: Graph, op: Op, c: int, in_cs: int, out_cs: int) -> dict[str, 
 def _mean(lw: Lowering, i: int, op: Op) -> None:
     c = lw.graph.tensors[op.inputs[0]].shape[-1]
     lw.emit(Call("mcuf_mean_hw_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
-                 "mcuf_mean_params", _params(**mean_params(lw.graph, op, c, c, c)),
+                 "mcuf_mean_params", params(**mean_params(lw.graph, op, c, c, c)),
                  f"MEAN {op.name}", i))
 
 
@@ -110,7 +109,7 @@ def _softmax(lw: Lowering, i: int, op: Op) -> None:
     assert isinstance(a, SoftmaxAttrs)
     x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
     _check_prob_output(op, y)
-    sp = qe.softmax_params(_q(x).single_scale, a.beta)
+    sp = qe.softmax_params(quant_of(x).single_scale, a.beta)
     depth = x.shape[-1]
     if depth >= 512:
         raise UnsupportedOpsError(
@@ -119,7 +118,7 @@ def _softmax(lw: Lowering, i: int, op: Op) -> None:
         )
     p = dict(rows=x.size // depth, depth=depth, **asdict(sp))
     lw.emit(Call("mcuf_softmax_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
-                 "mcuf_softmax_params", _params(**p), f"SOFTMAX {op.name}", i))
+                 "mcuf_softmax_params", params(**p), f"SOFTMAX {op.name}", i))
 
 
 @register(OpKind.LOGISTIC)
@@ -127,8 +126,8 @@ def _logistic(lw: Lowering, i: int, op: Op) -> None:
     g = lw.graph
     x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
     _check_prob_output(op, y)
-    qx = _q(x)
-    lp = qe.logistic_params(qx.single_scale, qx.single_zero_point, _q(y).single_zero_point,
+    qx = quant_of(x)
+    lp = qe.logistic_params(qx.single_scale, qx.single_zero_point, quant_of(y).single_zero_point,
                             lw.numerics)
     table = lw.const(f"op{i}_table", np.asarray(lp.table, dtype=np.int8))
     lw.emit(Call("mcuf_logistic_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
@@ -145,29 +144,3 @@ def _check_prob_output(op: Op, y: object) -> None:
             "export with TFLiteConverter's int8 defaults",
         )
 
-
-_QUANTIZE_INT8 = HANDLERS[OpKind.QUANTIZE]
-"""float32 -> int8 and int8 -> int8 QUANTIZE, as :mod:`generator.codegen.lower` lowers them."""
-
-_UINT8_KERNELS = {(DType.UINT8, DType.INT8): "mcuf_requantize_u8_s8",
-                  (DType.INT8, DType.UINT8): "mcuf_requantize_s8_u8"}
-"""The uint8 <-> int8 QUANTIZE kernels (mcuf_requant_u8.c), by input and output type."""
-
-
-@register(OpKind.QUANTIZE)
-def _quantize(lw: Lowering, i: int, op: Op) -> None:
-    """QUANTIZE from a uint8 model input or to a uint8 model output: TFLite's Requantize with the
-    multiplier of in_scale / out_scale (quantize.cc Prepare); the other forms as before."""
-    g = lw.graph
-    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-    kernel = _UINT8_KERNELS.get((x.dtype, y.dtype))
-    if kernel is None:
-        _QUANTIZE_INT8(lw, i, op)
-        return
-    qx, qy = _q(x), _q(y)
-    rp = qe.requantize_params(qx.single_scale, qx.single_zero_point, qy.single_scale,
-                              qy.single_zero_point)
-    lw.emit(Call(kernel, (
-        Literal(str(x.size)), lw.buf(op.inputs[0]), Literal(str(rp.in_zp)), Literal(str(rp.mult)),
-        Literal(str(rp.shift)), Literal(str(rp.out_zp)), lw.buf(op.outputs[0])),
-        comment=f"QUANTIZE {op.name}", op_index=i))

@@ -17,12 +17,12 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from generator.codegen.lower import (
+from generator.codegen.context import (
     Lowering,
     Weighted,
-    _params,
     fc_params,
     fc_scales,
+    params,
     weighted_constants,
 )
 from generator.codegen.schedule import Arg, BufRef, Call, ConstRef, Literal
@@ -106,7 +106,7 @@ def lower_fc(lw: Lowering, i: int, op: Op) -> None:
     p = fc_params(lw.graph, op, in_n, out_n) | {"per_channel": 1}
     w = packed_blocks(lw, f"op{i}_wp", [k.weights])[0]
     args = (lw.buf(op.inputs[0]), w, *_requant_refs(lw, i, op, k, 0), lw.buf(op.outputs[0]))
-    lw.emit(Call(_kernel(lw), args, "mcuf_fc_params", _params(**p), f"FULLY_CONNECTED {op.name}", i))
+    lw.emit(Call(_kernel(lw), args, "mcuf_fc_params", params(**p), f"FULLY_CONNECTED {op.name}", i))
 
 
 def lower_fc_out_slice(lw: Lowering, i: int, op: Op, ranges: Sequence[tuple[int, int]],
@@ -121,7 +121,7 @@ def lower_fc_out_slice(lw: Lowering, i: int, op: Op, ranges: Sequence[tuple[int,
     w = packed_blocks(lw, f"op{i}_wp_o{len(ranges)}", [k.weights[a:b] for a, b in ranges])[index]
     p = fc_params(lw.graph, op, in_n, hi - lo) | {"per_channel": 1}
     args = (lw.buf(op.inputs[0]), w, *_requant_refs(lw, i, op, k, lo), out)
-    lw.emit(Call(_kernel(lw), args, "mcuf_fc_params", _params(**p),
+    lw.emit(Call(_kernel(lw), args, "mcuf_fc_params", params(**p),
                  f"FULLY_CONNECTED {op.name} [out {lo}:{hi}]", i))
 
 
@@ -133,7 +133,7 @@ def lower_fc_in_slice(lw: Lowering, i: int, op: Op, ranges: Sequence[tuple[int, 
     lo, hi = ranges[index]
     w = packed_blocks(lw, f"op{i}_wp_i{len(ranges)}", [k.weights[:, a:b] for a, b in ranges])[index]
     p = fc_params(lw.graph, op, hi - lo, out_n)
-    lw.emit(Call("mcuf_fc_packed_s8_acc", (src, w, acc), "mcuf_fc_params", _params(**p),
+    lw.emit(Call("mcuf_fc_packed_s8_acc", (src, w, acc), "mcuf_fc_params", params(**p),
                  f"FULLY_CONNECTED {op.name} [in {lo}:{hi}]", i))
 
 

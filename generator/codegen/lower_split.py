@@ -15,10 +15,8 @@ import numpy as np
 
 from generator.codegen import conv_fast as cf
 from generator.codegen import dw_fast
-from generator.codegen.lower import (
-    HANDLERS,
+from generator.codegen.context import (
     Lowering,
-    _params,
     conv_cols,
     conv_fast_refs,
     conv_finish_refs,
@@ -26,11 +24,13 @@ from generator.codegen.lower import (
     conv_params,
     dwconv_params,
     io_spec,
+    params,
     per_channel_refs,
     pool_params,
     stacked_const,
     weighted_constants,
 )
+from generator.codegen.handlers import HANDLERS
 from generator.codegen.lower_eltwise import Operand, emit_eltwise, mean_params
 from generator.codegen.lower_fc import lower_fc_in_slice, lower_fc_out_slice, lower_fc_requant
 from generator.codegen.schedule import BufRef, Call, ConstRef, Literal, Schedule
@@ -193,7 +193,7 @@ def _conv_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
             per_oc = int(np.prod(k.weights.shape[1:]))
             lw.emit(Call("mcuf_conv2d_s8", (lw.buf(op.inputs[0]), ConstRef(w.name, ctx.lo * per_oc),
                                              *per_channel_refs(lw, i, k, ctx.lo), out.ref),
-                         "mcuf_conv_params", _params(**p),
+                         "mcuf_conv_params", params(**p),
                          f"CONV_2D {op.name} [out {ctx.lo}:{ctx.hi}]", i))
             return
         blocks = cf.slice_filters(k.weights, ranges, 0)
@@ -201,7 +201,7 @@ def _conv_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
         lw.emit(Call("mcuf_conv2d_fast_s8", (lw.buf(op.inputs[0]), w,
                                               *conv_fast_refs(lw, i, k, p["in_offset"], ctx.lo),
                                               out.ref, conv_cols(lw, i, op, cin)),
-                     "mcuf_conv_params", _params(**p), f"CONV_2D {op.name} [out {ctx.lo}:{ctx.hi}]", i))
+                     "mcuf_conv_params", params(**p), f"CONV_2D {op.name} [out {ctx.lo}:{ctx.hi}]", i))
         return
     src = in_view(lw, i, op, ctx, op.inputs[0])
     m = in_multiplier(g, ctx.chain, i)
@@ -212,13 +212,13 @@ def _conv_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
         blocks8 = [k.weights[..., lo * m : hi * m] for lo, hi in ranges]
         w8 = stacked_const(lw, f"op{i}_w_s{ctx.slices}", blocks8)[_slice_index(g, ctx)]
         lw.emit(Call("mcuf_conv2d_s8_acc", (src.ref, w8, _acc_ref(lw, i)), "mcuf_conv_params",
-                     _params(**p), comment, i))
+                     params(**p), comment, i))
         return
     blocks = cf.slice_filters(k.weights, [(lo * m, hi * m) for lo, hi in ranges], 3)
     w = stacked_const(lw, f"op{i}_wf_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
     cols = conv_cols(lw, i, op, _widest(g, ctx) * m)
     lw.emit(Call("mcuf_conv2d_fast_s8_acc", (src.ref, w, _acc_ref(lw, i), cols), "mcuf_conv_params",
-                 _params(**p), comment, i))
+                 params(**p), comment, i))
 
 
 def _fc_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
@@ -273,7 +273,7 @@ def _dw_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
     blocks = [w3[:, :, lo * m_out : hi * m_out] for lo, hi in ranges]
     w = stacked_const(lw, f"op{i}_w_s{ctx.slices}", blocks)[_slice_index(g, ctx)]
     lw.emit(Call("mcuf_dwconv2d_s8", (src.ref, w, *per_channel_refs(lw, i, k, ctx.lo * m_out), out.ref),
-                 "mcuf_dwconv_params", _params(**p),
+                 "mcuf_dwconv_params", params(**p),
                  f"DEPTHWISE_CONV_2D {op.name} [{ctx.lo * m_out}:{ctx.hi * m_out}]", i))
 
 
@@ -283,7 +283,7 @@ def _pool_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
     out = out_view(lw, i, op, ctx)
     func = "mcuf_avgpool_s8" if op.kind is OpKind.AVERAGE_POOL_2D else "mcuf_maxpool_s8"
     lw.emit(Call(func, (src.ref, out.ref), "mcuf_pool_params",
-                 _params(**pool_params(g, op, src.c, src.cs, out.cs)),
+                 params(**pool_params(g, op, src.c, src.cs, out.cs)),
                  f"{op.kind.value} {op.name} [{ctx.lo}:{ctx.hi}]", i))
 
 
@@ -299,7 +299,7 @@ def _pad_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
     p = dict(in_h=x.shape[1], in_w=x.shape[2], in_c=src.c, in_cs=src.cs, pad_top=pads[1][0],
              pad_bottom=pads[1][1], pad_left=pads[2][0], pad_right=pads[2][1], pad_c_before=0,
              pad_c_after=0, out_cs=out.cs, pad_value=zp)
-    lw.emit(Call("mcuf_pad_s8", (src.ref, out.ref), "mcuf_pad_params", _params(**p),
+    lw.emit(Call("mcuf_pad_s8", (src.ref, out.ref), "mcuf_pad_params", params(**p),
                  f"PAD {op.name} [{ctx.lo}:{ctx.hi}]", i))
 
 
@@ -307,7 +307,7 @@ def _mean_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
     src = in_view(lw, i, op, ctx, op.inputs[0])
     out = out_view(lw, i, op, ctx)
     p = mean_params(lw.graph, op, src.c, src.cs, out.cs)
-    lw.emit(Call("mcuf_mean_hw_s8", (src.ref, out.ref), "mcuf_mean_params", _params(**p),
+    lw.emit(Call("mcuf_mean_hw_s8", (src.ref, out.ref), "mcuf_mean_params", params(**p),
                  f"MEAN {op.name} [{ctx.lo}:{ctx.hi}]", i))
 
 
@@ -334,7 +334,7 @@ def _inplace(lw: Lowering, i: int, op: Op, param: int) -> None:
         lw.emit(Call("mcuf_conv1x1_inplace_fast_s8", (
             buf, w, *conv_fast_refs(lw, i, k, p["in_offset"]), tmp, Literal(str(pw_block(g, op))),
             conv_cols(lw, i, op, cin)),
-            "mcuf_conv_params", _params(**p), f"CONV_2D {op.name} (in place)", i))
+            "mcuf_conv_params", params(**p), f"CONV_2D {op.name} (in place)", i))
         return
     p = dwconv_params(g, op, cin, cin, cout)
     fast = dw_fast.fast_inplace_call(lw, i, k, p, buf, tmp, param,
@@ -348,7 +348,7 @@ def _inplace(lw: Lowering, i: int, op: Op, param: int) -> None:
     w = stacked_const(lw, f"op{i}_w_g{param}", blocks)[0]
     lw.emit(Call("mcuf_dwconv2d_inplace_s8", (buf, w, *per_channel_refs(lw, i, k, 0), tmp,
                                                Literal(str(param))),
-                 "mcuf_dwconv_params", _params(**p), f"DEPTHWISE_CONV_2D {op.name} (in place)", i))
+                 "mcuf_dwconv_params", params(**p), f"DEPTHWISE_CONV_2D {op.name} (in place)", i))
 
 
 SliceHandler = Callable[[Lowering, int, Op, SliceCtx], None]
