@@ -118,3 +118,13 @@ def test_split_and_in_place_execution_equal_whole_execution(tmp_path_factory, g,
     b = build_host(split, tmp_path_factory.mktemp("split")).run(xs)
     for ra, rb in zip(a, b, strict=True):
         np.testing.assert_array_equal(ra[0], rb[0])
+
+
+def test_every_operator_declares_its_channel_relation() -> None:
+    from generator.ir import OpKind
+    from generator.plan.relations import RELATIONS, SLICEABLE, Relation
+
+    missing = [k.value for k in OpKind if k not in RELATIONS]
+    assert not missing, f"operators without a channel relation: {missing}"
+    # only channel-mixing and channel-wise operators may be sliced
+    assert all(RELATIONS[k] in (Relation.MIXING, Relation.WISE) for k in SLICEABLE)

@@ -35,12 +35,10 @@ from generator.ir import (
     PadAttrs,
 )
 from generator.plan.arena import Buffer, align_up, best_layout, lifetimes
+from generator.plan.relations import Relation, of_relation
 
-MIXING = frozenset({OpKind.CONV_2D, OpKind.FULLY_CONNECTED})
-WISE = frozenset({
-    OpKind.DEPTHWISE_CONV_2D, OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D, OpKind.PAD,
-    OpKind.ADD, OpKind.MEAN,
-})
+MIXING = of_relation(Relation.MIXING)
+WISE = of_relation(Relation.WISE)
 SLICE_OPTIONS = (2, 3, 4, 6, 8, 12, 16)
 MAX_CHAIN_OPS = 6
 

@@ -1,0 +1,64 @@
+"""How each operator relates to the channel dimension: what partial execution may assume of it.
+
+Every :class:`~generator.ir.OpKind` declares one relation (a test checks that none is missing). The
+planner (:mod:`generator.plan.pex`) builds chains only from the operators it knows how to slice
+(:data:`SLICEABLE`), and only where their relation allows: a chain starts at a channel-mixing or
+channel-wise operator, runs through channel-wise ones and ends at either. Every other operator runs
+whole, which is always correct; a wrong relation is not, so declare the weakest one that holds.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from generator.ir import OpKind
+
+
+class Relation(enum.Enum):
+    MIXING = "channel-mixing"
+    """Each output channel reads every input channel (CONV_2D, FULLY_CONNECTED): sliced by its
+    output channels, or by its input channels into an int32 accumulator."""
+    WISE = "channel-wise"
+    """Output channel c reads input channel c alone (or its depth_multiplier group): sliced by
+    channel ranges."""
+    LAYOUT = "layout-changing"
+    """Moves data between positions without arithmetic, across channels (RESHAPE, TRANSPOSE,
+    CONCATENATION, ...): runs whole."""
+    WHOLE = "whole-tensor"
+    """Output values depend on other channels of the same position (SOFTMAX over channels, a
+    reduction over channels) or the op changes types at the graph's edge: runs whole."""
+
+
+RELATIONS: dict[OpKind, Relation] = {
+    OpKind.CONV_2D: Relation.MIXING,
+    OpKind.FULLY_CONNECTED: Relation.MIXING,
+    OpKind.DEPTHWISE_CONV_2D: Relation.WISE,
+    OpKind.AVERAGE_POOL_2D: Relation.WISE,
+    OpKind.MAX_POOL_2D: Relation.WISE,
+    OpKind.PAD: Relation.WISE,
+    OpKind.ADD: Relation.WISE,
+    OpKind.MUL: Relation.WISE,
+    OpKind.MEAN: Relation.WISE,
+    OpKind.LOGISTIC: Relation.WISE,
+    OpKind.RESHAPE: Relation.LAYOUT,
+    OpKind.CONCATENATION: Relation.LAYOUT,
+    OpKind.SOFTMAX: Relation.WHOLE,
+    OpKind.QUANTIZE: Relation.WHOLE,
+    OpKind.DEQUANTIZE: Relation.WHOLE,
+}
+
+SLICEABLE = frozenset({
+    OpKind.CONV_2D, OpKind.FULLY_CONNECTED, OpKind.DEPTHWISE_CONV_2D, OpKind.AVERAGE_POOL_2D,
+    OpKind.MAX_POOL_2D, OpKind.PAD, OpKind.ADD, OpKind.MEAN,
+})
+"""The operators whose channel slices :mod:`generator.codegen.lower_split` can lower. A channel-wise
+operator outside this set (MUL, LOGISTIC, ...) is correct to slice but not yet implemented."""
+
+
+def relation(kind: OpKind) -> Relation:
+    return RELATIONS[kind]
+
+
+def of_relation(rel: Relation) -> frozenset[OpKind]:
+    """The sliceable operators of relation ``rel``."""
+    return frozenset(k for k in SLICEABLE if RELATIONS[k] is rel)
