@@ -26,8 +26,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from generator.compiler import CompiledModel, compile_graph, plan_figures  # noqa: E402
-from generator.importer.tflite_reader import read_tflite  # noqa: E402
 from generator.host import build_host  # noqa: E402
+from generator.importer.tflite_reader import read_tflite  # noqa: E402
 from tests.support.zoo import LARGE, zoo_inputs, zoo_tflite  # noqa: E402
 
 

@@ -31,8 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from generator import inputs
-from generator.errors import InputError
 from generator.dsp.audio import MfccConfig, mfcc_float
+from generator.errors import InputError
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from generator.compiler import CompiledModel, compile_graph
+from generator.host import build_host
 from generator.importer.reference import run_reference
 from generator.importer.tflite_reader import read_tflite
-from generator.host import build_host
 from generator.resources import runtime_dir
 from tests.support.zoo import SPECS, zoo_inputs, zoo_tflite
 

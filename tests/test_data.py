@@ -16,8 +16,8 @@ from generator.data import (
     resize_bilinear,
     split_dataset,
 )
-from generator.errors import InputError
 from generator.dsp.audio import MfccConfig, mfcc_float
+from generator.errors import InputError
 
 pytestmark = pytest.mark.unit
 

@@ -25,7 +25,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.errors import InputError, ToolError
 from generator.dsp import (
     MfccConfig,
     emit_config_header,
@@ -38,6 +37,7 @@ from generator.dsp import (
 from generator.dsp.audio import _dct_matrix, _mel_dense, log_f32, quantise
 from generator.dsp.cheader import fingerprint
 from generator.dsp.host import HOST_CFLAGS, build_host_library, cross_compile
+from generator.errors import InputError, ToolError
 from tests.support.wavs import FixtureToolMissing, make_wavs, read_wav
 
 I16 = npt.NDArray[np.int16]

@@ -22,7 +22,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.errors import InputError
 from generator.dsp import (
     ImageConfig,
     emit_config_header,
@@ -33,6 +32,7 @@ from generator.dsp import (
 )
 from generator.dsp.host import build_host_library, cross_compile
 from generator.dsp.image import PIXEL_CODES, image_tables
+from generator.errors import InputError
 
 U8 = npt.NDArray[np.uint8]
 

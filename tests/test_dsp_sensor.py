@@ -21,10 +21,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.errors import InputError
 from generator.dsp import SensorConfig, emit_config_header, sensor_features, sensor_float
 from generator.dsp.host import build_host_library, cross_compile
 from generator.dsp.sensor import FRAC_BITS
+from generator.errors import InputError
 
 I16 = npt.NDArray[np.int16]
 

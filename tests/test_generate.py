@@ -18,8 +18,8 @@ import yaml
 from typer.testing import CliRunner
 
 from generator.cli import app
-from generator.errors import FitError, InputError
 from generator.dsp import MfccConfig, mfcc_features
+from generator.errors import FitError, InputError
 from generator.project.apps import expected_inputs
 from generator.project.generate import Project, build_project, generate_project
 from generator.project.options import AppKind, GenerateOptions, KwsSettings, parse_labels

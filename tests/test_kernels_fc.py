@@ -206,8 +206,8 @@ def test_cortex_m_packed_fc_matches_host(board: str, tmp_path: Path) -> None:
 def _engine_outputs(data: bytes, numerics: Numerics, xs: list[I8], tmp: Path,
                     splits: int = 0) -> list[npt.NDArray[Any]]:
     from generator.compiler import compile_graph, compile_program
-    from generator.importer.tflite_reader import read_tflite
     from generator.host import build_host
+    from generator.importer.tflite_reader import read_tflite
     from generator.plan.pex import Chain, Split, build_program
 
     g = read_tflite(data, where="fc model")

@@ -30,9 +30,9 @@ from typer.testing import CliRunner
 from generator.compiler import compile_graph
 from generator.data import Dataset, DataSplit, split_dataset
 from generator.errors import FitError
+from generator.host import build_host
 from generator.importer.reference import run_reference
 from generator.importer.tflite_reader import read_tflite
-from generator.host import build_host
 from generator.plan.pex import search_splits
 from generator.prune.loop import PruneOptions, PruneResult, fit_to_budget, prune_to_budget
 

@@ -22,10 +22,10 @@ import numpy.typing as npt
 import pytest
 
 from generator.compiler import CompiledModel, ImportOptions, compile_graph, load_tflite_bytes
-from generator.importer.reference import run_reference
-from generator.importer.tflite_reader import read_tflite
 from generator.dsp import ImageConfig, MfccConfig, image_features, mfcc_features, pack_frame
 from generator.host import build_host
+from generator.importer.reference import run_reference
+from generator.importer.tflite_reader import read_tflite
 from tests.support.wavs import read_wav
 
 # The converter warns that int8 I/O has no input statistics; calib.npz sets them.

@@ -66,8 +66,8 @@ def keras_uint8(name: str) -> bytes:
 def _exact(data: bytes, tmp_path: Path, runs: list[list[npt.NDArray[Any]]],
            partial: bool = False) -> None:
     """The generated C on the host equals both references on each run, type and values."""
-    from generator.importer.reference import run_reference
     from generator.host import build_host
+    from generator.importer.reference import run_reference
 
     graph = read_tflite(data, "m.tflite")
     for numerics in NUMERICS:

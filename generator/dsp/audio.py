@@ -32,9 +32,9 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import numpy.typing as npt
 
-from generator.errors import InputError
 from generator.dsp import checks
 from generator.dsp.cheader import CMacro, CTable, c_float
+from generator.errors import InputError
 
 F32 = npt.NDArray[np.float32]
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from generator.errors import InputError
 from generator.dsp.cheader import (
     FrontendConfig,
     render_config_header,
     render_tables_header,
     tables_header_name,
 )
+from generator.errors import InputError
 from generator.resources import runtime_dir
 
 CONFIG_HEADER = "mcuf_frontend_config.h"

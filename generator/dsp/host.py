@@ -11,9 +11,9 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from generator.errors import ToolError
 from generator.dsp.cheader import FrontendConfig
 from generator.dsp.emit import write_frontend_files
+from generator.errors import ToolError
 
 WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wvla", "-Wdouble-promotion",
             "-Wconversion")

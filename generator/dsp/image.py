@@ -25,9 +25,9 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import numpy.typing as npt
 
-from generator.errors import InputError
 from generator.dsp import checks
 from generator.dsp.cheader import CMacro, CTable
+from generator.errors import InputError
 
 PixelFormat = Literal["rgb565", "rgb565_be", "rgb888", "gray8"]
 U8 = npt.NDArray[np.uint8]

@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from generator.errors import InputError
 from generator.dsp import checks
 from generator.dsp.cheader import CMacro, CTable
+from generator.errors import InputError
 
 FRAC_BITS = 24
 _OWNER = "SensorConfig"

@@ -26,9 +26,9 @@ from generator.compiler import (
     compile_model,
     plan_figures,
 )
+from generator.dsp import frontend_files
 from generator.engine_files import runtime_files
 from generator.errors import FitError, InputError
-from generator.dsp import frontend_files
 from generator.output import reserved, write_tree
 from generator.plan.report import PlanFigures
 from generator.project.apps import AppPlan, AppRequest, plan_app

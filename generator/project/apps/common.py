@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from generator.codegen.schedule import IOSpec
-from generator.errors import InputError
 from generator.dsp import ImageConfig, MfccConfig, SensorConfig
+from generator.errors import InputError
 from generator.ir import DType
 from generator.project.options import AppKind, AppSettings
 from generator.project.replay import Replay

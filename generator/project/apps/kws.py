@@ -14,8 +14,8 @@ import numpy.typing as npt
 
 from generator.boards import Board
 from generator.codegen.schedule import IOSpec
-from generator.errors import InputError
 from generator.dsp import MfccConfig, mfcc_features
+from generator.errors import InputError
 from generator.project.apps.common import (
     AppPlan,
     AppRequest,

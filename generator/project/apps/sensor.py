@@ -17,8 +17,8 @@ import numpy.typing as npt
 
 from generator.boards import Board
 from generator.codegen.schedule import IOSpec
-from generator.errors import InputError
 from generator.dsp import SensorConfig, sensor_features
+from generator.errors import InputError
 from generator.project.apps.common import (
     AppPlan,
     AppRequest,

@@ -22,8 +22,8 @@ import numpy.typing as npt
 
 from generator.boards import Board, PixelFormat
 from generator.codegen.schedule import IOSpec
-from generator.errors import InputError
 from generator.dsp import ImageConfig, image_features, pack_frame
+from generator.errors import InputError
 from generator.project.apps.common import (
     AppPlan,
     AppRequest,
