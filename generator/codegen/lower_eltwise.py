@@ -12,7 +12,7 @@ import numpy as np
 
 from generator.codegen import qparams_eltwise as qe
 from generator.codegen.context import Lowering, params, quant_of, register
-from generator.codegen.schedule import Arg, BufRef, Call
+from generator.codegen.schedule import Arg, BufRef, Call, ConstRef
 from generator.errors import UnsupportedOpsError
 from generator.ir import ElementwiseAttrs, Graph, MeanAttrs, Op, OpKind, SoftmaxAttrs
 
@@ -65,9 +65,25 @@ def emit_eltwise(lw: Lowering, i: int, op: Op, in1: Operand, in2: Operand, out: 
     p = asdict(eltwise_params(lw.graph, op))
     p = dict(n=n, c=c, in1_ps=in1.ps, in1_chs=in1.chs, in2_ps=in2.ps, in2_chs=in2.chs,
              out_cs=out_cs, **p)
-    kind = "add" if op.kind is OpKind.ADD else "mul"
-    lw.emit(Call(f"mcuf_{kind}_s8", (in1.ref, in2.ref, out), f"mcuf_{kind}_params",
+    if op.kind is OpKind.ADD:
+        ap = eltwise_params(lw.graph, op)
+        assert isinstance(ap, qe.AddParams)
+        tables = [_add_table(lw, t, off, m, s) for t, off, m, s in zip(
+            qe.add_tables(ap), (ap.in1_offset, ap.in2_offset), (ap.in1_mult, ap.in2_mult),
+            (ap.in1_shift, ap.in2_shift), strict=True)]
+        lw.emit(Call("mcuf_add_lut_s8", (*tables, in1.ref, in2.ref, out), "mcuf_add_params",
+                     params(**p), f"{op.kind.value} {op.name}{note}", i))
+        return
+    lw.emit(Call("mcuf_mul_s8", (in1.ref, in2.ref, out), "mcuf_mul_params",
                  params(**p), f"{op.kind.value} {op.name}{note}", i))
+
+
+def _add_table(lw: Lowering, table: list[int], offset: int, mult: int, shift: int) -> ConstRef:
+    """One input's ADD table, stored once for every ADD whose input is rescaled alike."""
+    name = f"add_t_{'m' if offset < 0 else ''}{abs(offset)}_{mult}_{'m' if shift < 0 else ''}{abs(shift)}"
+    if name in lw.consts:
+        return ConstRef(name)
+    return lw.const(name, np.array(table, dtype=np.int32))
 
 
 @register(OpKind.ADD)

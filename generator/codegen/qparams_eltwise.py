@@ -124,6 +124,19 @@ def add_params(
     return AddParams(-in1_zp, -in2_zp, ADD_LEFT_SHIFT, m1, sh1, m2, sh2, mo, sho, out_zp, lo, hi)
 
 
+def add_tables(p: AddParams) -> tuple[list[int], list[int]]:
+    """Each input's rescaled term of ADD for every int8 value, at index value + 128:
+    MultiplyByQuantizedMultiplierSmallerThanOneExp((x + offset) << left_shift, mult, shift), exactly
+    what TFLite's int8 Add computes per element before the sum (a function of one int8 value, so
+    the table is the kernel's own arithmetic, evaluated at compile time)."""
+    def table(offset: int, mult: int, shift: int) -> list[int]:
+        return [fp.multiply_by_quantized_multiplier((x + offset) * (1 << p.left_shift), mult, shift)
+                for x in range(-128, 128)]
+
+    return (table(p.in1_offset, p.in1_mult, p.in1_shift),
+            table(p.in2_offset, p.in2_mult, p.in2_shift))
+
+
 def mul_params(
     in1_scale: float,
     in1_zp: int,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from generator.codegen import qparams_eltwise as qe
 from generator.codegen.qparams_eltwise import (
     AddParams,
     LogisticParams,
@@ -30,6 +31,7 @@ from tests.support.cruntime import CFLAGS
 SOURCES = (
     "mcuf_fixedpoint.c",
     "mcuf_add.c",
+    "mcuf_add_lut.c",
     "mcuf_mul.c",
     "mcuf_mean.c",
     "mcuf_softmax.c",
@@ -125,8 +127,18 @@ def _binary(fn: Any, struct: ctypes.Structure, params: object, a: I8, b: I8, n: 
 
 
 def add(params: AddParams, a: I8, b: I8, n: int, c: int) -> I8:
-    """ADD of an n-pixel, c-channel map (operand shapes: see _operand); returns n * c values."""
-    return _binary(eltwise_lib().mcuf_add_s8, AddStruct(), params, a, b, n, c)
+    """ADD of an n-pixel, c-channel map (operand shapes: see _operand); returns n * c values.
+    Both ADD kernels run: the table one (what the lowering emits) must equal the plain one."""
+    plain = _binary(eltwise_lib().mcuf_add_s8, AddStruct(), params, a, b, n, c)
+    t1, t2 = (np.array(t, dtype=np.int32) for t in qe.add_tables(params))
+
+    def lut(s: Any, x: Any, y: Any, out: Any) -> None:
+        eltwise_lib().mcuf_add_lut_s8(s, t1.ctypes.data_as(ctypes.POINTER(_i32)),
+                                      t2.ctypes.data_as(ctypes.POINTER(_i32)), x, y, out)
+
+    tabled = _binary(lut, AddStruct(), params, a, b, n, c)
+    np.testing.assert_array_equal(tabled, plain, err_msg="mcuf_add_lut_s8 vs mcuf_add_s8")
+    return tabled
 
 
 def mul(params: MulParams, a: I8, b: I8, n: int, c: int) -> I8:
