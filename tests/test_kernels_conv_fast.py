@@ -71,8 +71,8 @@ def test_fast_conv_equals_portable(geo: Any, c: int, oc: int, data: st.DataObjec
     ckf.conv2d_fast(x, filt, bias, mult, shift, win, q, out)
     np.testing.assert_array_equal(out, want)
     _sentinels_intact(wide, before, oc)
-    # without column scratch: 1x1 pixels read directly; else the columns borrow output row 0
-    # (dense output, room for them) or every output is summed tap by tap
+    # without column scratch: 1x1 pixels read directly; else the columns borrow the first output
+    # rows (dense output, a row left after them) or every output is summed tap by tap
     out[...] = 0x55
     ckf.conv2d_fast(x, filt, bias, mult, shift, win, q, out, scratch=False)
     np.testing.assert_array_equal(out, want)
@@ -146,7 +146,9 @@ def _fast_firmware(rng: np.random.Generator) -> Firmware:
              ((7, 8, 3), 4, (3, 2), ck.Window(3, 3, 1, 3, 2, 1, 0, 1)),
              # output rows wide enough for the columns to borrow row 0 (gathered; by rows)
              ((8, 16, 3), 24, (3, 3), ck.Window(4, 8, 2, 2, 1, 1, 1, 1)),
-             ((49, 10, 1), 64, (10, 4), ck.Window(25, 5, 2, 2, 1, 1, 4, 1))]
+             ((49, 10, 1), 64, (10, 4), ck.Window(25, 5, 2, 2, 1, 1, 4, 1)),
+             # the columns need two output rows (ResNet-8's stride-2 conv needs two as well)
+             ((12, 12, 8), 16, (3, 3), ck.Window(12, 12, 1, 1, 1, 1, 1, 1))]
     for n, (shape, oc, k_hw, win) in enumerate(cases):
         ic = shape[2]
         x = rng.integers(-128, 128, size=shape, dtype=np.int8)
@@ -169,7 +171,7 @@ def _fast_firmware(rng: np.random.Generator) -> Firmware:
         fw.array(f"s{n}", "int32_t", shift)
         fw.check(f"fast{n}", f"mcuf_conv2d_fast_s8({args}, out_fast{n}, cols{n})", want)
         fw.check(f"bare{n}", f"mcuf_conv2d_fast_s8(&p{n}, x{n}, wf{n}, bf{n}, rq{n}, out_bare{n}, "
-                 "NULL)", want)  # no scratch: read directly, borrow output row 0, or tap by tap
+                 "NULL)", want)  # no scratch: read directly, borrow output rows, or tap by tap
         # the same sums through the acc form, finished with mcuf_requant_s32
         acc_n = want.size
         fw.decls.append(f"static int32_t acc{n}[{acc_n}];")

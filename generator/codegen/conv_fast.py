@@ -117,14 +117,23 @@ def cols_bytes(g: Graph, op: Op, in_c: int) -> int:
     return 4 * kp + stage
 
 
-def borrows_output(g: Graph, op: Op, in_c: int, out_c: int, out_cs: int) -> bool:
-    """Whether a fast call without column scratch computes with the columns in output row 0
-    before it computes that row (mcuf_conv_fast.c ``conv_s8_borrow``): a conv that gathers, a
-    dense output (``out_cs == out_c``) of two rows or more, and a row holding the scratch at any
-    alignment. Elsewhere such a call sums tap by tap, as slowly as the portable kernel."""
+def borrowed_rows(g: Graph, op: Op, in_c: int, out_c: int) -> int:
+    """How many first output rows (dense, ``out_c`` channels) a fast call without column scratch
+    borrows for its columns, at the worst alignment of the output (mcuf_conv_fast.c
+    ``conv_s8_borrow`` counts them at run time, never more)."""
     y = g.tensors[op.outputs[0]]
-    return (not reads_directly(g, op) and out_cs == out_c and int(y.shape[1]) >= 2
-            and int(y.shape[2]) * out_c >= cols_bytes(g, op, in_c) + 3)
+    row = int(y.shape[2]) * out_c
+    return -(-(cols_bytes(g, op, in_c) + 3) // row) if row > 0 else 0
+
+
+def borrows_output(g: Graph, op: Op, in_c: int, out_c: int, out_cs: int) -> bool:
+    """Whether a fast call without column scratch computes with the columns in its first output
+    rows before it computes them (mcuf_conv_fast.c ``conv_s8_borrow``): a conv that gathers, a
+    dense output (``out_cs == out_c``) and at least one row left after the borrowed ones.
+    Elsewhere such a call sums tap by tap, as slowly as the portable kernel."""
+    y = g.tensors[op.outputs[0]]
+    return (not reads_directly(g, op) and out_cs == out_c
+            and 1 <= borrowed_rows(g, op, in_c, out_c) < int(y.shape[1]))
 
 
 def reads_directly(g: Graph, op: Op) -> bool:

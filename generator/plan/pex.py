@@ -25,7 +25,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from generator.codegen.conv_fast import borrows_output, cols_buffer, cols_bytes, reads_directly
+from generator.codegen.conv_fast import (
+    borrowed_rows,
+    borrows_output,
+    cols_buffer,
+    cols_bytes,
+    reads_directly,
+)
 from generator.ir import (
     DepthwiseConv2DAttrs,
     Graph,
@@ -620,22 +626,27 @@ def kernel_cost(p: Program) -> int:
     for i, op in enumerate(g.ops):
         if op.kind is OpKind.CONV_2D and i not in p.cols and not reads_directly(g, op):
             rows = g.tensors[op.outputs[0]].shape[1]
-            slow = macs(g, op) // rows if _borrows(p, i, op) else macs(g, op)
+            borrowed = _borrowed_rows(p, i, op)
+            slow = macs(g, op) * borrowed // rows if borrowed else macs(g, op)
             extra += slow * COST_PER_SLOW_MAC
     return extra
 
 
-def _borrows(p: Program, i: int, op: Op) -> bool:
-    """Whether every call of CONV_2D op ``i`` can borrow its output's row 0 for its columns."""
+def _borrowed_rows(p: Program, i: int, op: Op) -> int:
+    """How many first output rows every call of CONV_2D op ``i`` borrows for its columns (and
+    computes tap by tap); 0 where a call cannot borrow."""
     g = p.graph
     cin, cout = channels(g, op.inputs[0]), channels(g, op.outputs[0])
     for s in p.splits:
         if i in s.chain.ops:
             if i != s.chain.start or s.chain.end == i:
-                return False  # accumulating, or writing a slice of a wider output
+                return 0  # accumulating, or writing a slice of a wider output
             narrow = min(hi - lo for lo, hi in slice_ranges(base_channels(g, s.chain), s.slices))
-            return borrows_output(g, op, cin, narrow, narrow)
-    return i not in p.inplace and borrows_output(g, op, cin, cout, cout)
+            return borrowed_rows(g, op, cin, narrow) if borrows_output(
+                g, op, cin, narrow, narrow) else 0
+    if i in p.inplace or not borrows_output(g, op, cin, cout, cout):
+        return 0
+    return borrowed_rows(g, op, cin, cout)
 
 
 def refine(g: Graph, p: Program, rounds: int = 8) -> Program:

@@ -157,6 +157,10 @@ typedef struct {
 } mcuf_add_params;
 
 void mcuf_add_s8(const mcuf_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+/* The same sums with each input's rescaled term from a table of its 256 values (t[x + 128],
+ * qparams_eltwise.add_tables); only the output is requantised per element. */
+void mcuf_add_lut_s8(const mcuf_add_params *p, const int32_t *t1, const int32_t *t2,
+                     const int8_t *in1, const int8_t *in2, int8_t *out);
 
 typedef struct {
     int32_t n, c;
@@ -237,9 +241,10 @@ void mcuf_requantize_s8(int32_t n, const int8_t *in, int32_t in_zp, int32_t mult
  *          for a 1x1 conv with stride 1 and no padding, k_w * in_c bytes (one filter row) for an
  *          undilated conv over a dense input with k_w * in_c a multiple of 4, else kp bytes (one
  *          pixel's gathered input) (conv_fast.cols_bytes). NULL where the plan grants none:
- *          a 1x1 conv then reads its pixels directly; any other borrows output row 0 for its
- *          columns where that row is dense and holds them (conv_fast.borrows_output), computing
- *          that row last tap by tap, or else sums every output tap by tap.
+ *          a 1x1 conv then reads its pixels directly; any other borrows as many first output
+ *          rows as hold its columns where the output is dense and a row is left after them
+ *          (conv_fast.borrows_output), computing those rows last tap by tap, or else sums every
+ *          output tap by tap.
  * Padded taps read the input zero point, so they add nothing to (x + in_offset) * w sums. */
 void mcuf_conv2d_fast_s8(const mcuf_conv_params *p, const int8_t *in, const int32_t *wf,
                          const int32_t *bias_f, const int32_t *rq, int8_t *out, int32_t *cols);

@@ -24,7 +24,8 @@
  *
  * Without column scratch (cols NULL: the planner grants it only where it does not raise the
  * peak), a 1x1 stride-1 conv multiplies its int8 pixels in place; any other conv puts its columns
- * in output row 0, computes rows 1.. with them and row 0 last, tap by tap (conv_s8_borrow).
+ * in the first output rows, computes the rows after them with them and the first rows last, tap by
+ * tap (conv_s8_borrow).
  */
 #include <string.h>
 
@@ -857,18 +858,9 @@ static MCUF_CF_NOINLINE void conv_s8_direct_clamp(const mcuf_conv_params *p, con
     conv_pairs(p, in, wf, bias_f, rq, out, NULL, NULL, 0, 1);
 }
 
-/* Byte j of output channel oc's K filter values in the fast layout (see the top of this file). */
-static int32_t filter_byte(const int32_t *wf, int32_t groups, int32_t out_c, int32_t oc, int32_t j)
-{
-    const int8_t *base = (const int8_t *)(const void *)(wf + (oc / 2) * 2 * groups);
-    if ((oc | 1) < out_c) {
-        return base[(j / 4) * 8 + (oc & 1) * 4 + (j & 3)];
-    }
-    return base[j];
-}
-
 /* Output rows y_lo..y_hi tap by tap, with no scratch: bias_f + the sum over every tap of the
- * input (the zero point in the padding) times the filter, requantised exactly. */
+ * input (the zero point in the padding) times the filter, requantised exactly. Output channels go
+ * in the fast layout's pairs, each input value multiplied into both sums of its pair. */
 static void conv_s8_taps(const mcuf_conv_params *p, const int8_t *in, const int32_t *wf,
                          const int32_t *bias_f, const int32_t *rq, int8_t *out, int32_t y_lo,
                          int32_t y_hi, int full)
@@ -881,8 +873,13 @@ static void conv_s8_taps(const mcuf_conv_params *p, const int8_t *in, const int3
         for (int32_t ox = 0; ox < p->out_w; ox++) {
             const int32_t x0 = ox * p->stride_w - p->pad_left;
             int8_t *dst = out + (oy * p->out_w + ox) * p->out_cs;
-            for (int32_t oc = 0; oc < p->out_c; oc++) {
-                uint32_t acc = (uint32_t)bias_f[oc];
+            for (int32_t oc = 0; oc < p->out_c; oc += 2) {
+                /* a pair stores group g of channel oc at 8 g, of oc + 1 at 8 g + 4; a last odd
+                 * channel its values plainly */
+                const int8_t *wb = (const int8_t *)(const void *)(wf + (oc / 2) * 2 * groups);
+                const int pair = oc + 1 < p->out_c;
+                uint32_t a0 = (uint32_t)bias_f[oc];
+                uint32_t a1 = pair ? (uint32_t)bias_f[oc + 1] : 0u;
                 int32_t j = 0;
                 for (int32_t ky = 0; ky < p->k_h; ky++) {
                     const int32_t iy = y0 + ky * p->dil_h;
@@ -892,19 +889,31 @@ static void conv_s8_taps(const mcuf_conv_params *p, const int8_t *in, const int3
                         const int8_t *px = valid ? in + (iy * p->in_w + ix) * p->in_cs : in;
                         for (int32_t c = 0; c < p->in_c; c++, j++) {
                             const int32_t v = valid ? px[c] : zp;
-                            acc += (uint32_t)(v * filter_byte(wf, groups, p->out_c, oc, j));
+                            if (pair) {
+                                const int32_t at = (j >> 2) * 8 + (j & 3);
+                                a0 += (uint32_t)(v * wb[at]);
+                                a1 += (uint32_t)(v * wb[at + 4]);
+                            } else {
+                                a0 += (uint32_t)(v * wb[j]);
+                            }
                         }
                     }
                 }
-                dst[oc] = clamp_s8(&o, rq_exact((int32_t)acc, rq[2 * oc], rq[2 * oc + 1]), full);
+                dst[oc] = clamp_s8(&o, rq_exact((int32_t)a0, rq[2 * oc], rq[2 * oc + 1]), full);
+                if (pair) {
+                    dst[oc + 1] = clamp_s8(&o, rq_exact((int32_t)a1, rq[2 * oc + 2],
+                                                        rq[2 * oc + 3]), full);
+                }
             }
         }
     }
 }
 
-/* No scratch granted to a conv that gathers its columns: the columns borrow output row 0 (where
- * it is dense and holds them: conv_fast.borrows_output checks this at compile time), rows 1.. are
- * computed with them, then row 0 tap by tap over the space they used. Anything else tap by tap. */
+/* No scratch granted to a conv that gathers its columns: the columns borrow the first output
+ * rows, as few as hold them (where the output is dense and at least one row is left:
+ * conv_fast.borrowed_rows computes the same count at compile time); the rows after them are
+ * computed with them, then the borrowed rows tap by tap over the space they used. Anything else
+ * tap by tap. */
 static void conv_s8_borrow(const mcuf_conv_params *p, const int8_t *in, const int32_t *wf,
                            const int32_t *bias_f, const int32_t *rq, int8_t *out, int full)
 {
@@ -912,20 +921,21 @@ static void conv_s8_borrow(const mcuf_conv_params *p, const int8_t *in, const in
     const int32_t need = 16 * c.groups + (c.mode == COLS_ROWS ? c.row_n : 4 * c.groups);
     const uintptr_t at = ((uintptr_t)out + 3u) & ~(uintptr_t)3u;
     const int32_t row = p->out_w * p->out_cs;
-    if (p->out_h < 2 || p->out_cs != p->out_c || (int32_t)(at - (uintptr_t)out) + need > row) {
+    const int32_t rows = row > 0 ? ((int32_t)(at - (uintptr_t)out) + need + row - 1) / row : 0;
+    if (p->out_cs != p->out_c || rows < 1 || rows >= p->out_h) {
         conv_s8_taps(p, in, wf, bias_f, rq, out, 0, p->out_h, full);
         return;
     }
     mcuf_conv_params q = *p;
-    q.out_h = p->out_h - 1;
-    q.pad_top = p->pad_top - p->stride_h;  /* output row r of q is row r + 1 of p */
+    q.out_h = p->out_h - rows;
+    q.pad_top = p->pad_top - rows * p->stride_h;  /* output row r of q is row r + rows of p */
     int32_t *cols = (int32_t *)(void *)at;
     if (full) {
-        conv_s8_cols_full(&q, in, wf, bias_f, rq, out + row, cols);
+        conv_s8_cols_full(&q, in, wf, bias_f, rq, out + rows * row, cols);
     } else {
-        conv_s8_cols_clamp(&q, in, wf, bias_f, rq, out + row, cols);
+        conv_s8_cols_clamp(&q, in, wf, bias_f, rq, out + rows * row, cols);
     }
-    conv_s8_taps(p, in, wf, bias_f, rq, out, 0, 1, full);
+    conv_s8_taps(p, in, wf, bias_f, rq, out, 0, rows, full);
 }
 
 void mcuf_conv2d_fast_s8(const mcuf_conv_params *p, const int8_t *in, const int32_t *wf,
