@@ -18,9 +18,10 @@
  * matching taps. All products are at most 2^14 in magnitude, so SMLAD's sums are the portable
  * loop's exactly.
  *
- * With Helium (MVE, MCUF_MVE) the product runs on gathers and VMLADAVA over the same layouts
- * (DOT_2X2, dot_2x2_s8), and a 1x1 stride-1 unpadded conv reads its int8 pixels in place even
- * where column scratch is granted.
+ * With Helium (MVE, MCUF_MVE) there are no q15 columns: each pixel's window is copied as int8
+ * bytes into the scratch (window_s8) and the product runs 16 taps per VMLADAVA.S8, the filter's
+ * bytes taken from the same layout by byte gathers (dot_2x2_s8); a 1x1 stride-1 unpadded conv
+ * reads its int8 pixels in place even where column scratch is granted.
  *
  * Without column scratch (cols NULL: the planner grants it only where it does not raise the
  * peak), a 1x1 stride-1 conv multiplies its int8 pixels in place; any other conv puts its columns
@@ -210,9 +211,9 @@ static MCUF_CF_INLINE int8_t *fill_run(int8_t *dst, uint32_t pattern, int32_t n)
     return dst + n;
 }
 
-/* The window at input (y0, x0) with padding: K bytes into the stage, padded taps reading the
- * zero point. */
-static void gather(const conv_plan *c, int32_t y0, int32_t x0)
+/* The window at input (y0, x0) with padding: K bytes into d, padded taps reading the zero
+ * point. */
+static void gather(const conv_plan *c, int32_t y0, int32_t x0, int8_t *d)
 {
     const mcuf_conv_params *p = c->p;
     const int32_t ch = p->in_c;
@@ -220,7 +221,6 @@ static void gather(const conv_plan *c, int32_t y0, int32_t x0)
     int32_t kx_hi;
     mcuf_tap_range(x0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
     const int dense = p->dil_w == 1 && p->in_cs == ch;
-    int8_t *d = c->stage;
     for (int32_t ky = 0; ky < p->k_h; ky++) {
         const int32_t iy = y0 + ky * p->dil_h;
         if (iy < 0 || iy >= p->in_h) {
@@ -319,67 +319,39 @@ static void im2col(const conv_plan *c, int32_t n, int32_t s)
             row += c->pitch;
         }
     } else {
-        gather(c, y0, x0);
+        gather(c, y0, x0, c->stage);
     }
     expand(c->stage, c->k, dst);
 }
+
+#if MCUF_MVE
+/* Helium: output pixel n's window as K int8 bytes at dst (no q15 columns: the 16-lane product
+ * of the direct form reads them as it reads a 1x1 conv's pixels). */
+static void window_s8(const conv_plan *c, int32_t n, int8_t *dst)
+{
+    const mcuf_conv_params *p = c->p;
+    const int32_t oy = n / p->out_w;
+    const int32_t y0 = oy * p->stride_h - p->pad_top;
+    const int32_t x0 = (n - oy * p->out_w) * p->stride_w - p->pad_left;
+    const int inside = y0 >= 0 && y0 + (p->k_h - 1) * p->dil_h < p->in_h && x0 >= 0 &&
+                       x0 + (p->k_w - 1) * p->dil_w < p->in_w;
+    if (inside && p->dil_w == 1 && p->in_cs == p->in_c) {
+        const int8_t *row = c->in + (y0 * p->in_w + x0) * p->in_cs;
+        for (int32_t ky = 0; ky < p->k_h; ky++) {
+            dst = copy_run(dst, row, c->row_n);
+            row += c->pitch;
+        }
+    } else {
+        gather(c, y0, x0, dst);
+    }
+}
+#endif
 
 /* ---- the blocked product ---------------------------------------------------------------------- */
 
 /* Sums of two pixels (the columns) x two output channels (pair words w) over g groups, added to
  * s00 (pixel 0, channel 0), s01, s10, s11. */
-#if MCUF_MVE
-/* Helium: two groups (8 taps) per pass. Halfword gathers take each pixel's (x0, x2, x1, x3) of
- * both groups from the columns, widening byte gathers the matching (w0, w2, w1, w3) of each
- * channel from the pair words; VMLADAVA adds the 8 products of a pixel and a channel to its sum.
- * A last single group runs with the upper 4 lanes predicated off (VCTP). The columns
- * are word-aligned (halfword gathers need halfword alignment); byte gathers need none. */
-#define DOT_2X2(c, w, g, s00, s01, s10, s11) dot_2x2((c), (w), (g), &(s00), &(s01), &(s10), &(s11))
-
-static MCUF_CF_INLINE void dot_2x2(const int32_t *c, const int32_t *w, int32_t g, int32_t *s00,
-                                   int32_t *s01, int32_t *s10, int32_t *s11)
-{
-    static const uint16_t xo[8] = {0, 1, 2, 3, 8, 9, 10, 11};
-    static const uint16_t wo[8] = {0, 2, 1, 3, 8, 10, 9, 11};
-    const uint16x8_t xoff0 = vld1q_u16(xo);
-    const uint16x8_t xoff1 = vaddq_n_u16(xoff0, 4);
-    const uint16x8_t woff0 = vld1q_u16(wo);
-    const uint16x8_t woff1 = vaddq_n_u16(woff0, 4);
-    const int16_t *cx = (const int16_t *)(const void *)c;
-    const int8_t *wb = (const int8_t *)(const void *)w;
-    int32_t a00 = *s00;
-    int32_t a01 = *s01;
-    int32_t a10 = *s10;
-    int32_t a11 = *s11;
-    for (int32_t i = 1; i < g; i += 2) {
-        const int16x8_t x0 = vldrhq_gather_shifted_offset_s16(cx, xoff0);
-        const int16x8_t x1 = vldrhq_gather_shifted_offset_s16(cx, xoff1);
-        const int16x8_t w0 = vldrbq_gather_offset_s16(wb, woff0);
-        const int16x8_t w1 = vldrbq_gather_offset_s16(wb, woff1);
-        a00 = vmladavaq_s16(a00, x0, w0);
-        a01 = vmladavaq_s16(a01, x0, w1);
-        a10 = vmladavaq_s16(a10, x1, w0);
-        a11 = vmladavaq_s16(a11, x1, w1);
-        cx += 16;
-        wb += 16;
-    }
-    if ((g & 1) != 0) {
-        const mve_pred16_t pr = vctp16q(4u);
-        const int16x8_t x0 = vldrhq_gather_shifted_offset_z_s16(cx, xoff0, pr);
-        const int16x8_t x1 = vldrhq_gather_shifted_offset_z_s16(cx, xoff1, pr);
-        const int16x8_t w0 = vldrbq_gather_offset_z_s16(wb, woff0, pr);
-        const int16x8_t w1 = vldrbq_gather_offset_z_s16(wb, woff1, pr);
-        a00 = vmladavaq_s16(a00, x0, w0);
-        a01 = vmladavaq_s16(a01, x0, w1);
-        a10 = vmladavaq_s16(a10, x1, w0);
-        a11 = vmladavaq_s16(a11, x1, w1);
-    }
-    *s00 = a00;
-    *s01 = a01;
-    *s10 = a10;
-    *s11 = a11;
-}
-#elif MCUF_SIMD && defined(__GNUC__)
+#if MCUF_SIMD && defined(__GNUC__)
 /* 17 instructions per 16 multiply-accumulates: three LDRD (filter pair, pixel 0, pixel 1), four
  * SXTB16, eight SMLAD and the loop test, in 13 registers. */
 #define DOT_2X2(CP, WP, NG, S00, S01, S10, S11)                                                  \
@@ -814,6 +786,25 @@ static MCUF_CF_INLINE void conv_pairs(const mcuf_conv_params *p, const int8_t *i
 {
     const conv_plan c = plan_of(p, in, cols);
     const int32_t npix = p->out_h * p->out_w;
+#if MCUF_MVE
+    if (!direct) {  /* int8 windows of the two pixels in the scratch, then the direct product */
+        int8_t *win0 = (int8_t *)(void *)cols;
+        int8_t *win1 = win0 + 4 * c.groups;
+        for (int32_t n0 = 0; n0 < npix; n0 += 2) {
+            const int32_t n1 = n0 + 1 < npix ? n0 + 1 : n0;
+            window_s8(&c, n0, win0);
+            window_s8(&c, n1, win1);
+            const pair_src x = {cols, win0, win1};
+            if (acc != NULL) {
+                channels_s32(&c, &x, wf, acc + n0 * p->out_c, acc + n1 * p->out_c, 1);
+            } else {
+                channels_s8(&c, &x, wf, bias_f, rq, out + n0 * p->out_cs, out + n1 * p->out_cs,
+                            full, 1);
+            }
+        }
+        return;
+    }
+#endif
     for (int32_t n0 = 0; n0 < npix; n0 += 2) {
         const int32_t n1 = n0 + 1 < npix ? n0 + 1 : n0;
         pair_src x = {cols, in + n0 * p->in_cs, in + n1 * p->in_cs};
@@ -867,6 +858,7 @@ static void conv_s8_taps(const mcuf_conv_params *p, const int8_t *in, const int3
 {
     const int32_t groups = (p->k_h * p->k_w * p->in_c + 3) / 4;
     const int32_t zp = -p->in_offset;
+    const uint32_t zpw = (uint32_t)(uint8_t)(int8_t)zp * 0x01010101u;
     const out_stage o = {p->out_offset, p->act_min, p->act_max};
     for (int32_t oy = y_lo; oy < y_hi; oy++) {
         const int32_t y0 = oy * p->stride_h - p->pad_top;
@@ -887,6 +879,26 @@ static void conv_s8_taps(const mcuf_conv_params *p, const int8_t *in, const int3
                         const int32_t ix = x0 + kx * p->dil_w;
                         const int valid = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
                         const int8_t *px = valid ? in + (iy * p->in_w + ix) * p->in_cs : in;
+                        if (pair && (p->in_c & 3) == 0) {
+                            /* whole groups: four taps of both channels per step, as the
+                             * column product multiplies them */
+                            int32_t s0 = (int32_t)a0;
+                            int32_t s1 = (int32_t)a1;
+                            const int8_t *wg = wb + 2 * j;
+                            for (int32_t c = 0; c < p->in_c; c += 4, wg += 8) {
+                                const int32_t xv = valid ? load_word(px + c) : (int32_t)zpw;
+                                const int32_t xe = sx_even(xv);
+                                const int32_t xo = sx_odd(xv);
+                                const int32_t w0 = load_word(wg);
+                                const int32_t w1 = load_word(wg + 4);
+                                s0 = dot2(xo, sx_odd(w0), dot2(xe, sx_even(w0), s0));
+                                s1 = dot2(xo, sx_odd(w1), dot2(xe, sx_even(w1), s1));
+                            }
+                            a0 = (uint32_t)s0;
+                            a1 = (uint32_t)s1;
+                            j += p->in_c;
+                            continue;
+                        }
                         for (int32_t c = 0; c < p->in_c; c++, j++) {
                             const int32_t v = valid ? px[c] : zp;
                             if (pair) {
