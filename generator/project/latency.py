@@ -41,24 +41,26 @@ M33): 1 cycle for most data-processing and MAC instructions, 2 for loads that do
 for taken branches; the M7 dual-issues some pairs. Assumptions, not measurements."""
 
 INSTRUCTIONS_PER_MAC: Mapping[OpKind, float] = {
-    OpKind.CONV_2D: 2.0,
+    OpKind.CONV_2D: 1.7,
     OpKind.DEPTHWISE_CONV_2D: 3.9,
     OpKind.FULLY_CONNECTED: 2.0,
 }
 """Rough instructions per multiply-accumulate of mcuforge's kernels as generated projects build them
 (-O2) on a Cortex-M4F or M7 (SMLAD paths), fitted to the five reference models of the test zoo in
-QEMU at commit a067518 (``python -m bench.speed --flags kernels-O2 --json F``, then ``--fit F``;
-bench/README.md): within -9% to +28% of the counts. Used only until a run has counted the
+QEMU at commit 856d56d (``python -m bench.speed --flags kernels-O2 --json F``, then ``--fit F``;
+bench/README.md): within -18% to +21% of the counts. Used only until a run has counted the
 instructions; refit them when the kernels change."""
 HELIUM_INSTRUCTIONS_PER_MAC: Mapping[OpKind, float] = {
-    OpKind.CONV_2D: 1.3,
+    OpKind.CONV_2D: 0.78,
     OpKind.DEPTHWISE_CONV_2D: 3.45,
     OpKind.FULLY_CONNECTED: 0.56,
 }
 """The same on a core with Helium (``mve: true``, Cortex-M55 on mps3-an547), fitted the same way:
-within -21% to +57% of the counts."""
-INSTRUCTIONS_PER_INPUT = 58.0
+within -27% to +62% of the counts."""
+INSTRUCTIONS_PER_INPUT = 17.0
 """Rough instructions per value read by the other operators (pooling, MEAN, ADD, SOFTMAX...)."""
+HELIUM_INSTRUCTIONS_PER_INPUT = 5.1
+"""The same on a core with Helium."""
 RUN_HINT = "`mcuforge run {project}` counts the instructions in QEMU"
 
 
@@ -131,8 +133,9 @@ def instructions_from_macs(graph: Graph, mve: bool = False) -> int:
     """A rough instruction count of one inference, before any run has measured it (``mve``: the
     kernels' Helium paths)."""
     per_mac = HELIUM_INSTRUCTIONS_PER_MAC if mve else INSTRUCTIONS_PER_MAC
+    per_input = HELIUM_INSTRUCTIONS_PER_INPUT if mve else INSTRUCTIONS_PER_INPUT
     total = sum(per_mac[kind] * n for kind, n in macs(graph).items())
-    return round(total + INSTRUCTIONS_PER_INPUT * other_inputs(graph))
+    return round(total + per_input * other_inputs(graph))
 
 
 def other_inputs(graph: Graph) -> int:
