@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 import tempfile
 from collections import Counter
@@ -150,7 +151,7 @@ def random_inputs(data: bytes, runs: int, seed: int) -> list[list[npt.NDArray[An
 
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:160]
+    return (text[0] if text else type(exc).__name__)[:400]
 
 
 def compile_and_check(row: Row, name: str, data: bytes, runs: int, seed: int) -> None:
@@ -229,6 +230,14 @@ def measure(path: Path, runs: int, seed: int, arena_search: bool,
 # ----------------------------------------------------------------------------- output
 
 
+_LONG_NAME = re.compile(r"'([^']{20})[^']{12,}([^']{12})'")
+
+
+def abbreviate(text: str) -> str:
+    """Long quoted tensor names shortened to their ends, so a refusal fits a table row."""
+    return _LONG_NAME.sub(lambda m: f"'{m.group(1)}...{m.group(2)}'", text)
+
+
 def _yes(v: bool | None) -> str:
     return "-" if v is None else ("yes" if v else "NO")
 
@@ -246,7 +255,7 @@ def format_table(rows: Sequence[Row], skipped: Sequence[str], runs: int) -> str:
                  r.tflm_arena or "-", ratio]
         line = "".join(f"{c!s:<{w}}" if i < 2 else f"{c!s:>{w}}"
                        for i, (c, (_, w)) in enumerate(zip(cells, cols, strict=True)))
-        lines.append(line + "  " + ("compiles" if r.compiles else r.refusal))
+        lines.append(line + "  " + ("compiles" if r.compiles else abbreviate(r.refusal)))
     lines += ["", summary(rows), "", *details(rows), *[f"skipped {s}" for s in skipped], "",
               f"exact: the generated C equals the reference on {runs} random inputs (tflm: TFLM's",
               "runtime, --numerics tflm; tflite: the TFLite reference interpreter, --numerics",
@@ -259,6 +268,10 @@ def details(rows: Sequence[Row]) -> list[str]:
     out = [f"{r.name}: TFLM: {r.tflm_error}" for r in rows if r.tflm_error]
     out += [f"{r.name}: {r.mismatch}" for r in rows if r.mismatch]
     out += [f"{r.name}: {n}" for r in rows for n in r.notes]
+    other = [r.name for r in rows if r.tflm_runs and not r.compiles and not r.missing_ops]
+    if other:
+        out.append("refused by mcuforge though TFLM runs it and every operator has a kind: " +
+                   ", ".join(other))
     counts = blocking_ops(rows)
     if counts:
         out.append("operators missing from mcuforge, by models of TFLM's that they block: " +
