@@ -238,6 +238,10 @@ def abbreviate(text: str) -> str:
     return _LONG_NAME.sub(lambda m: f"'{m.group(1)}...{m.group(2)}'", text)
 
 
+def _cell(text: str, width: int = 140) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _yes(v: bool | None) -> str:
     return "-" if v is None else ("yes" if v else "NO")
 
@@ -255,7 +259,7 @@ def format_table(rows: Sequence[Row], skipped: Sequence[str], runs: int) -> str:
                  r.tflm_arena or "-", ratio]
         line = "".join(f"{c!s:<{w}}" if i < 2 else f"{c!s:>{w}}"
                        for i, (c, (_, w)) in enumerate(zip(cells, cols, strict=True)))
-        lines.append(line + "  " + ("compiles" if r.compiles else abbreviate(r.refusal)))
+        lines.append(line + "  " + ("compiles" if r.compiles else _cell(abbreviate(r.refusal))))
     lines += ["", summary(rows), "", *details(rows), *[f"skipped {s}" for s in skipped], "",
               f"exact: the generated C equals the reference on {runs} random inputs (tflm: TFLM's",
               "runtime, --numerics tflm; tflite: the TFLite reference interpreter, --numerics",
