@@ -290,6 +290,7 @@ def _checks(tmp: Path) -> dict[str, Callable[[dict[str, str], dict[str, str], st
     }
 
 
+@pytest.mark.slow
 @pytest.mark.hostc
 @settings(parent=BASE, max_examples=40)
 @given(text=evil_text)

@@ -114,6 +114,7 @@ def _seed_files() -> list[bytes]:
     return [tiny_tflite(), badgen.fc_model().build(), badgen.conv_model(stride=2).build()]
 
 
+@pytest.mark.slow
 @pytest.mark.tflite
 def test_mutated_tflite_files_give_errors_not_crashes(capsys: pytest.CaptureFixture[str]) -> None:
     mutators = [badgen.Mutator(seed) for seed in _seed_files()]
@@ -188,6 +189,7 @@ def test_random_flatbuffers_give_errors_not_crashes(capsys: pytest.CaptureFixtur
     tally.report(capsys)
 
 
+@pytest.mark.slow
 @pytest.mark.unit
 def test_consistent_graphs_compile_and_broken_ones_are_errors(
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -235,6 +237,7 @@ def test_absurd_shapes_are_rejected_before_any_allocation() -> None:
 # ---- the board loader ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.unit
 def test_random_board_yaml_gives_board_errors(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
@@ -310,6 +313,7 @@ def _structure(files: dict[str, Any], tmp: Path) -> dict[str, Any]:
             "app_config": tokens}
 
 
+@pytest.mark.slow
 @pytest.mark.hostc
 def test_damaged_boards_that_load_generate_files_with_no_new_structure(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

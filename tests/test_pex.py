@@ -89,6 +89,7 @@ def test_slice_ranges_cover_channels_evenly() -> None:
     assert slice_ranges(2, 8) == [(0, 1), (1, 2)]
 
 
+@pytest.mark.slow
 @pytest.mark.hostc
 @settings(max_examples=12, deadline=None)
 @given(nets, st.data())
