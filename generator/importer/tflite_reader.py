@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import numpy as np
@@ -198,6 +198,12 @@ def _tensor(t: Table, shape: tuple[int, ...], name: str, buffers: list[Table], d
             where: str) -> Tensor:
     dtype = codes().dtypes[_type_code(t)]
     quant = _quant(t.table(4), where, name)
+    if quant is not None and len(shape) <= 1 and quant.axis != 0 and (
+            len(quant.scale) == 1 or (shape and len(quant.scale) == shape[0])):
+        # a vector (a per-channel bias) has one dimension to be quantised along, whatever
+        # quantized_dimension says: TFLite Micro reads its scales by position (converters have
+        # written the filter's dimension 3 there, as in TFLite Micro's person detection model)
+        quant = replace(quant, axis=0)
     buffer_index = t.scalar(2, t.buf.u32, 0)
     const = _buffer_data(buffers, buffer_index, data, where, name)
     array = None
