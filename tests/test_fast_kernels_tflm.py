@@ -25,7 +25,7 @@ from generator.importer.reference import run_reference
 from generator.importer.reference_tflm import run_tflm
 from generator.importer.tflite_reader import read_tflite
 from generator.plan import pex
-from tests.support.weighted_models import Tensor, write
+from tests.support.single_op import T, single_op
 
 pytestmark = [pytest.mark.tflite, pytest.mark.hostc, pytest.mark.slow]
 
@@ -94,11 +94,11 @@ def test_fast_conv_equals_tflm(h: int, w: int, ic: int, oc: int, kh: int, kw: in
     opts.dilationHFactor = opts.dilationWFactor = dil
     opts.fusedActivationFunction = act
     sy = _out_scale(sx, ws, kh * kw * ic, rng)
-    tflite = write("CONV_2D", [
-        Tensor((1, h, w, ic), "int8", (sx,), (int(rng.integers(-128, 128)),)),
-        Tensor(filt.shape, "int8", ws, (0,) * oc, 0, filt),
-        Tensor((oc,), "int32", tuple(sx * s for s in ws), (0,) * oc, 0, bias),
-    ], Tensor((1, oh, ow, oc), "int8", (sy,), (int(rng.integers(-100, 100)),)), opts)
+    tflite = single_op("CONV_2D", [
+        T((1, h, w, ic), "int8", (sx,), (int(rng.integers(-128, 128)),)),
+        T(filt.shape, "int8", ws, (0,) * oc, data=filt),
+        T((oc,), "int32", tuple(sx * s for s in ws), (0,) * oc, data=bias),
+    ], [T((1, oh, ow, oc), "int8", (sy,), (int(rng.integers(-100, 100)),))], opts, version=3)
     for cols in (False, True):
         _check(tflite, cols, tmp_path, rng, tflite_ref=True)
 
@@ -131,11 +131,11 @@ def test_fast_depthwise_equals_tflm(h: int, w: int, ic: int, dm: int, k: tuple[i
     opts.depthMultiplier = dm
     opts.fusedActivationFunction = act
     sy = _out_scale(sx, ws, kh * kw, rng)
-    tflite = write("DEPTHWISE_CONV_2D", [
-        Tensor((1, h, w, ic), "int8", (sx,), (int(rng.integers(-128, 128)),)),
-        Tensor(filt.shape, "int8", ws, (0,) * oc, 3, filt),
-        Tensor((oc,), "int32", tuple(sx * s for s in ws), (0,) * oc, 0, bias),
-    ], Tensor((1, oh, ow, oc), "int8", (sy,), (int(rng.integers(-100, 100)),)), opts)
+    tflite = single_op("DEPTHWISE_CONV_2D", [
+        T((1, h, w, ic), "int8", (sx,), (int(rng.integers(-128, 128)),)),
+        T(filt.shape, "int8", ws, (0,) * oc, data=filt, axis=3),
+        T((oc,), "int32", tuple(sx * s for s in ws), (0,) * oc, data=bias),
+    ], [T((1, oh, ow, oc), "int8", (sy,), (int(rng.integers(-100, 100)),))], opts, version=3)
     _check(tflite, False, tmp_path, rng, tflite_ref=True)
 
 
@@ -156,11 +156,11 @@ def test_fast_fully_connected_equals_tflm(batches: int, n_in: int, n_out: int, p
     opts = S.FullyConnectedOptionsT()
     opts.fusedActivationFunction = act
     sy = _out_scale(sx, ws, n_in, rng)
-    tflite = write("FULLY_CONNECTED", [
-        Tensor((batches, n_in), "int8", (sx,), (int(rng.integers(-128, 128)),)),
-        Tensor(filt.shape, "int8", ws, (0,) * len(ws), 0, filt),
-        Tensor((n_out,), "int32", tuple(sx * s for s in ws), (0,) * len(ws), 0, bias),
-    ], Tensor((batches, n_out), "int8", (sy,), (int(rng.integers(-100, 100)),)), opts)
+    tflite = single_op("FULLY_CONNECTED", [
+        T((batches, n_in), "int8", (sx,), (int(rng.integers(-128, 128)),)),
+        T(filt.shape, "int8", ws, (0,) * len(ws), data=filt),
+        T((n_out,), "int32", tuple(sx * s for s in ws), (0,) * len(ws), data=bias),
+    ], [T((batches, n_out), "int8", (sy,), (int(rng.integers(-100, 100)),))], opts, version=3)
     _check(tflite, False, tmp_path, rng, tflite_ref=False)
 
 

@@ -13,7 +13,7 @@ from generator.compiler import compile_graph
 from generator.host import build_host
 from generator.importer.reference_tflm import run_tflm
 from generator.importer.tflite_reader import read_tflite
-from tests.support.weighted_models import Tensor, write
+from tests.support.single_op import T, single_op
 
 pytestmark = [pytest.mark.tflite, pytest.mark.hostc]
 
@@ -26,12 +26,12 @@ def _conv(bias_axis: int) -> bytes:
     opts = S.Conv2DOptionsT()
     opts.padding, opts.strideH, opts.strideW = S.Padding.SAME, 1, 1
     filt = rng.integers(-127, 128, size=(4, 3, 3, 2), dtype=np.int8)
-    return write("CONV_2D", [
-        Tensor((1, 5, 5, 2), "int8", (0.05,), (3,)),
-        Tensor(filt.shape, "int8", ws, (0,) * 4, 0, filt),
-        Tensor((4,), "int32", tuple(0.05 * s for s in ws), (0,) * 4, bias_axis,
-               rng.integers(-500, 500, size=4, dtype=np.int32)),
-    ], Tensor((1, 5, 5, 4), "int8", (0.3,), (-4,)), opts)
+    return single_op("CONV_2D", [
+        T((1, 5, 5, 2), "int8", (0.05,), (3,)),
+        T(filt.shape, "int8", ws, (0,) * 4, data=filt),
+        T((4,), "int32", tuple(0.05 * s for s in ws), (0,) * 4,
+          rng.integers(-500, 500, size=4, dtype=np.int32), axis=bias_axis),
+    ], [T((1, 5, 5, 4), "int8", (0.3,), (-4,))], opts, version=3)
 
 
 def test_a_bias_quantised_along_the_filters_dimension_compiles_exactly(tmp_path: Path) -> None:

@@ -13,16 +13,19 @@ import numpy.typing as npt
 
 @dataclass(frozen=True)
 class T:
-    """A tensor of a single-operator model; ``data`` makes it a constant."""
+    """A tensor of a single-operator model; ``data`` makes it a constant. ``scale`` and ``zp`` are
+    one value, or one per channel along ``axis`` (quantized_dimension)."""
 
     shape: tuple[int, ...]
     dtype: str = "int8"
-    scale: float | None = None
-    zp: int = 0
+    scale: float | tuple[float, ...] | None = None
+    zp: int | tuple[int, ...] = 0
     data: npt.NDArray[Any] | None = None
+    axis: int = 0
 
 
-def single_op(op: str, inputs: list[T], outputs: list[T], options: Any = None) -> bytes:
+def single_op(op: str, inputs: list[T], outputs: list[T], options: Any = None,
+              version: int = 2) -> bytes:
     """A .tflite holding one operator (``options``: a schema ``...OptionsT`` object or None)."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as S
@@ -35,7 +38,7 @@ def single_op(op: str, inputs: list[T], outputs: list[T], options: Any = None) -
     code = S.OperatorCodeT()
     code.builtinCode = getattr(S.BuiltinOperator, op)
     code.deprecatedBuiltinCode = min(code.builtinCode, 127)
-    code.version = 2
+    code.version = version
     model = S.ModelT()
     model.version = 3
     model.operatorCodes = [code]
@@ -51,7 +54,10 @@ def single_op(op: str, inputs: list[T], outputs: list[T], options: Any = None) -
         model.buffers.append(buf)
         if t.scale is not None:
             tt.quantization = S.QuantizationParametersT()
-            tt.quantization.scale, tt.quantization.zeroPoint = [t.scale], [t.zp]
+            scales = list(t.scale) if isinstance(t.scale, tuple) else [t.scale]
+            zps = list(t.zp) if isinstance(t.zp, tuple) else [t.zp] * len(scales)
+            tt.quantization.scale, tt.quantization.zeroPoint = scales, zps
+            tt.quantization.quantizedDimension = t.axis
         tensors.append(tt)
     sub = S.SubGraphT()
     sub.tensors = tensors
