@@ -270,6 +270,7 @@ def test_model_export_saved_model_compiles_bit_exact(tmp_path: Path) -> None:
     from generator.compiler import ImportOptions, compile_model
     from generator.host import build_host
     from generator.importer.reference import run_reference
+    from generator.importer.reference_tflm import run_tflm
 
     keras.utils.set_random_seed(3)
     inp = keras.Input((8, 8, 3))
@@ -290,6 +291,7 @@ def test_model_export_saved_model_compiles_bit_exact(tmp_path: Path) -> None:
     outs = build_host(model, tmp_path / "host").run(runs)
     for run, got in zip(runs, outs, strict=True):
         np.testing.assert_array_equal(got[0].reshape(-1), run_reference(model.tflite, run)[0].reshape(-1))
+        np.testing.assert_array_equal(got[0].reshape(-1), run_tflm(model.tflite, run)[0].reshape(-1))
 
 
 @pytest.mark.tflite

@@ -94,9 +94,110 @@ def load_keras_model(path: Path) -> Any:
         # safe_mode: Keras refuses to deserialise Python code (Lambda layers, pickled functions)
         model = tf.keras.models.load_model(str(path), compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many unrelated types for a bad file
-        raise _load_error(path, exc) from exc
+        error = _load_error(path, exc)
+        if not (_is_hdf5(path) and isinstance(error, ModelFormatError)):
+            raise error from exc
+        model = _load_legacy_h5(path, error)
     check_layers(model, str(path))
     return model
+
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def _is_hdf5(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(_HDF5_MAGIC)) == _HDF5_MAGIC
+
+
+def _legacy_keras() -> Any:
+    """The Keras 2 package (``tf_keras``), or None if it is not installed."""
+    try:
+        with quiet_native_output():
+            import tf_keras
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+    return tf_keras
+
+
+def _load_legacy_h5(path: Path, keras3_error: InputError) -> Any:
+    """Load an ``.h5`` saved by Keras 2 that Keras 3 cannot read (for example DepthwiseConv2D's
+    ``groups`` field) with Keras 2 (``tf_keras``). Keras 2's HDF5 loader has no safe mode, so the
+    stored architecture is read first and any layer carrying Python code is refused before loading."""
+    tf_keras = _legacy_keras()
+    if tf_keras is None:
+        raise InputError(
+            f"{path}: an .h5 file Keras 3 cannot read ({keras3_error.message}), and the Keras 2 "
+            "loader (tf_keras) is not installed",
+            "pip install 'mcuforge[tf]' (it brings tf_keras), or save the model again with Keras 3",
+        )
+    _refuse_python_layers(path)
+    try:
+        return tf_keras.models.load_model(str(path), compile=False)
+    except Exception as exc:  # Keras raises many unrelated types for a bad file
+        custom = _UNKNOWN_CLASS.search(str(exc)) or _UNKNOWN_LEGACY.search(str(exc))
+        if custom:
+            raise _custom_layer_error(path, custom.group(1)) from exc
+        raise keras3_error from exc
+
+
+_UNKNOWN_LEGACY = re.compile(r"Unknown (?:layer|object|activation|initializer)[^:]*: '?(\w+)")
+
+
+def _refuse_python_layers(path: Path) -> None:
+    """Refuse an HDF5 model whose stored architecture holds a Lambda (Python bytecode) layer."""
+    import json
+
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            config = f.attrs.get("model_config")
+    except OSError as exc:
+        raise ModelFormatError(f"{path}: not a readable HDF5 file ({exc})",
+                               "give a model saved with model.save('model.h5') or .keras") from exc
+    if config is None:
+        raise ModelFormatError(f"{path}: an HDF5 file with no model architecture (weights only?)",
+                               "save the whole model with model.save('model.h5'), not save_weights")
+    text = config.decode() if isinstance(config, bytes) else str(config)
+    try:
+        tree = json.loads(text)
+    except ValueError as exc:
+        raise ModelFormatError(f"{path}: its stored model architecture is not valid JSON",
+                               "save the model again with model.save") from exc
+    for node in _json_nodes(tree):
+        if node.get("class_name") == "Lambda" or node["config"].get("function_type") == "lambda":
+            raise UnsupportedOpsError(
+                f"{path}: holds a {node.get('class_name')} layer, which carries Python code; mcuforge "
+                "never runs code from a model file",
+                "replace the Lambda layer with built-in Keras layers and save the model again",
+            )
+
+
+def _json_nodes(tree: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(tree, dict):
+        if "class_name" in tree and isinstance(tree.get("config"), dict):
+            yield tree
+        for value in tree.values():
+            yield from _json_nodes(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _json_nodes(value)
+
+
+def _custom_layer_error(path: Path, name: str) -> UnsupportedOpsError:
+    return UnsupportedOpsError(
+        f"{path}: uses the custom layer or function '{name}', which is not part of Keras",
+        "mcuforge loads and compiles built-in Keras layers only; replace the custom layer with "
+        "built-in ones",
+    )
+
+
+def _keras_of(tf: Any, model: Any) -> Any:
+    """The Keras package a loaded model belongs to: Keras 3, or Keras 2 (tf_keras) for a legacy .h5."""
+    if type(model).__module__.split(".")[0] == "tf_keras":
+        return _legacy_keras()
+    return tf.keras
 
 
 _UNKNOWN_CLASS = re.compile(r"Could not locate (?:class|function) '([^']+)'")
@@ -106,11 +207,7 @@ _PYTHON_CODE = re.compile(r"deserialization of a `(\w+)` layer whose `function` 
 def _load_error(path: Path, exc: Exception) -> InputError:
     custom = _UNKNOWN_CLASS.search(str(exc))
     if custom:
-        return UnsupportedOpsError(
-            f"{path}: uses the custom layer or function '{custom.group(1)}', which is not part of Keras",
-            "mcuforge loads and compiles built-in Keras layers only; replace the custom layer with "
-            "built-in ones",
-        )
+        return _custom_layer_error(path, custom.group(1))
     code = _PYTHON_CODE.search(str(exc))
     if code:
         return UnsupportedOpsError(
@@ -129,7 +226,7 @@ def check_layers(model: Any, where: str) -> None:
     """Reject recurrent layers before conversion: the TFLite converter turns them into
     UNIDIRECTIONAL_SEQUENCE_LSTM or WHILE loops mcuforge does not compile, and its int8 calibration
     of some of them crashes the whole process instead of raising."""
-    keras = _tf().keras
+    keras = _keras_of(_tf(), model)
     recurrent = (keras.layers.RNN, keras.layers.Bidirectional)
     bad = [f"'{layer.name}' ({type(layer).__name__})" for layer in _all_layers(model)
            if isinstance(layer, recurrent)]
@@ -206,7 +303,7 @@ def _representative(
 def _batch1_converter(tf: Any, model: Any) -> Any:
     """A converter for the model rebuilt with batch size 1, so every shape is static (Flatten and the
     like become a constant RESHAPE instead of SHAPE/STRIDED_SLICE/PACK)."""
-    keras = tf.keras
+    keras = _keras_of(tf, model)
     inputs = [keras.Input(batch_shape=(1, *t.shape[1:]), dtype=t.dtype) for t in model.inputs]
     outputs = model(inputs[0] if len(inputs) == 1 else inputs)
     return tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs))
