@@ -73,6 +73,9 @@ class OpKind(enum.Enum):
     LOGISTIC = "LOGISTIC"
     QUANTIZE = "QUANTIZE"
     DEQUANTIZE = "DEQUANTIZE"
+    # elementwise and reductions family
+    RELU = "RELU"
+    RELU6 = "RELU6"
 
 
 @dataclass(frozen=True)

@@ -510,6 +510,9 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.LOGISTIC: _none,
     OpKind.QUANTIZE: _none,
     OpKind.DEQUANTIZE: _none,
+    # elementwise and reductions family
+    OpKind.RELU: _none,
+    OpKind.RELU6: _none,
 }
 
 

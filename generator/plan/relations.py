@@ -45,6 +45,9 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.SOFTMAX: Relation.WHOLE,
     OpKind.QUANTIZE: Relation.WHOLE,
     OpKind.DEQUANTIZE: Relation.WHOLE,
+    # elementwise and reductions family
+    OpKind.RELU: Relation.WISE,
+    OpKind.RELU6: Relation.WISE,
 }
 
 SLICEABLE = frozenset({
