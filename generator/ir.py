@@ -76,6 +76,7 @@ class OpKind(enum.Enum):
     # elementwise and reductions family
     RELU = "RELU"
     RELU6 = "RELU6"
+    LEAKY_RELU = "LEAKY_RELU"
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,13 @@ class PadAttrs:
     paddings: tuple[tuple[int, int], ...]
 
 
+@dataclass(frozen=True)
+class LeakyReluAttrs:
+    """LEAKY_RELU's slope below zero (elementwise and reductions family)."""
+
+    alpha: float
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -221,6 +229,7 @@ OpAttrs = (
     | MeanAttrs
     | ReshapeAttrs
     | PadAttrs
+    | LeakyReluAttrs
 )
 
 

@@ -1,4 +1,4 @@
-"""RELU and RELU6 (elementwise and reductions family): the compile-time table run through the C
+"""RELU, RELU6 and LEAKY_RELU (elementwise and reductions family): the compile-time table run through the C
 lookup kernel, on every int8 input, against TFLite Micro's Python runtime and the interpreter."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from generator.codegen import qparams_unary as qu
 from generator.codegen.qparams_eltwise import LogisticParams
 from generator.importer.reference import run_reference
 from generator.importer.reference_tflm import run_tflm
+from generator.ir import OpKind
 from tests.support import ckernels_eltwise as ck
 from tests.test_kernels_eltwise import ALL_I8, T, single_op
 
@@ -46,6 +47,21 @@ def test_relu6_every_input(si: float, zi: int) -> None:
 
 @pytest.mark.hostc
 @pytest.mark.tflite
+@settings(max_examples=60, deadline=None)
+@given(si=scales, zi=zps, so=scales, zo=zps, alpha=st.floats(-2.0, 2.0, width=32))
+def test_leaky_relu_every_input(si: float, zi: int, so: float, zo: int, alpha: float) -> None:
+    from ai_edge_litert import schema_py_generated as S
+
+    opts = S.LeakyReluOptionsT()
+    opts.alpha = alpha
+    model = single_op("LEAKY_RELU", [T((256,), scale=si, zp=zi)], [T((256,), scale=so, zp=zo)],
+                      opts)
+    got = ck.logistic(LogisticParams(qu.leaky_relu_table(si, zi, so, zo, alpha)), ALL_I8)
+    _both(model, got, f"{si} {zi} {so} {zo} {alpha}")
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
 @pytest.mark.parametrize("op", ["RELU", "RELU6"])
 def test_compiled_model_matches_both_runtimes(op: str, tmp_path: object) -> None:
     """A whole RELU / RELU6 model compiled to C and run on the host equals both runtimes."""
@@ -73,3 +89,34 @@ def test_relu6_with_a_rescale_is_refused() -> None:
     model = single_op("RELU6", [T((4,), scale=0.05, zp=0)], [T((4,), scale=0.1, zp=0)])
     with pytest.raises(UnsupportedOpsError, match="RELU6"):
         read_tflite(model, where="m")
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.parametrize("act", ["leaky"])
+def test_keras_model_compiles_bit_exact(act: str, tmp_path: object) -> None:
+    """Conv1D then a standalone activation layer, through the real converter, compiled and run on
+    the host: every output equals TFLite Micro's and the interpreter's."""
+    from pathlib import Path
+
+    import tensorflow as tf
+
+    from generator.compiler import compile_graph
+    from generator.host import build_host
+    from tests.test_kernels_eltwise import convert
+
+    k = tf.keras.layers
+
+    def build(x: object) -> object:
+        y = k.Conv1D(8, 3)(x)
+        return k.Dense(4)(k.Flatten()(k.LeakyReLU(negative_slope=0.2)(y)))
+
+    m = convert(build, (16, 3))
+    kinds = {o.kind for o in m.graph.ops}
+    assert OpKind.LEAKY_RELU in kinds, kinds
+    compiled = compile_graph(m.graph, m.tflite, source=act, partial=False)
+    engine = build_host(compiled, Path(str(tmp_path)))
+    inputs = list(m.int8_inputs(np.random.default_rng(5)))
+    for x, got in zip(inputs, engine.run([[x] for x in inputs]), strict=True):
+        for want in (run_tflm(m.tflite, [x])[0], run_reference(m.tflite, [x])[0]):
+            np.testing.assert_array_equal(got[0].reshape(want.shape), want, err_msg=str(kinds))

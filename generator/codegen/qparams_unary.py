@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from generator.codegen import fixedpoint as fp
-from generator.codegen.qparams import _round_half_away
+from generator.codegen.qparams import _round_half_away, quantize_multiplier
 from generator.codegen.qparams_eltwise import requantize_params
 
 
@@ -30,10 +30,25 @@ def relu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> tu
 
 
 def relu6_table(in_scale: float, in_zp: int) -> tuple[int, ...]:
-    """TFLite Micro's int8 RELU6: the input clamped to [zero, six] of its own quantisation, no
-    rescale (the interpreter rescales to the output; exactness checks input and output agree)."""
+    """TFLite Micro's int8 RELU6 with equal input and output quantisation: the input clamped to
+    [zero, six] of that quantisation (exactness refuses differing quantisations)."""
     six = _clamp8(_round_half_away(float(np.float32(6.0) / np.float32(in_scale))) + in_zp)
     table = [0] * 256
     for v in range(-128, 128):
         table[v & 0xFF] = min(max(v, in_zp), six)
+    return tuple(table)
+
+
+def leaky_relu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
+                     alpha: float) -> tuple[int, ...]:
+    """TFLite Micro's int8 LEAKY_RELU (leaky_relu_common.cc): inputs at or above the zero point
+    rescaled by in/out, those below by alpha * in/out (products and quotients in float32)."""
+    s_in, s_out = np.float32(in_scale), np.float32(out_scale)
+    ident_m, ident_s = quantize_multiplier(float(s_in / s_out))
+    alpha_m, alpha_s = quantize_multiplier(float(s_in * np.float32(alpha) / s_out))
+    table = [0] * 256
+    for v in range(-128, 128):
+        x = v - in_zp
+        m, s = (ident_m, ident_s) if x >= 0 else (alpha_m, alpha_s)
+        table[v & 0xFF] = _clamp8(out_zp + fp.multiply_by_quantized_multiplier(x, m, s))
     return tuple(table)

@@ -66,6 +66,7 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     # elementwise and reductions family
     OpKind.RELU: (1, 1, _NO_OPTIONAL),
     OpKind.RELU6: (1, 1, _NO_OPTIONAL),
+    OpKind.LEAKY_RELU: (1, 1, _NO_OPTIONAL),
 }
 """Per operator: fewest and most inputs, and the positions that may be absent (-1)."""
 
@@ -342,8 +343,9 @@ def _quantize(g: Graph, op: Op) -> None:
 
 
 def _relu(g: Graph, op: Op) -> None:
-    """RELU, RELU6: int8 in and out. TFLite Micro's int8 RELU6 clamps without rescaling (the
-    interpreter rescales), so the two agree only when input and output share their quantisation."""
+    """RELU, RELU6, LEAKY_RELU: int8 in and out. TFLite Micro's int8 RELU6 agrees neither with the
+    interpreter nor with a rescaled clamp when input and output quantisations differ; such a RELU6
+    is refused (with equal quantisations it is a clamp to [zero, six])."""
     x, y = _input(g, op, 0), _output(g, op)
     _activation(x, "input")
     _activation(y, "output")
@@ -351,8 +353,9 @@ def _relu(g: Graph, op: Op) -> None:
     if op.kind is OpKind.RELU6:
         if x.quant.scale[0] != y.quant.scale[0] or x.quant.zero_point[0] != y.quant.zero_point[0]:
             raise Unsupported(f"input '{x.name}' and output '{y.name}' are quantised differently; "
-                              "TFLite Micro's int8 RELU6 does not rescale",
-                              "give RELU6 the same input and output quantisation")
+                              "mcuforge reproduces TFLite Micro's int8 RELU6 only without a "
+                              "rescale", "give RELU6 the same input and output quantisation, or "
+                              "let the converter fuse it into the operator before it")
     else:
         shift = qe.requantize_params(x.quant.scale[0], 0, y.quant.scale[0], 0).shift
         _fits(255, shift, "the rescaled input")
@@ -390,4 +393,5 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     # elementwise and reductions family
     OpKind.RELU: _relu,
     OpKind.RELU6: _relu,
+    OpKind.LEAKY_RELU: _relu,
 }

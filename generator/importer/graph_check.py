@@ -439,6 +439,7 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     # elementwise and reductions family
     OpKind.RELU: _same_shape,
     OpKind.RELU6: _same_shape,
+    OpKind.LEAKY_RELU: _same_shape,
     OpKind.QUANTIZE: _quantize,
     OpKind.DEQUANTIZE: _dequantize,
     OpKind.MEAN: _mean,

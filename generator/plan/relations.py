@@ -48,6 +48,7 @@ RELATIONS: dict[OpKind, Relation] = {
     # elementwise and reductions family
     OpKind.RELU: Relation.WISE,
     OpKind.RELU6: Relation.WISE,
+    OpKind.LEAKY_RELU: Relation.WISE,
 }
 
 SLICEABLE = frozenset({
