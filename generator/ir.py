@@ -77,6 +77,7 @@ class OpKind(enum.Enum):
     RELU = "RELU"
     RELU6 = "RELU6"
     LEAKY_RELU = "LEAKY_RELU"
+    ABS = "ABS"
 
 
 @dataclass(frozen=True)

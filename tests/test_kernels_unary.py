@@ -1,4 +1,4 @@
-"""RELU, RELU6 and LEAKY_RELU (elementwise and reductions family): the compile-time table run through the C
+"""RELU, RELU6, LEAKY_RELU and ABS (elementwise and reductions family): the compile-time table run through the C
 lookup kernel, on every int8 input, against TFLite Micro's Python runtime and the interpreter."""
 
 from __future__ import annotations
@@ -38,6 +38,17 @@ def test_relu_every_input(si: float, zi: int, so: float, zo: int) -> None:
 @pytest.mark.hostc
 @pytest.mark.tflite
 @settings(max_examples=60, deadline=None)
+@given(si=scales, zi=zps, so=scales, zo=zps, same=st.booleans())
+def test_abs_every_input(si: float, zi: int, so: float, zo: int, same: bool) -> None:
+    so = si if same else so
+    model = single_op("ABS", [T((256,), scale=si, zp=zi)], [T((256,), scale=so, zp=zo)])
+    got = ck.logistic(LogisticParams(qu.abs_table(si, zi, so, zo)), ALL_I8)
+    _both(model, got, f"{si} {zi} {so} {zo}")
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@settings(max_examples=60, deadline=None)
 @given(si=scales, zi=zps)
 def test_relu6_every_input(si: float, zi: int) -> None:
     model = single_op("RELU6", [T((256,), scale=si, zp=zi)], [T((256,), scale=si, zp=zi)])
@@ -62,7 +73,7 @@ def test_leaky_relu_every_input(si: float, zi: int, so: float, zo: int, alpha: f
 
 @pytest.mark.hostc
 @pytest.mark.tflite
-@pytest.mark.parametrize("op", ["RELU", "RELU6"])
+@pytest.mark.parametrize("op", ["RELU", "RELU6", "ABS"])
 def test_compiled_model_matches_both_runtimes(op: str, tmp_path: object) -> None:
     """A whole RELU / RELU6 model compiled to C and run on the host equals both runtimes."""
     from pathlib import Path

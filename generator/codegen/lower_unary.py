@@ -1,4 +1,4 @@
-"""Lowering of the one-input activations RELU, RELU6 and LEAKY_RELU (elementwise and reductions family): a
+"""Lowering of the one-input activations RELU, RELU6, LEAKY_RELU and ABS (elementwise and reductions family): a
 256-entry table computed at compile time (:mod:`generator.codegen.qparams_unary`), one lookup in C."""
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ def _table(lw: Lowering, i: int, op: Op) -> tuple[int, ...]:
     if isinstance(op.attrs, LeakyReluAttrs):
         return qu.leaky_relu_table(qx.single_scale, qx.single_zero_point, qy.single_scale,
                                    qy.single_zero_point, op.attrs.alpha)
+    if op.kind is OpKind.ABS:
+        return qu.abs_table(qx.single_scale, qx.single_zero_point, qy.single_scale,
+                            qy.single_zero_point)
     if op.kind is OpKind.RELU6:
         return qu.relu6_table(qx.single_scale, qx.single_zero_point)
     return qu.relu_table(qx.single_scale, qx.single_zero_point, qy.single_scale,
@@ -26,6 +29,7 @@ def _table(lw: Lowering, i: int, op: Op) -> tuple[int, ...]:
 @register(OpKind.RELU)
 @register(OpKind.RELU6)
 @register(OpKind.LEAKY_RELU)
+@register(OpKind.ABS)
 def _lut(lw: Lowering, i: int, op: Op) -> None:
     x = lw.graph.tensors[op.inputs[0]]
     table = lw.const(f"op{i}_table", np.asarray(_table(lw, i, op), dtype=np.int8))

@@ -52,3 +52,16 @@ def leaky_relu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
         m, s = (ident_m, ident_s) if x >= 0 else (alpha_m, alpha_s)
         table[v & 0xFF] = _clamp8(out_zp + fp.multiply_by_quantized_multiplier(x, m, s))
     return tuple(table)
+
+
+def abs_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> tuple[int, ...]:
+    """TFLite Micro's int8 ABS (elementwise.cc): |x - input zero point|, rescaled by in/out only
+    when the scales differ, plus the output zero point."""
+    rescale = np.float32(in_scale) != np.float32(out_scale)
+    m, s = quantize_multiplier(float(np.float32(in_scale) / np.float32(out_scale)))
+    table = [0] * 256
+    for v in range(-128, 128):
+        a = abs(v - in_zp)
+        q = fp.multiply_by_quantized_multiplier(a, m, s) if rescale else a
+        table[v & 0xFF] = _clamp8(q + out_zp)
+    return tuple(table)

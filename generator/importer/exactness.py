@@ -67,6 +67,7 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.RELU: (1, 1, _NO_OPTIONAL),
     OpKind.RELU6: (1, 1, _NO_OPTIONAL),
     OpKind.LEAKY_RELU: (1, 1, _NO_OPTIONAL),
+    OpKind.ABS: (1, 1, _NO_OPTIONAL),
 }
 """Per operator: fewest and most inputs, and the positions that may be absent (-1)."""
 
@@ -343,7 +344,7 @@ def _quantize(g: Graph, op: Op) -> None:
 
 
 def _relu(g: Graph, op: Op) -> None:
-    """RELU, RELU6, LEAKY_RELU: int8 in and out. TFLite Micro's int8 RELU6 agrees neither with the
+    """RELU, RELU6, LEAKY_RELU, ABS: int8 in and out. TFLite Micro's int8 RELU6 agrees neither with the
     interpreter nor with a rescaled clamp when input and output quantisations differ; such a RELU6
     is refused (with equal quantisations it is a clamp to [zero, six])."""
     x, y = _input(g, op, 0), _output(g, op)
@@ -394,4 +395,5 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.RELU: _relu,
     OpKind.RELU6: _relu,
     OpKind.LEAKY_RELU: _relu,
+    OpKind.ABS: _relu,
 }

@@ -524,6 +524,7 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.RELU: _none,
     OpKind.RELU6: _none,
     OpKind.LEAKY_RELU: _leaky_relu,
+    OpKind.ABS: _none,
 }
 
 

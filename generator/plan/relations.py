@@ -49,6 +49,7 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.RELU: Relation.WISE,
     OpKind.RELU6: Relation.WISE,
     OpKind.LEAKY_RELU: Relation.WISE,
+    OpKind.ABS: Relation.WISE,
 }
 
 SLICEABLE = frozenset({
