@@ -73,6 +73,11 @@ class OpKind(enum.Enum):
     LOGISTIC = "LOGISTIC"
     QUANTIZE = "QUANTIZE"
     DEQUANTIZE = "DEQUANTIZE"
+    # elementwise and reductions family
+    RELU = "RELU"
+    RELU6 = "RELU6"
+    LEAKY_RELU = "LEAKY_RELU"
+    ABS = "ABS"
 
 
 @dataclass(frozen=True)
@@ -206,6 +211,13 @@ class PadAttrs:
     paddings: tuple[tuple[int, int], ...]
 
 
+@dataclass(frozen=True)
+class LeakyReluAttrs:
+    """LEAKY_RELU's slope below zero (elementwise and reductions family)."""
+
+    alpha: float
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -218,6 +230,7 @@ OpAttrs = (
     | MeanAttrs
     | ReshapeAttrs
     | PadAttrs
+    | LeakyReluAttrs
 )
 
 

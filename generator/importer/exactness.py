@@ -63,6 +63,11 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.MEAN: (2, 2, _NO_OPTIONAL),
     OpKind.RESHAPE: (1, 2, frozenset({1})),
     OpKind.PAD: (2, 2, _NO_OPTIONAL),
+    # elementwise and reductions family
+    OpKind.RELU: (1, 1, _NO_OPTIONAL),
+    OpKind.RELU6: (1, 1, _NO_OPTIONAL),
+    OpKind.LEAKY_RELU: (1, 1, _NO_OPTIONAL),
+    OpKind.ABS: (1, 1, _NO_OPTIONAL),
 }
 """Per operator: fewest and most inputs, and the positions that may be absent (-1)."""
 
@@ -338,6 +343,25 @@ def _quantize(g: Graph, op: Op) -> None:
         _fits(255, shift, "the requantised input")
 
 
+def _relu(g: Graph, op: Op) -> None:
+    """RELU, RELU6, LEAKY_RELU, ABS: int8 in and out. TFLite Micro's int8 RELU6 agrees neither with the
+    interpreter nor with a rescaled clamp when input and output quantisations differ; such a RELU6
+    is refused (with equal quantisations it is a clamp to [zero, six])."""
+    x, y = _input(g, op, 0), _output(g, op)
+    _activation(x, "input")
+    _activation(y, "output")
+    assert x.quant is not None and y.quant is not None
+    if op.kind is OpKind.RELU6:
+        if x.quant.scale[0] != y.quant.scale[0] or x.quant.zero_point[0] != y.quant.zero_point[0]:
+            raise Unsupported(f"input '{x.name}' and output '{y.name}' are quantised differently; "
+                              "mcuforge reproduces TFLite Micro's int8 RELU6 only without a "
+                              "rescale", "give RELU6 the same input and output quantisation, or "
+                              "let the converter fuse it into the operator before it")
+    else:
+        shift = qe.requantize_params(x.quant.scale[0], 0, y.quant.scale[0], 0).shift
+        _fits(255, shift, "the rescaled input")
+
+
 def _fits(bound: int, shift: int, what: str) -> None:
     """``bound``, shifted left by a positive ``shift`` as TFLite's fixed-point rescale does, fits in
     int32 (beyond it TFLite's integer arithmetic overflows, with undefined results)."""
@@ -367,4 +391,9 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.LOGISTIC: _probabilities,
     OpKind.QUANTIZE: _quantize,
     OpKind.DEQUANTIZE: _dequantize,
+    # elementwise and reductions family
+    OpKind.RELU: _relu,
+    OpKind.RELU6: _relu,
+    OpKind.LEAKY_RELU: _relu,
+    OpKind.ABS: _relu,
 }

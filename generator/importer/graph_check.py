@@ -436,6 +436,11 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.CONCATENATION: _concat,
     OpKind.SOFTMAX: _same_shape,
     OpKind.LOGISTIC: _same_shape,
+    # elementwise and reductions family
+    OpKind.RELU: _same_shape,
+    OpKind.RELU6: _same_shape,
+    OpKind.LEAKY_RELU: _same_shape,
+    OpKind.ABS: _same_shape,
     OpKind.QUANTIZE: _quantize,
     OpKind.DEQUANTIZE: _dequantize,
     OpKind.MEAN: _mean,

@@ -30,6 +30,7 @@ from generator.ir import (
     ElementwiseAttrs,
     FullyConnectedAttrs,
     Graph,
+    LeakyReluAttrs,
     MeanAttrs,
     NoAttrs,
     Op,
@@ -64,6 +65,8 @@ OPTIONS_NAMES: dict[OpKind, str] = {
     OpKind.RESHAPE: "ReshapeOptions",
     OpKind.MUL: "MulOptions",
     OpKind.MEAN: "ReducerOptions",
+    # elementwise and reductions family
+    OpKind.LEAKY_RELU: "LeakyReluOptions",
 }
 MAX_LISTED = 20
 """Unsupported operators (and tensors) named one by one in the error; the rest are counted."""
@@ -447,6 +450,13 @@ def _concat(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     return ConcatAttrs(axis + rank if axis < 0 else axis, _act(o, 1))
 
 
+def _leaky_relu(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    alpha = _options(r, OpKind.LEAKY_RELU).f32(0)
+    if not math.isfinite(alpha):
+        raise Problem(f"LeakyReluOptions.alpha is {alpha:g}; TFLite needs a finite alpha")
+    return LeakyReluAttrs(alpha)
+
+
 def _softmax(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     o = _options(r, OpKind.SOFTMAX)
     beta = o.f32(0)
@@ -516,6 +526,11 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.LOGISTIC: _none,
     OpKind.QUANTIZE: _none,
     OpKind.DEQUANTIZE: _none,
+    # elementwise and reductions family
+    OpKind.RELU: _none,
+    OpKind.RELU6: _none,
+    OpKind.LEAKY_RELU: _leaky_relu,
+    OpKind.ABS: _none,
 }
 
 

@@ -45,6 +45,11 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.SOFTMAX: Relation.WHOLE,
     OpKind.QUANTIZE: Relation.WHOLE,
     OpKind.DEQUANTIZE: Relation.WHOLE,
+    # elementwise and reductions family
+    OpKind.RELU: Relation.WISE,
+    OpKind.RELU6: Relation.WISE,
+    OpKind.LEAKY_RELU: Relation.WISE,
+    OpKind.ABS: Relation.WISE,
 }
 
 SLICEABLE = frozenset({

@@ -1,0 +1,38 @@
+"""Lowering of the one-input activations RELU, RELU6, LEAKY_RELU and ABS (elementwise and reductions family): a
+256-entry table computed at compile time (:mod:`generator.codegen.qparams_unary`), one lookup in C."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from generator.codegen import qparams_unary as qu
+from generator.codegen.context import Lowering, quant_of, register
+from generator.codegen.schedule import Call
+from generator.ir import LeakyReluAttrs, Op, OpKind
+
+
+def _table(lw: Lowering, i: int, op: Op) -> tuple[int, ...]:
+    g = lw.graph
+    qx, qy = quant_of(g.tensors[op.inputs[0]]), quant_of(g.tensors[op.outputs[0]])
+    if isinstance(op.attrs, LeakyReluAttrs):
+        return qu.leaky_relu_table(qx.single_scale, qx.single_zero_point, qy.single_scale,
+                                   qy.single_zero_point, op.attrs.alpha)
+    if op.kind is OpKind.ABS:
+        return qu.abs_table(qx.single_scale, qx.single_zero_point, qy.single_scale,
+                            qy.single_zero_point)
+    if op.kind is OpKind.RELU6:
+        return qu.relu6_table(qx.single_scale, qx.single_zero_point)
+    return qu.relu_table(qx.single_scale, qx.single_zero_point, qy.single_scale,
+                         qy.single_zero_point)
+
+
+@register(OpKind.RELU)
+@register(OpKind.RELU6)
+@register(OpKind.LEAKY_RELU)
+@register(OpKind.ABS)
+def _lut(lw: Lowering, i: int, op: Op) -> None:
+    x = lw.graph.tensors[op.inputs[0]]
+    table = lw.const(f"op{i}_table", np.asarray(_table(lw, i, op), dtype=np.int8))
+    lw.emit(Call("mcuf_logistic_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
+                 "mcuf_logistic_params", (("n", x.size), ("table", table)),
+                 f"{op.kind.value} {op.name}", i))
