@@ -73,6 +73,14 @@ class OpKind(enum.Enum):
     LOGISTIC = "LOGISTIC"
     QUANTIZE = "QUANTIZE"
     DEQUANTIZE = "DEQUANTIZE"
+    # layout and data movement
+    SQUEEZE = "SQUEEZE"
+    EXPAND_DIMS = "EXPAND_DIMS"
+
+
+ALIASES = frozenset({OpKind.RESHAPE, OpKind.SQUEEZE, OpKind.EXPAND_DIMS})
+"""Operators whose output is their input's bytes under another shape: no data moves, the output
+tensor shares the input's buffer."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +208,21 @@ class ReshapeAttrs:
 
 
 @dataclass(frozen=True)
+class SqueezeAttrs:
+    """The dimensions SqueezeOptions.squeeze_dims names (negative counted from the end); empty
+    means every dimension of size 1."""
+
+    axes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ExpandDimsAttrs:
+    """Where the new dimension of size 1 goes (the constant axis input, in [-rank-1, rank])."""
+
+    axis: int
+
+
+@dataclass(frozen=True)
 class PadAttrs:
     """Padding amounts as ((before, after), ...) per dimension of the input."""
 
@@ -218,6 +241,8 @@ OpAttrs = (
     | MeanAttrs
     | ReshapeAttrs
     | PadAttrs
+    | SqueezeAttrs
+    | ExpandDimsAttrs
 )
 
 

@@ -4,7 +4,11 @@ Importing this module fills :data:`generator.codegen.context.HANDLERS`; a new op
 a module of its own, listed here.
 """
 
-from generator.codegen import lower_core, lower_eltwise  # noqa: F401  (they register handlers)
+from generator.codegen import (  # noqa: F401  (they register handlers)
+    lower_core,
+    lower_eltwise,
+    lower_layout,
+)
 from generator.codegen.context import HANDLERS
 
 __all__ = ["HANDLERS"]

@@ -63,6 +63,9 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.MEAN: (2, 2, _NO_OPTIONAL),
     OpKind.RESHAPE: (1, 2, frozenset({1})),
     OpKind.PAD: (2, 2, _NO_OPTIONAL),
+    # layout and data movement
+    OpKind.SQUEEZE: (1, 1, _NO_OPTIONAL),
+    OpKind.EXPAND_DIMS: (2, 2, _NO_OPTIONAL),
 }
 """Per operator: fewest and most inputs, and the positions that may be absent (-1)."""
 
@@ -367,4 +370,7 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.LOGISTIC: _probabilities,
     OpKind.QUANTIZE: _quantize,
     OpKind.DEQUANTIZE: _dequantize,
+    # layout and data movement
+    OpKind.SQUEEZE: _moves_values,
+    OpKind.EXPAND_DIMS: _moves_values,
 }

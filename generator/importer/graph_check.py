@@ -23,6 +23,7 @@ from generator.ir import (
     Conv2DAttrs,
     DepthwiseConv2DAttrs,
     DType,
+    ExpandDimsAttrs,
     FullyConnectedAttrs,
     Graph,
     MeanAttrs,
@@ -32,6 +33,7 @@ from generator.ir import (
     Padding,
     Pool2DAttrs,
     ReshapeAttrs,
+    SqueezeAttrs,
     Tensor,
 )
 
@@ -397,6 +399,32 @@ def _reshape(g: Graph, op: Op) -> None:
                               f"but its output '{y.name}' is {y.shape}")
 
 
+def _squeeze(g: Graph, op: Op) -> None:
+    """TFLite's SQUEEZE: the listed dimensions (all of size 1), or every dimension of size 1, gone."""
+    a = op.attrs
+    assert isinstance(a, SqueezeAttrs)
+    x, y = _t(g, op, 0, "input"), _out(g, op)
+    rank = len(x.shape)
+    need(all(-rank <= d < rank for d in a.axes), f"squeezes dimensions {list(a.axes)} of {x.shape}")
+    axes = {d % rank for d in a.axes} if a.axes else {i for i, d in enumerate(x.shape) if d == 1}
+    need(all(x.shape[d] == 1 for d in axes),
+         f"squeezes dimensions {sorted(axes)} of {x.shape}, not all of size 1")
+    want = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    need(y.shape == want, f"output '{y.name}' is {y.shape}; {x.shape} squeezed is {want}")
+
+
+def _expand_dims(g: Graph, op: Op) -> None:
+    """TFLite's EXPAND_DIMS: a dimension of size 1 inserted at ``axis`` (negative: rank + 1 + axis)."""
+    a = op.attrs
+    assert isinstance(a, ExpandDimsAttrs)
+    x, y = _t(g, op, 0, "input"), _out(g, op)
+    rank = len(x.shape)
+    need(-rank - 1 <= a.axis <= rank, f"expands axis {a.axis} of {x.shape} (rank {rank})")
+    at = a.axis + rank + 1 if a.axis < 0 else a.axis
+    want = (*x.shape[:at], 1, *x.shape[at:])
+    need(y.shape == want, f"output '{y.name}' is {y.shape}; {x.shape} expanded at {a.axis} is {want}")
+
+
 def _resolve_shape(shape: tuple[int, ...], size: int) -> tuple[int, ...] | None:
     """TFLite's reshape of ``size`` values to ``shape`` (one -1 inferred); None if it cannot be."""
     if shape.count(-1) > 1 or any(d < -1 for d in shape):
@@ -441,4 +469,7 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.MEAN: _mean,
     OpKind.RESHAPE: _reshape,
     OpKind.PAD: _pad,
+    # layout and data movement
+    OpKind.SQUEEZE: _squeeze,
+    OpKind.EXPAND_DIMS: _expand_dims,
 }

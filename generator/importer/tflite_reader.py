@@ -28,6 +28,7 @@ from generator.ir import (
     DepthwiseConv2DAttrs,
     DType,
     ElementwiseAttrs,
+    ExpandDimsAttrs,
     FullyConnectedAttrs,
     Graph,
     MeanAttrs,
@@ -41,6 +42,7 @@ from generator.ir import (
     QuantParams,
     ReshapeAttrs,
     SoftmaxAttrs,
+    SqueezeAttrs,
     Tensor,
 )
 
@@ -64,6 +66,8 @@ OPTIONS_NAMES: dict[OpKind, str] = {
     OpKind.RESHAPE: "ReshapeOptions",
     OpKind.MUL: "MulOptions",
     OpKind.MEAN: "ReducerOptions",
+    # layout and data movement
+    OpKind.SQUEEZE: "SqueezeOptions",
 }
 MAX_LISTED = 20
 """Unsupported operators (and tensors) named one by one in the error; the rest are counted."""
@@ -490,6 +494,18 @@ def _pad(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     return PadAttrs(tuple(zip(flat[0::2], flat[1::2], strict=False)))
 
 
+def _squeeze(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    return SqueezeAttrs(_options(r, OpKind.SQUEEZE).ints(0) or ())
+
+
+def _expand_dims(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    axis = _const_ints(r, ts, 1)
+    if axis is None or len(axis) != 1:
+        raise Unsupported(f"its axis input '{ts[r.inputs[1]].name}' is not one constant",
+                          "expand a fixed axis")
+    return ExpandDimsAttrs(axis[0])
+
+
 def _none(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     return NoAttrs()
 
@@ -510,6 +526,9 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.LOGISTIC: _none,
     OpKind.QUANTIZE: _none,
     OpKind.DEQUANTIZE: _none,
+    # layout and data movement
+    OpKind.SQUEEZE: _squeeze,
+    OpKind.EXPAND_DIMS: _expand_dims,
 }
 
 

@@ -45,6 +45,9 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.SOFTMAX: Relation.WHOLE,
     OpKind.QUANTIZE: Relation.WHOLE,
     OpKind.DEQUANTIZE: Relation.WHOLE,
+    # layout and data movement
+    OpKind.SQUEEZE: Relation.LAYOUT,
+    OpKind.EXPAND_DIMS: Relation.LAYOUT,
 }
 
 SLICEABLE = frozenset({
