@@ -76,6 +76,10 @@ class OpKind(enum.Enum):
     # layout and data movement
     SQUEEZE = "SQUEEZE"
     EXPAND_DIMS = "EXPAND_DIMS"
+    SHAPE = "SHAPE"
+    STRIDED_SLICE = "STRIDED_SLICE"
+    PACK = "PACK"
+    GATHER = "GATHER"
 
 
 ALIASES = frozenset({OpKind.RESHAPE, OpKind.SQUEEZE, OpKind.EXPAND_DIMS})
@@ -223,6 +227,30 @@ class ExpandDimsAttrs:
 
 
 @dataclass(frozen=True)
+class StridedSliceAttrs:
+    """StridedSliceOptions: bit i of a mask concerns dimension i (begin, end ignored; ellipsis; a new
+    axis; dimension i dropped, begin read as an index); ``offset`` makes end relative to begin."""
+
+    begin_mask: int = 0
+    end_mask: int = 0
+    ellipsis_mask: int = 0
+    new_axis_mask: int = 0
+    shrink_axis_mask: int = 0
+    offset: bool = False
+
+
+@dataclass(frozen=True)
+class PackAttrs:
+    axis: int
+
+
+@dataclass(frozen=True)
+class GatherAttrs:
+    axis: int
+    batch_dims: int = 0
+
+
+@dataclass(frozen=True)
 class PadAttrs:
     """Padding amounts as ((before, after), ...) per dimension of the input."""
 
@@ -243,6 +271,9 @@ OpAttrs = (
     | PadAttrs
     | SqueezeAttrs
     | ExpandDimsAttrs
+    | StridedSliceAttrs
+    | PackAttrs
+    | GatherAttrs
 )
 
 

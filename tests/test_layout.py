@@ -18,6 +18,7 @@ from generator.host import build_host
 from generator.importer.reference import run_reference
 from generator.importer.reference_tflm import run_tflm
 from generator.importer.tflite_reader import read_tflite
+from generator.numerics import Numerics
 from tests.test_kernels_eltwise import T, single_op
 
 pytestmark = [pytest.mark.tflite, pytest.mark.hostc]
@@ -36,7 +37,7 @@ def _exact(model: bytes, shape: tuple[int, ...], seed: int) -> None:
     with tempfile.TemporaryDirectory() as d:
         outs = build_host(compiled, Path(d)).run([[x] for x in xs])
     for x, got in zip(xs, outs, strict=True):
-        for want in (run_reference(model, [x])[0], run_tflm(model, [x])[0]):
+        for want in (run_reference(model, [x], Numerics.TFLITE_REF)[0], run_tflm(model, [x])[0]):
             assert want.dtype == got[0].dtype
             np.testing.assert_array_equal(got[0].reshape(want.shape), want)
 

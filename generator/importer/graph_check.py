@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from generator.errors import InputError, ModelFormatError
-from generator.importer.exactness import check_operands
+from generator.importer.exactness import check_operands, folded_only
 from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, need, operator_error
 from generator.ir import (
     ConcatAttrs,
@@ -392,6 +392,9 @@ def _reshape(g: Graph, op: Op) -> None:
     x, y = _t(g, op, 0, "input"), _out(g, op)
     need(x.size == y.size, f"reshapes {x.shape} ({x.size} values) to {y.shape} ({y.size} values)")
     a = op.attrs
+    if isinstance(a, ReshapeAttrs) and a.requested is None and a.source:
+        raise Unsupported(f"its {a.source} is computed in the graph from an activation (a dynamic "
+                          "shape)", "export the model with fixed shapes (batch 1)")
     if isinstance(a, ReshapeAttrs) and a.requested is not None:
         got = _resolve_shape(a.requested, x.size)
         need(got == y.shape, f"asks for shape {list(a.requested)} ({a.source}), which is "
@@ -472,4 +475,8 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     # layout and data movement
     OpKind.SQUEEZE: _squeeze,
     OpKind.EXPAND_DIMS: _expand_dims,
+    OpKind.SHAPE: folded_only,
+    OpKind.STRIDED_SLICE: folded_only,
+    OpKind.PACK: folded_only,
+    OpKind.GATHER: folded_only,
 }

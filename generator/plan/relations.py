@@ -48,6 +48,11 @@ RELATIONS: dict[OpKind, Relation] = {
     # layout and data movement
     OpKind.SQUEEZE: Relation.LAYOUT,
     OpKind.EXPAND_DIMS: Relation.LAYOUT,
+    # evaluated at import on constants (importer/fold.py), never run
+    OpKind.SHAPE: Relation.WHOLE,
+    OpKind.STRIDED_SLICE: Relation.WHOLE,
+    OpKind.PACK: Relation.WHOLE,
+    OpKind.GATHER: Relation.WHOLE,
 }
 
 SLICEABLE = frozenset({
