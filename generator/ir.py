@@ -78,6 +78,18 @@ class OpKind(enum.Enum):
     RELU6 = "RELU6"
     LEAKY_RELU = "LEAKY_RELU"
     ABS = "ABS"
+    # layout and data movement
+    SQUEEZE = "SQUEEZE"
+    EXPAND_DIMS = "EXPAND_DIMS"
+    SHAPE = "SHAPE"
+    STRIDED_SLICE = "STRIDED_SLICE"
+    PACK = "PACK"
+    GATHER = "GATHER"
+
+
+ALIASES = frozenset({OpKind.RESHAPE, OpKind.SQUEEZE, OpKind.EXPAND_DIMS})
+"""Operators whose output is their input's bytes under another shape: no data moves, the output
+tensor shares the input's buffer."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +217,45 @@ class ReshapeAttrs:
 
 
 @dataclass(frozen=True)
+class SqueezeAttrs:
+    """The dimensions SqueezeOptions.squeeze_dims names (negative counted from the end); empty
+    means every dimension of size 1."""
+
+    axes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ExpandDimsAttrs:
+    """Where the new dimension of size 1 goes (the constant axis input, in [-rank-1, rank])."""
+
+    axis: int
+
+
+@dataclass(frozen=True)
+class StridedSliceAttrs:
+    """StridedSliceOptions: bit i of a mask concerns dimension i (begin, end ignored; ellipsis; a new
+    axis; dimension i dropped, begin read as an index); ``offset`` makes end relative to begin."""
+
+    begin_mask: int = 0
+    end_mask: int = 0
+    ellipsis_mask: int = 0
+    new_axis_mask: int = 0
+    shrink_axis_mask: int = 0
+    offset: bool = False
+
+
+@dataclass(frozen=True)
+class PackAttrs:
+    axis: int
+
+
+@dataclass(frozen=True)
+class GatherAttrs:
+    axis: int
+    batch_dims: int = 0
+
+
+@dataclass(frozen=True)
 class PadAttrs:
     """Padding amounts as ((before, after), ...) per dimension of the input."""
 
@@ -231,6 +282,11 @@ OpAttrs = (
     | ReshapeAttrs
     | PadAttrs
     | LeakyReluAttrs
+    | SqueezeAttrs
+    | ExpandDimsAttrs
+    | StridedSliceAttrs
+    | PackAttrs
+    | GatherAttrs
 )
 
 

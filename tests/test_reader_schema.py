@@ -79,7 +79,7 @@ def test_an_unsupported_type_does_not_hide_the_unsupported_operators() -> None:
         read_tflite(bs._ops_and_types().build(), "m.tflite")
     message = info.value.message
     for part in ("3 unsupported operator(s)", "REDUCE_MAX (output tensor 'max_out')",
-                 "FAKE_QUANT (output tensor 'fake_quant_out')", "GATHER (output tensor 'gathered')",
+                 "FAKE_QUANT (output tensor 'fake_quant_out')", "GATHER_ND (output tensor 'gathered')",
                  "1 tensor(s) of an unsupported type: 'indices' (UINT32)"):
         assert part in message, message
     assert "mcuforge compiles" in info.value.hint and "INT8" in info.value.hint

@@ -7,6 +7,7 @@ a module of its own, listed here.
 from generator.codegen import (  # noqa: F401  (they register handlers)
     lower_core,
     lower_eltwise,
+    lower_layout,
     lower_unary,  # elementwise and reductions family
 )
 from generator.codegen.context import HANDLERS

@@ -68,6 +68,13 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.RELU6: (1, 1, _NO_OPTIONAL),
     OpKind.LEAKY_RELU: (1, 1, _NO_OPTIONAL),
     OpKind.ABS: (1, 1, _NO_OPTIONAL),
+    # layout and data movement
+    OpKind.SQUEEZE: (1, 1, _NO_OPTIONAL),
+    OpKind.EXPAND_DIMS: (2, 2, _NO_OPTIONAL),
+    OpKind.SHAPE: (1, 1, _NO_OPTIONAL),
+    OpKind.STRIDED_SLICE: (4, 4, _NO_OPTIONAL),
+    OpKind.PACK: (1, 1 << 16, _NO_OPTIONAL),
+    OpKind.GATHER: (2, 2, _NO_OPTIONAL),
 }
 """Per operator: fewest and most inputs, and the positions that may be absent (-1)."""
 
@@ -375,6 +382,14 @@ def _dequantize(g: Graph, op: Op) -> None:
     _dtype(_output(g, op), "output", DType.FLOAT32)
 
 
+def folded_only(g: Graph, op: Op) -> None:
+    """Operators mcuforge evaluates at import on constants (:mod:`generator.importer.fold`) and
+    does not compile: one still in the graph reads an activation."""
+    raise Unsupported(f"reads an activation; mcuforge evaluates {op.kind.value} only on constants, "
+                      "at import", "export the model with fixed shapes (batch 1) and constant "
+                      "operands for this operator")
+
+
 _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.CONV_2D: _weighted,
     OpKind.DEPTHWISE_CONV_2D: _weighted,
@@ -396,4 +411,11 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.RELU6: _relu,
     OpKind.LEAKY_RELU: _relu,
     OpKind.ABS: _relu,
+    # layout and data movement
+    OpKind.SQUEEZE: _moves_values,
+    OpKind.EXPAND_DIMS: _moves_values,
+    OpKind.SHAPE: folded_only,
+    OpKind.STRIDED_SLICE: folded_only,
+    OpKind.PACK: folded_only,
+    OpKind.GATHER: folded_only,
 }

@@ -16,13 +16,14 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from generator.errors import InputError, ModelFormatError
-from generator.importer.exactness import check_operands
+from generator.importer.exactness import check_operands, folded_only
 from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, need, operator_error
 from generator.ir import (
     ConcatAttrs,
     Conv2DAttrs,
     DepthwiseConv2DAttrs,
     DType,
+    ExpandDimsAttrs,
     FullyConnectedAttrs,
     Graph,
     MeanAttrs,
@@ -32,6 +33,7 @@ from generator.ir import (
     Padding,
     Pool2DAttrs,
     ReshapeAttrs,
+    SqueezeAttrs,
     Tensor,
 )
 
@@ -390,11 +392,40 @@ def _reshape(g: Graph, op: Op) -> None:
     x, y = _t(g, op, 0, "input"), _out(g, op)
     need(x.size == y.size, f"reshapes {x.shape} ({x.size} values) to {y.shape} ({y.size} values)")
     a = op.attrs
+    if isinstance(a, ReshapeAttrs) and a.requested is None and a.source:
+        raise Unsupported(f"its {a.source} is computed in the graph from an activation (a dynamic "
+                          "shape)", "export the model with fixed shapes (batch 1)")
     if isinstance(a, ReshapeAttrs) and a.requested is not None:
         got = _resolve_shape(a.requested, x.size)
         need(got == y.shape, f"asks for shape {list(a.requested)} ({a.source}), which is "
                               f"{got if got is not None else 'impossible'} for input {x.shape}, "
                               f"but its output '{y.name}' is {y.shape}")
+
+
+def _squeeze(g: Graph, op: Op) -> None:
+    """TFLite's SQUEEZE: the listed dimensions (all of size 1), or every dimension of size 1, gone."""
+    a = op.attrs
+    assert isinstance(a, SqueezeAttrs)
+    x, y = _t(g, op, 0, "input"), _out(g, op)
+    rank = len(x.shape)
+    need(all(-rank <= d < rank for d in a.axes), f"squeezes dimensions {list(a.axes)} of {x.shape}")
+    axes = {d % rank for d in a.axes} if a.axes else {i for i, d in enumerate(x.shape) if d == 1}
+    need(all(x.shape[d] == 1 for d in axes),
+         f"squeezes dimensions {sorted(axes)} of {x.shape}, not all of size 1")
+    want = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    need(y.shape == want, f"output '{y.name}' is {y.shape}; {x.shape} squeezed is {want}")
+
+
+def _expand_dims(g: Graph, op: Op) -> None:
+    """TFLite's EXPAND_DIMS: a dimension of size 1 inserted at ``axis`` (negative: rank + 1 + axis)."""
+    a = op.attrs
+    assert isinstance(a, ExpandDimsAttrs)
+    x, y = _t(g, op, 0, "input"), _out(g, op)
+    rank = len(x.shape)
+    need(-rank - 1 <= a.axis <= rank, f"expands axis {a.axis} of {x.shape} (rank {rank})")
+    at = a.axis + rank + 1 if a.axis < 0 else a.axis
+    want = (*x.shape[:at], 1, *x.shape[at:])
+    need(y.shape == want, f"output '{y.name}' is {y.shape}; {x.shape} expanded at {a.axis} is {want}")
 
 
 def _resolve_shape(shape: tuple[int, ...], size: int) -> tuple[int, ...] | None:
@@ -446,4 +477,11 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.MEAN: _mean,
     OpKind.RESHAPE: _reshape,
     OpKind.PAD: _pad,
+    # layout and data movement
+    OpKind.SQUEEZE: _squeeze,
+    OpKind.EXPAND_DIMS: _expand_dims,
+    OpKind.SHAPE: folded_only,
+    OpKind.STRIDED_SLICE: folded_only,
+    OpKind.PACK: folded_only,
+    OpKind.GATHER: folded_only,
 }

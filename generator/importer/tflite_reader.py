@@ -18,6 +18,7 @@ import numpy as np
 from generator.errors import ModelFormatError, UnsupportedOpsError
 from generator.importer.exactness import check_arity
 from generator.importer.flatbuf import Table, root
+from generator.importer.fold import fold_constants
 from generator.importer.graph_check import check_graph
 from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, operator_error
 from generator.importer.tflite_schema import schema
@@ -28,7 +29,9 @@ from generator.ir import (
     DepthwiseConv2DAttrs,
     DType,
     ElementwiseAttrs,
+    ExpandDimsAttrs,
     FullyConnectedAttrs,
+    GatherAttrs,
     Graph,
     LeakyReluAttrs,
     MeanAttrs,
@@ -36,12 +39,15 @@ from generator.ir import (
     Op,
     OpAttrs,
     OpKind,
+    PackAttrs,
     PadAttrs,
     Padding,
     Pool2DAttrs,
     QuantParams,
     ReshapeAttrs,
     SoftmaxAttrs,
+    SqueezeAttrs,
+    StridedSliceAttrs,
     Tensor,
 )
 
@@ -67,6 +73,11 @@ OPTIONS_NAMES: dict[OpKind, str] = {
     OpKind.MEAN: "ReducerOptions",
     # elementwise and reductions family
     OpKind.LEAKY_RELU: "LeakyReluOptions",
+    # layout and data movement
+    OpKind.SQUEEZE: "SqueezeOptions",
+    OpKind.STRIDED_SLICE: "StridedSliceOptions",
+    OpKind.PACK: "PackOptions",
+    OpKind.GATHER: "GatherOptions",
 }
 MAX_LISTED = 20
 """Unsupported operators (and tensors) named one by one in the error; the rest are counted."""
@@ -158,6 +169,7 @@ def read_tflite(data: bytes, where: str = "model.tflite") -> Graph:
         outputs=_indices(sg, 2, len(tensors), where),
         name=sg.string(4) or "model",
     )
+    graph = fold_constants(graph, where)
     check_graph(graph, where)
     return graph
 
@@ -489,9 +501,8 @@ def _reshape(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     if len(r.inputs) > 1 and r.inputs[1] >= 0:
         s = ts[r.inputs[1]]
         if len(s.shape) == 1 and s.dtype is DType.INT32:
-            if s.data is None:
-                raise Unsupported(f"its shape input '{s.name}' is not a constant (a dynamic shape)",
-                                  "export the model with fixed shapes (batch 1)")
+            if s.data is None:  # computed in the graph: constant folding may make it known
+                return ReshapeAttrs(ts[r.outputs[0]].shape, None, f"shape input '{s.name}'")
             return ReshapeAttrs(ts[r.outputs[0]].shape, tuple(int(v) for v in s.data.reshape(-1)),
                                 f"shape input '{s.name}'")
     new_shape = _options(r, OpKind.RESHAPE).ints(0)
@@ -504,6 +515,32 @@ def _reshape(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
 def _pad(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     flat = _const_ints(r, ts, 1) or ()
     return PadAttrs(tuple(zip(flat[0::2], flat[1::2], strict=False)))
+
+
+def _squeeze(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    return SqueezeAttrs(_options(r, OpKind.SQUEEZE).ints(0) or ())
+
+
+def _expand_dims(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    axis = _const_ints(r, ts, 1)
+    if axis is None or len(axis) != 1:
+        raise Unsupported(f"its axis input '{ts[r.inputs[1]].name}' is not one constant",
+                          "expand a fixed axis")
+    return ExpandDimsAttrs(axis[0])
+
+
+def _strided_slice(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    o = _options(r, OpKind.STRIDED_SLICE)
+    return StridedSliceAttrs(o.i32(0), o.i32(1), o.i32(2), o.i32(3), o.i32(4), o.flag(5))
+
+
+def _pack(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    return PackAttrs(_options(r, OpKind.PACK).i32(1))
+
+
+def _gather(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    o = _options(r, OpKind.GATHER)
+    return GatherAttrs(o.i32(0), o.i32(1))
 
 
 def _none(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
@@ -531,6 +568,13 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.RELU6: _none,
     OpKind.LEAKY_RELU: _leaky_relu,
     OpKind.ABS: _none,
+    # layout and data movement
+    OpKind.SQUEEZE: _squeeze,
+    OpKind.EXPAND_DIMS: _expand_dims,
+    OpKind.SHAPE: _none,
+    OpKind.STRIDED_SLICE: _strided_slice,
+    OpKind.PACK: _pack,
+    OpKind.GATHER: _gather,
 }
 
 

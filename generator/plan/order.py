@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from generator.ir import Graph, OpKind
+from generator.ir import ALIASES, Graph
 
 
 def _net_bytes(g: Graph, i: int, remaining: dict[int, int]) -> int:
     op = g.ops[i]
-    alloc = 0 if op.kind is OpKind.RESHAPE else sum(g.tensors[t].nbytes for t in op.outputs)
+    alloc = 0 if op.kind in ALIASES else sum(g.tensors[t].nbytes for t in op.outputs)
     freed = sum(
         g.tensors[t].nbytes
         for t in set(op.inputs)

@@ -33,6 +33,7 @@ from generator.codegen.conv_fast import (
     reads_directly,
 )
 from generator.ir import (
+    ALIASES,
     DepthwiseConv2DAttrs,
     Graph,
     MeanAttrs,
@@ -443,7 +444,7 @@ def _last_uses(g: Graph) -> dict[int, int]:
 def _full_step(b: _Builder, i: int, last_use: dict[int, int]) -> None:
     g = b.g
     op = g.ops[i]
-    if op.kind is OpKind.RESHAPE:
+    if op.kind in ALIASES:
         b.alias[op.outputs[0]] = op.inputs[0]
         return
     if op.kind is OpKind.ADD and _can_add_in_place(b, i, op, last_use):
@@ -529,7 +530,7 @@ def lower_bound(g: Graph) -> int:
     """
     bound = max([g.tensors[t].nbytes for t in (*g.inputs, *g.outputs)], default=0)
     for op in g.ops:
-        if op.kind is OpKind.RESHAPE:
+        if op.kind in ALIASES:
             continue
         ins = _activation_inputs(g, op)
         out = op.outputs[0]

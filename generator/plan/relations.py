@@ -50,6 +50,14 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.RELU6: Relation.WISE,
     OpKind.LEAKY_RELU: Relation.WISE,
     OpKind.ABS: Relation.WISE,
+    # layout and data movement
+    OpKind.SQUEEZE: Relation.LAYOUT,
+    OpKind.EXPAND_DIMS: Relation.LAYOUT,
+    # evaluated at import on constants (importer/fold.py), never run
+    OpKind.SHAPE: Relation.WHOLE,
+    OpKind.STRIDED_SLICE: Relation.WHOLE,
+    OpKind.PACK: Relation.WHOLE,
+    OpKind.GATHER: Relation.WHOLE,
 }
 
 SLICEABLE = frozenset({

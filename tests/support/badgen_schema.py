@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.support.badgen import INT8, INT32, OpSpec, TensorSpec, TfliteBuilder, fc_model
 
 UINT8, INT16, UINT32 = 3, 7, 15
-FAKE_QUANT, GATHER, REDUCE_MAX, QUANTIZE = 80, 36, 82, 114
+FAKE_QUANT, GATHER_ND, REDUCE_MAX, QUANTIZE = 80, 107, 82, 114
 
 
 def _reduce_max() -> TfliteBuilder:
@@ -25,13 +25,13 @@ def _reduce_max() -> TfliteBuilder:
 
 
 def _ops_and_types() -> TfliteBuilder:
-    """A REDUCE_MAX and a FAKE_QUANT, and a GATHER whose indices are UINT32."""
+    """A REDUCE_MAX and a FAKE_QUANT, and a GATHER_ND whose indices are UINT32."""
     m = _reduce_max()
     z = m.tensor(TensorSpec((1, 2), name="fake_quant_out"))
     m.ops.append(OpSpec(FAKE_QUANT, (m.outputs[0],), (z,)))
     idx = m.tensor(TensorSpec((1,), UINT32, data=bytes(4), scale=None, name="indices"))
     w = m.tensor(TensorSpec((1, 1), name="gathered"))
-    m.ops.append(OpSpec(GATHER, (z, idx), (w,)))
+    m.ops.append(OpSpec(GATHER_ND, (z, idx), (w,)))
     m.outputs = [w]
     return m
 
