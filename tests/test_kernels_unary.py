@@ -13,6 +13,7 @@ from generator.codegen.qparams_eltwise import LogisticParams
 from generator.importer.reference import run_reference
 from generator.importer.reference_tflm import run_tflm
 from generator.ir import OpKind
+from generator.numerics import Numerics
 from tests.support import ckernels_eltwise as ck
 from tests.test_kernels_eltwise import ALL_I8, T, single_op
 
@@ -22,7 +23,8 @@ zps = st.integers(-128, 127)
 
 def _both(model: bytes, got: np.ndarray, what: str) -> None:
     np.testing.assert_array_equal(got, run_tflm(model, [ALL_I8])[0], err_msg=f"TFLM {what}")
-    np.testing.assert_array_equal(got, run_reference(model, [ALL_I8])[0], err_msg=f"TFLite {what}")
+    np.testing.assert_array_equal(got, run_reference(model, [ALL_I8], Numerics.TFLITE_REF)[0],
+                                  err_msg=f"TFLite {what}")
 
 
 @pytest.mark.hostc
@@ -89,7 +91,7 @@ def test_compiled_model_matches_both_runtimes(op: str, tmp_path: object) -> None
     rng = np.random.default_rng(3)
     inputs = [rng.integers(-128, 128, size=(1, 8, 16), dtype=np.int8) for _ in range(8)]
     for x, got in zip(inputs, engine.run([[x] for x in inputs]), strict=True):
-        for want in (run_tflm(model, [x])[0], run_reference(model, [x])[0]):
+        for want in (run_tflm(model, [x])[0], run_reference(model, [x], Numerics.TFLITE_REF)[0]):
             np.testing.assert_array_equal(got[0].reshape(want.shape), want)
 
 
@@ -125,9 +127,12 @@ def test_keras_model_compiles_bit_exact(act: str, tmp_path: object) -> None:
     m = convert(build, (16, 3))
     kinds = {o.kind for o in m.graph.ops}
     assert OpKind.LEAKY_RELU in kinds, kinds
-    compiled = compile_graph(m.graph, m.tflite, source=act, partial=False)
-    engine = build_host(compiled, Path(str(tmp_path)))
     inputs = list(m.int8_inputs(np.random.default_rng(5)))
-    for x, got in zip(inputs, engine.run([[x] for x in inputs]), strict=True):
-        for want in (run_tflm(m.tflite, [x])[0], run_reference(m.tflite, [x])[0]):
-            np.testing.assert_array_equal(got[0].reshape(want.shape), want, err_msg=str(kinds))
+    # each numerics mode against its own reference (their FULLY_CONNECTED rescales differ)
+    for numerics in Numerics:
+        compiled = compile_graph(m.graph, m.tflite, source=act, partial=False, numerics=numerics)
+        engine = build_host(compiled, Path(str(tmp_path)) / numerics.value)
+        for x, got in zip(inputs, engine.run([[x] for x in inputs]), strict=True):
+            want = run_reference(m.tflite, [x], numerics)[0]
+            np.testing.assert_array_equal(got[0].reshape(want.shape), want,
+                                          err_msg=f"{numerics.value} {kinds}")
