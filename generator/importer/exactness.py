@@ -419,3 +419,6 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.PACK: folded_only,
     OpKind.GATHER: folded_only,
 }
+
+FOLDED_ONLY = frozenset(k for k, rule in _RULES.items() if rule is folded_only)
+"""Operators known only as constant arithmetic folded at import, never compiled."""

@@ -16,7 +16,7 @@ from functools import cache
 import numpy as np
 
 from generator.errors import ModelFormatError, UnsupportedOpsError
-from generator.importer.exactness import check_arity
+from generator.importer.exactness import FOLDED_ONLY, check_arity
 from generator.importer.flatbuf import Table, root
 from generator.importer.fold import fold_constants
 from generator.importer.graph_check import check_graph
@@ -337,7 +337,7 @@ def _check_supported(raws: list[_RawOp], tables: list[Table], names: Sequence[st
     parts, hints = [], []
     if ops:
         parts.append(f"{len(ops)} unsupported operator(s): " + _listing(ops))
-        supported = ", ".join(sorted(k.value for k in _kinds().values()))
+        supported = ", ".join(sorted(k.value for k in _kinds().values() if k not in FOLDED_ONLY))
         hints.append(f"mcuforge compiles {supported}; replace or remove the other layers")
         unknown = sorted({r.code for r in raws if not r.custom and r.code not in schema().operators})
         if unknown:
