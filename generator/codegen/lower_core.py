@@ -102,11 +102,6 @@ def _pad(lw: Lowering, i: int, op: Op) -> None:
                  params(**p), f"PAD {op.name}", i))
 
 
-@register(OpKind.RESHAPE)
-def _reshape(lw: Lowering, i: int, op: Op) -> None:
-    lw.alias(op.outputs[0], op.inputs[0])
-
-
 @register(OpKind.CONCATENATION)
 def _concat(lw: Lowering, i: int, op: Op) -> None:
     g = lw.graph

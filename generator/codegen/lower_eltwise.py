@@ -6,6 +6,7 @@ tensors and the channel slices of a partially executed chain.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -145,10 +146,17 @@ def _logistic(lw: Lowering, i: int, op: Op) -> None:
     qx = quant_of(x)
     lp = qe.logistic_params(qx.single_scale, qx.single_zero_point, quant_of(y).single_zero_point,
                             lw.numerics)
-    table = lw.const(f"op{i}_table", np.asarray(lp.table, dtype=np.int8))
+    emit_table(lw, i, op, lp.table)
+
+
+def emit_table(lw: Lowering, i: int, op: Op, table: Sequence[int]) -> None:
+    """An int8 -> int8 operator as one lookup per value in its 256-entry table (mcuf_logistic_s8,
+    a plain table kernel; index x + 128)."""
+    x = lw.graph.tensors[op.inputs[0]]
+    ref = lw.const(f"op{i}_table", np.asarray(table, dtype=np.int8))
     lw.emit(Call("mcuf_logistic_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
-                 "mcuf_logistic_params", (("n", x.size), ("table", table)),
-                 f"LOGISTIC {op.name}", i))
+                 "mcuf_logistic_params", (("n", x.size), ("table", ref)),
+                 f"{op.kind.value} {op.name}", i))
 
 
 def _check_prob_output(op: Op, y: object) -> None:

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from generator.codegen import qparams_unary as qu
 from generator.codegen.context import Lowering, quant_of, register
-from generator.codegen.schedule import Call
+from generator.codegen.lower_eltwise import emit_table
 from generator.ir import LeakyReluAttrs, Op, OpKind
 
 
@@ -31,8 +29,4 @@ def _table(lw: Lowering, i: int, op: Op) -> tuple[int, ...]:
 @register(OpKind.LEAKY_RELU)
 @register(OpKind.ABS)
 def _lut(lw: Lowering, i: int, op: Op) -> None:
-    x = lw.graph.tensors[op.inputs[0]]
-    table = lw.const(f"op{i}_table", np.asarray(_table(lw, i, op), dtype=np.int8))
-    lw.emit(Call("mcuf_logistic_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
-                 "mcuf_logistic_params", (("n", x.size), ("table", table)),
-                 f"{op.kind.value} {op.name}", i))
+    emit_table(lw, i, op, _table(lw, i, op))
