@@ -125,7 +125,7 @@ def plan_cmd(
         target = _plan_board(board)
         with console.status("planning"):
             compiled = compile_model(model, ImportOptions(calib, numerics=numerics),
-                                     partial=partial)
+                                     partial=partial, cost=_plan_cost(target))
             figures = plan_figures(compiled)
         json_path, png_path = out / f"{model.stem}.plan.json", out / f"{model.stem}.plan.png"
         doc = plan_json(compiled.graph, compiled.program, figures, compiled.layout,
@@ -171,6 +171,13 @@ def _plan_board(board: str | None) -> Any:
     from generator.boards import load_board
 
     return None if board is None else load_board(board)
+
+
+def _plan_cost(board: Any) -> Any:
+    """The planner's cost model for ``--board``'s core (Cortex-M4F-class without one)."""
+    from generator.plan.cost import for_core
+
+    return for_core(board is not None and board.mve)
 
 
 def _plan_latency(board: Any, graph: Any) -> None:

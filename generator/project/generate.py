@@ -30,6 +30,7 @@ from generator.dsp import frontend_files
 from generator.engine_files import runtime_files
 from generator.errors import FitError, InputError
 from generator.output import reserved, write_tree
+from generator.plan.cost import for_core
 from generator.plan.report import PlanFigures
 from generator.project.apps import AppPlan, AppRequest, plan_app
 from generator.project.fit import FitReport, check_fit, fit_report
@@ -96,7 +97,7 @@ def build_project(options: GenerateOptions) -> Project:
     request = _request(options)
     compiled = compile_model(options.model, ImportOptions(options.calibration,
                                                           numerics=options.numerics),
-                             prefix=ENGINE_PREFIX, partial=True)
+                             prefix=ENGINE_PREFIX, partial=True, cost=for_core(board.mve))
     _check_single_io(compiled, options.model)
     plan = plan_app(options.app, compiled.schedule.inputs[0], compiled.schedule.outputs[0],
                     board, request)
@@ -135,7 +136,7 @@ def _prune_to_fit(options: GenerateOptions, fit: FitReport, request: AppRequest)
     data = result.tflite
     return compile_graph(read_tflite(data, where=str(options.model)), data,
                          source=options.model.name, prefix=ENGINE_PREFIX, partial=True,
-                         numerics=options.numerics)
+                         numerics=options.numerics, cost=for_core(load_board(options.board).mve))
 
 
 def _request(options: GenerateOptions) -> AppRequest:

@@ -241,7 +241,9 @@ void mcuf_requantize_s8(int32_t n, const int8_t *in, int32_t in_zp, int32_t mult
  *          for a 1x1 conv with stride 1 and no padding, k_w * in_c bytes (one filter row) for an
  *          undilated conv over a dense input with k_w * in_c a multiple of 4, else kp bytes (one
  *          pixel's gathered input) (conv_fast.cols_bytes). NULL where the plan grants none:
- *          a 1x1 conv then reads its pixels directly; any other borrows as many first output
+ *          a conv whose columns and largest stage fit in 256 bytes keeps them on the stack (the
+ *          planner grants those no scratch); else a 1x1 conv reads its pixels directly; any
+ *          other borrows as many first output
  *          rows as hold its columns where the output is dense and a row is left after them
  *          (conv_fast.borrows_output), computing those rows last tap by tap, or else sums every
  *          output tap by tap.
