@@ -20,6 +20,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+DEFAULT_BUDGET = 0.02
+"""The most extra instructions a plan may cost over whole-tensor execution, estimated on the target
+core by its cost model, as a fraction of the whole model's (``--split-overhead`` in percent)."""
+
 TERMS: tuple[str, ...] = (
     "slice_px_conv",    # (slices - 1) x output pixels of a CONV_2D sliced by output channels
     "slice_px_dw",      # the same for DEPTHWISE_CONV_2D

@@ -42,7 +42,7 @@ from generator.ir import (
     PadAttrs,
 )
 from generator.plan.arena import Buffer, align_up, best_layout, lifetimes
-from generator.plan.cost import BASE_TERMS, DSP, TERMS, CostModel
+from generator.plan.cost import BASE_TERMS, DEFAULT_BUDGET, DSP, TERMS, CostModel
 from generator.plan.relations import Relation, of_relation
 
 MIXING = of_relation(Relation.MIXING)
@@ -737,9 +737,7 @@ def _refinements(g: Graph, p: Program) -> Iterator[Program]:
 
 # ---- search -----------------------------------------------------------------------------------------
 
-OVERHEAD_BUDGET = 0.02
-"""The most extra instructions a plan may cost over whole-tensor execution, estimated on the target
-core by its cost model (generator/plan/cost.py), as a fraction of the whole model's."""
+OVERHEAD_BUDGET = DEFAULT_BUDGET
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,8 @@ def build_project(options: GenerateOptions) -> Project:
     request = _request(options)
     compiled = compile_model(options.model, ImportOptions(options.calibration,
                                                           numerics=options.numerics),
-                             prefix=ENGINE_PREFIX, partial=True, cost=for_core(board.mve))
+                             prefix=ENGINE_PREFIX, partial=True, cost=for_core(board.mve),
+                             budget=options.split_overhead)
     _check_single_io(compiled, options.model)
     plan = plan_app(options.app, compiled.schedule.inputs[0], compiled.schedule.outputs[0],
                     board, request)
@@ -136,7 +137,8 @@ def _prune_to_fit(options: GenerateOptions, fit: FitReport, request: AppRequest)
     data = result.tflite
     return compile_graph(read_tflite(data, where=str(options.model)), data,
                          source=options.model.name, prefix=ENGINE_PREFIX, partial=True,
-                         numerics=options.numerics, cost=for_core(load_board(options.board).mve))
+                         numerics=options.numerics, cost=for_core(load_board(options.board).mve),
+                         budget=options.split_overhead)
 
 
 def _request(options: GenerateOptions) -> AppRequest:
