@@ -661,6 +661,12 @@ def plan_cost(p: Program, model: CostModel = DSP) -> float:
     return overhead_cost(p, model) + kernel_cost(p, model)
 
 
+def estimated_overhead(p: Program, model: CostModel = DSP) -> float:
+    """The estimated extra instructions of ``p`` over whole-tensor execution, a fraction of it."""
+    extra = plan_cost(p, model) - plan_cost(build_program(p.graph), model)
+    return extra / max(base_cost(p.graph, model), 1.0)
+
+
 def _borrowed_rows(p: Program, i: int, op: Op) -> int:
     """How many first output rows every call of CONV_2D op ``i`` borrows for its columns (and
     computes tap by tap); 0 where a call cannot borrow."""
@@ -750,8 +756,7 @@ class SearchResult:
     @property
     def overhead(self) -> float:
         """Estimated extra instructions over whole-tensor execution, as a fraction of it."""
-        extra = plan_cost(self.program, self.model) - plan_cost(self.unsplit, self.model)
-        return extra / max(base_cost(self.program.graph, self.model), 1.0)
+        return estimated_overhead(self.program, self.model)
 
 
 def search_splits(g: Graph, max_rounds: int = 200, budget: float = OVERHEAD_BUDGET,
