@@ -78,6 +78,8 @@ class OpKind(enum.Enum):
     RELU6 = "RELU6"
     LEAKY_RELU = "LEAKY_RELU"
     ABS = "ABS"
+    TANH = "TANH"
+    HARD_SWISH = "HARD_SWISH"
     # layout and data movement
     SQUEEZE = "SQUEEZE"
     EXPAND_DIMS = "EXPAND_DIMS"

@@ -133,3 +133,24 @@ def logistic(a: int, int_bits: int) -> int:
     abs_a = a if a > 0 else wrap32(-a)
     positive = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(wrap32(-abs_a), int_bits))
     return positive if a > 0 else sub(INT32_MAX, positive)
+
+
+def one_minus_x_over_one_plus_x_for_x_in_0_1(a: int) -> int:
+    """(1 - a) / (1 + a) for a in [0, 1), a and result Q0: Newton-Raphson division in Q2."""
+    half_denominator = rounding_half_sum(a, INT32_MAX)
+    one_q2 = 1 << 29
+    x = add(1515870810, srdhm(half_denominator, -1010580540))  # 48/17 - 32/17 * d
+    for _ in range(3):
+        one_minus_dx = sub(one_q2, srdhm(half_denominator, x))
+        x = add(x, rescale(srdhm(x, one_minus_dx), 4, 2))
+    return rescale(sub(x, one_q2), 2, 0)
+
+
+def tanh(a: int, int_bits: int) -> int:
+    """gemmlowp tanh(a), a in Q``int_bits``, result in Q0: -tanh(-|a|) = (1 - e) / (1 + e) with
+    e = exp(-2|a|), the doubling read as one more integer bit of the same raw value."""
+    if a == 0:
+        return 0
+    n = a if a < 0 else wrap32(-a)
+    t = one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(n, int_bits + 1))
+    return wrap32(-t) if a < 0 else t

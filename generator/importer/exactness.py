@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from generator.codegen import qparams_eltwise as qe
+from generator.codegen import qparams_unary as qu
 from generator.codegen.qparams import quantize_multiplier
 from generator.errors import InputError
 from generator.importer.problems import Problem, Unsupported, need
@@ -68,6 +69,8 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.RELU6: (1, 1, _NO_OPTIONAL),
     OpKind.LEAKY_RELU: (1, 1, _NO_OPTIONAL),
     OpKind.ABS: (1, 1, _NO_OPTIONAL),
+    OpKind.TANH: (1, 1, _NO_OPTIONAL),
+    OpKind.HARD_SWISH: (1, 1, _NO_OPTIONAL),
     # layout and data movement
     OpKind.SQUEEZE: (1, 1, _NO_OPTIONAL),
     OpKind.EXPAND_DIMS: (2, 2, _NO_OPTIONAL),
@@ -369,6 +372,36 @@ def _relu(g: Graph, op: Op) -> None:
         _fits(255, shift, "the rescaled input")
 
 
+TANH_SCALE = 1.0 / 128.0
+"""The output scale TFLite Micro's int8 TANH writes (zero point 0), whatever the output says."""
+
+
+def _tanh(g: Graph, op: Op) -> None:
+    """TANH: int8 in, int8 out quantised as TFLite Micro's kernel writes it (1/128, 0): TFLite Micro
+    ignores the output's quantisation, the interpreter rescales to it, so only there do they agree."""
+    x, y = _input(g, op, 0), _output(g, op)
+    _activation(x, "input")
+    _activation(y, "output")
+    assert y.quant is not None
+    scale, zp = y.quant.scale[0], y.quant.zero_point[0]
+    if not (float(np.float32(scale)) == TANH_SCALE and zp == 0):
+        raise Unsupported(
+            f"output '{y.name}' has scale {_fmt(scale)} and zero point {zp}; TFLite Micro's int8 "
+            "TANH writes scale 1/128 and zero point 0 whatever the output's quantisation says (the "
+            "interpreter rescales), so the two agree only there",
+            "quantize TANH's output as TFLiteConverter does (scale 1/128, zero point 0)")
+
+
+def _hard_swish(g: Graph, op: Op) -> None:
+    """HARD_SWISH: int8 in and out; TFLite Micro's Prepare refuses an output scale that would make
+    its output multiplier a left shift (output scale below input scale / 128)."""
+    x, y = _input(g, op, 0), _output(g, op)
+    _activation(x, "input")
+    _activation(y, "output")
+    assert x.quant is not None and y.quant is not None
+    _constants_exist(lambda: qu.hard_swish_params(x.quant.scale[0], y.quant.scale[0]))
+
+
 def _fits(bound: int, shift: int, what: str) -> None:
     """``bound``, shifted left by a positive ``shift`` as TFLite's fixed-point rescale does, fits in
     int32 (beyond it TFLite's integer arithmetic overflows, with undefined results)."""
@@ -411,6 +444,8 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.RELU6: _relu,
     OpKind.LEAKY_RELU: _relu,
     OpKind.ABS: _relu,
+    OpKind.TANH: _tanh,
+    OpKind.HARD_SWISH: _hard_swish,
     # layout and data movement
     OpKind.SQUEEZE: _moves_values,
     OpKind.EXPAND_DIMS: _moves_values,

@@ -472,6 +472,8 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.RELU6: _same_shape,
     OpKind.LEAKY_RELU: _same_shape,
     OpKind.ABS: _same_shape,
+    OpKind.TANH: _same_shape,
+    OpKind.HARD_SWISH: _same_shape,
     OpKind.QUANTIZE: _quantize,
     OpKind.DEQUANTIZE: _dequantize,
     OpKind.MEAN: _mean,

@@ -568,6 +568,8 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.RELU6: _none,
     OpKind.LEAKY_RELU: _leaky_relu,
     OpKind.ABS: _none,
+    OpKind.TANH: _none,
+    OpKind.HARD_SWISH: _none,
     # layout and data movement
     OpKind.SQUEEZE: _squeeze,
     OpKind.EXPAND_DIMS: _expand_dims,

@@ -50,6 +50,8 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.RELU6: Relation.WISE,
     OpKind.LEAKY_RELU: Relation.WISE,
     OpKind.ABS: Relation.WISE,
+    OpKind.TANH: Relation.WISE,
+    OpKind.HARD_SWISH: Relation.WISE,
     # layout and data movement
     OpKind.SQUEEZE: Relation.LAYOUT,
     OpKind.EXPAND_DIMS: Relation.LAYOUT,
