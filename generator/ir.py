@@ -80,6 +80,7 @@ class OpKind(enum.Enum):
     ABS = "ABS"
     TANH = "TANH"
     HARD_SWISH = "HARD_SWISH"
+    SUB = "SUB"
     # layout and data movement
     SQUEEZE = "SQUEEZE"
     EXPAND_DIMS = "EXPAND_DIMS"
@@ -185,7 +186,7 @@ class Pool2DAttrs:
 
 @dataclass(frozen=True)
 class ElementwiseAttrs:
-    """ADD and MUL."""
+    """ADD, SUB and MUL."""
 
     activation: Activation = Activation.NONE
 

@@ -5,6 +5,8 @@ and quantisations."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import Phase, given, settings
@@ -108,3 +110,74 @@ def test_hard_swish_left_shift_refused() -> None:
     """TFLite Micro's Prepare fails where the output multiplier would shift left."""
     with pytest.raises(ModelFormatError, match=r"HARD_SWISH.*shift left"):
         read_tflite(_hard_swish(1.0, 0, 0.005, 0, (4,)), where="m")
+
+
+# ---- SUB ------------------------------------------------------------------------------------------
+
+_ACT = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
+
+
+def _sub_options(act: str) -> object:
+    from ai_edge_litert import schema_py_generated as S
+
+    opts = S.SubOptionsT()
+    opts.fusedActivationFunction = _ACT[act]
+    return opts
+
+
+def _all_pairs() -> tuple[np.ndarray, np.ndarray]:
+    a = np.repeat(ALL_I8, 256).reshape(256, 256)
+    return a, np.ascontiguousarray(a.T)
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+@BUILDS
+@given(q=st.tuples(scales, zps, scales, zps, scales, zps), act=st.sampled_from(sorted(_ACT)))
+def test_sub_every_pair(q: tuple[float, int, float, int, float, int], act: str,
+                        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every pair of int8 operands, random quantisations and each fused activation."""
+    s1, z1, s2, z2, so, zo = q
+    ts = [T((256, 256), scale=s, zp=z) for s, z in ((s1, z1), (s2, z2), (so, zo))]
+    model = single_op("SUB", ts[:2], ts[2:], _sub_options(act))
+    engine_matches(model, [list(_all_pairs())], tmp_path_factory.mktemp("sub"), what=f"SUB {q}")
+
+
+BROADCASTS = [((1, 3, 4, 5), (1, 3, 4, 5)), ((1, 3, 4, 5), (5,)), ((1,), (1, 3, 4, 5)),
+              ((1, 3, 4, 1), (1, 3, 4, 5)), ((2, 7), (1, 7)), ((1, 1, 5), (1, 6, 5))]
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+@pytest.mark.parametrize("shapes", BROADCASTS, ids=str)
+def test_sub_broadcast(shapes: tuple[tuple[int, ...], tuple[int, ...]], tmp_path: Path) -> None:
+    """Same-shape, per-channel, scalar and per-pixel operands, either side, as ADD's."""
+    a, b = shapes
+    out = tuple(np.broadcast_shapes(a, b))
+    rng = np.random.default_rng(len(a) * 7 + len(b))
+    q = [(float(np.float32(10 ** rng.uniform(-2, 0))), int(rng.integers(-128, 128)))
+         for _ in range(3)]
+    model = single_op("SUB", [T(a, scale=q[0][0], zp=q[0][1]), T(b, scale=q[1][0], zp=q[1][1])],
+                      [T(out, scale=q[2][0], zp=q[2][1])], _sub_options("NONE"))
+    runs = [[rng.integers(-128, 128, size=a, dtype=np.int8),
+             rng.integers(-128, 128, size=b, dtype=np.int8)] for _ in range(3)]
+    engine_matches(model, runs, tmp_path, what=f"SUB {shapes}")
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+def test_keras_subtract_compiles_bit_exact(tmp_path: Path) -> None:
+    """keras Subtract through the real converter (a constant second operand folded in)."""
+    import tensorflow as tf
+
+    from tests.test_kernels_eltwise import convert
+
+    k = tf.keras.layers
+    m = convert(lambda x: k.Subtract()([k.Conv2D(4, 1)(x), k.Conv2D(4, 3, padding="same")(x)]),
+                (6, 6, 3))
+    assert any(o.kind.value == "SUB" for o in m.graph.ops)
+    engine_matches(m.tflite, [[x] for x in m.int8_inputs(np.random.default_rng(9))][:6], tmp_path,
+                   what="keras Subtract")

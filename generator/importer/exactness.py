@@ -71,6 +71,7 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.ABS: (1, 1, _NO_OPTIONAL),
     OpKind.TANH: (1, 1, _NO_OPTIONAL),
     OpKind.HARD_SWISH: (1, 1, _NO_OPTIONAL),
+    OpKind.SUB: (2, 2, _NO_OPTIONAL),
     # layout and data movement
     OpKind.SQUEEZE: (1, 1, _NO_OPTIONAL),
     OpKind.EXPAND_DIMS: (2, 2, _NO_OPTIONAL),
@@ -93,7 +94,7 @@ def check_arity(kind: OpKind, inputs: Sequence[int], outputs: Sequence[int]) -> 
     need(outputs[0] >= 0, "its output is absent (-1)")
 
 
-_CONSTANT_DATA_KINDS = frozenset({OpKind.ADD, OpKind.MUL, OpKind.CONCATENATION})
+_CONSTANT_DATA_KINDS = frozenset({OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.CONCATENATION})
 """Operators whose kernels read a constant data operand from flash; the others read input 0 from the
 arena, where a constant never is."""
 
@@ -288,7 +289,7 @@ def _eltwise(g: Graph, op: Op) -> None:
         assert q1 is not None and q2 is not None and qy is not None
         shift = qe.mul_params(q1.scale[0], 0, q2.scale[0], 0, qy.scale[0], 0).out_shift
         _fits(255 * 255, shift, "the product of the inputs")
-    if op.kind is OpKind.ADD and isinstance(a, ElementwiseAttrs):
+    if op.kind in (OpKind.ADD, OpKind.SUB) and isinstance(a, ElementwiseAttrs):
         q1, q2, qy = (t.quant for t in (x1, x2, y))
         assert q1 is not None and q2 is not None and qy is not None
         _constants_exist(lambda: qe.add_params(q1.scale[0], q1.zero_point[0], q2.scale[0],
@@ -446,6 +447,7 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.ABS: _relu,
     OpKind.TANH: _tanh,
     OpKind.HARD_SWISH: _hard_swish,
+    OpKind.SUB: _eltwise,
     # layout and data movement
     OpKind.SQUEEZE: _moves_values,
     OpKind.EXPAND_DIMS: _moves_values,

@@ -297,7 +297,7 @@ def _eltwise(g: Graph, op: Op) -> None:
 
 
 def _kernel_operand(t: Tensor, y: Tensor) -> bool:
-    """``t`` is an operand form the ADD/MUL kernels address against the output ``y``: the whole map,
+    """``t`` is an operand form the ADD/SUB/MUL kernels address against the output ``y``: the whole map,
     one value per pixel (same rank, last dimension 1), one value per channel, or one value."""
     if t.size == 1:
         return True
@@ -474,6 +474,7 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.ABS: _same_shape,
     OpKind.TANH: _same_shape,
     OpKind.HARD_SWISH: _same_shape,
+    OpKind.SUB: _eltwise,
     OpKind.QUANTIZE: _quantize,
     OpKind.DEQUANTIZE: _dequantize,
     OpKind.MEAN: _mean,

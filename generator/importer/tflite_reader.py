@@ -73,6 +73,7 @@ OPTIONS_NAMES: dict[OpKind, str] = {
     OpKind.MEAN: "ReducerOptions",
     # elementwise and reductions family
     OpKind.LEAKY_RELU: "LeakyReluOptions",
+    OpKind.SUB: "SubOptions",
     # layout and data movement
     OpKind.SQUEEZE: "SqueezeOptions",
     OpKind.STRIDED_SLICE: "StridedSliceOptions",
@@ -570,6 +571,7 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.ABS: _none,
     OpKind.TANH: _none,
     OpKind.HARD_SWISH: _none,
+    OpKind.SUB: _eltwise,
     # layout and data movement
     OpKind.SQUEEZE: _squeeze,
     OpKind.EXPAND_DIMS: _expand_dims,

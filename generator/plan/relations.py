@@ -52,6 +52,7 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.ABS: Relation.WISE,
     OpKind.TANH: Relation.WISE,
     OpKind.HARD_SWISH: Relation.WISE,
+    OpKind.SUB: Relation.WISE,
     # layout and data movement
     OpKind.SQUEEZE: Relation.LAYOUT,
     OpKind.EXPAND_DIMS: Relation.LAYOUT,
