@@ -81,6 +81,9 @@ class OpKind(enum.Enum):
     TANH = "TANH"
     HARD_SWISH = "HARD_SWISH"
     SUB = "SUB"
+    MAXIMUM = "MAXIMUM"
+    MINIMUM = "MINIMUM"
+    PRELU = "PRELU"
     # layout and data movement
     SQUEEZE = "SQUEEZE"
     EXPAND_DIMS = "EXPAND_DIMS"

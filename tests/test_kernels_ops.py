@@ -181,3 +181,75 @@ def test_keras_subtract_compiles_bit_exact(tmp_path: Path) -> None:
     assert any(o.kind.value == "SUB" for o in m.graph.ops)
     engine_matches(m.tflite, [[x] for x in m.int8_inputs(np.random.default_rng(9))][:6], tmp_path,
                    what="keras Subtract")
+
+
+# ---- MAXIMUM, MINIMUM -----------------------------------------------------------------------------
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+@pytest.mark.parametrize("op", ["MAXIMUM", "MINIMUM"])
+@pytest.mark.parametrize("shapes", [((256, 256), (256, 256)), *BROADCASTS[1:]], ids=str)
+def test_maxmin(op: str, shapes: tuple[tuple[int, ...], tuple[int, ...]], tmp_path: Path) -> None:
+    """Equal quantisations (what TFLite's raw comparison needs); every pair, then broadcasts."""
+    a, b = shapes
+    out = tuple(np.broadcast_shapes(a, b))
+    rng = np.random.default_rng(len(a) + 3 * len(b))
+    s, z = float(np.float32(10 ** rng.uniform(-2, 0))), int(rng.integers(-128, 128))
+    model = single_op(op, [T(a, scale=s, zp=z), T(b, scale=s, zp=z)], [T(out, scale=s, zp=z)])
+    runs = [list(_all_pairs())] if a == (256, 256) else [
+        [rng.integers(-128, 128, size=a, dtype=np.int8),
+         rng.integers(-128, 128, size=b, dtype=np.int8)] for _ in range(3)]
+    engine_matches(model, runs, tmp_path, numerics=(Numerics.TFLM,) if a != (256, 256) else
+                   tuple(Numerics), what=f"{op} {shapes}")
+
+
+def test_maxmin_differing_quantisation_refused() -> None:
+    model = single_op("MAXIMUM", [T((4,), scale=0.1, zp=0), T((4,), scale=0.2, zp=0)],
+                      [T((4,), scale=0.1, zp=0)])
+    with pytest.raises(UnsupportedOpsError, match=r"second input 't1'.*compares raw values"):
+        read_tflite(model, where="m")
+
+
+# ---- PRELU ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+@BUILDS
+@given(hw=st.tuples(st.integers(1, 5), st.integers(1, 5)), c=st.integers(1, 9),
+       q=st.tuples(scales, zps, scales, zps, scales, zps), form=st.sampled_from(["c", "11c", "hwc", "1"]))
+def test_prelu(hw: tuple[int, int], c: int, q: tuple[float, int, float, int, float, int],
+               form: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Random quantisations of input, alpha (per-channel values, one scale) and output; alpha
+    per channel, per pixel and channel, or one value; constant alpha as keras PReLU writes it."""
+    si, zi, sa, za, so, zo = q
+    shape = (1, *hw, c)
+    ashape = {"c": (c,), "11c": (1, 1, c), "hwc": (*hw, c), "1": (1,)}[form]
+    rng = np.random.default_rng(c)
+    alpha = rng.integers(-128, 128, size=ashape, dtype=np.int8)
+    model = single_op("PRELU", [T(shape, scale=si, zp=zi), T(ashape, scale=sa, zp=za, data=alpha)],
+                      [T(shape, scale=so, zp=zo)], version=1)
+    runs = [[rng.integers(-128, 128, size=shape, dtype=np.int8)] for _ in range(3)]
+    runs.append([np.repeat(ALL_I8, -(-shape[1] * shape[2] * c // 256))[:np.prod(shape)]
+                 .reshape(shape)])
+    engine_matches(model, runs, tmp_path_factory.mktemp("prelu"), what=f"PRELU {q} {form}")
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+def test_keras_prelu_compiles_bit_exact(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    from tests.test_kernels_eltwise import convert
+
+    k = tf.keras.layers
+    m = convert(lambda x: k.PReLU(shared_axes=[1, 2],
+                                  alpha_initializer=tf.keras.initializers.RandomUniform(-1, 1))(
+        k.Conv2D(6, 3)(x)), (7, 7, 3))
+    assert any(o.kind.value == "PRELU" for o in m.graph.ops), [o.kind for o in m.graph.ops]
+    engine_matches(m.tflite, [[x] for x in m.int8_inputs(np.random.default_rng(4))][:6], tmp_path,
+                   what="keras PReLU")

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from generator.codegen import qparams_eltwise as qe
+from generator.codegen import qparams_ops as qo
 from generator.codegen import qparams_unary as qu
 from generator.codegen.qparams import quantize_multiplier
 from generator.errors import InputError
@@ -72,6 +73,9 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.TANH: (1, 1, _NO_OPTIONAL),
     OpKind.HARD_SWISH: (1, 1, _NO_OPTIONAL),
     OpKind.SUB: (2, 2, _NO_OPTIONAL),
+    OpKind.MAXIMUM: (2, 2, _NO_OPTIONAL),
+    OpKind.MINIMUM: (2, 2, _NO_OPTIONAL),
+    OpKind.PRELU: (2, 2, _NO_OPTIONAL),
     # layout and data movement
     OpKind.SQUEEZE: (1, 1, _NO_OPTIONAL),
     OpKind.EXPAND_DIMS: (2, 2, _NO_OPTIONAL),
@@ -94,7 +98,8 @@ def check_arity(kind: OpKind, inputs: Sequence[int], outputs: Sequence[int]) -> 
     need(outputs[0] >= 0, "its output is absent (-1)")
 
 
-_CONSTANT_DATA_KINDS = frozenset({OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.CONCATENATION})
+_CONSTANT_DATA_KINDS = frozenset({OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.CONCATENATION,
+                                  OpKind.MAXIMUM, OpKind.MINIMUM})
 """Operators whose kernels read a constant data operand from flash; the others read input 0 from the
 arena, where a constant never is."""
 
@@ -403,6 +408,40 @@ def _hard_swish(g: Graph, op: Op) -> None:
     _constants_exist(lambda: qu.hard_swish_params(x.quant.scale[0], y.quant.scale[0]))
 
 
+def _maxmin(g: Graph, op: Op) -> None:
+    """MAXIMUM, MINIMUM: TFLite compares the raw int8 values, which is the maximum (minimum) of the
+    real values only when both inputs and the output are quantised alike (the converter makes
+    them so); anything else is refused."""
+    x1, x2, y = _input(g, op, 0), _input(g, op, 1), _output(g, op)
+    _activation(x1, "first input")
+    _activation(x2, "second input")
+    _activation(y, "output")
+    for what, x in (("first input", x1), ("second input", x2)):
+        qx, qy = x.quant, y.quant
+        assert qx is not None and qy is not None
+        if qx.scale != qy.scale or qx.zero_point != qy.zero_point:
+            raise Unsupported(
+                f"{what} '{x.name}' (scale {_fmt(qx.scale[0])}, zero point {qx.zero_point[0]}) and "
+                f"output '{y.name}' (scale {_fmt(qy.scale[0])}, zero point {qy.zero_point[0]}) are "
+                f"quantised differently; TFLite's int8 {op.kind.value} compares raw values, the "
+                "real result only with equal quantisations",
+                "quantize both inputs and the output alike (TFLiteConverter does)")
+
+
+def _prelu(g: Graph, op: Op) -> None:
+    """PRELU: int8 input, alpha and output, each quantised per tensor; the two rescales (input, and
+    input times alpha) stay inside int32."""
+    x, alpha, y = _input(g, op, 0), _input(g, op, 1), _output(g, op)
+    _activation(x, "input")
+    _activation(alpha, "alpha")
+    _activation(y, "output")
+    assert x.quant is not None and alpha.quant is not None and y.quant is not None
+    p = qo.prelu_params(x.quant.scale[0], x.quant.zero_point[0], alpha.quant.scale[0],
+                        alpha.quant.zero_point[0], y.quant.scale[0], y.quant.zero_point[0])
+    _fits(255, p.shift1, "the input")
+    _fits(255 * 255, p.shift2, "the input times alpha")
+
+
 def _fits(bound: int, shift: int, what: str) -> None:
     """``bound``, shifted left by a positive ``shift`` as TFLite's fixed-point rescale does, fits in
     int32 (beyond it TFLite's integer arithmetic overflows, with undefined results)."""
@@ -448,6 +487,9 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.TANH: _tanh,
     OpKind.HARD_SWISH: _hard_swish,
     OpKind.SUB: _eltwise,
+    OpKind.MAXIMUM: _maxmin,
+    OpKind.MINIMUM: _maxmin,
+    OpKind.PRELU: _prelu,
     # layout and data movement
     OpKind.SQUEEZE: _moves_values,
     OpKind.EXPAND_DIMS: _moves_values,

@@ -309,6 +309,15 @@ def _kernel_operand(t: Tensor, y: Tensor) -> bool:
     return all(d == 1 for d in aligned[:-1]) and aligned[-1] == y.shape[-1]
 
 
+def _prelu(g: Graph, op: Op) -> None:
+    """PRELU: alpha broadcast against the input, the output the input's shape."""
+    _eltwise(g, op)
+    x, y = _t(g, op, 0, "input"), _out(g, op)
+    if x.shape != y.shape:
+        raise Unsupported(f"input '{x.name}' {x.shape} is broadcast to {y.shape} by alpha",
+                          "give alpha at most the input's shape (keras PReLU does)")
+
+
 def _concat(g: Graph, op: Op) -> None:
     a = op.attrs
     assert isinstance(a, ConcatAttrs)
@@ -475,6 +484,9 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.TANH: _same_shape,
     OpKind.HARD_SWISH: _same_shape,
     OpKind.SUB: _eltwise,
+    OpKind.MAXIMUM: _eltwise,
+    OpKind.MINIMUM: _eltwise,
+    OpKind.PRELU: _prelu,
     OpKind.QUANTIZE: _quantize,
     OpKind.DEQUANTIZE: _dequantize,
     OpKind.MEAN: _mean,

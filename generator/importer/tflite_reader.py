@@ -572,6 +572,9 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.TANH: _none,
     OpKind.HARD_SWISH: _none,
     OpKind.SUB: _eltwise,
+    OpKind.MAXIMUM: _none,
+    OpKind.MINIMUM: _none,
+    OpKind.PRELU: _none,
     # layout and data movement
     OpKind.SQUEEZE: _squeeze,
     OpKind.EXPAND_DIMS: _expand_dims,

@@ -53,6 +53,9 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.TANH: Relation.WISE,
     OpKind.HARD_SWISH: Relation.WISE,
     OpKind.SUB: Relation.WISE,
+    OpKind.MAXIMUM: Relation.WISE,
+    OpKind.MINIMUM: Relation.WISE,
+    OpKind.PRELU: Relation.WISE,
     # layout and data movement
     OpKind.SQUEEZE: Relation.LAYOUT,
     OpKind.EXPAND_DIMS: Relation.LAYOUT,

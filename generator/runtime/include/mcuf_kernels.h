@@ -172,6 +172,28 @@ typedef struct {
 
 void mcuf_mul_s8(const mcuf_mul_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 
+/* MAXIMUM (is_max 1) and MINIMUM (0): the larger or smaller int8 value, as TFLite compares them
+ * (raw values: the import requires both inputs and the output quantised alike). */
+typedef struct {
+    int32_t n, c;
+    int32_t in1_ps, in1_chs, in2_ps, in2_chs, out_cs;
+    int32_t is_max;
+} mcuf_maxmin_params;
+
+void mcuf_maxmin_s8(const mcuf_maxmin_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+/* PRELU, TFLite's reference_ops::BroadcastPrelu4DSlow: v = in + in_offset;
+ * out = clamp(mul_by_qm(v, mult1, shift1) if v >= 0 else
+ *             mul_by_qm(v * (alpha + alpha_offset), mult2, shift2), plus out_offset). */
+typedef struct {
+    int32_t n, c;
+    int32_t in_ps, in_chs, alpha_ps, alpha_chs, out_cs;
+    int32_t in_offset, alpha_offset, out_offset;
+    int32_t mult1, shift1, mult2, shift2;
+} mcuf_prelu_params;
+
+void mcuf_prelu_s8(const mcuf_prelu_params *p, const int8_t *in, const int8_t *alpha, int8_t *out);
+
 /* ---- data movement ----------------------------------------------------------------------------- */
 typedef struct {
     int32_t in_h, in_w, in_c, in_cs;
