@@ -84,6 +84,11 @@ class OpKind(enum.Enum):
     MAXIMUM = "MAXIMUM"
     MINIMUM = "MINIMUM"
     PRELU = "PRELU"
+    SUM = "SUM"
+    REDUCE_MAX = "REDUCE_MAX"
+    REDUCE_MIN = "REDUCE_MIN"
+    ARG_MAX = "ARG_MAX"
+    ARG_MIN = "ARG_MIN"
     # layout and data movement
     SQUEEZE = "SQUEEZE"
     EXPAND_DIMS = "EXPAND_DIMS"
@@ -207,8 +212,18 @@ class SoftmaxAttrs:
 
 @dataclass(frozen=True)
 class MeanAttrs:
+    """MEAN, SUM, REDUCE_MAX, REDUCE_MIN: the reduced axes (non-negative, sorted, distinct)."""
+
     axes: tuple[int, ...]
     keep_dims: bool
+
+
+@dataclass(frozen=True)
+class ArgAttrs:
+    """ARG_MAX, ARG_MIN: the one reduced axis (non-negative); the index type is the output's
+    (TFLite's kernels read the output tensor's type, not ArgMaxOptions.output_type)."""
+
+    axis: int
 
 
 @dataclass(frozen=True)
@@ -288,6 +303,7 @@ OpAttrs = (
     | ReshapeAttrs
     | PadAttrs
     | LeakyReluAttrs
+    | ArgAttrs
     | SqueezeAttrs
     | ExpandDimsAttrs
     | StridedSliceAttrs

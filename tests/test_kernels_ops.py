@@ -253,3 +253,131 @@ def test_keras_prelu_compiles_bit_exact(tmp_path: Path) -> None:
     assert any(o.kind.value == "PRELU" for o in m.graph.ops), [o.kind for o in m.graph.ops]
     engine_matches(m.tflite, [[x] for x in m.int8_inputs(np.random.default_rng(4))][:6], tmp_path,
                    what="keras PReLU")
+
+
+# ---- reductions -----------------------------------------------------------------------------------
+
+
+@st.composite
+def reductions(draw: st.DrawFn) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
+    shape = draw(st.lists(st.integers(1, 6), min_size=1, max_size=5).map(tuple))
+    axes = draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1, max_size=3))
+    return shape, tuple(axes), draw(st.booleans())
+
+
+def _reduce_model(op: str, shape: tuple[int, ...], axes: tuple[int, ...], keep: bool,
+                  qi: tuple[float, int], qo: tuple[float, int]) -> bytes:
+    from ai_edge_litert import schema_py_generated as S
+
+    resolved = {a % len(shape) for a in axes}
+    out = tuple(1 if i in resolved else d for i, d in enumerate(shape)) if keep else \
+        tuple(d for i, d in enumerate(shape) if i not in resolved)
+    opts = S.ReducerOptionsT()
+    opts.keepDims = keep
+    return single_op(op, [T(shape, scale=qi[0], zp=qi[1]),
+                          T((len(axes),), "int32", data=np.array(axes, dtype=np.int32))],
+                     [T(out, scale=qo[0], zp=qo[1])], opts, version=1)
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+@pytest.mark.parametrize("op", ["MEAN", "SUM"])
+@settings(max_examples=6, deadline=None, phases=[Phase.explicit, Phase.generate])
+@given(r=reductions(), qi=st.tuples(scales, zps), qo=st.tuples(scales, zps))
+def test_mean_sum_any_axes(op: str, r: tuple[tuple[int, ...], tuple[int, ...], bool],
+                           qi: tuple[float, int], qo: tuple[float, int],
+                           tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Random shapes (rank 1 to 5), axes (negative, repeated) and quantisations."""
+    shape, axes, keep = r
+    if op == "SUM":  # keep the sum's rescale inside int32, as the import requires
+        qo = (max(qo[0], qi[0] * float(np.prod(shape)) / 64), qo[1])
+    model = _reduce_model(op, shape, axes, keep, qi, qo)
+    # the interpreter's reference int8 SUM reads its input as uint8 (a TFLite bug): SUM is held
+    # to TFLite Micro alone, and --numerics tflite-ref refuses it (test_sum_tflite_ref_refused)
+    modes = (Numerics.TFLM,) if op == "SUM" else tuple(Numerics)
+    engine_matches(model, _rand(shape, 3), tmp_path_factory.mktemp(op), numerics=modes,
+                   what=f"{op} {r}")
+
+
+def test_sum_tflite_ref_refused() -> None:
+    from generator.compiler import compile_graph
+
+    model = _reduce_model("SUM", (1, 4, 3), (1,), False, (0.1, 0), (0.5, 0))
+    with pytest.raises(UnsupportedOpsError, match=r"reads its input as uint8"):
+        compile_graph(read_tflite(model, where="m"), model, partial=False,
+                      numerics=Numerics.TFLITE_REF)
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+@pytest.mark.parametrize("op", ["REDUCE_MAX", "REDUCE_MIN"])
+@settings(max_examples=6, deadline=None, phases=[Phase.explicit, Phase.generate])
+@given(r=reductions(), q=st.tuples(scales, zps))
+def test_reduce_max_min_any_axes(op: str, r: tuple[tuple[int, ...], tuple[int, ...], bool],
+                                 q: tuple[float, int],
+                                 tmp_path_factory: pytest.TempPathFactory) -> None:
+    shape, axes, keep = r
+    model = _reduce_model(op, shape, axes, keep, q, q)
+    engine_matches(model, _rand(shape, 4), tmp_path_factory.mktemp(op), what=f"{op} {r}")
+
+
+def test_reduce_max_rescale_refused() -> None:
+    model = _reduce_model("REDUCE_MAX", (1, 4, 3), (1,), False, (0.1, 0), (0.2, 0))
+    with pytest.raises(ModelFormatError, match=r"REDUCE_MAX needs them equal"):
+        read_tflite(model, where="m")
+
+
+def _arg_model(op: str, shape: tuple[int, ...], axis: int, q: tuple[float, int],
+               out_type: str = "int32") -> bytes:
+    from ai_edge_litert import schema_py_generated as S
+
+    opts = S.ArgMaxOptionsT() if op == "ARG_MAX" else S.ArgMinOptionsT()
+    opts.outputType = {"int32": S.TensorType.INT32, "int64": S.TensorType.INT64}[out_type]
+    out = tuple(d for i, d in enumerate(shape) if i != axis % len(shape))
+    return single_op(op, [T(shape, scale=q[0], zp=q[1]),
+                          T((1,), "int32", data=np.array([axis], dtype=np.int32))],
+                     [T(out, out_type)], opts, version=1)
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+@pytest.mark.parametrize("op", ["ARG_MAX", "ARG_MIN"])
+@settings(max_examples=6, deadline=None, phases=[Phase.explicit, Phase.generate])
+@given(shape=st.lists(st.integers(1, 7), min_size=1, max_size=4).map(tuple), data=st.data(),
+       q=st.tuples(scales, zps))
+def test_arg_max_min(op: str, shape: tuple[int, ...], data: st.DataObject, q: tuple[float, int],
+                     tmp_path_factory: pytest.TempPathFactory) -> None:
+    """int32 indices along any axis; ties (few distinct values) resolve to the first index."""
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    model = _arg_model(op, shape, axis, q)
+    rng = np.random.default_rng(5)
+    runs = [*_rand(shape, 5), [rng.integers(-2, 2, size=shape, dtype=np.int8)]]
+    engine_matches(model, runs, tmp_path_factory.mktemp(op), what=f"{op} {shape} {axis}")
+
+
+def test_arg_max_int64_refused() -> None:
+    with pytest.raises(UnsupportedOpsError, match=r"output 't2' is int64.*int32"):
+        read_tflite(_arg_model("ARG_MAX", (1, 5), 1, (0.1, 0), "int64"), where="m")
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_keras_global_pooling_1d_compiles_bit_exact(pool: str, tmp_path: Path) -> None:
+    """Conv1D then GlobalMaxPooling1D (REDUCE_MAX over time) or GlobalAveragePooling1D (MEAN over
+    axis 1 of a rank-3 tensor), through the converter, with partial execution."""
+    import tensorflow as tf
+
+    from tests.test_kernels_eltwise import convert
+
+    k = tf.keras.layers
+    layer = k.GlobalMaxPooling1D() if pool == "max" else k.GlobalAveragePooling1D()
+    m = convert(lambda x: k.Dense(3)(layer(k.Conv1D(8, 3, activation="relu")(x))), (20, 4))
+    kind = "REDUCE_MAX" if pool == "max" else "MEAN"
+    assert any(o.kind.value == kind for o in m.graph.ops), [o.kind for o in m.graph.ops]
+    engine_matches(m.tflite, [[x] for x in m.int8_inputs(np.random.default_rng(6))][:6], tmp_path,
+                   partial=True, what=f"keras global {pool} pooling 1D")

@@ -120,7 +120,14 @@ def mean_params(g: Graph, op: Op, c: int, in_cs: int, out_cs: int) -> dict[str, 
 
 @register(OpKind.MEAN)
 def _mean(lw: Lowering, i: int, op: Op) -> None:
-    c = lw.graph.tensors[op.inputs[0]].shape[-1]
+    from generator.codegen.lower_ops import lower_reduce
+
+    x = lw.graph.tensors[op.inputs[0]]
+    assert isinstance(op.attrs, MeanAttrs)
+    if len(x.shape) != 4 or op.attrs.axes != (1, 2):
+        lower_reduce(lw, i, op)  # any other axes: the reduction kernel
+        return
+    c = x.shape[-1]
     lw.emit(Call("mcuf_mean_hw_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
                  "mcuf_mean_params", params(**mean_params(lw.graph, op, c, c, c)),
                  f"MEAN {op.name}", i))

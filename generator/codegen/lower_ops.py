@@ -1,5 +1,7 @@
 """Lowering of the binary operators and reductions of the elementwise and reductions family:
-MAXIMUM, MINIMUM and PRELU (ADD's operand addressing, so ADD's broadcast forms), ..."""
+MAXIMUM, MINIMUM and PRELU (ADD's operand addressing, so ADD's broadcast forms); MEAN (other than
+over height and width, :mod:`generator.codegen.lower_eltwise`), SUM, REDUCE_MAX, REDUCE_MIN,
+ARG_MAX and ARG_MIN over any axes, one kernel (``mcuf_reduce.c``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from generator.codegen import qparams_ops as qo
 from generator.codegen.context import Lowering, params, quant_of, register
 from generator.codegen.lower_eltwise import _operand, _pixels_channels
 from generator.codegen.schedule import Call
-from generator.ir import Op, OpKind
+from generator.errors import UnsupportedOpsError
+from generator.ir import ArgAttrs, MeanAttrs, Op, OpKind
+from generator.numerics import Numerics
 
 
 @register(OpKind.MAXIMUM)
@@ -35,3 +39,58 @@ def _prelu(lw: Lowering, i: int, op: Op) -> None:
                out_cs=c, **asdict(pp))
     lw.emit(Call("mcuf_prelu_s8", (x.ref, alpha.ref, lw.buf(op.outputs[0])), "mcuf_prelu_params",
                  p, f"PRELU {op.name}", i))
+
+
+_MODES = {OpKind.MEAN: 0, OpKind.SUM: 0, OpKind.REDUCE_MAX: 1, OpKind.REDUCE_MIN: 2,
+          OpKind.ARG_MAX: 3, OpKind.ARG_MIN: 4}
+"""The kernel's mode of each reduction (MCUF_REDUCE_SUM, ..._MAX, ..._MIN, MCUF_ARG_MAX, ..._MIN)."""
+
+
+def _geometry_params(lw: Lowering, op: Op, axes: tuple[int, ...]) -> list[tuple[str, int]]:
+    x = lw.graph.tensors[op.inputs[0]]
+    geo = qo.reduce_geometry(x.shape, axes)
+    if geo is None:
+        raise UnsupportedOpsError(f"{op.kind.value} '{op.name}' reduces axes {axes} of {x.shape}",
+                                  "reduce fewer alternating groups of axes")
+    out: list[tuple[str, int]] = [("mode", _MODES[op.kind])]
+    for name in ("kd", "ks", "rd", "rs"):
+        out += [(f"{name}[{j}]", v) for j, v in enumerate(getattr(geo, name))]
+    return [*out, ("count", geo.count)]
+
+
+def lower_reduce(lw: Lowering, i: int, op: Op) -> None:
+    """MEAN, SUM, REDUCE_MAX, REDUCE_MIN over the axes of ``op.attrs`` (any)."""
+    a = op.attrs
+    assert isinstance(a, MeanAttrs)
+    g = lw.graph
+    if op.kind is OpKind.SUM and lw.numerics is Numerics.TFLITE_REF:
+        raise UnsupportedOpsError(
+            f"SUM '{op.name}': TFLite's reference int8 SUM reads its input as uint8 (and sums int8 "
+            "values with wrap-around when the quantisations are equal); mcuforge computes TFLite "
+            "Micro's SUM only", "compile with --numerics tflm (the default)")
+    p = _geometry_params(lw, op, a.axes)
+    if op.kind in (OpKind.MEAN, OpKind.SUM):
+        qx, qy = quant_of(g.tensors[op.inputs[0]]), quant_of(g.tensors[op.outputs[0]])
+        count = dict(p)["count"]
+        sp = qo.sum_params(qx.single_scale, qx.single_zero_point, qy.single_scale,
+                           qy.single_zero_point, count, op.kind is OpKind.MEAN)
+        p += list(asdict(sp).items())
+    lw.emit(Call("mcuf_reduce_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
+                 "mcuf_reduce_params", tuple(p), f"{op.kind.value} {op.name} axes {a.axes}", i))
+
+
+@register(OpKind.SUM)
+@register(OpKind.REDUCE_MAX)
+@register(OpKind.REDUCE_MIN)
+def _reduce(lw: Lowering, i: int, op: Op) -> None:
+    lower_reduce(lw, i, op)
+
+
+@register(OpKind.ARG_MAX)
+@register(OpKind.ARG_MIN)
+def _arg(lw: Lowering, i: int, op: Op) -> None:
+    a = op.attrs
+    assert isinstance(a, ArgAttrs)
+    p = _geometry_params(lw, op, (a.axis,))
+    lw.emit(Call("mcuf_arg_s8_i32", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
+                 "mcuf_reduce_params", tuple(p), f"{op.kind.value} {op.name} axis {a.axis}", i))

@@ -34,3 +34,71 @@ def prelu_params(in_scale: float, in_zp: int, alpha_scale: float, alpha_zp: int,
     m1, s1 = quantize_multiplier(_f64(in_scale) / _f64(out_scale))
     m2, s2 = quantize_multiplier(_f64(in_scale) * _f64(alpha_scale) / _f64(out_scale))
     return PreluParams(-in_zp, -alpha_zp, out_zp, m1, s1, m2, s2)
+
+
+# ---- reductions ----------------------------------------------------------------------------------
+
+REDUCE_DIMS = 4
+"""Kept and reduced dimension groups the C kernel addresses (MCUF_REDUCE_DIMS)."""
+
+
+@dataclass(frozen=True)
+class ReduceGeometry:
+    """An input seen as kept dimensions (sizes, input strides; in the output's order) and reduced
+    dimensions, adjacent dimensions of one kind merged and dimensions of size 1 dropped."""
+
+    kd: tuple[int, ...]
+    ks: tuple[int, ...]
+    rd: tuple[int, ...]
+    rs: tuple[int, ...]
+
+    @property
+    def count(self) -> int:
+        return int(np.prod(self.rd, dtype=np.int64))
+
+
+def reduce_geometry(shape: tuple[int, ...], axes: tuple[int, ...]) -> ReduceGeometry | None:
+    """The kernel's view of reducing ``shape`` over ``axes``; None if it needs more than
+    :data:`REDUCE_DIMS` groups of either kind."""
+    strides = [int(np.prod(shape[i + 1:], dtype=np.int64)) for i in range(len(shape))]
+    groups: list[list[int]] = []  # [reduced?, size, stride]
+    for i, d in enumerate(shape):
+        if d == 1:
+            continue
+        red = int(i in axes)
+        if groups and groups[-1][0] == red:
+            groups[-1][1] *= d
+            groups[-1][2] = strides[i]
+        else:
+            groups.append([red, d, strides[i]])
+    kept = [(d, s) for r, d, s in groups if not r]
+    red = [(d, s) for r, d, s in groups if r]
+    if len(kept) > REDUCE_DIMS or len(red) > REDUCE_DIMS:
+        return None
+    pad = [(1, 0)] * REDUCE_DIMS
+    # the last group varies fastest: unused groups go first
+    kept = pad[len(kept):] + kept
+    red = pad[len(red):] + red
+    return ReduceGeometry(tuple(d for d, _ in kept), tuple(s for _, s in kept),
+                          tuple(d for d, _ in red), tuple(s for _, s in red))
+
+
+@dataclass(frozen=True)
+class SumParams:
+    in_zp: int
+    out_zp: int
+    mult: int
+    shift: int
+
+
+def sum_params(in_scale: float, in_zp: int, out_scale: float, out_zp: int, count: int,
+               mean: bool) -> SumParams:
+    """MEAN and SUM of int8 (PrepareMeanOrSumHelper, QuantizedMeanOrSum): in / out quantised in
+    double; for MEAN, 1 / count folded in as TFLite does at run time:
+    ``mult' = (mult << s) // count``, ``shift' = shift - s``, ``s = floor(log2(count))`` limited to
+    32 and to 31 + shift."""
+    mult, shift = quantize_multiplier(_f64(in_scale) / _f64(out_scale))
+    if mean:
+        s = min(count.bit_length() - 1, 32, 31 + shift)
+        mult, shift = (mult << s) // count, shift - s
+    return SumParams(in_zp, out_zp, mult, shift)

@@ -76,6 +76,11 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.MAXIMUM: (2, 2, _NO_OPTIONAL),
     OpKind.MINIMUM: (2, 2, _NO_OPTIONAL),
     OpKind.PRELU: (2, 2, _NO_OPTIONAL),
+    OpKind.SUM: (2, 2, _NO_OPTIONAL),
+    OpKind.REDUCE_MAX: (2, 2, _NO_OPTIONAL),
+    OpKind.REDUCE_MIN: (2, 2, _NO_OPTIONAL),
+    OpKind.ARG_MAX: (2, 2, _NO_OPTIONAL),
+    OpKind.ARG_MIN: (2, 2, _NO_OPTIONAL),
     # layout and data movement
     OpKind.SQUEEZE: (1, 1, _NO_OPTIONAL),
     OpKind.EXPAND_DIMS: (2, 2, _NO_OPTIONAL),
@@ -311,17 +316,49 @@ def _constants_exist(compute: Callable[[], object]) -> None:
         raise Problem(exc.message, exc.hint) from None
 
 
-def _mean(g: Graph, op: Op) -> None:
-    _activation(_input(g, op, 0), "input")
-    _activation(_output(g, op), "output")
+def _axes(g: Graph, op: Op) -> None:
     axes = _input(g, op, 1)
     _dtype(axes, "axes", DType.INT32)
     need(axes.is_const, f"axes '{axes.name}' is not a constant")
+
+
+def _mean(g: Graph, op: Op) -> None:
+    """MEAN, SUM: int8 in and out; the sum and its rescale stay inside int32."""
+    _activation(_input(g, op, 0), "input")
+    _activation(_output(g, op), "output")
+    _axes(g, op)
     x, y = _input(g, op, 0), _output(g, op)
     if isinstance(op.attrs, MeanAttrs) and x.quant and y.quant:
         count = int(np.prod([x.shape[a] for a in op.attrs.axes], dtype=np.int64))
-        shift = qe.mean_params(x.quant.scale[0], 0, y.quant.scale[0], 0, max(count, 1)).shift
+        shift = qo.sum_params(x.quant.scale[0], 0, y.quant.scale[0], 0, max(count, 1),
+                              op.kind is OpKind.MEAN).shift
         _fits(255 * count, shift, f"the sum over {count:,} values")
+
+
+def _reduce_extreme(g: Graph, op: Op) -> None:
+    """REDUCE_MAX, REDUCE_MIN: raw int8 values, so input and output quantised alike (TFLite Micro
+    refuses anything else)."""
+    x, y = _input(g, op, 0), _output(g, op)
+    _activation(x, "input")
+    _activation(y, "output")
+    _axes(g, op)
+    _same_quantization(x, y, "input", op.kind)
+
+
+def _arg(g: Graph, op: Op) -> None:
+    """ARG_MAX, ARG_MIN: int8 input, int32 axis and int32 output, the only forms TFLite Micro
+    runs (an int64 output, tf.argmax's default, fails in its Eval)."""
+    x, axis, y = _input(g, op, 0), _input(g, op, 1), _output(g, op)
+    _activation(x, "input")
+    _dtype(axis, "axis", DType.INT32, DType.INT64)
+    if axis.dtype is not DType.INT32 or y.dtype is not DType.INT32:
+        what, t = ("axis", axis) if axis.dtype is not DType.INT32 else ("output", y)
+        if t.dtype is DType.INT64:
+            raise Unsupported(f"{what} '{t.name}' is int64; TFLite Micro's {op.kind.value} runs "
+                              "with an int32 axis and output only",
+                              "convert with an int32 index (tf.math.argmax(..., "
+                              "output_type=tf.int32))")
+        _dtype(t, what, DType.INT32)
 
 
 def _probabilities(g: Graph, op: Op) -> None:
@@ -490,6 +527,11 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.MAXIMUM: _maxmin,
     OpKind.MINIMUM: _maxmin,
     OpKind.PRELU: _prelu,
+    OpKind.SUM: _mean,
+    OpKind.REDUCE_MAX: _reduce_extreme,
+    OpKind.REDUCE_MIN: _reduce_extreme,
+    OpKind.ARG_MAX: _arg,
+    OpKind.ARG_MIN: _arg,
     # layout and data movement
     OpKind.SQUEEZE: _moves_values,
     OpKind.EXPAND_DIMS: _moves_values,

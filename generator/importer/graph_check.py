@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from generator.codegen import qparams_ops as qo
 from generator.errors import InputError, ModelFormatError
 from generator.importer.exactness import check_operands, folded_only
 from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, need, operator_error
 from generator.ir import (
+    ArgAttrs,
     ConcatAttrs,
     Conv2DAttrs,
     DepthwiseConv2DAttrs,
@@ -389,12 +391,24 @@ def _mean(g: Graph, op: Op) -> None:
                           f"axes {a.axes}")
     want = tuple(1 if i in a.axes else d for i, d in enumerate(x.shape)) if a.keep_dims else \
         tuple(d for i, d in enumerate(x.shape) if i not in a.axes)
-    need(y.shape == want, f"output '{y.name}' is {y.shape}; the mean of {x.shape} over axes "
+    need(y.shape == want, f"output '{y.name}' is {y.shape}; the reduction of {x.shape} over axes "
                            f"{a.axes} is {want} (ReducerOptions.keep_dims {a.keep_dims})")
-    if len(x.shape) != 4 or a.axes != (1, 2):
-        raise Unsupported(f"reduces axes {a.axes} of {x.shape}",
-                          "mcuforge computes the mean over height and width of a 4-D map "
-                          "(global average pooling) only")
+    need(qo.reduce_geometry(x.shape, a.axes) is not None,
+         f"reduces axes {a.axes} of {x.shape}, more alternations of kept and reduced dimensions "
+         "than the kernel addresses")
+
+
+def _arg(g: Graph, op: Op) -> None:
+    """ARG_MAX, ARG_MIN: the output is the input without the reduced axis (TFLite keeps none)."""
+    a = op.attrs
+    assert isinstance(a, ArgAttrs)
+    x, y = _t(g, op, 0, "input"), _out(g, op)
+    need(bool(x.shape) and 0 <= a.axis < len(x.shape),
+         f"reduces axis {a.axis} of a {len(x.shape)}-D input")
+    _const(_t(g, op, 1, "axis"), "axis")
+    want = tuple(d for i, d in enumerate(x.shape) if i != a.axis)
+    need(y.shape == want, f"output '{y.name}' is {y.shape}; {op.kind.value} of {x.shape} over axis "
+                           f"{a.axis} is {want}")
 
 
 def _reshape(g: Graph, op: Op) -> None:
@@ -487,6 +501,11 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.MAXIMUM: _eltwise,
     OpKind.MINIMUM: _eltwise,
     OpKind.PRELU: _prelu,
+    OpKind.SUM: _mean,
+    OpKind.REDUCE_MAX: _mean,
+    OpKind.REDUCE_MIN: _mean,
+    OpKind.ARG_MAX: _arg,
+    OpKind.ARG_MIN: _arg,
     OpKind.QUANTIZE: _quantize,
     OpKind.DEQUANTIZE: _dequantize,
     OpKind.MEAN: _mean,

@@ -143,6 +143,27 @@ typedef struct {
 
 void mcuf_mean_hw_s8(const mcuf_mean_params *p, const int8_t *in, int8_t *out);
 
+/* Reductions over any axes (mcuf_reduce.c). The input is addressed as kept dimensions kd with input
+ * strides ks (in the output's order; the output is written densely) and reduced dimensions rd with
+ * strides rs; unused dimensions have size 1 (the code generator merges neighbours of one kind).
+ *  MCUF_REDUCE_SUM: MEAN and SUM, out = clamp(mul_by_qm(sum - in_zp * count, mult, shift) + out_zp)
+ *                   (MEAN's 1 / count is folded into mult and shift, as TFLite does at run time);
+ *  MCUF_REDUCE_MAX, MCUF_REDUCE_MIN: the raw extreme (equal input and output quantisation);
+ *  MCUF_ARG_MAX, MCUF_ARG_MIN: the first position of the extreme along the reduced dimensions. */
+#define MCUF_REDUCE_DIMS 4
+enum { MCUF_REDUCE_SUM = 0, MCUF_REDUCE_MAX = 1, MCUF_REDUCE_MIN = 2, MCUF_ARG_MAX = 3,
+       MCUF_ARG_MIN = 4 };
+typedef struct {
+    int32_t mode;
+    int32_t kd[MCUF_REDUCE_DIMS], ks[MCUF_REDUCE_DIMS];
+    int32_t rd[MCUF_REDUCE_DIMS], rs[MCUF_REDUCE_DIMS];
+    int32_t count;
+    int32_t in_zp, out_zp, mult, shift;
+} mcuf_reduce_params;
+
+void mcuf_reduce_s8(const mcuf_reduce_params *p, const int8_t *in, int8_t *out);
+void mcuf_arg_s8_i32(const mcuf_reduce_params *p, const int8_t *in, int32_t *out);
+
 /* ---- elementwise ------------------------------------------------------------------------------- */
 /* An operand is addressed as data[pixel * ps + ch * chs]: ps = cs, chs = 1 for a full map;
  * ps = 0, chs = 1 for a per-channel vector broadcast over pixels; ps = 0, chs = 0 for a scalar. */
