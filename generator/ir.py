@@ -80,6 +80,7 @@ class OpKind(enum.Enum):
     ABS = "ABS"
     TANH = "TANH"
     HARD_SWISH = "HARD_SWISH"
+    RSQRT = "RSQRT"
     SUB = "SUB"
     MAXIMUM = "MAXIMUM"
     MINIMUM = "MINIMUM"

@@ -381,3 +381,34 @@ def test_keras_global_pooling_1d_compiles_bit_exact(pool: str, tmp_path: Path) -
     assert any(o.kind.value == kind for o in m.graph.ops), [o.kind for o in m.graph.ops]
     engine_matches(m.tflite, [[x] for x in m.int8_inputs(np.random.default_rng(6))][:6], tmp_path,
                    partial=True, what=f"keras global {pool} pooling 1D")
+
+
+# ---- RSQRT ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@settings(max_examples=40, deadline=None)
+@given(si=scales, zi=zps, so=scales, zo=zps)
+def test_rsqrt_every_input(si: float, zi: int, so: float, zo: int) -> None:
+    """Every input from the zero point up (below it both runtimes stop with an error: negative
+    reals have no square root)."""
+    x = np.arange(zi, 128, dtype=np.int8)
+    model = single_op("RSQRT", [T(x.shape, scale=si, zp=zi)], [T(x.shape, scale=so, zp=zo)],
+                      version=2)
+    got = ck.logistic(LogisticParams(qu.rsqrt_table(si, zi, so, zo)), x)
+    for mode in Numerics:
+        np.testing.assert_array_equal(got, run_reference(model, [x], mode)[0],
+                                      err_msg=f"{mode.value} {si} {zi} {so} {zo}")
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+def test_rsqrt_compiled(tmp_path: Path) -> None:
+    shape, zi = (1, 5, 7), -100
+    model = single_op("RSQRT", [T(shape, scale=0.02, zp=zi)], [T(shape, scale=0.05, zp=-128)],
+                      version=2)
+    rng = np.random.default_rng(8)
+    runs = [[rng.integers(zi, 128, size=shape, dtype=np.int8)] for _ in range(3)]
+    engine_matches(model, runs, tmp_path, what="RSQRT")

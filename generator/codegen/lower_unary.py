@@ -1,4 +1,4 @@
-"""Lowering of the one-input activations RELU, RELU6, LEAKY_RELU, ABS, TANH and HARD_SWISH
+"""Lowering of the one-input operators RELU, RELU6, LEAKY_RELU, ABS, TANH, HARD_SWISH and RSQRT
 (elementwise and reductions family): a 256-entry table computed at compile time
 (:mod:`generator.codegen.qparams_unary`), one lookup in C."""
 
@@ -22,6 +22,9 @@ def _table(lw: Lowering, i: int, op: Op) -> tuple[int, ...]:
     if op.kind is OpKind.HARD_SWISH:
         return qu.hard_swish_table(qx.single_scale, qx.single_zero_point, qy.single_scale,
                                    qy.single_zero_point)
+    if op.kind is OpKind.RSQRT:
+        return qu.rsqrt_table(qx.single_scale, qx.single_zero_point, qy.single_scale,
+                              qy.single_zero_point)
     if op.kind is OpKind.ABS:
         return qu.abs_table(qx.single_scale, qx.single_zero_point, qy.single_scale,
                             qy.single_zero_point)
@@ -37,5 +40,6 @@ def _table(lw: Lowering, i: int, op: Op) -> tuple[int, ...]:
 @register(OpKind.ABS)
 @register(OpKind.TANH)
 @register(OpKind.HARD_SWISH)
+@register(OpKind.RSQRT)
 def _lut(lw: Lowering, i: int, op: Op) -> None:
     emit_table(lw, i, op, _table(lw, i, op))

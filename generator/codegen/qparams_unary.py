@@ -223,3 +223,25 @@ def hard_swish_table(in_scale: float, in_zp: int, out_scale: float,
         out = _rdivpot16(_sdhm16(r, preshift), -p.output_exponent)
         table[v & 0xFF] = _clamp8(_wrap16(out + out_zp))
     return tuple(table)
+
+
+def rsqrt_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> tuple[int, ...]:
+    """TFLite Micro's int8 RSQRT (elementwise.cc RsqrtEvalQuantized) on every input: the inverse
+    square root of x - zero point as a fixed-point multiplier (GetInvSqrtQuantizedMultiplierExp),
+    applied to 1 with 20 extra bits, then 1 / (sqrt(input scale) * output scale) in double. At the
+    zero point, the output's maximum. Below it both runtimes stop with an error ("Rsqrt is only
+    defined for positive values"); the table holds the output's maximum there too."""
+    shift20 = 20
+    real = 1.0 / float(np.float32(np.sqrt(_f32(in_scale)) * _f32(out_scale)))
+    mult, shift = quantize_multiplier(real)
+    table = [0] * 256
+    for v in range(-128, 128):
+        x = v - in_zp
+        if x <= 0:
+            table[v & 0xFF] = 127
+            continue
+        im, ish = fp.inv_sqrt_quantized_multiplier(x)
+        data = fp.multiply_by_quantized_multiplier(1, im, ish + shift20)
+        out = fp.multiply_by_quantized_multiplier(data, mult, shift - shift20) + out_zp
+        table[v & 0xFF] = _clamp8(out)
+    return tuple(table)

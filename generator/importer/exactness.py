@@ -72,6 +72,7 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.ABS: (1, 1, _NO_OPTIONAL),
     OpKind.TANH: (1, 1, _NO_OPTIONAL),
     OpKind.HARD_SWISH: (1, 1, _NO_OPTIONAL),
+    OpKind.RSQRT: (1, 1, _NO_OPTIONAL),
     OpKind.SUB: (2, 2, _NO_OPTIONAL),
     OpKind.MAXIMUM: (2, 2, _NO_OPTIONAL),
     OpKind.MINIMUM: (2, 2, _NO_OPTIONAL),
@@ -435,6 +436,12 @@ def _tanh(g: Graph, op: Op) -> None:
             "quantize TANH's output as TFLiteConverter does (scale 1/128, zero point 0)")
 
 
+def _int8_in_out(g: Graph, op: Op) -> None:
+    """RSQRT: int8 in and out, each quantised per tensor."""
+    _activation(_input(g, op, 0), "input")
+    _activation(_output(g, op), "output")
+
+
 def _hard_swish(g: Graph, op: Op) -> None:
     """HARD_SWISH: int8 in and out; TFLite Micro's Prepare refuses an output scale that would make
     its output multiplier a left shift (output scale below input scale / 128)."""
@@ -523,6 +530,7 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.ABS: _relu,
     OpKind.TANH: _tanh,
     OpKind.HARD_SWISH: _hard_swish,
+    OpKind.RSQRT: _int8_in_out,
     OpKind.SUB: _eltwise,
     OpKind.MAXIMUM: _maxmin,
     OpKind.MINIMUM: _maxmin,

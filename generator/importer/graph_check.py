@@ -497,6 +497,7 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.ABS: _same_shape,
     OpKind.TANH: _same_shape,
     OpKind.HARD_SWISH: _same_shape,
+    OpKind.RSQRT: _same_shape,
     OpKind.SUB: _eltwise,
     OpKind.MAXIMUM: _eltwise,
     OpKind.MINIMUM: _eltwise,

@@ -587,6 +587,7 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.ABS: _none,
     OpKind.TANH: _none,
     OpKind.HARD_SWISH: _none,
+    OpKind.RSQRT: _none,
     OpKind.SUB: _eltwise,
     OpKind.MAXIMUM: _none,
     OpKind.MINIMUM: _none,

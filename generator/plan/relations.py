@@ -52,6 +52,7 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.ABS: Relation.WISE,
     OpKind.TANH: Relation.WISE,
     OpKind.HARD_SWISH: Relation.WISE,
+    OpKind.RSQRT: Relation.WISE,
     OpKind.SUB: Relation.WISE,
     OpKind.MAXIMUM: Relation.WISE,
     OpKind.MINIMUM: Relation.WISE,
