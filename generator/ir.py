@@ -81,6 +81,7 @@ class OpKind(enum.Enum):
     TANH = "TANH"
     HARD_SWISH = "HARD_SWISH"
     RSQRT = "RSQRT"
+    L2_NORMALIZATION = "L2_NORMALIZATION"
     SUB = "SUB"
     MAXIMUM = "MAXIMUM"
     MINIMUM = "MINIMUM"
@@ -195,7 +196,7 @@ class Pool2DAttrs:
 
 @dataclass(frozen=True)
 class ElementwiseAttrs:
-    """ADD, SUB and MUL."""
+    """ADD, SUB, MUL (and L2_NORMALIZATION's fused activation)."""
 
     activation: Activation = Activation.NONE
 

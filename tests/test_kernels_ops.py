@@ -412,3 +412,45 @@ def test_rsqrt_compiled(tmp_path: Path) -> None:
     rng = np.random.default_rng(8)
     runs = [[rng.integers(zi, 128, size=shape, dtype=np.int8)] for _ in range(3)]
     engine_matches(model, runs, tmp_path, what="RSQRT")
+
+
+# ---- L2_NORMALIZATION -----------------------------------------------------------------------------
+
+
+@pytest.mark.hostc
+def test_inv_sqrt_matches_the_c_kernel() -> None:
+    """mcuf_inv_sqrt_qm equals its Python twin (GetInvSqrtQuantizedMultiplierExp) from 0 to 2^31."""
+    import ctypes
+
+    from generator.codegen import fixedpoint as fp
+    from tests.support.cruntime import runtime_lib
+
+    fn = runtime_lib().mcuf_inv_sqrt_qm
+    m, s = ctypes.c_int32(), ctypes.c_int32()
+    rng = np.random.default_rng(0)
+    xs = [*range(0, 70000), *rng.integers(0, 2**31 - 1, size=20000).tolist(), 2**31 - 1]
+    for x in xs:
+        fn(ctypes.c_int32(x), ctypes.byref(m), ctypes.byref(s))
+        assert (m.value, s.value) == fp.inv_sqrt_quantized_multiplier(x), x
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+@BUILDS
+@given(shape=st.lists(st.integers(1, 9), min_size=1, max_size=4).map(tuple), q=st.tuples(scales, zps))
+def test_l2_normalization(shape: tuple[int, ...], q: tuple[float, int],
+                          tmp_path_factory: pytest.TempPathFactory) -> None:
+    model = single_op("L2_NORMALIZATION", [T(shape, scale=q[0], zp=q[1])],
+                      [T(shape, scale=1 / 128, zp=0)], version=2)
+    rng = np.random.default_rng(len(shape))
+    runs = [*_rand(shape, 7), [np.full(shape, q[1], dtype=np.int8)],
+            [rng.integers(q[1] - 2, q[1] + 3, size=shape).clip(-128, 127).astype(np.int8)]]
+    engine_matches(model, runs, tmp_path_factory.mktemp("l2"), what=f"L2_NORMALIZATION {shape} {q}")
+
+
+def test_l2_normalization_output_quantisation_refused() -> None:
+    model = single_op("L2_NORMALIZATION", [T((1, 4), scale=0.1, zp=0)],
+                      [T((1, 4), scale=0.01, zp=0)], version=2)
+    with pytest.raises(UnsupportedOpsError, match=r"L2_NORMALIZATION writes scale 1/128"):
+        read_tflite(model, where="m")

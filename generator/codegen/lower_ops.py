@@ -10,7 +10,7 @@ from dataclasses import asdict
 from generator.codegen import qparams_ops as qo
 from generator.codegen.context import Lowering, params, quant_of, register
 from generator.codegen.lower_eltwise import _operand, _pixels_channels
-from generator.codegen.schedule import Call
+from generator.codegen.schedule import Call, Literal
 from generator.errors import UnsupportedOpsError
 from generator.ir import ArgAttrs, MeanAttrs, Op, OpKind
 from generator.numerics import Numerics
@@ -94,3 +94,13 @@ def _arg(lw: Lowering, i: int, op: Op) -> None:
     p = _geometry_params(lw, op, (a.axis,))
     lw.emit(Call("mcuf_arg_s8_i32", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
                  "mcuf_reduce_params", tuple(p), f"{op.kind.value} {op.name} axis {a.axis}", i))
+
+
+@register(OpKind.L2_NORMALIZATION)
+def _l2norm(lw: Lowering, i: int, op: Op) -> None:
+    x = lw.graph.tensors[op.inputs[0]]
+    depth = x.shape[-1] if x.shape else 1
+    lw.emit(Call("mcuf_l2norm_s8", (Literal(str(x.size // depth)), Literal(str(depth)),
+                                    Literal(str(quant_of(x).single_zero_point)),
+                                    lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
+                 comment=f"L2_NORMALIZATION {op.name}", op_index=i))

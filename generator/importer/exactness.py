@@ -73,6 +73,7 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.TANH: (1, 1, _NO_OPTIONAL),
     OpKind.HARD_SWISH: (1, 1, _NO_OPTIONAL),
     OpKind.RSQRT: (1, 1, _NO_OPTIONAL),
+    OpKind.L2_NORMALIZATION: (1, 1, _NO_OPTIONAL),
     OpKind.SUB: (2, 2, _NO_OPTIONAL),
     OpKind.MAXIMUM: (2, 2, _NO_OPTIONAL),
     OpKind.MINIMUM: (2, 2, _NO_OPTIONAL),
@@ -420,9 +421,25 @@ TANH_SCALE = 1.0 / 128.0
 """The output scale TFLite Micro's int8 TANH writes (zero point 0), whatever the output says."""
 
 
+def _l2norm(g: Graph, op: Op) -> None:
+    """L2_NORMALIZATION: as TANH, output in steps of 1/128 (zero point 0), which TFLite Micro writes
+    whatever the output says; no fused activation and at most 4 dimensions, as TFLite Micro's
+    Prepare requires; a row's sum of squares inside int32."""
+    x = _input(g, op, 0)
+    a = op.attrs
+    need(not isinstance(a, ElementwiseAttrs) or a.activation is Activation.NONE,
+         f"has a fused {getattr(a, 'activation', Activation.NONE).name} activation, which TFLite "
+         "Micro's L2_NORMALIZATION refuses (L2NormOptions.fused_activation_function)")
+    need(len(x.shape) <= 4, f"input '{x.name}' has {len(x.shape)} dimensions; TFLite Micro's "
+                            "L2_NORMALIZATION takes at most 4")
+    _fits(255 * 255 * (x.shape[-1] if x.shape else 1), 0, "a row's sum of squares")
+    _tanh(g, op)
+
+
 def _tanh(g: Graph, op: Op) -> None:
     """TANH: int8 in, int8 out quantised as TFLite Micro's kernel writes it (1/128, 0): TFLite Micro
-    ignores the output's quantisation, the interpreter rescales to it, so only there do they agree."""
+    ignores the output's quantisation, the interpreter rescales to it, so only there do they agree
+    (L2_NORMALIZATION alike)."""
     x, y = _input(g, op, 0), _output(g, op)
     _activation(x, "input")
     _activation(y, "output")
@@ -431,9 +448,10 @@ def _tanh(g: Graph, op: Op) -> None:
     if not (float(np.float32(scale)) == TANH_SCALE and zp == 0):
         raise Unsupported(
             f"output '{y.name}' has scale {_fmt(scale)} and zero point {zp}; TFLite Micro's int8 "
-            "TANH writes scale 1/128 and zero point 0 whatever the output's quantisation says (the "
+            f"{op.kind.value} writes scale 1/128 and zero point 0 whatever the output's quantisation says (the "
             "interpreter rescales), so the two agree only there",
-            "quantize TANH's output as TFLiteConverter does (scale 1/128, zero point 0)")
+            f"quantize {op.kind.value}'s output as TFLiteConverter does (scale 1/128, zero "
+            "point 0)")
 
 
 def _int8_in_out(g: Graph, op: Op) -> None:
@@ -531,6 +549,7 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.TANH: _tanh,
     OpKind.HARD_SWISH: _hard_swish,
     OpKind.RSQRT: _int8_in_out,
+    OpKind.L2_NORMALIZATION: _l2norm,
     OpKind.SUB: _eltwise,
     OpKind.MAXIMUM: _maxmin,
     OpKind.MINIMUM: _maxmin,

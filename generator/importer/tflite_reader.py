@@ -75,6 +75,7 @@ OPTIONS_NAMES: dict[OpKind, str] = {
     # elementwise and reductions family
     OpKind.LEAKY_RELU: "LeakyReluOptions",
     OpKind.SUB: "SubOptions",
+    OpKind.L2_NORMALIZATION: "L2NormOptions",
     OpKind.SUM: "ReducerOptions",
     OpKind.REDUCE_MAX: "ReducerOptions",
     OpKind.REDUCE_MIN: "ReducerOptions",
@@ -588,6 +589,7 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.TANH: _none,
     OpKind.HARD_SWISH: _none,
     OpKind.RSQRT: _none,
+    OpKind.L2_NORMALIZATION: _eltwise,
     OpKind.SUB: _eltwise,
     OpKind.MAXIMUM: _none,
     OpKind.MINIMUM: _none,

@@ -53,6 +53,7 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.TANH: Relation.WISE,
     OpKind.HARD_SWISH: Relation.WISE,
     OpKind.RSQRT: Relation.WISE,
+    OpKind.L2_NORMALIZATION: Relation.WHOLE,  # each output reads its whole row of channels
     OpKind.SUB: Relation.WISE,
     OpKind.MAXIMUM: Relation.WISE,
     OpKind.MINIMUM: Relation.WISE,

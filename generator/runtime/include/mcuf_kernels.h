@@ -263,6 +263,12 @@ typedef struct {
 /* Output quantisation fixed by TFLite: scale 1/256, zero point -128. out may equal in. */
 void mcuf_logistic_s8(const mcuf_logistic_params *p, const int8_t *in, int8_t *out);
 
+/* L2_NORMALIZATION over the last dimension (rows of depth values), TFLite's integer kernel: output
+ * in steps of 1/128 (zero point 0). mcuf_inv_sqrt_qm is TFLite's GetInvSqrtQuantizedMultiplierExp
+ * (x >= 0; the shift is a left shift, TFLite's kReverseShift convention). */
+void mcuf_inv_sqrt_qm(int32_t x, int32_t *multiplier, int32_t *shift);
+void mcuf_l2norm_s8(int32_t rows, int32_t depth, int32_t in_zp, const int8_t *in, int8_t *out);
+
 /* ---- float boundary ---------------------------------------------------------------------------- */
 void mcuf_quantize_f32_s8(int32_t n, const float *in, float scale, int32_t zp, int8_t *out);
 void mcuf_dequantize_s8_f32(int32_t n, const int8_t *in, float scale, int32_t zp, float *out);
