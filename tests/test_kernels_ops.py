@@ -454,3 +454,37 @@ def test_l2_normalization_output_quantisation_refused() -> None:
                       [T((1, 4), scale=0.01, zp=0)], version=2)
     with pytest.raises(UnsupportedOpsError, match=r"L2_NORMALIZATION writes scale 1/128"):
         read_tflite(model, where="m")
+
+
+# ---- SQUARED_DIFFERENCE ---------------------------------------------------------------------------
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+@BUILDS
+@given(q=st.tuples(scales, zps, scales, zps, scales, zps))
+def test_squared_difference_every_pair(q: tuple[float, int, float, int, float, int],
+                                       tmp_path_factory: pytest.TempPathFactory) -> None:
+    s1, z1, s2, z2, so, zo = q
+    so = max(so, 4 * max(s1, s2) ** 2)  # an output scale whose rescale stays inside int32
+    ts = [T((256, 256), scale=s, zp=z) for s, z in ((s1, z1), (s2, z2), (so, zo))]
+    model = single_op("SQUARED_DIFFERENCE", ts[:2], ts[2:], version=2)
+    engine_matches(model, [list(_all_pairs())], tmp_path_factory.mktemp("sqd"),
+                   what=f"SQUARED_DIFFERENCE {q}")
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+@pytest.mark.parametrize("shapes", BROADCASTS[1:], ids=str)
+def test_squared_difference_broadcast(shapes: tuple[tuple[int, ...], tuple[int, ...]],
+                                      tmp_path: Path) -> None:
+    a, b = shapes
+    out = tuple(np.broadcast_shapes(a, b))
+    rng = np.random.default_rng(len(a) * 5 + len(b))
+    model = single_op("SQUARED_DIFFERENCE", [T(a, scale=0.05, zp=3), T(b, scale=0.08, zp=-9)],
+                      [T(out, scale=0.2, zp=-128)], version=2)
+    runs = [[rng.integers(-128, 128, size=a, dtype=np.int8),
+             rng.integers(-128, 128, size=b, dtype=np.int8)] for _ in range(3)]
+    engine_matches(model, runs, tmp_path, what=f"SQUARED_DIFFERENCE {shapes}")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+import numpy as np
+
 from generator.codegen import qparams_ops as qo
 from generator.codegen.context import Lowering, params, quant_of, register
 from generator.codegen.lower_eltwise import _operand, _pixels_channels
@@ -25,6 +27,22 @@ def _maxmin(lw: Lowering, i: int, op: Op) -> None:
                is_max=int(op.kind is OpKind.MAXIMUM))
     lw.emit(Call("mcuf_maxmin_s8", (a.ref, b.ref, lw.buf(op.outputs[0])), "mcuf_maxmin_params", p,
                  f"{op.kind.value} {op.name}", i))
+
+
+@register(OpKind.SQUARED_DIFFERENCE)
+def _sqdiff(lw: Lowering, i: int, op: Op) -> None:
+    g = lw.graph
+    n, c = _pixels_channels(g, op.outputs[0])
+    a, b = (_operand(lw, op, t, c) for t in op.inputs[:2])
+    q1, q2, qy = (quant_of(g.tensors[t]) for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    k = qo.sqdiff_constants(q1.single_scale, q1.single_zero_point, q2.single_scale,
+                            q2.single_zero_point, qy.single_scale, qy.single_zero_point)
+    t1 = lw.const(f"op{i}_t1", np.asarray(k.table1, dtype=np.int32))
+    t2 = lw.const(f"op{i}_t2", np.asarray(k.table2, dtype=np.int32))
+    p = params(n=n, c=c, in1_ps=a.ps, in1_chs=a.chs, in2_ps=b.ps, in2_chs=b.chs, out_cs=c,
+               **asdict(k.params))
+    lw.emit(Call("mcuf_sqdiff_s8", (t1, t2, a.ref, b.ref, lw.buf(op.outputs[0])),
+                 "mcuf_sqdiff_params", p, f"SQUARED_DIFFERENCE {op.name}", i))
 
 
 @register(OpKind.PRELU)

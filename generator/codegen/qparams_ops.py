@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from generator.codegen import fixedpoint as fp
 from generator.codegen.qparams import quantize_multiplier
+from generator.errors import InputError
 
 
 def _f64(x: float) -> float:
@@ -102,3 +104,43 @@ def sum_params(in_scale: float, in_zp: int, out_scale: float, out_zp: int, count
         s = min(count.bit_length() - 1, 32, 31 + shift)
         mult, shift = (mult << s) // count, shift - s
     return SumParams(in_zp, out_zp, mult, shift)
+
+
+# ---- SQUARED_DIFFERENCE --------------------------------------------------------------------------
+
+SQDIFF_LEFT_SHIFT = 7
+"""TFLite Micro lifts int8 SQUARED_DIFFERENCE operands by 2^7 (255^2 * 2^14 stays in int32)."""
+
+
+@dataclass(frozen=True)
+class SqDiffParams:
+    out_mult: int
+    out_shift: int
+    out_offset: int
+
+
+@dataclass(frozen=True)
+class SqDiffConstants:
+    params: SqDiffParams
+    table1: tuple[int, ...]
+    """Input 1's rescaled term for every int8 value, at index value + 128."""
+    table2: tuple[int, ...]
+
+
+def sqdiff_constants(s1: float, z1: int, s2: float, z2: int, so: float,
+                     zo: int) -> SqDiffConstants:
+    """SQUARED_DIFFERENCE int8 (squared_difference.cc PrepareQuantized, in double): the inputs
+    rescaled by s / (2 max(s1, s2)) below one, the squared difference by (2 max)^2 / (2^14 so)."""
+    twice_max = 2.0 * max(_f64(s1), _f64(s2))
+    terms = []
+    for s, z in ((s1, z1), (s2, z2)):
+        real = _f64(s) / twice_max
+        if not 0.0 < real < 1.0:
+            raise InputError(f"SQUARED_DIFFERENCE: input rescale {real!r} is outside (0, 1)",
+                             "quantize the model with TFLiteConverter")
+        m, sh = quantize_multiplier(real)
+        terms.append(tuple(fp.multiply_by_quantized_multiplier((v - z) * (1 << SQDIFF_LEFT_SHIFT),
+                                                               m, sh) for v in range(-128, 128)))
+    om, osh = quantize_multiplier(twice_max * twice_max /
+                                  float((1 << (2 * SQDIFF_LEFT_SHIFT)) * np.float32(so)))
+    return SqDiffConstants(SqDiffParams(om, osh, zo), terms[0], terms[1])

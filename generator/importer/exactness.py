@@ -78,6 +78,7 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.MAXIMUM: (2, 2, _NO_OPTIONAL),
     OpKind.MINIMUM: (2, 2, _NO_OPTIONAL),
     OpKind.PRELU: (2, 2, _NO_OPTIONAL),
+    OpKind.SQUARED_DIFFERENCE: (2, 2, _NO_OPTIONAL),
     OpKind.SUM: (2, 2, _NO_OPTIONAL),
     OpKind.REDUCE_MAX: (2, 2, _NO_OPTIONAL),
     OpKind.REDUCE_MIN: (2, 2, _NO_OPTIONAL),
@@ -106,7 +107,7 @@ def check_arity(kind: OpKind, inputs: Sequence[int], outputs: Sequence[int]) -> 
 
 
 _CONSTANT_DATA_KINDS = frozenset({OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.CONCATENATION,
-                                  OpKind.MAXIMUM, OpKind.MINIMUM})
+                                  OpKind.MAXIMUM, OpKind.MINIMUM, OpKind.SQUARED_DIFFERENCE})
 """Operators whose kernels read a constant data operand from flash; the others read input 0 from the
 arena, where a constant never is."""
 
@@ -490,6 +491,23 @@ def _maxmin(g: Graph, op: Op) -> None:
                 "quantize both inputs and the output alike (TFLiteConverter does)")
 
 
+def _sqdiff(g: Graph, op: Op) -> None:
+    """SQUARED_DIFFERENCE: int8 inputs and output; the squared difference's rescale stays inside
+    int32 (its operands are below 2^15 in magnitude)."""
+    x1, x2, y = _input(g, op, 0), _input(g, op, 1), _output(g, op)
+    _activation(x1, "first input")
+    _activation(x2, "second input")
+    _activation(y, "output")
+    assert x1.quant is not None and x2.quant is not None and y.quant is not None
+    q1, q2, qy = x1.quant, x2.quant, y.quant
+    _constants_exist(lambda: qo.sqdiff_constants(q1.scale[0], q1.zero_point[0], q2.scale[0],
+                                                 q2.zero_point[0], qy.scale[0], qy.zero_point[0]))
+    c = qo.sqdiff_constants(q1.scale[0], q1.zero_point[0], q2.scale[0], q2.zero_point[0],
+                            qy.scale[0], qy.zero_point[0])
+    diff = max(c.table1) - min(c.table2), max(c.table2) - min(c.table1)
+    _fits(max(diff) ** 2, c.params.out_shift, "the squared difference")
+
+
 def _prelu(g: Graph, op: Op) -> None:
     """PRELU: int8 input, alpha and output, each quantised per tensor; the two rescales (input, and
     input times alpha) stay inside int32."""
@@ -554,6 +572,7 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.MAXIMUM: _maxmin,
     OpKind.MINIMUM: _maxmin,
     OpKind.PRELU: _prelu,
+    OpKind.SQUARED_DIFFERENCE: _sqdiff,
     OpKind.SUM: _mean,
     OpKind.REDUCE_MAX: _reduce_extreme,
     OpKind.REDUCE_MIN: _reduce_extreme,

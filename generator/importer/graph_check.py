@@ -503,6 +503,7 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.MAXIMUM: _eltwise,
     OpKind.MINIMUM: _eltwise,
     OpKind.PRELU: _prelu,
+    OpKind.SQUARED_DIFFERENCE: _eltwise,
     OpKind.SUM: _mean,
     OpKind.REDUCE_MAX: _mean,
     OpKind.REDUCE_MIN: _mean,

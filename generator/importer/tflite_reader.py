@@ -594,6 +594,7 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.MAXIMUM: _none,
     OpKind.MINIMUM: _none,
     OpKind.PRELU: _none,
+    OpKind.SQUARED_DIFFERENCE: _none,
     OpKind.SUM: _mean,
     OpKind.REDUCE_MAX: _mean,
     OpKind.REDUCE_MIN: _mean,

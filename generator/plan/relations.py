@@ -58,6 +58,7 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.MAXIMUM: Relation.WISE,
     OpKind.MINIMUM: Relation.WISE,
     OpKind.PRELU: Relation.WISE,
+    OpKind.SQUARED_DIFFERENCE: Relation.WISE,
     # reductions: whole (MEAN is channel-wise over height and width only; the planner slices
     # nothing else of it, pex._wise_ok)
     OpKind.SUM: Relation.WHOLE,

@@ -215,6 +215,18 @@ typedef struct {
 
 void mcuf_prelu_s8(const mcuf_prelu_params *p, const int8_t *in, const int8_t *alpha, int8_t *out);
 
+/* SQUARED_DIFFERENCE, TFLite Micro's int8 kernel: each input's rescaled term from a table of its 256
+ * values (t[x + 128]: ((x - zp) << 7) times its multiplier below one), then
+ * out = clamp(mul_by_qm((t1 - t2)^2, out_mult, out_shift) + out_offset). Operands as ADD's. */
+typedef struct {
+    int32_t n, c;
+    int32_t in1_ps, in1_chs, in2_ps, in2_chs, out_cs;
+    int32_t out_mult, out_shift, out_offset;
+} mcuf_sqdiff_params;
+
+void mcuf_sqdiff_s8(const mcuf_sqdiff_params *p, const int32_t *t1, const int32_t *t2,
+                    const int8_t *in1, const int8_t *in2, int8_t *out);
+
 /* ---- data movement ----------------------------------------------------------------------------- */
 typedef struct {
     int32_t in_h, in_w, in_c, in_cs;

@@ -38,3 +38,20 @@ void mcuf_prelu_s8(const mcuf_prelu_params *p, const int8_t *in, const int8_t *a
         }
     }
 }
+
+void mcuf_sqdiff_s8(const mcuf_sqdiff_params *p, const int32_t *t1, const int32_t *t2,
+                    const int8_t *in1, const int8_t *in2, int8_t *out)
+{
+    for (int32_t px = 0; px < p->n; px++) {
+        const uint8_t *a = (const uint8_t *)in1 + (ptrdiff_t)px * p->in1_ps;
+        const uint8_t *b = (const uint8_t *)in2 + (ptrdiff_t)px * p->in2_ps;
+        int8_t *o = out + (ptrdiff_t)px * p->out_cs;
+        for (int32_t ch = 0; ch < p->c; ch++) {
+            const int32_t d = t1[(uint8_t)(a[ch * p->in1_chs] ^ 0x80u)] -
+                              t2[(uint8_t)(b[ch * p->in2_chs] ^ 0x80u)];
+            int32_t v = mcuf_mul_by_qm(d * d, p->out_mult, p->out_shift) + p->out_offset;
+            v = v < -128 ? -128 : v;
+            o[ch] = (int8_t)(v > 127 ? 127 : v);
+        }
+    }
+}
