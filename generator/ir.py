@@ -78,6 +78,20 @@ class OpKind(enum.Enum):
     RELU6 = "RELU6"
     LEAKY_RELU = "LEAKY_RELU"
     ABS = "ABS"
+    TANH = "TANH"
+    HARD_SWISH = "HARD_SWISH"
+    RSQRT = "RSQRT"
+    L2_NORMALIZATION = "L2_NORMALIZATION"
+    SUB = "SUB"
+    MAXIMUM = "MAXIMUM"
+    MINIMUM = "MINIMUM"
+    PRELU = "PRELU"
+    SQUARED_DIFFERENCE = "SQUARED_DIFFERENCE"
+    SUM = "SUM"
+    REDUCE_MAX = "REDUCE_MAX"
+    REDUCE_MIN = "REDUCE_MIN"
+    ARG_MAX = "ARG_MAX"
+    ARG_MIN = "ARG_MIN"
     # layout and data movement
     SQUEEZE = "SQUEEZE"
     EXPAND_DIMS = "EXPAND_DIMS"
@@ -183,7 +197,7 @@ class Pool2DAttrs:
 
 @dataclass(frozen=True)
 class ElementwiseAttrs:
-    """ADD and MUL."""
+    """ADD, SUB, MUL (and L2_NORMALIZATION's fused activation)."""
 
     activation: Activation = Activation.NONE
 
@@ -201,8 +215,18 @@ class SoftmaxAttrs:
 
 @dataclass(frozen=True)
 class MeanAttrs:
+    """MEAN, SUM, REDUCE_MAX, REDUCE_MIN: the reduced axes (non-negative, sorted, distinct)."""
+
     axes: tuple[int, ...]
     keep_dims: bool
+
+
+@dataclass(frozen=True)
+class ArgAttrs:
+    """ARG_MAX, ARG_MIN: the one reduced axis (non-negative); the index type is the output's
+    (TFLite's kernels read the output tensor's type, not ArgMaxOptions.output_type)."""
+
+    axis: int
 
 
 @dataclass(frozen=True)
@@ -282,6 +306,7 @@ OpAttrs = (
     | ReshapeAttrs
     | PadAttrs
     | LeakyReluAttrs
+    | ArgAttrs
     | SqueezeAttrs
     | ExpandDimsAttrs
     | StridedSliceAttrs

@@ -24,6 +24,7 @@ from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, oper
 from generator.importer.tflite_schema import schema
 from generator.ir import (
     Activation,
+    ArgAttrs,
     ConcatAttrs,
     Conv2DAttrs,
     DepthwiseConv2DAttrs,
@@ -73,6 +74,13 @@ OPTIONS_NAMES: dict[OpKind, str] = {
     OpKind.MEAN: "ReducerOptions",
     # elementwise and reductions family
     OpKind.LEAKY_RELU: "LeakyReluOptions",
+    OpKind.SUB: "SubOptions",
+    OpKind.L2_NORMALIZATION: "L2NormOptions",
+    OpKind.SUM: "ReducerOptions",
+    OpKind.REDUCE_MAX: "ReducerOptions",
+    OpKind.REDUCE_MIN: "ReducerOptions",
+    OpKind.ARG_MAX: "ArgMaxOptions",
+    OpKind.ARG_MIN: "ArgMinOptions",
     # layout and data movement
     OpKind.SQUEEZE: "SqueezeOptions",
     OpKind.STRIDED_SLICE: "StridedSliceOptions",
@@ -491,8 +499,18 @@ def _mean(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     if axes is None:
         raise Unsupported(f"its axes input '{ts[r.inputs[1]].name}' is not a constant",
                           "reduce over fixed axes (keras GlobalAveragePooling2D)")
-    keep = _options(r, OpKind.MEAN).flag(0)
-    return MeanAttrs(tuple(sorted(a + rank if a < 0 else a for a in axes)), keep)
+    keep = _options(r, _kinds()[r.code]).flag(0)
+    # TFLite resolves negative axes and ignores repeated ones (ResolveAxis)
+    return MeanAttrs(tuple(sorted({a + rank if a < 0 else a for a in axes})), keep)
+
+
+def _arg(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    rank = len(ts[r.inputs[0]].shape)
+    axis = _const_ints(r, ts, 1)
+    if axis is None or len(axis) != 1:
+        raise Unsupported(f"its axis input '{ts[r.inputs[1]].name}' is not one constant",
+                          "reduce over a fixed axis")
+    return ArgAttrs(axis[0] + rank if axis[0] < 0 else axis[0])
 
 
 def _reshape(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
@@ -568,6 +586,20 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.RELU6: _none,
     OpKind.LEAKY_RELU: _leaky_relu,
     OpKind.ABS: _none,
+    OpKind.TANH: _none,
+    OpKind.HARD_SWISH: _none,
+    OpKind.RSQRT: _none,
+    OpKind.L2_NORMALIZATION: _eltwise,
+    OpKind.SUB: _eltwise,
+    OpKind.MAXIMUM: _none,
+    OpKind.MINIMUM: _none,
+    OpKind.PRELU: _none,
+    OpKind.SQUARED_DIFFERENCE: _none,
+    OpKind.SUM: _mean,
+    OpKind.REDUCE_MAX: _mean,
+    OpKind.REDUCE_MIN: _mean,
+    OpKind.ARG_MAX: _arg,
+    OpKind.ARG_MIN: _arg,
     # layout and data movement
     OpKind.SQUEEZE: _squeeze,
     OpKind.EXPAND_DIMS: _expand_dims,

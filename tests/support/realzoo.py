@@ -164,8 +164,6 @@ ARCHS: dict[str, Arch] = {
 }
 
 PENDING: dict[str, str] = {
-    "mobilenet_v3_small": "needs HARD_SWISH",
-    "conv1d_imu": "needs MEAN over the time axis of a rank-3 tensor (GlobalAveragePooling1D)",
     "unet_small": "needs TILE (Keras 3 lowers UpSampling2D to RESHAPE + TILE)",
     "lstm_kws": "needs UNPACK, SPLIT and TANH (the unrolled LSTM cell)",
 }

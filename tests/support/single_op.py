@@ -34,6 +34,7 @@ def single_op(op: str, inputs: list[T], outputs: list[T], options: Any = None,
         "int8": S.TensorType.INT8,
         "float32": S.TensorType.FLOAT32,
         "int32": S.TensorType.INT32,
+        "int64": S.TensorType.INT64,
     }
     code = S.OperatorCodeT()
     code.builtinCode = getattr(S.BuiltinOperator, op)

@@ -143,6 +143,27 @@ typedef struct {
 
 void mcuf_mean_hw_s8(const mcuf_mean_params *p, const int8_t *in, int8_t *out);
 
+/* Reductions over any axes (mcuf_reduce.c). The input is addressed as kept dimensions kd with input
+ * strides ks (in the output's order; the output is written densely) and reduced dimensions rd with
+ * strides rs; unused dimensions have size 1 (the code generator merges neighbours of one kind).
+ *  MCUF_REDUCE_SUM: MEAN and SUM, out = clamp(mul_by_qm(sum - in_zp * count, mult, shift) + out_zp)
+ *                   (MEAN's 1 / count is folded into mult and shift, as TFLite does at run time);
+ *  MCUF_REDUCE_MAX, MCUF_REDUCE_MIN: the raw extreme (equal input and output quantisation);
+ *  MCUF_ARG_MAX, MCUF_ARG_MIN: the first position of the extreme along the reduced dimensions. */
+#define MCUF_REDUCE_DIMS 4
+enum { MCUF_REDUCE_SUM = 0, MCUF_REDUCE_MAX = 1, MCUF_REDUCE_MIN = 2, MCUF_ARG_MAX = 3,
+       MCUF_ARG_MIN = 4 };
+typedef struct {
+    int32_t mode;
+    int32_t kd[MCUF_REDUCE_DIMS], ks[MCUF_REDUCE_DIMS];
+    int32_t rd[MCUF_REDUCE_DIMS], rs[MCUF_REDUCE_DIMS];
+    int32_t count;
+    int32_t in_zp, out_zp, mult, shift;
+} mcuf_reduce_params;
+
+void mcuf_reduce_s8(const mcuf_reduce_params *p, const int8_t *in, int8_t *out);
+void mcuf_arg_s8_i32(const mcuf_reduce_params *p, const int8_t *in, int32_t *out);
+
 /* ---- elementwise ------------------------------------------------------------------------------- */
 /* An operand is addressed as data[pixel * ps + ch * chs]: ps = cs, chs = 1 for a full map;
  * ps = 0, chs = 1 for a per-channel vector broadcast over pixels; ps = 0, chs = 0 for a scalar. */
@@ -171,6 +192,40 @@ typedef struct {
 } mcuf_mul_params;
 
 void mcuf_mul_s8(const mcuf_mul_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+/* MAXIMUM (is_max 1) and MINIMUM (0): the larger or smaller int8 value, as TFLite compares them
+ * (raw values: the import requires both inputs and the output quantised alike). */
+typedef struct {
+    int32_t n, c;
+    int32_t in1_ps, in1_chs, in2_ps, in2_chs, out_cs;
+    int32_t is_max;
+} mcuf_maxmin_params;
+
+void mcuf_maxmin_s8(const mcuf_maxmin_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+/* PRELU, TFLite's reference_ops::BroadcastPrelu4DSlow: v = in + in_offset;
+ * out = clamp(mul_by_qm(v, mult1, shift1) if v >= 0 else
+ *             mul_by_qm(v * (alpha + alpha_offset), mult2, shift2), plus out_offset). */
+typedef struct {
+    int32_t n, c;
+    int32_t in_ps, in_chs, alpha_ps, alpha_chs, out_cs;
+    int32_t in_offset, alpha_offset, out_offset;
+    int32_t mult1, shift1, mult2, shift2;
+} mcuf_prelu_params;
+
+void mcuf_prelu_s8(const mcuf_prelu_params *p, const int8_t *in, const int8_t *alpha, int8_t *out);
+
+/* SQUARED_DIFFERENCE, TFLite Micro's int8 kernel: each input's rescaled term from a table of its 256
+ * values (t[x + 128]: ((x - zp) << 7) times its multiplier below one), then
+ * out = clamp(mul_by_qm((t1 - t2)^2, out_mult, out_shift) + out_offset). Operands as ADD's. */
+typedef struct {
+    int32_t n, c;
+    int32_t in1_ps, in1_chs, in2_ps, in2_chs, out_cs;
+    int32_t out_mult, out_shift, out_offset;
+} mcuf_sqdiff_params;
+
+void mcuf_sqdiff_s8(const mcuf_sqdiff_params *p, const int32_t *t1, const int32_t *t2,
+                    const int8_t *in1, const int8_t *in2, int8_t *out);
 
 /* ---- data movement ----------------------------------------------------------------------------- */
 typedef struct {
@@ -219,6 +274,12 @@ typedef struct {
 
 /* Output quantisation fixed by TFLite: scale 1/256, zero point -128. out may equal in. */
 void mcuf_logistic_s8(const mcuf_logistic_params *p, const int8_t *in, int8_t *out);
+
+/* L2_NORMALIZATION over the last dimension (rows of depth values), TFLite's integer kernel: output
+ * in steps of 1/128 (zero point 0). mcuf_inv_sqrt_qm is TFLite's GetInvSqrtQuantizedMultiplierExp
+ * (x >= 0; the shift is a left shift, TFLite's kReverseShift convention). */
+void mcuf_inv_sqrt_qm(int32_t x, int32_t *multiplier, int32_t *shift);
+void mcuf_l2norm_s8(int32_t rows, int32_t depth, int32_t in_zp, const int8_t *in, int8_t *out);
 
 /* ---- float boundary ---------------------------------------------------------------------------- */
 void mcuf_quantize_f32_s8(int32_t n, const float *in, float scale, int32_t zp, int8_t *out);
