@@ -107,3 +107,50 @@ def test_transpose_with_another_quantisation_is_refused() -> None:
     model = single_op("TRANSPOSE", [T((2, 3), scale=0.1), _i32([1, 0])], [T((3, 2), scale=0.2)])
     with pytest.raises(InputError, match="t2"):
         read_tflite(model, where="bad")
+
+
+# ---- RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR ------------------------------------------------
+
+
+def _resize(op: str, shape: tuple[int, ...], size: tuple[int, int], align: bool, half: bool,
+            s: float, zp: int) -> bytes:
+    S = _S()
+    o = S.ResizeBilinearOptionsT() if op == "RESIZE_BILINEAR" else S.ResizeNearestNeighborOptionsT()
+    o.alignCorners, o.halfPixelCenters = align, half
+    out = (shape[0], size[0], size[1], shape[3])
+    return single_op(op, [T(shape, scale=s, zp=zp), _i32(list(size))], [T(out, scale=s, zp=zp)], o,
+                     version=3 if op == "RESIZE_NEAREST_NEIGHBOR" else 3)
+
+
+maps = st.tuples(st.integers(1, 2), st.integers(1, 6), st.integers(1, 6), st.integers(1, 4))
+flags = st.sampled_from([(False, False), (True, False), (False, True)])
+
+
+@_SETTINGS
+@given(shape=maps, size=st.tuples(st.integers(1, 13), st.integers(1, 13)), fl=flags, data=st.data(),
+       seed=st.integers(0, 2**31))
+def test_resize_nearest_is_exact(shape: tuple[int, ...], size: tuple[int, int],
+                                 fl: tuple[bool, bool], data: Any, seed: int) -> None:
+    s, zp = _quant(data.draw)
+    _exact(_resize("RESIZE_NEAREST_NEIGHBOR", shape, size, *fl, s, zp), [shape], seed)
+
+
+@_SETTINGS
+@given(shape=maps, size=st.tuples(st.integers(1, 13), st.integers(1, 13)), fl=flags, data=st.data(),
+       seed=st.integers(0, 2**31))
+def test_resize_bilinear_is_exact(shape: tuple[int, ...], size: tuple[int, int],
+                                  fl: tuple[bool, bool], data: Any, seed: int) -> None:
+    s, zp = _quant(data.draw)
+    _exact(_resize("RESIZE_BILINEAR", shape, size, *fl, s, zp), [shape], seed)
+
+
+@pytest.mark.parametrize("op", ["RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"])
+@pytest.mark.parametrize("fl", [(False, False), (True, False), (False, True)])
+def test_resize_doubling_is_exact(op: str, fl: tuple[bool, bool]) -> None:
+    """2x upsampling (Keras UpSampling2D, image decoders) in each corner convention."""
+    _exact(_resize(op, (1, 5, 7, 3), (10, 14), *fl, 0.05, 3), [(1, 5, 7, 3)], 2)
+
+
+def test_resize_with_both_flags_is_refused() -> None:
+    with pytest.raises(InputError, match="align_corners and half_pixel_centers"):
+        read_tflite(_resize("RESIZE_BILINEAR", (1, 2, 2, 1), (4, 4), True, True, 0.1, 0), "bad")
