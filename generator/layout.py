@@ -36,6 +36,7 @@ from generator.ir import (
 )
 
 Shape = tuple[int, ...]
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -165,18 +166,22 @@ def strided_slice(shape: Shape, begin: Sequence[int], end: Sequence[int], steps:
         need(s != 0, f"has stride 0 in dimension {d}")
         lo, hi = (0, n) if s > 0 else (-1, n - 1)
         start = begin[d]
-        if begin_mask >> d & 1:
-            start = lo if s > 0 else hi
+        if begin_mask >> d & 1:  # TFLite Micro's int limits, clamped below
+            start = INT_MIN if s > 0 else INT_MAX
         start = start + n if start < 0 else start
         start = min(max(start, lo), hi)
         if shrink_mask >> d & 1:
+            if s < 0:
+                raise Unsupported(f"drops dimension {d} with stride {s}: TFLite's kernels walk "
+                                  "no element there and leave the output unwritten",
+                                  "drop dimensions with a positive stride")
             need(0 <= start < n, f"drops dimension {d} at index {begin[d]}, outside 0..{n - 1}")
             starts.append(start)
             counts.append(1)
             continue
         stop = end[d]
         if end_mask >> d & 1:
-            stop = hi if s > 0 else lo
+            stop = INT_MAX if s > 0 else INT_MIN
         stop = stop + n if stop < 0 else stop
         stop = min(max(stop, lo), hi)
         count = max(0, -(-(stop - start) // s))

@@ -154,3 +154,361 @@ def test_resize_doubling_is_exact(op: str, fl: tuple[bool, bool]) -> None:
 def test_resize_with_both_flags_is_refused() -> None:
     with pytest.raises(InputError, match="align_corners and half_pixel_centers"):
         read_tflite(_resize("RESIZE_BILINEAR", (1, 2, 2, 1), (4, 4), True, True, 0.1, 0), "bad")
+
+
+# ---- TILE (beyond TFLite Micro, which has no TILE: the interpreter is the reference) ------------
+
+
+def _tile(shape: tuple[int, ...], mult: list[int], s: float, zp: int) -> bytes:
+    out = tuple(d * m for d, m in zip(shape, mult, strict=True))
+    return single_op("TILE", [T(shape, scale=s, zp=zp), _i32(mult)], [T(out, scale=s, zp=zp)],
+                     _S().TileOptionsT(), version=1)
+
+
+def _tflm_has(model: bytes, shape: tuple[int, ...]) -> bool:
+    try:
+        run_tflm(model, [np.zeros(shape, np.int8)])
+    except Exception:  # noqa: BLE001  (TFLM refuses the operator)
+        return False
+    return True
+
+
+@_SETTINGS
+@given(shape=shapes.filter(lambda s: len(s) <= 4), data=st.data(), seed=st.integers(0, 2**31))
+def test_tile_is_exact(shape: tuple[int, ...], data: Any, seed: int) -> None:
+    mult = data.draw(st.lists(st.integers(1, 3), min_size=len(shape), max_size=len(shape)))
+    s, zp = _quant(data.draw)
+    model = _tile(shape, mult, s, zp)
+    _exact(model, [shape], seed, tflm=_tflm_has(model, shape))
+
+
+# ---- SPLIT, SPLIT_V, UNPACK (several outputs) ---------------------------------------------------
+
+
+def _split(shape: tuple[int, ...], axis: int, num: int, s: float, zp: int) -> bytes:
+    o = _S().SplitOptionsT()
+    o.numSplits = num
+    ax = axis % len(shape)
+    out = (*shape[:ax], shape[ax] // num, *shape[ax + 1:])
+    return single_op("SPLIT", [_i32(axis), T(shape, scale=s, zp=zp)],
+                     [T(out, scale=s, zp=zp)] * num, o, version=1)
+
+
+def _split_v(shape: tuple[int, ...], axis: int, sizes: list[int], s: float, zp: int) -> bytes:
+    o = _S().SplitVOptionsT()
+    o.numSplits = len(sizes)
+    ax = axis % len(shape)
+    rest = shape[ax] - sum(v for v in sizes if v != -1)
+    outs = [T((*shape[:ax], rest if v == -1 else v, *shape[ax + 1:]), scale=s, zp=zp)
+            for v in sizes]
+    return single_op("SPLIT_V", [T(shape, scale=s, zp=zp), _i32(sizes), _i32([axis])], outs, o,
+                     version=1)
+
+
+@_SETTINGS
+@given(shape=shapes.filter(lambda s: len(s) <= 4), data=st.data(), seed=st.integers(0, 2**31))
+def test_split_is_exact(shape: tuple[int, ...], data: Any, seed: int) -> None:
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[axis]
+    num = data.draw(st.sampled_from([d for d in range(1, n + 1) if n % d == 0]))
+    s, zp = _quant(data.draw)
+    _exact(_split(shape, axis, num, s, zp), [shape], seed)
+
+
+@_SETTINGS
+@given(shape=shapes.filter(lambda s: len(s) <= 4), data=st.data(), seed=st.integers(0, 2**31))
+def test_split_v_is_exact(shape: tuple[int, ...], data: Any, seed: int) -> None:
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[axis]
+    cuts = sorted(data.draw(st.lists(st.integers(1, n), max_size=3, unique=True)))
+    cuts = [c for c in cuts if c < n]
+    bounds = [0, *cuts, n]
+    sizes = [b - a for a, b in zip(bounds, bounds[1:])]
+    if len(sizes) > 1 and data.draw(st.booleans()):
+        sizes[data.draw(st.integers(0, len(sizes) - 1))] = -1
+    s, zp = _quant(data.draw)
+    _exact(_split_v(shape, axis, sizes, s, zp), [shape], seed)
+
+
+def _unpack(shape: tuple[int, ...], axis: int, s: float, zp: int) -> bytes:
+    o = _S().UnpackOptionsT()
+    ax = axis % len(shape)
+    o.num, o.axis = shape[ax], axis
+    out = shape[:ax] + shape[ax + 1:]
+    return single_op("UNPACK", [T(shape, scale=s, zp=zp)], [T(out, scale=s, zp=zp)] * shape[ax], o,
+                     version=2)
+
+
+@_SETTINGS
+@given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple), data=st.data(),
+       seed=st.integers(0, 2**31))
+def test_unpack_is_exact(shape: tuple[int, ...], data: Any, seed: int) -> None:
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    s, zp = _quant(data.draw)
+    _exact(_unpack(shape, axis, s, zp), [shape], seed)
+
+
+def test_split_into_uneven_pieces_is_refused() -> None:
+    model = single_op("SPLIT", [_i32(1), T((2, 5), scale=0.1)], [T((2, 2), scale=0.1)] * 2,
+                      _split_opts(2))
+    with pytest.raises(InputError, match="equal pieces"):
+        read_tflite(model, where="bad")
+
+
+def test_split_with_fewer_outputs_than_pieces_is_refused() -> None:
+    model = single_op("SPLIT", [_i32(1), T((2, 4), scale=0.1)], [T((2, 2), scale=0.1)],
+                      _split_opts(2))
+    with pytest.raises(InputError, match="1 outputs"):
+        read_tflite(model, where="bad")
+
+
+def _split_opts(n: int) -> Any:
+    o = _S().SplitOptionsT()
+    o.numSplits = n
+    return o
+
+
+# ---- PACK on activations --------------------------------------------------------------------------
+
+
+def _pack(shape: tuple[int, ...], n: int, axis: int, s: float, zp: int) -> bytes:
+    o = _S().PackOptionsT()
+    o.valuesCount, o.axis = n, axis
+    ax = axis % (len(shape) + 1)
+    out = (*shape[:ax], n, *shape[ax:])
+    return single_op("PACK", [T(shape, scale=s, zp=zp)] * n, [T(out, scale=s, zp=zp)], o,
+                     version=2)
+
+
+@_SETTINGS
+@given(shape=shapes.filter(lambda s: len(s) <= 3), n=st.integers(1, 3), data=st.data(),
+       seed=st.integers(0, 2**31))
+def test_pack_is_exact(shape: tuple[int, ...], n: int, data: Any, seed: int) -> None:
+    axis = data.draw(st.integers(-len(shape) - 1, len(shape)))
+    s, zp = _quant(data.draw)
+    _exact(_pack(shape, n, axis, s, zp), [shape] * n, seed)
+
+
+# ---- SLICE and STRIDED_SLICE ----------------------------------------------------------------------
+
+
+def _slice(shape: tuple[int, ...], begin: list[int], size: list[int], s: float, zp: int) -> bytes:
+    out = tuple(d - b if n == -1 else n for d, b, n in zip(shape, begin, size, strict=True))
+    return single_op("SLICE", [T(shape, scale=s, zp=zp), _i32(begin), _i32(size)],
+                     [T(out, scale=s, zp=zp)], _S().SliceOptionsT(), version=2)
+
+
+@_SETTINGS
+@given(shape=shapes.filter(lambda s: len(s) <= 4), data=st.data(), seed=st.integers(0, 2**31))
+def test_slice_is_exact(shape: tuple[int, ...], data: Any, seed: int) -> None:
+    begin = [data.draw(st.integers(0, d - 1)) for d in shape]
+    size = [data.draw(st.sampled_from([-1, data.draw(st.integers(1, d - b))]))
+            for d, b in zip(shape, begin, strict=True)]
+    s, zp = _quant(data.draw)
+    _exact(_slice(shape, begin, size, s, zp), [shape], seed)
+
+
+def _strided(shape: tuple[int, ...], begin: list[int], end: list[int], steps: list[int],
+             masks: tuple[int, int, int], s: float, zp: int) -> bytes:
+    from generator.layout import strided_slice
+
+    o = _S().StridedSliceOptionsT()
+    o.beginMask, o.endMask, o.shrinkAxisMask = masks
+    out = strided_slice(shape, begin, end, steps, *masks).out_shapes[0]
+    return single_op("STRIDED_SLICE", [T(shape, scale=s, zp=zp), _i32(begin), _i32(end),
+                                       _i32(steps)], [T(out, scale=s, zp=zp)], o, version=2)
+
+
+@st.composite
+def strided_slices(draw: Any) -> tuple[Any, ...]:
+    """A shape and in-range begin, end (negative indices too), strides (negative too) and masks
+    with a non-empty result."""
+    shape = draw(st.lists(st.integers(1, 5), min_size=1, max_size=4).map(tuple))
+    begin, end, steps = [], [], []
+    bm = em = sm = 0
+    for d, n in enumerate(shape):
+        step = draw(st.sampled_from([1, 1, 2, 3, -1, -2]))
+        a, b = sorted(draw(st.lists(st.integers(0, n - 1), min_size=2, max_size=2)))
+        if step > 0:
+            start, stop = a, b + 1
+        else:
+            start, stop = b, a - 1
+        if draw(st.booleans()) and start >= 0:
+            start -= n  # the same index counted from the end
+        if stop >= 0 and draw(st.booleans()) and stop - n < 0 and stop != n:
+            stop -= n if stop - n != -1 or step > 0 else 0
+        bm |= draw(st.booleans()) << d
+        em |= draw(st.booleans()) << d
+        if draw(st.integers(0, 3)) == 0 and len(shape) > 1 and step > 0:
+            sm |= 1 << d
+        begin.append(start)
+        end.append(stop)
+        steps.append(step)
+    if sm == (1 << len(shape)) - 1:
+        sm &= ~1
+    return shape, begin, end, steps, (bm, em, sm)
+
+
+@_SETTINGS
+@given(sl=strided_slices(), data=st.data(), seed=st.integers(0, 2**31))
+def test_strided_slice_is_exact(sl: tuple[Any, ...], data: Any, seed: int) -> None:
+    shape, begin, end, steps, masks = sl
+    from generator.layout import strided_slice
+
+    if 0 in strided_slice(shape, begin, end, steps, *masks).out_shapes[0]:
+        return
+    s, zp = _quant(data.draw)
+    _exact(_strided(shape, begin, end, steps, masks, s, zp), [shape], seed)
+
+
+def test_strided_slice_with_negative_strides_is_exact() -> None:
+    """x[:, ::-1, 3:0:-2] on activations."""
+    model = _strided((2, 4, 5), [0, -1, 3], [0, 0, 0], [1, -1, -2], (0b011, 0b011, 0), 0.1, 2)
+    _exact(model, [(2, 4, 5)], 3)
+
+
+def test_strided_slice_dropping_a_dimension_backwards_is_refused() -> None:
+    """Both runtimes leave such an output unwritten (uninitialised memory)."""
+    model = single_op("STRIDED_SLICE", [T((4, 3), scale=0.1), _i32([0, 1]), _i32([4, 2]),
+                                        _i32([1, -1])], [T((4,), scale=0.1)],
+                      _strided_opts(shrink=2))
+    with pytest.raises(UnsupportedOpsError, match="unwritten"):
+        read_tflite(model, where="bad")
+
+
+def _strided_opts(shrink: int = 0) -> Any:
+    o = _S().StridedSliceOptionsT()
+    o.shrinkAxisMask = shrink
+    return o
+
+
+def test_strided_slice_with_a_new_axis_is_refused() -> None:
+    o = _S().StridedSliceOptionsT()
+    o.newAxisMask = 1
+    model = single_op("STRIDED_SLICE", [T((2, 3), scale=0.1), _i32([0, 0]), _i32([2, 3]),
+                                        _i32([1, 1])], [T((1, 2, 3), scale=0.1)], o)
+    with pytest.raises(UnsupportedOpsError, match="new-axis"):
+        read_tflite(model, where="bad")
+
+
+# ---- GATHER with constant indices -----------------------------------------------------------------
+
+
+def _gather(shape: tuple[int, ...], axis: int, idx: np.ndarray, s: float, zp: int) -> bytes:
+    o = _S().GatherOptionsT()
+    o.axis = axis
+    ax = axis % len(shape)
+    out = (*shape[:ax], *idx.shape, *shape[ax + 1:])
+    return single_op("GATHER", [T(shape, scale=s, zp=zp), T(idx.shape, "int32", data=idx)],
+                     [T(out, scale=s, zp=zp)], o, version=2)
+
+
+@_SETTINGS
+@given(shape=shapes.filter(lambda s: len(s) <= 3), data=st.data(), seed=st.integers(0, 2**31))
+def test_gather_is_exact(shape: tuple[int, ...], data: Any, seed: int) -> None:
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[axis]
+    k = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=6))
+    idx = np.array(k, np.int32).reshape(data.draw(st.sampled_from([(len(k),), (1, len(k))])))
+    s, zp = _quant(data.draw)
+    _exact(_gather(shape, axis, idx, s, zp), [shape], seed)
+
+
+def test_gather_out_of_range_is_refused() -> None:
+    with pytest.raises(InputError, match="indices outside"):
+        read_tflite(_gather((3, 4), 0, np.array([0, 3], np.int32), 0.1, 0), where="bad")
+
+
+# ---- DEPTH_TO_SPACE, SPACE_TO_DEPTH ---------------------------------------------------------------
+
+
+@_SETTINGS
+@given(b=st.integers(1, 2), h=st.integers(1, 4), w=st.integers(1, 4), c=st.integers(1, 3),
+       bs=st.integers(1, 3), data=st.data(), seed=st.integers(0, 2**31))
+def test_depth_to_space_and_back_are_exact(b: int, h: int, w: int, c: int, bs: int, data: Any,
+                                           seed: int) -> None:
+    S = _S()
+    s, zp = _quant(data.draw)
+    o = S.DepthToSpaceOptionsT()
+    o.blockSize = bs
+    x = (b, h, w, c * bs * bs)
+    _exact(single_op("DEPTH_TO_SPACE", [T(x, scale=s, zp=zp)],
+                     [T((b, h * bs, w * bs, c), scale=s, zp=zp)], o, version=1), [x], seed)
+    o2 = S.SpaceToDepthOptionsT()
+    o2.blockSize = bs
+    x2 = (b, h * bs, w * bs, c)
+    _exact(single_op("SPACE_TO_DEPTH", [T(x2, scale=s, zp=zp)],
+                     [T((b, h, w, c * bs * bs), scale=s, zp=zp)], o2, version=2), [x2], seed)
+
+
+# ---- SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND ---------------------------------------------------------
+
+
+def _s2b(shape: tuple[int, ...], block: list[int], pads: list[list[int]], s: float,
+         zp: int) -> bytes:
+    from generator.layout import space_to_batch
+
+    out = space_to_batch(shape, block, pads).out_shapes[0]
+    return single_op("SPACE_TO_BATCH_ND", [T(shape, scale=s, zp=zp), _i32(block), _i32(pads)],
+                     [T(out, scale=s, zp=zp)], _S().SpaceToBatchNDOptionsT(), version=2)
+
+
+def _b2s(shape: tuple[int, ...], block: list[int], crops: list[list[int]], s: float,
+         zp: int) -> bytes:
+    from generator.layout import batch_to_space
+
+    out = batch_to_space(shape, block, crops).out_shapes[0]
+    return single_op("BATCH_TO_SPACE_ND", [T(shape, scale=s, zp=zp), _i32(block), _i32(crops)],
+                     [T(out, scale=s, zp=zp)], _S().BatchToSpaceNDOptionsT(), version=2)
+
+
+@_SETTINGS
+@given(b=st.integers(1, 2), h=st.integers(1, 5), w=st.integers(1, 5), c=st.integers(1, 3),
+       bh=st.integers(1, 3), bw=st.integers(1, 3), data=st.data(), seed=st.integers(0, 2**31))
+def test_space_to_batch_is_exact(b: int, h: int, w: int, c: int, bh: int, bw: int, data: Any,
+                                 seed: int) -> None:
+    pt = data.draw(st.integers(0, 2))
+    pl = data.draw(st.integers(0, 2))
+    pb = (-(h + pt)) % bh
+    pr = (-(w + pl)) % bw
+    s, _ = _quant(data.draw)
+    zp = 0 if pt + pb + pl + pr else data.draw(st.integers(-128, 127))
+    _exact(_s2b((b, h, w, c), [bh, bw], [[pt, pb], [pl, pr]], s, zp), [(b, h, w, c)], seed)
+
+
+@_SETTINGS
+@given(b=st.integers(1, 2), h=st.integers(1, 4), w=st.integers(1, 4), c=st.integers(1, 3),
+       bh=st.integers(1, 3), bw=st.integers(1, 3), data=st.data(), seed=st.integers(0, 2**31))
+def test_batch_to_space_is_exact(b: int, h: int, w: int, c: int, bh: int, bw: int, data: Any,
+                                 seed: int) -> None:
+    ct = data.draw(st.integers(0, bh * h - 1))
+    cb = data.draw(st.integers(0, bh * h - 1 - ct))
+    cl = data.draw(st.integers(0, bw * w - 1))
+    cr = data.draw(st.integers(0, bw * w - 1 - cl))
+    s, zp = _quant(data.draw)
+    x = (b * bh * bw, h, w, c)
+    _exact(_b2s(x, [bh, bw], [[ct, cb], [cl, cr]], s, zp), [x], seed)
+
+
+# ---- the NumPy twin of the copies -----------------------------------------------------------------
+
+
+def test_copies_agree_with_numpy() -> None:
+    """Every operator's copies, run in NumPy, give NumPy's own result (no engine built)."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(-128, 128, (2, 3, 4, 5), dtype=np.int8)
+    model = _transpose(x.shape, [3, 1, 0, 2], 0.1, 0)
+    g = read_tflite(model, where="twin")
+    np.testing.assert_array_equal(apply(moves_of(g, g.ops[0]), [x])[0], x.transpose(3, 1, 0, 2))
+    g = read_tflite(_tile(x.shape, [2, 1, 3, 1], 0.1, 0), where="twin")
+    np.testing.assert_array_equal(apply(moves_of(g, g.ops[0]), [x])[0], np.tile(x, (2, 1, 3, 1)))
+    g = read_tflite(_split(x.shape, 2, 2, 0.1, 0), where="twin")
+    for got, want in zip(apply(moves_of(g, g.ops[0]), [np.zeros(1, np.int8), x]),
+                         np.split(x, 2, axis=2), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_space_to_batch_padding_a_nonzero_zero_point_is_refused() -> None:
+    """The interpreter pads with the zero point, TFLite Micro with 0 (an unset parameter)."""
+    with pytest.raises(UnsupportedOpsError, match="zero point -20"):
+        read_tflite(_s2b((1, 3, 3, 1), [2, 2], [[1, 0], [1, 0]], 0.1, -20), where="bad")

@@ -409,6 +409,22 @@ def _moves_only(g: Graph, op: Op) -> None:
             x = _input(g, op, pos)
             _activation(x, what)
             _same_quantization(x, y, what, op.kind)
+    if op.kind is OpKind.SPACE_TO_BATCH_ND:
+        _padding_value(g, op)
+
+
+def _padding_value(g: Graph, op: Op) -> None:
+    """SPACE_TO_BATCH_ND pads with the output zero point in the TFLite interpreter, and with a value
+    TFLite Micro never sets (its parameters' output_offset: 0 in practice): they agree, and the
+    engine with them, only where the zero point is 0 or nothing is padded."""
+    y = _output(g, op)
+    pads = g.tensors[op.inputs[2]].data
+    assert y.quant is not None
+    if pads is not None and np.any(pads != 0) and y.quant.zero_point[0] != 0:
+        raise Unsupported(f"pads output '{y.name}' of zero point {y.quant.zero_point[0]}: the TFLite "
+                          "interpreter pads with the zero point, TFLite Micro with an unset value",
+                          "quantise the tensor with zero point 0, or fold the padding into a "
+                          "dilated convolution (TFLiteConverter does)")
 
 
 def _dequantize(g: Graph, op: Op) -> None:
