@@ -22,9 +22,9 @@ from generator.codegen.qparams import quantize_multiplier
 from generator.errors import InputError
 from generator.importer.problems import Problem, Unsupported, need
 from generator.ir import (
-    Activation,
     DATA_INPUT,
     MULTI_OUTPUT,
+    Activation,
     ConcatAttrs,
     DType,
     ElementwiseAttrs,

@@ -24,6 +24,7 @@ from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, oper
 from generator.importer.tflite_schema import schema
 from generator.ir import (
     Activation,
+    BlockAttrs,
     ConcatAttrs,
     Conv2DAttrs,
     DepthwiseConv2DAttrs,
@@ -40,7 +41,6 @@ from generator.ir import (
     OpAttrs,
     OpKind,
     PackAttrs,
-    BlockAttrs,
     PadAttrs,
     Padding,
     Pool2DAttrs,

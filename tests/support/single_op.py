@@ -73,3 +73,20 @@ def single_op(op: str, inputs: list[T], outputs: list[T], options: Any = None,
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def with_op_version(model: bytes, op: str, version: int) -> bytes:
+    """``model`` with the operator code ``op`` at ``version``. The TFLite interpreter's reference
+    resolver registers some kernels for fewer versions than the converter writes (int8 TILE is
+    version 3, the reference TILE is registered for 1 and 2 and computes int8 alike): this lets it
+    run such a model."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as S
+
+    m = S.ModelT.InitFromObj(S.Model.GetRootAsModel(model, 0))
+    for code in m.operatorCodes:
+        if code.builtinCode == getattr(S.BuiltinOperator, op):
+            code.version = version
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
