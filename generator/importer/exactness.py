@@ -414,15 +414,16 @@ def _moves_only(g: Graph, op: Op) -> None:
 
 
 def _padding_value(g: Graph, op: Op) -> None:
-    """SPACE_TO_BATCH_ND pads with the output zero point in the TFLite interpreter, and with a value
-    TFLite Micro never sets (its parameters' output_offset: 0 in practice): they agree, and the
-    engine with them, only where the zero point is 0 or nothing is padded."""
+    """SPACE_TO_BATCH_ND pads with the output zero point in the TFLite interpreter, and TFLite Micro
+    with its parameters' output_offset, which it never sets (a persistent buffer: 0 in a fresh arena,
+    whatever an earlier model left there otherwise). The engine pads with the zero point, and only
+    where it is 0, the one value both can be said to write."""
     y = _output(g, op)
     pads = g.tensors[op.inputs[2]].data
     assert y.quant is not None
     if pads is not None and np.any(pads != 0) and y.quant.zero_point[0] != 0:
         raise Unsupported(f"pads output '{y.name}' of zero point {y.quant.zero_point[0]}: the TFLite "
-                          "interpreter pads with the zero point, TFLite Micro with an unset value",
+                          "interpreter pads with the zero point, TFLite Micro with an uninitialised value",
                           "quantise the tensor with zero point 0, or fold the padding into a "
                           "dilated convolution (TFLiteConverter does)")
 
