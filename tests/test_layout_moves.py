@@ -624,3 +624,67 @@ def test_converted_keras_model_is_exact(nearest: bool) -> None:
             wants.append(run_tflm(model, xs))
         for want in wants:
             np.testing.assert_array_equal(got[0].reshape(want[0].shape), want[0])
+
+
+# ---- SPACE_TO_BATCH_ND -> convolution -> BATCH_TO_SPACE_ND: one dilated convolution -------------
+
+
+def _blocked_conv(h: int, w: int, c: int, k: int, rate: int, same: bool, depthwise: bool,
+                  seed: int) -> bytes:
+    """TensorFlow's atrous convolution as the converter writes it without fusing: the padded
+    input's blocks, a VALID convolution of each, the blocks back (paddings and crops from
+    tf.required_space_to_batch_paddings)."""
+    import tensorflow as tf
+
+    from tests.support.single_op import ops_model
+
+    S = _S()
+    rng = np.random.default_rng(seed)
+    eff = (k - 1) * rate
+    base = [[eff // 2, eff - eff // 2]] * 2 if same else [[0, 0]] * 2
+    pads, crops = (np.asarray(v, np.int32) for v in tf.required_space_to_batch_paddings(
+        [h, w], [rate, rate], base_paddings=base))
+    hp, wp = h + pads[0].sum(), w + pads[1].sum()
+    bh, bw = hp // rate - k + 1, wp // rate - k + 1
+    oc = c if depthwise else 3
+    wshape = (1, k, k, oc) if depthwise else (oc, k, k, c)
+    wscale = tuple(float(v) for v in rng.uniform(0.005, 0.02, oc))
+    weights = rng.integers(-127, 128, wshape, dtype=np.int8)
+    sx, zx, sy, zy = 0.05, -7, 0.2, 4
+    bias = rng.integers(-500, 500, oc, dtype=np.int32)
+    out = (1, bh * rate - crops[0].sum(), bw * rate - crops[1].sum(), oc)
+    tensors = [
+        T((1, h, w, c), scale=sx, zp=zx),                                       # 0 input
+        _i32([rate, rate]), T((2, 2), "int32", data=pads),                      # 1, 2
+        T((rate * rate, hp // rate, wp // rate, c), scale=sx, zp=zx),           # 3 blocks
+        T(wshape, scale=wscale, data=weights, axis=3 if depthwise else 0),      # 4 filter
+        T((oc,), "int32", scale=tuple(sx * v for v in wscale), data=bias),      # 5 bias
+        T((rate * rate, bh, bw, oc), scale=sy, zp=zy),                          # 6 convolved
+        _i32([rate, rate]), T((2, 2), "int32", data=crops),                     # 7, 8
+        T(out, scale=sy, zp=zy),                                                # 9 output
+    ]
+    if depthwise:
+        opts = S.DepthwiseConv2DOptionsT()
+        opts.depthMultiplier = 1
+    else:
+        opts = S.Conv2DOptionsT()
+    opts.padding, opts.strideH, opts.strideW = S.Padding.VALID, 1, 1
+    return ops_model(tensors, [
+        ("SPACE_TO_BATCH_ND", [0, 1, 2], [3], S.SpaceToBatchNDOptionsT()),
+        ("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", [3, 4, 5], [6], opts),
+        ("BATCH_TO_SPACE_ND", [6, 7, 8], [9], S.BatchToSpaceNDOptionsT()),
+    ], version=1)
+
+
+@pytest.mark.parametrize(("same", "depthwise"), [(True, False), (False, True), (True, True)],
+                         ids=["conv-same", "depthwise-valid", "depthwise-same"])
+def test_blocked_convolution_becomes_a_dilated_one(same: bool, depthwise: bool) -> None:
+    """One convolution with dilation 2 at batch 1 remains, equal to the interpreter's three
+    operators (TFLite Micro pads the blocks with a parameter it never sets, so it is compared only
+    where nothing is padded: VALID)."""
+    model = _blocked_conv(9, 7, 3, 3, 2, same, depthwise, seed=1)
+    g = read_tflite(model, where="dilated")
+    assert len(g.ops) == 1 and g.ops[0].kind.value.endswith("CONV_2D")
+    a = g.ops[0].attrs
+    assert (a.dilation_h, a.dilation_w) == (2, 2)  # type: ignore[union-attr]
+    _exact(model, [(1, 9, 7, 3)], 6, tflm=not same)

@@ -16,6 +16,7 @@ from functools import cache
 import numpy as np
 
 from generator.errors import ModelFormatError, UnsupportedOpsError
+from generator.importer.dilate import fold_dilations
 from generator.importer.exactness import FOLDED_ONLY, check_arity
 from generator.importer.flatbuf import Table, root
 from generator.importer.fold import fold_constants
@@ -185,7 +186,7 @@ def read_tflite(data: bytes, where: str = "model.tflite") -> Graph:
         outputs=_indices(sg, 2, len(tensors), where),
         name=sg.string(4) or "model",
     )
-    graph = fold_constants(graph, where)
+    graph = fold_dilations(fold_constants(graph, where))
     check_graph(graph, where)
     return graph
 
