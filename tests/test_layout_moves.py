@@ -688,3 +688,14 @@ def test_blocked_convolution_becomes_a_dilated_one(same: bool, depthwise: bool) 
     a = g.ops[0].attrs
     assert (a.dilation_h, a.dilation_w) == (2, 2)  # type: ignore[union-attr]
     _exact(model, [(1, 9, 7, 3)], 6, tflm=not same)
+
+
+def test_a_gather_of_thousands_of_scattered_indices_is_refused() -> None:
+    idx = np.random.default_rng(0).permutation(12000).astype(np.int32)  # runs of about 2
+    with pytest.raises(UnsupportedOpsError, match="separate pieces"):
+        read_tflite(_gather((12000, 2), 0, idx, 0.1, 0), where="bad")
+
+
+def test_a_gather_of_consecutive_indices_is_one_copy() -> None:
+    g = read_tflite(_gather((6000, 2), 0, np.arange(10, 5000, 3, dtype=np.int32), 0.1, 0), "ok")
+    assert len(moves_of(g, g.ops[0]).copies) == 1

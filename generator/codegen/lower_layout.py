@@ -20,6 +20,9 @@ from generator.codegen.schedule import Arg, Call, ConstRef, Literal
 from generator.ir import ALIASES, Op, OpKind, ResizeAttrs
 from generator.layout import MOVES, canonical, moves_of
 
+MAX_COPY_DIMS = 16
+"""MCUF_COPY_MAX_DIMS of mcuf_kernels.h (TILE of a rank-8 tensor walks 16 dimensions)."""
+
 
 def _alias(lw: Lowering, i: int, op: Op) -> None:
     lw.alias(op.outputs[0], op.inputs[0])
@@ -49,6 +52,7 @@ def _moves(lw: Lowering, i: int, op: Op) -> None:
         if c.size == 0:
             continue
         r = len(c.counts)
+        assert r <= MAX_COPY_DIMS, f"{label}: a copy of {r} dimensions"
         name = f"op{i}_copy{k}"
         lw.const(name, np.array([*c.counts, *c.src_strides, *c.dst_strides], dtype=np.int32))
         p = params(rank=r, counts=ConstRef(name), src_strides=ConstRef(name, r),

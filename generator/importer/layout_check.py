@@ -7,13 +7,22 @@ take a constant size equal to the output's height and width, as TFLite Micro req
 
 from __future__ import annotations
 
-from generator.importer.problems import need
+from generator.importer.problems import Unsupported, need
 from generator.ir import Graph, Op, ResizeAttrs
 from generator.layout import const_ints, moves_of
+
+MAX_COPIES = 4096
+"""Strided copies one operator may take (one kernel call and one small constant each): a GATHER of
+thousands of scattered indices or an UNPACK into thousands of tensors is refused, not compiled into
+that much code."""
 
 
 def check_moves(g: Graph, op: Op) -> None:
     m = moves_of(g, op)
+    if len(m.copies) > MAX_COPIES:
+        raise Unsupported(f"moves its data in {len(m.copies):,} separate pieces (at most "
+                          f"{MAX_COPIES:,})", "gather runs of consecutive indices, or split into "
+                          "fewer pieces")
     outs = [g.tensors[t] for t in op.outputs]
     need(len(outs) == len(m.out_shapes),
          f"has {len(outs)} outputs; its input and parameters make {len(m.out_shapes)}")
