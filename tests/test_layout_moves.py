@@ -699,3 +699,123 @@ def test_a_gather_of_thousands_of_scattered_indices_is_refused() -> None:
 def test_a_gather_of_consecutive_indices_is_one_copy() -> None:
     g = read_tflite(_gather((6000, 2), 0, np.arange(10, 5000, 3, dtype=np.int32), 0.1, 0), "ok")
     assert len(moves_of(g, g.ops[0]).copies) == 1
+
+
+# ---- hostile parameters ---------------------------------------------------------------------------
+
+_HOSTILE_OPS = ["TRANSPOSE", "TILE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "UNPACK", "PACK",
+                "GATHER", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "SPACE_TO_BATCH_ND",
+                "BATCH_TO_SPACE_ND", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"]
+
+
+@st.composite
+def hostile_models(draw: Any) -> bytes:
+    """One data-movement operator with random (mostly wrong) parameters, options and output
+    shapes: small integers, negative ones, wrong lengths."""
+    S = _S()
+    op = draw(st.sampled_from(_HOSTILE_OPS))
+    spatial = op in ("DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND",
+                     "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR")
+    rank = 4 if spatial and draw(st.integers(0, 3)) else draw(st.integers(1, 4))
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=rank, max_size=rank)))
+    ints = st.lists(st.integers(-6, 6), min_size=0, max_size=5)
+    small = st.integers(-3, 5)
+    x = T(shape, scale=0.1, zp=draw(st.integers(-3, 3)))
+    n_out = draw(st.integers(1, 3))
+    outs = [T(draw(st.lists(st.integers(1, 6), min_size=0, max_size=4).map(tuple)), scale=0.1,
+              zp=x.zp) for _ in range(n_out)]
+    lengths = {"TRANSPOSE": [rank], "TILE": [rank], "SLICE": [rank, rank],
+               "STRIDED_SLICE": [rank, rank, rank], "SPLIT": [0], "SPLIT_V": [3, 0],
+               "GATHER": [3], "SPACE_TO_BATCH_ND": [2, -2], "BATCH_TO_SPACE_ND": [2, -2],
+               "RESIZE_BILINEAR": [2], "RESIZE_NEAREST_NEIGHBOR": [2]}.get(op, [])
+    if draw(st.integers(0, 5)) == 0:  # the wrong number of operands
+        consts = [_i32(draw(ints)) for _ in range(draw(st.integers(0, 3)))]
+    else:
+        consts = []
+        for n in lengths:
+            if n == -2:  # paddings or crops: (2, 2)
+                consts.append(_i32(draw(st.lists(st.lists(st.integers(-1, 3), min_size=2,
+                                                          max_size=2), min_size=2, max_size=2))))
+            elif n == 0:
+                consts.append(_i32(draw(small)))
+            else:
+                consts.append(_i32(draw(st.lists(st.integers(-4, 5), min_size=n, max_size=n))))
+    if op == "TRANSPOSE" and consts and draw(st.booleans()):
+        consts[0] = _i32(draw(st.permutations(list(range(rank)))))
+    if op.endswith("_ND") and len(consts) == 2 and draw(st.booleans()):
+        consts = [_i32(draw(st.lists(st.integers(1, 2), min_size=2, max_size=2))),
+                  _i32(draw(st.lists(st.lists(st.integers(0, 1), min_size=2, max_size=2),
+                                     min_size=2, max_size=2)))]
+    if op not in ("SPLIT", "SPLIT_V", "UNPACK") and draw(st.integers(0, 5)):
+        outs = outs[:1]
+    options: Any = None
+    if op in ("SPLIT", "SPLIT_V"):
+        options = S.SplitOptionsT() if op == "SPLIT" else S.SplitVOptionsT()
+        options.numSplits = draw(small)
+    elif op == "UNPACK":
+        options = S.UnpackOptionsT()
+        options.num, options.axis = draw(small), draw(small)
+    elif op == "PACK":
+        options = S.PackOptionsT()
+        options.valuesCount, options.axis = draw(small), draw(small)
+    elif op == "GATHER":
+        options = S.GatherOptionsT()
+        options.axis, options.batchDims = draw(small), draw(st.sampled_from([0, 0, 1]))
+    elif op in ("DEPTH_TO_SPACE", "SPACE_TO_DEPTH"):
+        options = getattr(S, f"{'DepthToSpace' if op[0] == 'D' else 'SpaceToDepth'}OptionsT")()
+        options.blockSize = draw(small)
+    elif op == "STRIDED_SLICE":
+        options = S.StridedSliceOptionsT()
+        options.beginMask, options.endMask, options.shrinkAxisMask = (
+            draw(st.integers(0, 15)) for _ in range(3))
+    elif op.startswith("RESIZE"):
+        options = getattr(S, "ResizeBilinearOptionsT" if op == "RESIZE_BILINEAR"
+                          else "ResizeNearestNeighborOptionsT")()
+        options.alignCorners, options.halfPixelCenters = draw(st.booleans()), draw(st.booleans())
+    if op == "SPLIT":
+        inputs = [*consts[:1], x] if consts else [x]
+    elif op == "PACK":
+        inputs = [x] * draw(st.integers(1, 3))
+    else:
+        inputs = [x, *consts]
+    model = single_op(op, inputs, outs, options, version=1)
+    right = _right_outputs(model)
+    if right is not None and draw(st.integers(0, 3)):  # parameters TFLite accepts: right outputs
+        model = single_op(op, inputs, [T(o, scale=0.1, zp=x.zp) for o in right], options, version=1)
+    return model
+
+
+def _right_outputs(model: bytes) -> tuple[tuple[int, ...], ...] | None:
+    """The output shapes the operator's parameters give, or None where they are refused."""
+    from unittest import mock
+
+    from generator.importer.problems import Problem
+    from generator.ir import OpKind
+
+    try:
+        with mock.patch("generator.importer.tflite_reader.check_graph"):
+            g = read_tflite(model, where="parameters")
+        op = g.ops[0]
+        if op.kind in (OpKind.RESIZE_BILINEAR, OpKind.RESIZE_NEAREST_NEIGHBOR):
+            from generator.layout import const_ints
+
+            x = g.tensors[op.inputs[0]].shape
+            size = const_ints(g, op, 1, "size")
+            return ((x[0], size[0], size[1], x[3]),) if len(x) == 4 and len(size) == 2 else None
+        return moves_of(g, op).out_shapes
+    except (Problem, InputError, IndexError):
+        return None
+
+
+@settings(max_examples=300, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(model=hostile_models())
+def test_hostile_parameters_are_errors_not_crashes(model: bytes) -> None:
+    """Whatever the parameters, the import refuses with an InputError naming the operator, or the
+    model compiles (no engine is built here)."""
+    try:
+        g = read_tflite(model, where="hostile")
+    except InputError as err:
+        assert "hostile" in err.message
+        return
+    compile_graph(g, model, source="hostile")
