@@ -99,6 +99,18 @@ class OpKind(enum.Enum):
     STRIDED_SLICE = "STRIDED_SLICE"
     PACK = "PACK"
     GATHER = "GATHER"
+    TRANSPOSE = "TRANSPOSE"
+    RESIZE_NEAREST_NEIGHBOR = "RESIZE_NEAREST_NEIGHBOR"
+    RESIZE_BILINEAR = "RESIZE_BILINEAR"
+    TILE = "TILE"
+    SPLIT = "SPLIT"
+    SPLIT_V = "SPLIT_V"
+    UNPACK = "UNPACK"
+    SLICE = "SLICE"
+    DEPTH_TO_SPACE = "DEPTH_TO_SPACE"
+    SPACE_TO_DEPTH = "SPACE_TO_DEPTH"
+    SPACE_TO_BATCH_ND = "SPACE_TO_BATCH_ND"
+    BATCH_TO_SPACE_ND = "BATCH_TO_SPACE_ND"
 
 
 ALIASES = frozenset({OpKind.RESHAPE, OpKind.SQUEEZE, OpKind.EXPAND_DIMS})
@@ -280,6 +292,36 @@ class GatherAttrs:
 
 
 @dataclass(frozen=True)
+class ResizeAttrs:
+    """RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR options (the output size is the constant size
+    input, which equals the output's height and width)."""
+
+    align_corners: bool = False
+    half_pixel_centers: bool = False
+
+
+@dataclass(frozen=True)
+class SplitAttrs:
+    """SPLIT and SPLIT_V: how many outputs the options declare (the axis and sizes are constant
+    inputs)."""
+
+    num_splits: int
+
+
+@dataclass(frozen=True)
+class UnpackAttrs:
+    num: int
+    axis: int
+
+
+@dataclass(frozen=True)
+class BlockAttrs:
+    """DEPTH_TO_SPACE and SPACE_TO_DEPTH: the side of the square block."""
+
+    block_size: int
+
+
+@dataclass(frozen=True)
 class PadAttrs:
     """Padding amounts as ((before, after), ...) per dimension of the input."""
 
@@ -312,7 +354,17 @@ OpAttrs = (
     | StridedSliceAttrs
     | PackAttrs
     | GatherAttrs
+    | ResizeAttrs
+    | SplitAttrs
+    | UnpackAttrs
+    | BlockAttrs
 )
+
+MULTI_OUTPUT = frozenset({OpKind.SPLIT, OpKind.SPLIT_V, OpKind.UNPACK})
+"""Operators with more than one output tensor (one per piece)."""
+
+DATA_INPUT: dict[OpKind, int] = {OpKind.SPLIT: 1}
+"""The position of the data operand where it is not input 0 (SPLIT reads its axis first)."""
 
 
 @dataclass(frozen=True)

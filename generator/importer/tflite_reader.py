@@ -16,6 +16,7 @@ from functools import cache
 import numpy as np
 
 from generator.errors import ModelFormatError, UnsupportedOpsError
+from generator.importer.dilate import fold_dilations
 from generator.importer.exactness import FOLDED_ONLY, check_arity
 from generator.importer.flatbuf import Table, root
 from generator.importer.fold import fold_constants
@@ -25,6 +26,7 @@ from generator.importer.tflite_schema import schema
 from generator.ir import (
     Activation,
     ArgAttrs,
+    BlockAttrs,
     ConcatAttrs,
     Conv2DAttrs,
     DepthwiseConv2DAttrs,
@@ -46,10 +48,13 @@ from generator.ir import (
     Pool2DAttrs,
     QuantParams,
     ReshapeAttrs,
+    ResizeAttrs,
     SoftmaxAttrs,
+    SplitAttrs,
     SqueezeAttrs,
     StridedSliceAttrs,
     Tensor,
+    UnpackAttrs,
 )
 
 READ_TYPES = (DType.FLOAT32, DType.INT32, DType.UINT8, DType.INT64, DType.BOOL, DType.INT16,
@@ -86,6 +91,18 @@ OPTIONS_NAMES: dict[OpKind, str] = {
     OpKind.STRIDED_SLICE: "StridedSliceOptions",
     OpKind.PACK: "PackOptions",
     OpKind.GATHER: "GatherOptions",
+    OpKind.TRANSPOSE: "TransposeOptions",
+    OpKind.RESIZE_NEAREST_NEIGHBOR: "ResizeNearestNeighborOptions",
+    OpKind.RESIZE_BILINEAR: "ResizeBilinearOptions",
+    OpKind.TILE: "TileOptions",
+    OpKind.SPLIT: "SplitOptions",
+    OpKind.SPLIT_V: "SplitVOptions",
+    OpKind.UNPACK: "UnpackOptions",
+    OpKind.SLICE: "SliceOptions",
+    OpKind.DEPTH_TO_SPACE: "DepthToSpaceOptions",
+    OpKind.SPACE_TO_DEPTH: "SpaceToDepthOptions",
+    OpKind.SPACE_TO_BATCH_ND: "SpaceToBatchNDOptions",
+    OpKind.BATCH_TO_SPACE_ND: "BatchToSpaceNDOptions",
 }
 MAX_LISTED = 20
 """Unsupported operators (and tensors) named one by one in the error; the rest are counted."""
@@ -177,7 +194,7 @@ def read_tflite(data: bytes, where: str = "model.tflite") -> Graph:
         outputs=_indices(sg, 2, len(tensors), where),
         name=sg.string(4) or "model",
     )
-    graph = fold_constants(graph, where)
+    graph = fold_dilations(fold_constants(graph, where))
     check_graph(graph, where)
     return graph
 
@@ -561,6 +578,36 @@ def _gather(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     return GatherAttrs(o.i32(0), o.i32(1))
 
 
+def _resize(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    kind = _kinds()[r.code]
+    o = _options(r, kind)
+    first = 2 if kind is OpKind.RESIZE_BILINEAR else 0  # new_height, new_width are deprecated
+    a = ResizeAttrs(o.flag(first), o.flag(first + 1))
+    if a.align_corners and a.half_pixel_centers:
+        raise Problem(f"{o.name} sets both align_corners and half_pixel_centers; TFLite takes at "
+                      "most one")
+    return a
+
+
+def _split(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    kind = _kinds()[r.code]
+    return SplitAttrs(_options(r, kind).i32(0))
+
+
+def _unpack(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    o = _options(r, OpKind.UNPACK)
+    return UnpackAttrs(o.i32(0), o.i32(1))
+
+
+def _block(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    kind = _kinds()[r.code]
+    o = _options(r, kind)
+    size = o.i32(0)
+    if size < 1:
+        raise Problem(f"{o.name}.block_size is {size}; TFLite needs a block size >= 1")
+    return BlockAttrs(size)
+
+
 def _none(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     return NoAttrs()
 
@@ -607,6 +654,18 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.STRIDED_SLICE: _strided_slice,
     OpKind.PACK: _pack,
     OpKind.GATHER: _gather,
+    OpKind.TRANSPOSE: _none,
+    OpKind.RESIZE_NEAREST_NEIGHBOR: _resize,
+    OpKind.RESIZE_BILINEAR: _resize,
+    OpKind.TILE: _none,
+    OpKind.SPLIT: _split,
+    OpKind.SPLIT_V: _split,
+    OpKind.UNPACK: _unpack,
+    OpKind.SLICE: _none,
+    OpKind.DEPTH_TO_SPACE: _block,
+    OpKind.SPACE_TO_DEPTH: _block,
+    OpKind.SPACE_TO_BATCH_ND: _none,
+    OpKind.BATCH_TO_SPACE_ND: _none,
 }
 
 

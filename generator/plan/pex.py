@@ -535,7 +535,7 @@ def lower_bound(g: Graph) -> int:
             continue
         ins = _activation_inputs(g, op)
         out = op.outputs[0]
-        full_ws = sum(g.tensors[t].nbytes for t in set(ins)) + g.tensors[out].nbytes
+        full_ws = sum(g.tensors[t].nbytes for t in {*ins, *op.outputs})
         ws = full_ws
         if op.kind in MIXING and ins:
             x = ins[0]

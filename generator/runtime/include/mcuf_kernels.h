@@ -254,6 +254,42 @@ void mcuf_copy_rows_s8(int32_t rows, int32_t len, const int8_t *src, int32_t src
 void mcuf_requant_rows_s8(int32_t rows, int32_t len, const int8_t *src, int32_t src_pitch,
                           int8_t *dst, int32_t dst_pitch, float scale, float bias, int32_t out_zp);
 
+/* ---- data movement without arithmetic (mcuf_layout.c) -------------------------------------------
+ * TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, UNPACK, PACK, GATHER, TILE, DEPTH_TO_SPACE,
+ * SPACE_TO_DEPTH, SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND are strided walks over the input and the
+ * output: for every index vector i below counts,
+ *   dst[dst_offset + sum(i[d] * dst_strides[d])] = src[src_offset + sum(i[d] * src_strides[d])]
+ * (strides in elements, negative or zero allowed). src and dst must not overlap. */
+#define MCUF_COPY_MAX_DIMS 16
+typedef struct {
+    int32_t rank;                 /* 1..MCUF_COPY_MAX_DIMS */
+    const int32_t *counts;        /* rank values, outermost first */
+    const int32_t *src_strides;
+    const int32_t *dst_strides;
+    int32_t src_offset, dst_offset;
+} mcuf_copy_params;
+
+void mcuf_strided_copy_s8(const mcuf_copy_params *p, const int8_t *src, int8_t *dst);
+
+/* n bytes of value (SPACE_TO_BATCH_ND's padding). */
+void mcuf_fill_s8(int32_t n, int32_t value, int8_t *dst);
+
+/* RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR of NHWC maps. The per-row and per-column source
+ * indices (and bilinear weights) are computed at compile time as TFLite Micro computes them. */
+typedef struct {
+    int32_t batches, in_h, in_w, out_h, out_w, c;
+} mcuf_resize_params;
+
+/* out[b, y, x, :] = in[b, ys[y], xs[x], :]. */
+void mcuf_resize_nearest_s8(const mcuf_resize_params *p, const int32_t *ys, const int32_t *xs,
+                            const int8_t *in, int8_t *out);
+
+/* TFLite's ResizeBilinearInteger: ys holds (y0, y1, wy) per output row and xs (x0, x1, wx) per
+ * output column, weights in 1/1024; the four products are summed in int64 and divided by 2^20,
+ * rounding halves away from zero. */
+void mcuf_resize_bilinear_s8(const mcuf_resize_params *p, const int32_t *ys, const int32_t *xs,
+                             const int8_t *in, int8_t *out);
+
 /* ---- activations ------------------------------------------------------------------------------- */
 typedef struct {
     int32_t rows, depth;
