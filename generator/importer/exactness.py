@@ -488,8 +488,9 @@ def _hard_swish(g: Graph, op: Op) -> None:
     x, y = _input(g, op, 0), _output(g, op)
     _activation(x, "input")
     _activation(y, "output")
-    assert x.quant is not None and y.quant is not None
-    _constants_exist(lambda: qu.hard_swish_params(x.quant.scale[0], y.quant.scale[0]))
+    xq, yq = x.quant, y.quant
+    assert xq is not None and yq is not None
+    _constants_exist(lambda: qu.hard_swish_params(xq.scale[0], yq.scale[0]))
 
 
 def _maxmin(g: Graph, op: Op) -> None:
