@@ -20,6 +20,7 @@ import numpy as np
 from generator.codegen import qparams_eltwise as qe
 from generator.codegen.qparams import quantize_multiplier
 from generator.errors import InputError
+from generator.importer import lstm
 from generator.importer.problems import Problem, Unsupported, need
 from generator.ir import (
     Activation,
@@ -47,6 +48,7 @@ FC_BIAS_SCALE_TOLERANCE = 0.02
 with per-tensor weights (GetQuantizedConvolutionMultipler)."""
 
 _NO_OPTIONAL: frozenset[int] = frozenset()
+_LSTM_OPTIONAL = lstm.OPTIONAL
 _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.CONV_2D: (2, 3, frozenset({2})),
     OpKind.DEPTHWISE_CONV_2D: (2, 3, frozenset({2})),
@@ -75,6 +77,8 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.STRIDED_SLICE: (4, 4, _NO_OPTIONAL),
     OpKind.PACK: (1, 1 << 16, _NO_OPTIONAL),
     OpKind.GATHER: (2, 2, _NO_OPTIONAL),
+    # recurrent: the state slots 18 and 19 are absent in the IR (read_attrs checks the variants)
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: (24, 24, frozenset({*_LSTM_OPTIONAL, 18, 19})),
 }
 """Per operator: fewest and most inputs, and the positions that may be absent (-1)."""
 
@@ -418,6 +422,8 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.STRIDED_SLICE: folded_only,
     OpKind.PACK: folded_only,
     OpKind.GATHER: folded_only,
+    # recurrent
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lstm.check_operands,
 }
 
 FOLDED_ONLY = frozenset(k for k, rule in _RULES.items() if rule is folded_only)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from generator.errors import InputError, ModelFormatError
+from generator.importer import lstm
 from generator.importer.exactness import check_operands, folded_only
 from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, need, operator_error
 from generator.ir import (
@@ -484,4 +485,6 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.STRIDED_SLICE: folded_only,
     OpKind.PACK: folded_only,
     OpKind.GATHER: folded_only,
+    # recurrent
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lstm.check_shapes,
 }

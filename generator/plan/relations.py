@@ -58,6 +58,9 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.STRIDED_SLICE: Relation.WHOLE,
     OpKind.PACK: Relation.WHOLE,
     OpKind.GATHER: Relation.WHOLE,
+    # recurrent: every unit reads every feature and the whole previous hidden state, step after
+    # step; never sliced (not in SLICEABLE), it runs whole
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: Relation.MIXING,
 }
 
 SLICEABLE = frozenset({
