@@ -33,6 +33,7 @@ INPUT_WEIGHTS = (1, 2, 3, 4)
 RECURRENT_WEIGHTS = (5, 6, 7, 8)
 GATE_BIASES = (12, 13, 14, 15)
 """Operand positions, per gate in :data:`GATES` order."""
+NO_CLIP = -1
 MIN_CELL_POWER, MAX_CELL_POWER = -40, 0
 """Cell state scales 2^p the kernel takes: the tanh of the cell state shifts by 12 + p."""
 
@@ -57,7 +58,7 @@ class LstmParams:
     tanh_shift: int
     """The tanh of the cell state: x * tanh_mult, rounded right by tanh_shift, as Q3.12 x 3."""
     clip: int
-    """The quantised cell clip; 0: no clipping."""
+    """The quantised cell clip; :data:`NO_CLIP`: no clipping."""
 
 
 def cell_scale_power(scale: float) -> int | None:
@@ -76,10 +77,10 @@ def tanh_input(power: int) -> tuple[int, int]:
 
 def quantized_clip(cell_clip: float, cell_scale: float) -> int:
     """TFLite Micro's quantized_cell_clip: clip / scale in double, clamped to int16, truncated;
-    0 when cell_clip is not positive (no clipping)."""
+    -1 when cell_clip is not positive (TFLite Micro does not clip then)."""
     clip = float(np.float32(cell_clip))
     if not clip > 0:
-        return 0
+        return NO_CLIP
     return int(min(max(clip / float(np.float32(cell_scale)), -32768.0), 32767.0))
 
 
@@ -115,11 +116,13 @@ def lstm_params(x_scale: float, input_weight_scales: tuple[float, ...], hidden_s
 
 def folded_bias(w: npt.NDArray[np.int8], bias: npt.NDArray[np.int32] | None,
                 in_offset: int) -> npt.NDArray[np.int32]:
-    """bias[o] + in_offset * sum(w[o]) per row of a [units][inputs] gate matrix: the kernel then
-    multiplies raw int8 values (the import checks bound every accumulator inside int32)."""
+    """bias[o] + in_offset * sum(w[o]) per row of a [units][inputs] gate matrix, wrapped to int32:
+    the kernel then multiplies raw int8 values and adds this in wrapping int32 arithmetic, which
+    gives TFLite Micro's sum wherever that fits in int32 (the import checks that it does)."""
     b = np.zeros(w.shape[0], np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
     folded = b + np.int64(in_offset) * np.asarray(w, np.int64).sum(axis=1)
-    return folded.astype(np.int32)
+    wrapped = (folded + (1 << 31)) % (1 << 32) - (1 << 31)
+    return wrapped.astype(np.int32)
 
 
 def cell_buffer(op_index: int) -> str:
