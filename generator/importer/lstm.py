@@ -63,8 +63,10 @@ def _single_quant(t: Tensor, what: str) -> tuple[float, int]:
     q = t.quant
     need(q is not None, f"{what} '{t.name}' is {t.dtype.value} without quantization parameters")
     assert q is not None
-    need(len(q.scale) == 1, f"{what} '{t.name}' has {len(q.scale)} quantization scales; TFLite "
-                            "Micro's LSTM takes one scale and one zero point per tensor")
+    if len(q.scale) != 1:
+        raise Unsupported(f"{what} '{t.name}' has {len(q.scale)} quantization scales; TFLite "
+                          "Micro's LSTM takes one scale and one zero point per tensor",
+                          "convert with TFLiteConverter, which quantises LSTM weights per tensor")
     return q.scale[0], q.zero_point[0]
 
 

@@ -51,6 +51,7 @@ def edit(model: bytes, change: Callable[[Any, Any], None]) -> bytes:
     op = next(o for o in m.subgraphs[0].operators
               if max(m.operatorCodes[o.opcodeIndex].builtinCode,
                      m.operatorCodes[o.opcodeIndex].deprecatedBuiltinCode) == code)
+    op.inputs = [int(t) for t in op.inputs]  # a read-only array in the object API
     change(m, op)
     builder = flatbuffers.Builder(1024)
     builder.Finish(m.Pack(builder), file_identifier=b"TFL3")

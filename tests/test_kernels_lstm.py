@@ -1,0 +1,197 @@
+"""UNIDIRECTIONAL_SEQUENCE_LSTM (recurrent family): single-operator models converted from small Keras
+LSTMs (tf_keras, fixed batch and sequence, representative data), compiled to C and run on the host,
+equal to TFLite Micro's Python runtime on random inputs over the whole int8 range; every variant
+TFLite Micro's int8 kernel does not run is refused naming its tensor.
+
+TFLite's interpreter computes the int8 LSTM differently: it rescales the gates with the scales of
+the operator's intermediate tensors (calibrated by the converter), where TFLite Micro fixes them at
+2^-12 and 2^-15. The two runtimes disagree on such models (the test below shows one output where
+they do), so the engine matches TFLite Micro, and ``--numerics tflite-ref`` refuses the LSTM.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from generator.errors import ModelFormatError, UnsupportedOpsError
+from generator.ir import OpKind
+from generator.numerics import Numerics
+from tests.support.lstm_models import edit, keras_lstm
+
+pytestmark = [pytest.mark.tflite]
+
+
+def _compile(model: bytes, partial: bool = True, numerics: Numerics = Numerics.TFLM) -> Any:
+    from generator.compiler import compile_graph
+    from generator.importer.tflite_reader import read_tflite
+
+    return compile_graph(read_tflite(model, where="lstm.tflite"), model, source="lstm",
+                         partial=partial, numerics=numerics)
+
+
+def _inputs(model: bytes, n: int, seed: int) -> list[np.ndarray]:
+    from generator.importer.tflite_reader import read_tflite
+
+    g = read_tflite(model, where="lstm.tflite")
+    shape = g.tensors[g.inputs[0]].shape
+    rng = np.random.default_rng(seed)
+    return [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(n)]
+
+
+def _exact_with_tflm(model: bytes, tmp_path: Path, runs: int = 4, seed: int = 0) -> None:
+    from generator.host import build_host
+    from generator.importer.reference_tflm import run_tflm
+
+    compiled = _compile(model)
+    assert [c.func for c in compiled.schedule.calls] == ["mcuf_lstm_s8"]
+    inputs = _inputs(model, runs, seed)
+    for i, (x, got) in enumerate(zip(inputs, build_host(compiled, tmp_path).run(
+            [[x] for x in inputs]), strict=True)):
+        want = run_tflm(model, [x])[0]
+        np.testing.assert_array_equal(got[0].reshape(want.shape), want, err_msg=f"run {i}")
+
+
+CASES = {
+    "one_sequence": dict(batch=1, steps=6, features=3, units=4),
+    "batch_of_two": dict(batch=2, steps=5, features=3, units=4),
+    "time_major": dict(batch=2, steps=5, features=3, units=4, time_major=True),
+    "saturating": dict(batch=1, steps=8, features=5, units=6, weight_gain=6.0, seed=3),
+}
+
+
+@pytest.mark.hostc
+@pytest.mark.parametrize("case", list(CASES))
+def test_keras_lstm_equals_tflm(case: str, tmp_path: Path) -> None:
+    model = keras_lstm(**CASES[case])
+    _exact_with_tflm(model, tmp_path)
+
+
+@pytest.mark.hostc
+@pytest.mark.slow
+@settings(max_examples=6, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.integers(1, 2), steps=st.integers(1, 7), features=st.integers(1, 9),
+       units=st.integers(1, 12), seed=st.integers(0, 1000),
+       gain=st.sampled_from([0.5, 1.0, 3.0, 8.0]), time_major=st.booleans())
+def test_random_lstm_sizes_equal_tflm(batch: int, steps: int, features: int, units: int,
+                                      seed: int, gain: float, time_major: bool,
+                                      tmp_path: Path) -> None:
+    model = keras_lstm(batch, steps, features, units, seed, time_major=time_major,
+                       weight_gain=gain)
+    _exact_with_tflm(model, tmp_path / f"{batch}_{steps}_{features}_{units}_{seed}", runs=3,
+                     seed=seed)
+
+
+def test_the_interpreter_and_tflm_differ_and_tflite_ref_refuses() -> None:
+    """Where TFLite's interpreter differs from TFLite Micro (its gate scales come from the
+    intermediate tensors), mcuforge follows TFLite Micro; the tflite-ref numerics refuse."""
+    from generator.importer.reference import run_reference
+    from generator.importer.reference_tflm import run_tflm
+
+    model = keras_lstm(**CASES["saturating"])
+    differ = 0
+    for x in _inputs(model, 8, 1):
+        a = run_tflm(model, [x])[0]
+        b = run_reference(model, [x], Numerics.TFLITE_REF)[0]
+        differ += int(np.sum(a != b))
+    assert differ > 0, "the runtimes agree on this model: say so in the module docstring"
+    with pytest.raises(UnsupportedOpsError, match="intermediate tensors.*TFLite Micro"):
+        _compile(model, numerics=Numerics.TFLITE_REF)
+
+
+def test_the_lstm_runs_whole_with_its_cell_scratch_in_the_arena() -> None:
+    """Never split (channel-mixing and sequential); the arena holds input, output and one batch
+    row of int16 cell state (the hidden state lives in the output)."""
+    from generator.plan.relations import SLICEABLE, Relation, relation
+
+    assert relation(OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM) is Relation.MIXING
+    assert OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM not in SLICEABLE
+    compiled = _compile(keras_lstm(**CASES["batch_of_two"]))
+    assert not compiled.program.splits
+    names = {b.name: b.size for b in compiled.buffers}
+    assert names["op0_cell"] == 2 * 4
+    assert compiled.arena_bytes >= 2 * 5 * 3 + 2 * 5 * 4 + 8
+
+
+# ---- refusals ---------------------------------------------------------------------------------------
+
+
+def _add_tensor(m: Any, like: int, name: bytes) -> int:
+    import copy
+
+    sg = m.subgraphs[0]
+    t = copy.deepcopy(sg.tensors[like])
+    t.name = name
+    sg.tensors.append(t)
+    return len(sg.tensors) - 1
+
+
+def _variant(slot: int) -> Any:
+    def change(m: Any, op: Any) -> None:
+        like = op.inputs[13 if slot in (9, 10, 11, 17, 20, 21, 22, 23) else 6]
+        op.inputs[slot] = _add_tensor(m, like, b"extra")
+    return change
+
+
+@pytest.mark.parametrize(("slot", "words"), [
+    (9, "peephole connections: cell_to_input_weights \\(input 9\\) is tensor 'extra'"),
+    (16, "a projection layer: projection_weights \\(input 16\\)"),
+    (22, "layer normalisation: cell_layer_norm_coefficients \\(input 22\\)"),
+])
+def test_variants_are_refused_naming_the_tensor(slot: int, words: str) -> None:
+    from generator.importer.tflite_reader import read_tflite
+
+    model = edit(keras_lstm(**CASES["one_sequence"]), _variant(slot))
+    with pytest.raises(UnsupportedOpsError, match=words):
+        read_tflite(model, where="m")
+
+
+def _set_input_absent(m: Any, op: Any) -> None:
+    op.inputs[1] = -1
+
+
+def _float_input(m: Any, op: Any) -> None:
+    from ai_edge_litert import schema_py_generated as S
+
+    m.subgraphs[0].tensors[op.inputs[0]].type = S.TensorType.FLOAT32
+
+
+def _per_channel(m: Any, op: Any) -> None:
+    t = m.subgraphs[0].tensors[op.inputs[2]]
+    t.quantization.scale = [float(t.quantization.scale[0])] * 4
+    t.quantization.zeroPoint = [0] * 4
+
+
+def _cell_scale(m: Any, op: Any) -> None:
+    m.subgraphs[0].tensors[op.inputs[19]].quantization.scale = [0.0003]
+
+
+def _sigmoid_cell(m: Any, op: Any) -> None:
+    op.builtinOptions.fusedActivationFunction = 1  # RELU
+
+
+def _not_variable(m: Any, op: Any) -> None:
+    m.subgraphs[0].tensors[op.inputs[19]].isVariable = False
+
+
+@pytest.mark.parametrize(("change", "error", "words"), [
+    (_set_input_absent, UnsupportedOpsError, "coupled input and forget gate.*input_to_input"),
+    (_float_input, UnsupportedOpsError, "hybrid \\(float activations, int8 weights\\) LSTM"),
+    (_per_channel, UnsupportedOpsError, "input_to_forget_weights \\(input 2\\).*4 quantization "
+                                        "scales"),
+    (_cell_scale, UnsupportedOpsError, "cell_state \\(input 19\\).*not a power of two"),
+    (_sigmoid_cell, UnsupportedOpsError, "cell activation RELU"),
+    (_not_variable, ModelFormatError, "LSTM state but not a variable tensor"),
+])
+def test_other_forms_are_refused(change: Any, error: type, words: str) -> None:
+    from generator.importer.tflite_reader import read_tflite
+
+    model = edit(keras_lstm(**CASES["one_sequence"]), change)
+    with pytest.raises(error, match=words):
+        read_tflite(model, where="m")
