@@ -57,7 +57,7 @@ def _exact_with_tflm(model: bytes, tmp_path: Path, runs: int = 4, seed: int = 0)
         np.testing.assert_array_equal(got[0].reshape(want.shape), want, err_msg=f"run {i}")
 
 
-CASES = {
+CASES: dict[str, dict[str, Any]] = {
     "one_sequence": dict(batch=1, steps=6, features=3, units=4),
     "batch_of_two": dict(batch=2, steps=5, features=3, units=4),
     "time_major": dict(batch=2, steps=5, features=3, units=4, time_major=True),
@@ -101,7 +101,7 @@ def test_the_interpreter_and_tflm_differ_and_tflite_ref_refuses() -> None:
         b = run_reference(model, [x], Numerics.TFLITE_REF)[0]
         differ += int(np.sum(a != b))
     assert differ > 0, "the runtimes agree on this model: say so in the module docstring"
-    with pytest.raises(UnsupportedOpsError, match="intermediate tensors.*TFLite Micro"):
+    with pytest.raises(UnsupportedOpsError, match=r"intermediate tensors.*TFLite Micro"):
         _compile(model, numerics=Numerics.TFLITE_REF)
 
 

@@ -122,7 +122,8 @@ def folded_bias(w: npt.NDArray[np.int8], bias: npt.NDArray[np.int32] | None,
     b = np.zeros(w.shape[0], np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
     folded = b + np.int64(in_offset) * np.asarray(w, np.int64).sum(axis=1)
     wrapped = (folded + (1 << 31)) % (1 << 32) - (1 << 31)
-    return wrapped.astype(np.int32)
+    out: npt.NDArray[np.int32] = wrapped.astype(np.int32)
+    return out
 
 
 def cell_buffer(op_index: int) -> str:

@@ -80,7 +80,7 @@ def rebuild(model: Any, tf_keras: Any, batch: int = 1) -> Any:
             raise UnsupportedOpsError(
                 f"layer '{layer.name}' ({type(layer).__name__}) is a nested model, which the "
                 "LSTM conversion does not rebuild", _hint())
-        nodes = [n for n in layer._inbound_nodes  # noqa: SLF001 (the graph's only record)
+        nodes = [n for n in layer._inbound_nodes
                  if all(id(t) in tensors for t in n.input_tensors)]
         if len(nodes) != 1:
             raise UnsupportedOpsError(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from generator.codegen import qparams_lstm as ql
-from generator.importer.problems import Problem, Unsupported, need
+from generator.importer.problems import Unsupported, need
 from generator.ir import Activation, DType, Graph, LstmAttrs, Op, Tensor
 
 N_OPERANDS = 24
@@ -120,9 +120,9 @@ def read_attrs(inputs: Sequence[int], tensors: Sequence[Tensor], activation: int
                           "Micro's integer tanh of the cell state needs one",
                           "re-export the model with TFLiteConverter, which gives the cell state a "
                           "power-of-two scale")
-    name = activation_names.get(activation)
-    if name != "TANH":
-        shown = name or str(activation)
+    act_name = activation_names.get(activation)
+    if act_name != "TANH":
+        shown = act_name or str(activation)
         raise Unsupported(f"has cell activation {shown} "
                           "(UnidirectionalSequenceLSTMOptions.fused_activation_function); mcuforge "
                           "compiles TANH, the Keras LSTM's", "use activation='tanh'")

@@ -16,10 +16,10 @@ from functools import cache
 import numpy as np
 
 from generator.errors import ModelFormatError, UnsupportedOpsError
+from generator.importer import lstm
 from generator.importer.exactness import FOLDED_ONLY, check_arity
 from generator.importer.flatbuf import Table, root
 from generator.importer.fold import fold_constants
-from generator.importer import lstm
 from generator.importer.graph_check import check_graph
 from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, operator_error
 from generator.importer.tflite_schema import schema
