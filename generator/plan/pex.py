@@ -579,6 +579,9 @@ def macs(g: Graph, op: Op) -> int:
         per = w[1] * w[2] * (w[3] if op.kind is OpKind.CONV_2D else 1) \
             if op.kind is not OpKind.FULLY_CONNECTED else w[1]
         return y.size * per
+    if op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:  # four gates over features and units
+        x = g.tensors[op.inputs[0]]
+        return 4 * y.size * (x.shape[-1] + y.shape[-1])
     return 0
 
 
