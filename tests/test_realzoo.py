@@ -32,6 +32,8 @@ RUNS = 4
 @pytest.mark.parametrize("numerics", list(Numerics), ids=[n.value for n in Numerics])
 @pytest.mark.parametrize("name", TESTED)
 def test_bit_exact_with_both_references(name: str, numerics: Numerics, tmp_path: Path) -> None:
+    if ARCHS[name].tflm_only and numerics is not Numerics.TFLM:
+        pytest.skip("an LSTM is exact in TFLite Micro's numerics only (tflite-ref refuses it)")
     data = realzoo_tflite(name)
     model = compile_graph(read_tflite(data, where=name), data, source=name, numerics=numerics)
     inputs = random_inputs(data, RUNS, seed=5)
