@@ -195,3 +195,54 @@ def test_other_forms_are_refused(change: Any, error: type, words: str) -> None:
     model = edit(keras_lstm(**CASES["one_sequence"]), change)
     with pytest.raises(error, match=words):
         read_tflite(model, where="m")
+
+
+# ---- random quantisation: one converted model, its scales, zero points, biases and clip edited --
+
+
+def _requantised(x_scale: float, x_zp: int, h_scale: float, h_zp: int, w_gain: float,
+                 cell_power: int, clip: float, bias_seed: int) -> Any:
+    def change(m: Any, op: Any) -> None:
+        ts = m.subgraphs[0].tensors
+        rng = np.random.default_rng(bias_seed)
+        for tid in (op.inputs[0],):
+            ts[tid].quantization.scale, ts[tid].quantization.zeroPoint = [x_scale], [x_zp]
+        for tid in (op.inputs[18], op.outputs[0]):
+            ts[tid].quantization.scale, ts[tid].quantization.zeroPoint = [h_scale], [h_zp]
+        ts[op.inputs[19]].quantization.scale = [2.0**cell_power]
+        for pos in range(1, 9):
+            q = ts[op.inputs[pos]].quantization
+            q.scale = [float(np.float32(q.scale[0] * w_gain * rng.uniform(0.5, 2.0)))]
+        for pos in range(12, 16):
+            buf = m.buffers[ts[op.inputs[pos]].buffer]
+            n = len(buf.data) // 4
+            buf.data = rng.integers(-(1 << 14), 1 << 14, size=n, dtype=np.int32).view(np.uint8)
+        op.builtinOptions.cellClip = clip
+    return change
+
+
+@pytest.mark.hostc
+@pytest.mark.slow
+@settings(max_examples=10, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(x_scale=st.floats(-3.0, 0.0).map(lambda e: float(np.float32(10**e))),
+       x_zp=st.integers(-128, 127),
+       h_scale=st.floats(-3.0, -1.0).map(lambda e: float(np.float32(10**e))),
+       h_zp=st.integers(-128, 127), w_gain=st.sampled_from([0.25, 1.0, 4.0]),
+       cell_power=st.integers(-15, -9), clip=st.sampled_from([0.0, 0.5, 3.0, 10.0]),
+       bias_seed=st.integers(0, 1000))
+def test_random_quantisation_equals_tflm(x_scale: float, x_zp: int, h_scale: float, h_zp: int,
+                                         w_gain: float, cell_power: int, clip: float,
+                                         bias_seed: int, tmp_path: Path) -> None:
+    base = keras_lstm(**CASES["batch_of_two"])
+    model = edit(base, _requantised(x_scale, x_zp, h_scale, h_zp, w_gain, cell_power, clip,
+                                    bias_seed))
+    _exact_with_tflm(model, tmp_path / f"q{bias_seed}_{cell_power}_{x_zp}_{h_zp}", runs=3,
+                     seed=bias_seed)
+
+
+@pytest.mark.hostc
+def test_clipped_cell_and_shifted_zero_points_equal_tflm(tmp_path: Path) -> None:
+    model = edit(keras_lstm(**CASES["batch_of_two"]),
+                 _requantised(0.02, 17, 0.004, -9, 4.0, -13, 0.5, 7))
+    _exact_with_tflm(model, tmp_path)
