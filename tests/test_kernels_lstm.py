@@ -246,3 +246,14 @@ def test_clipped_cell_and_shifted_zero_points_equal_tflm(tmp_path: Path) -> None
     model = edit(keras_lstm(**CASES["batch_of_two"]),
                  _requantised(0.02, 17, 0.004, -9, 4.0, -13, 0.5, 7))
     _exact_with_tflm(model, tmp_path)
+
+
+def test_a_state_of_the_wrong_size_is_refused() -> None:
+    from generator.importer.tflite_reader import read_tflite
+
+    def change(m: Any, op: Any) -> None:
+        m.subgraphs[0].tensors[op.inputs[19]].shape = [1, 5]
+
+    model = edit(keras_lstm(**CASES["one_sequence"]), change)
+    with pytest.raises(ModelFormatError, match=r"cell_state \(input 19\).*need 4 values"):
+        read_tflite(model, where="m")

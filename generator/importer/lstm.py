@@ -109,6 +109,12 @@ def read_attrs(inputs: Sequence[int], tensors: Sequence[Tensor], activation: int
         raise Unsupported(f"{_what(CELL_STATE)} '{c.name}' is {c.dtype.value}; mcuforge compiles "
                           "the int8 LSTM with an int16 cell state, as TFLite Micro does",
                           "convert with TFLITE_BUILTINS_INT8")
+    units = w.shape[0] if w.shape else 0
+    batches = x.shape[1 if time_major else 0] if len(x.shape) == 3 else 0
+    for pos, t in ((HIDDEN_STATE, h), (CELL_STATE, c)):
+        need(t.size == batches * units,
+             f"{_what(pos)} '{t.name}' has shape {t.shape}; input {x.shape} and {units} units need "
+             f"{batches * units} values (batch x units)")
     h_scale, h_zp = _single_quant(h, _what(HIDDEN_STATE))
     c_scale, c_zp = _single_quant(c, _what(CELL_STATE))
     need(c_zp == 0, f"{_what(CELL_STATE)} '{c.name}' has zero point {c_zp}; the int16 cell state "
