@@ -257,3 +257,14 @@ def test_a_state_of_the_wrong_size_is_refused() -> None:
     model = edit(keras_lstm(**CASES["one_sequence"]), change)
     with pytest.raises(ModelFormatError, match=r"cell_state \(input 19\).*need 4 values"):
         read_tflite(model, where="m")
+
+
+def test_a_state_that_is_also_another_operand_is_refused() -> None:
+    from generator.importer.tflite_reader import read_tflite
+
+    def change(m: Any, op: Any) -> None:
+        op.inputs[18] = op.inputs[19]
+
+    model = edit(keras_lstm(**CASES["one_sequence"]), change)
+    with pytest.raises(UnsupportedOpsError, match="is 2 operands"):
+        read_tflite(model, where="m")

@@ -298,10 +298,11 @@ def _quant(q: Table | None, where: str, name: str) -> QuantParams | None:
 
 
 def _state_tensors(raws: list[_RawOp]) -> dict[int, int]:
-    """The tensors in the state slots of LSTM operators, each with how many operators read it."""
+    """The tensors in the state slots of LSTM operators, each with how many operands (inputs or
+    outputs of any operator) it is."""
     code = schema().operator_code(OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM.value)
     slots = {t for r in raws if r.code == code and not r.custom for t in lstm.state_slots(r.inputs)}
-    return {t: sum(t in r.inputs for r in raws) for t in slots}
+    return {t: sum(r.inputs.count(t) + r.outputs.count(t) for r in raws) for t in slots}
 
 
 def _check_storage(sg: Table, tensors: tuple[Tensor, ...], where: str,
@@ -319,7 +320,8 @@ def _check_storage(sg: Table, tensors: tuple[Tensor, ...], where: str,
                 "(is_variable); TFLite Micro refuses such a model", CORRUPT_HINT)
         if i in states and states[i] > 1:
             raise UnsupportedOpsError(
-                f"{where}: LSTM state tensor '{tensors[i].name}' is read by {states[i]} operators",
+                f"{where}: LSTM state tensor '{tensors[i].name}' is {states[i]} operands (it "
+                "must be one LSTM's state and nothing else)",
                 "mcuforge keeps each LSTM's state inside the operator; share no state tensors")
         if i in states and i in io:
             raise UnsupportedOpsError(
