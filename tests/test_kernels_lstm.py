@@ -263,6 +263,7 @@ def test_a_state_that_is_also_another_operand_is_refused() -> None:
     from generator.importer.tflite_reader import read_tflite
 
     def change(m: Any, op: Any) -> None:
+        m.subgraphs[0].tensors[op.inputs[18]].isVariable = False  # now read by nothing
         op.inputs[18] = op.inputs[19]
 
     model = edit(keras_lstm(**CASES["one_sequence"]), change)
