@@ -269,3 +269,52 @@ def test_a_state_that_is_also_another_operand_is_refused() -> None:
     model = edit(keras_lstm(**CASES["one_sequence"]), change)
     with pytest.raises(UnsupportedOpsError, match="is 2 operands"):
         read_tflite(model, where="m")
+
+
+# ---- the int16 sigmoid and tanh of the gates, on every input --------------------------------------
+
+
+def _tflm_int16(op: str, in_scale: float) -> np.ndarray:
+    """TFLite Micro's int16 LOGISTIC / TANH of every int16 value (input scale ``in_scale``, output
+    2^-15: the forms its LSTM calls)."""
+    from generator.importer.keras_import import quiet_native_output
+    from tests.support.single_op import T, single_op
+
+    with quiet_native_output():
+        from tflite_micro.python.tflite_micro import runtime
+    x = np.arange(-32768, 32768, dtype=np.int16)
+    model = single_op(op, [T((x.size,), "int16", scale=in_scale)],
+                      [T((x.size,), "int16", scale=2.0**-15)])
+    interp = runtime.Interpreter.from_bytes(model, arena_size=1 << 20)
+    interp.set_input(x, 0)
+    interp.invoke()
+    return np.array(interp.get_output(0))
+
+
+@pytest.mark.hostc
+def test_gate_sigmoid_equals_tflm_on_every_int16() -> None:
+    import ctypes
+
+    from tests.support.cruntime import runtime_lib
+
+    f = runtime_lib().mcuf_sigmoid_s16
+    f.restype, f.argtypes = ctypes.c_int16, [ctypes.c_int16]
+    got = np.array([f(int(v)) for v in range(-32768, 32768)], dtype=np.int16)
+    np.testing.assert_array_equal(got, _tflm_int16("LOGISTIC", 2.0**-12))
+
+
+@pytest.mark.hostc
+@pytest.mark.parametrize("power", [-15, -13, -12, -11, -9])
+def test_cell_tanh_equals_tflm_on_every_int16(power: int) -> None:
+    """The tanh of a cell state of scale 2^power (2^-12: the cell gate's), as TFLite Micro's int16
+    TANH of that input scale computes it."""
+    import ctypes
+
+    from generator.codegen.qparams_lstm import tanh_input
+    from tests.support.cruntime import runtime_lib
+
+    f = runtime_lib().mcuf_tanh_s16
+    f.restype, f.argtypes = ctypes.c_int16, [ctypes.c_int16, ctypes.c_int32, ctypes.c_int32]
+    mult, shift = tanh_input(power)
+    got = np.array([f(int(v), mult, shift) for v in range(-32768, 32768)], dtype=np.int16)
+    np.testing.assert_array_equal(got, _tflm_int16("TANH", 2.0**power))

@@ -32,6 +32,7 @@ def single_op(op: str, inputs: list[T], outputs: list[T], options: Any = None,
 
     types = {
         "int8": S.TensorType.INT8,
+        "int16": S.TensorType.INT16,
         "float32": S.TensorType.FLOAT32,
         "int32": S.TensorType.INT32,
     }
