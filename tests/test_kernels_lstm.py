@@ -318,3 +318,15 @@ def test_cell_tanh_equals_tflm_on_every_int16(power: int) -> None:
     mult, shift = tanh_input(power)
     got = np.array([f(int(v), mult, shift) for v in range(-32768, 32768)], dtype=np.int16)
     np.testing.assert_array_equal(got, _tflm_int16("TANH", 2.0**power))
+
+
+def test_an_lstm_of_20_operands_is_refused_for_its_count() -> None:
+    """TFLite Micro's kernel takes the 24 operands of schema 3 (layer norm slots included)."""
+    from generator.importer.tflite_reader import read_tflite
+
+    def change(m: Any, op: Any) -> None:
+        op.inputs = op.inputs[:20]
+
+    model = edit(keras_lstm(**CASES["one_sequence"]), change)
+    with pytest.raises(ModelFormatError, match="has 20 inputs; UNIDIRECTIONAL_SEQUENCE_LSTM takes 24"):
+        read_tflite(model, where="m")

@@ -44,8 +44,9 @@ INT32_LIMIT = 2**31 - 256
 
 
 def state_slots(inputs: Sequence[int]) -> tuple[int, ...]:
-    """The tensors of an LSTM operator's state slots (variable tensors in the file)."""
-    if len(inputs) != N_OPERANDS:
+    """The tensors of an LSTM operator's state slots (variable tensors in the file; an operator of
+    20 operands, without the layer norm ones, has them too, and is refused for its count later)."""
+    if len(inputs) <= CELL_STATE:
         return ()
     return tuple(inputs[p] for p in (HIDDEN_STATE, CELL_STATE) if inputs[p] >= 0)
 
