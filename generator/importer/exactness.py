@@ -22,6 +22,7 @@ from generator.codegen import qparams_ops as qo
 from generator.codegen import qparams_unary as qu
 from generator.codegen.qparams import quantize_multiplier
 from generator.errors import InputError
+from generator.importer import lstm
 from generator.importer.problems import Problem, Unsupported, need
 from generator.ir import (
     DATA_INPUT,
@@ -51,6 +52,7 @@ FC_BIAS_SCALE_TOLERANCE = 0.02
 with per-tensor weights (GetQuantizedConvolutionMultipler)."""
 
 _NO_OPTIONAL: frozenset[int] = frozenset()
+_LSTM_OPTIONAL = lstm.OPTIONAL
 _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.CONV_2D: (2, 3, frozenset({2})),
     OpKind.DEPTHWISE_CONV_2D: (2, 3, frozenset({2})),
@@ -105,6 +107,8 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.SPACE_TO_DEPTH: (1, 1, _NO_OPTIONAL),
     OpKind.SPACE_TO_BATCH_ND: (3, 3, _NO_OPTIONAL),
     OpKind.BATCH_TO_SPACE_ND: (3, 3, _NO_OPTIONAL),
+    # recurrent: the state slots 18 and 19 are absent in the IR (read_attrs checks the variants)
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: (24, 24, frozenset({*_LSTM_OPTIONAL, 18, 19})),
 }
 """Per operator: fewest and most inputs, and the positions that may be absent (-1)."""
 MAX_OUTPUTS = 1 << 16
@@ -650,6 +654,8 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.SPACE_TO_DEPTH: _moves_only,
     OpKind.SPACE_TO_BATCH_ND: _moves_only,
     OpKind.BATCH_TO_SPACE_ND: _moves_only,
+    # recurrent
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lstm.check_operands,
 }
 
 FOLDED_ONLY = frozenset(k for k, rule in _RULES.items() if rule is folded_only)

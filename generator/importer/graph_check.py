@@ -17,6 +17,7 @@ import numpy as np
 
 from generator.codegen import qparams_ops as qo
 from generator.errors import InputError, ModelFormatError
+from generator.importer import lstm
 from generator.importer.exactness import check_operands, folded_only
 from generator.importer.layout_check import check_moves, check_resize
 from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, need, operator_error
@@ -534,4 +535,6 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.BATCH_TO_SPACE_ND: check_moves,
     OpKind.RESIZE_NEAREST_NEIGHBOR: check_resize,
     OpKind.RESIZE_BILINEAR: check_resize,
+    # recurrent
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lstm.check_shapes,
 }

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from generator.codegen import qparams_lstm as ql
 from generator.codegen.conv_fast import (
     borrowed_rows,
     borrows_output,
@@ -455,6 +456,9 @@ def _full_step(b: _Builder, i: int, last_use: dict[int, int]) -> None:
         b.alias[op.outputs[0]] = op.inputs[0]
         b.inplace[i] = b.want_inplace[i]
         extra.append(b.sized(tmp_buffer(i), inplace_tmp_bytes(g, op, b.want_inplace[i])))
+    if op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:  # one batch row's int16 cell state
+        units = g.tensors[op.outputs[0]].shape[-1]
+        extra.append(b.sized(ql.cell_buffer(i), ql.cell_bytes(units)))
     uses = [b.full(t) for t in _activation_inputs(g, op)] + [b.full(t) for t in op.outputs] + extra
     b.steps.append(Step(StepKind.FULL, i, tuple(dict.fromkeys(uses))))
 
@@ -567,6 +571,9 @@ def macs(g: Graph, op: Op) -> int:
         per = w[1] * w[2] * (w[3] if op.kind is OpKind.CONV_2D else 1) \
             if op.kind is not OpKind.FULLY_CONNECTED else w[1]
         return y.size * per
+    if op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:  # four gates over features and units
+        x = g.tensors[op.inputs[0]]
+        return 4 * y.size * (x.shape[-1] + y.shape[-1])
     return 0
 
 

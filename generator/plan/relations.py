@@ -88,6 +88,9 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.RESIZE_BILINEAR: Relation.LAYOUT,
     # evaluated at import on constants (importer/fold.py), never run
     OpKind.SHAPE: Relation.WHOLE,
+    # recurrent: every unit reads every feature and the whole previous hidden state, step after
+    # step; never sliced (not in SLICEABLE), it runs whole
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: Relation.MIXING,
 }
 
 SLICEABLE = frozenset({

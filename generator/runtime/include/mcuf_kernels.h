@@ -417,6 +417,40 @@ void mcuf_requantize_u8_s8(int32_t n, const uint8_t *in, int32_t in_zp, int32_t 
 void mcuf_requantize_s8_u8(int32_t n, const int8_t *in, int32_t in_zp, int32_t mult,
                            int32_t shift, int32_t out_zp, uint8_t *out);
 
+/* ---- UNIDIRECTIONAL_SEQUENCE_LSTM (recurrent family: mcuf_lstm.c) --------------------------------
+ * TFLite Micro's int8 LSTM (int8 activations and weights, int16 cell state), one batch row after
+ * the other, each from a fresh state (hidden = its zero point, cell = 0). Gate order everywhere:
+ * input, forget, cell, output. Per gate and unit j:
+ *   pre = sat16(clamp16(mul_by_qm(wx_bias + wx . x_t, in_mult, in_shift))
+ *             + clamp16(mul_by_qm(wh_bias + wh . h_{t-1}, rec_mult, rec_shift)))   (Q3.12)
+ * (the recurrent term is 0 at t = 0, where h is all zero points), then sigmoid (tanh for the cell
+ * gate) on int16 as TFLite Micro's interpolated table gives Q0.15. Then
+ *   c = sat16(clamp16(mul_by_qm(f * c, forget_*)) + clamp16(mul_by_qm(i * g, input_*))), clipped
+ *   to [-clip, clip] when clip >= 0, and h = clamp8(hid_zp + mul_by_qm(tanh(c) * o, hidden_*)).
+ * Biases wx_bias/wh_bias have the input / hidden zero points folded in. h_t goes to out at (b, t)
+ * and is read back from there as h_{t-1}; cell is scratch for one row: units int16. */
+typedef struct {
+    int32_t batches, steps, in_n, units;
+    int32_t time_major;                    /* 1: in [steps][batches][in_n], else [batches][steps][in_n] */
+    int32_t in_mult_i, in_shift_i, in_mult_f, in_shift_f, in_mult_g, in_shift_g, in_mult_o, in_shift_o;
+    int32_t rec_mult_i, rec_shift_i, rec_mult_f, rec_shift_f, rec_mult_g, rec_shift_g;
+    int32_t rec_mult_o, rec_shift_o;
+    int32_t forget_mult, forget_shift, input_mult, input_shift, hidden_mult, hidden_shift;
+    int32_t tanh_mult, tanh_shift;         /* tanh of the cell state: (c * tanh_mult) >> tanh_shift */
+    int32_t clip;                          /* quantised cell clip; -1: none */
+    int32_t hid_zp;
+} mcuf_lstm_params;
+
+/* wx: [4][units][in_n], wh: [4][units][units], wx_bias / wh_bias: [4][units]. */
+void mcuf_lstm_s8(const mcuf_lstm_params *p, const int8_t *in, const int8_t *wx,
+                  const int32_t *wx_bias, const int8_t *wh, const int32_t *wh_bias, int16_t *cell,
+                  int8_t *out);
+
+/* TFLite Micro's int16 sigmoid (in Q3.12 -> out Q0.15) and tanh (in: x * mult rounded right by
+ * shift is Q3.12 x 3; out Q0.15), exposed for the tests. */
+int16_t mcuf_sigmoid_s16(int16_t x);
+int16_t mcuf_tanh_s16(int16_t x, int32_t mult, int32_t shift);
+
 #ifdef __cplusplus
 }
 #endif
