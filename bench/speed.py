@@ -62,6 +62,8 @@ class Machine:
     instructions = ticks x 1e9 / hz (the firmware's ``BENCH_CPU_HZ``)."""
     link: str = "link.ld"
     """The link script in ``bench/speed_fw/``."""
+    mve: bool = False
+    """The core has Helium: the planner prices slices with its cost model (generator/plan/cost.py)."""
 
 
 MACHINES = {
@@ -70,7 +72,7 @@ MACHINES = {
     # SSE-300: vector table in the 512 KB ITCM at 0, code and constants in the 2 MB SRAM at
     # 0x01000000, RAM in the 4 MB SRAM at 0x21000000; SysTick at the 32 MHz system clock (x 31.25)
     "an547": Machine("mps3-an547", "cortex-m55", "auto", "Cortex-M55", 32_000_000,
-                     "link_an547.ld"),
+                     "link_an547.ld", mve=True),
 }
 
 # name -> (flags of model.c, flags of the runtime kernels mcuf/*.c)
@@ -311,25 +313,27 @@ def measure(model: str, machines: list[str], flag_names: list[str], work: Path,
     sys.path.insert(0, str(ROOT))
     from generator.compiler import compile_graph
     from generator.importer.tflite_reader import read_tflite
+    from generator.plan.cost import for_core
     from tests.support.zoo import zoo_tflite
 
     data = zoo_tflite(model)
     graph = read_tflite(data, where=model)
-    partial = compile_graph(graph, data, source=model, partial=True)
     whole = compile_graph(graph, data, source=model, partial=False)
-    write_engine(partial, work / model / "partial" / "engine", n_inputs)
     write_engine(whole, work / model / "whole" / "engine", n_inputs)
+    for cm in {for_core(MACHINES[m].mve) for m in machines}:  # the plan each core's model picks
+        partial = compile_graph(graph, data, source=model, partial=True, cost=cm)
+        write_engine(partial, work / model / f"partial_{cm.name}" / "engine", n_inputs)
     kinds = [op.kind.value for op in whole.graph.ops]
     out: dict[str, dict[str, Measured]] = {}
     for mname in machines:
         machine = MACHINES[mname]
-        null_elf = build_fw(work / model / "partial" / "engine", work / model / mname / "null",
+        engine = work / model / f"partial_{for_core(machine.mve).name}" / "engine"
+        null_elf = build_fw(engine, work / model / mname / "null",
                             machine, ("-Os", "-Os"), null=True)
         null_flash, null_ram = sizes(null_elf)
         out[mname] = {}
         for fl in flag_names:
-            elf = build_fw(work / model / "partial" / "engine", work / model / mname / fl,
-                           machine, FLAGS[fl])
+            elf = build_fw(engine, work / model / mname / fl, machine, FLAGS[fl])
             text = run_fw(elf, machine)
             instr, outs, _, ok = parse_output(text)
             if not ok or not instr:

@@ -177,7 +177,10 @@ def _wide_1x1_cases(fw: Firmware, rng: np.random.Generator) -> None:
         filt = rng.integers(-128, 128, size=(oc, 1, 1, ic), dtype=np.int8)
         bias = rng.integers(-9000, 9000, size=oc, dtype=np.int32)
         mult = rng.integers(2**30, 2**31, size=oc, dtype=np.int64).astype(np.int32)
-        shift = rng.integers(-11, -6, size=oc, dtype=np.int32)
+        # right shifts that leave outputs in range (rounding ties included), and a left shift
+        # or none (the lanes' VSHL, and saturation), for the vector requantisation
+        lo, hi = ((-20, -10), (-11, -6), (-2, 2))[n % 3]
+        shift = rng.integers(lo, hi, size=oc, dtype=np.int32)
         q = ck.Quant(in_offset=int(rng.integers(-127, 128)), out_offset=-2,
                      act_min=-128 if n % 2 else -90, act_max=127 if n % 2 else 100)
         win = ck.Window(3, 3)

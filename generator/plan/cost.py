@@ -68,7 +68,7 @@ DSP = CostModel(
         "slow_macs": 2.4,
         "inplace_dw_px": 2.0,
         "inplace_values": 1.4,
-        "inplace_pw_values": 2.7,
+        "inplace_pw_values": 1.35,
     },
     base={"macs_conv": 1.7, "macs_dw": 3.9, "macs_fc": 2.0, "values": 17.0},
 )
@@ -87,7 +87,7 @@ HELIUM = CostModel(
         "slow_macs": 2.0,
         "inplace_dw_px": 2.0,
         "inplace_values": 1.2,
-        "inplace_pw_values": 2.9,
+        "inplace_pw_values": 1.15,
     },
     base={"macs_conv": 0.78, "macs_dw": 3.45, "macs_fc": 0.56, "values": 5.1},
 )

@@ -267,7 +267,7 @@ def tmp_buffer(op_index: int) -> str:
 # ---- in-place operators ----------------------------------------------------------------------------
 
 INPLACE_GROUPS = (2, 4, 8, 16)
-PW_TMP_BYTES = 256
+PW_TMP_BYTES = 1024
 
 
 def inplace_form(g: Graph, op: Op) -> str | None:

@@ -682,6 +682,38 @@ static MCUF_CF_INLINE int32_t rq_fast(int32_t x, int32_t mult, int32_t pre, int3
     return (hi + nudge - (int32_t)((uint32_t)hi >> 31)) >> right;
 }
 
+#if MCUF_MVE
+/* Helium: the four sums of a channel pair requantised in the lanes of one vector, exactly as
+ * rq_exact: x << left wraps as the scalar shift does; VQRDMULH is (x m + 2^30) >> 31, which never
+ * saturates for a positive multiplier; TFLite's rounding division by 2^right (half away from
+ * zero) is VRSHL by -right after subtracting 1 from negative values (a saturating subtraction:
+ * INT32_MIN rounds the same either way), as CMSIS-NN's MVE requantisation does. */
+static MCUF_CF_INLINE void store_pair(const out_stage *o, const int32_t *rq, int32_t s00,
+                                      int32_t s01, int32_t s10, int32_t s11, int8_t *out0,
+                                      int8_t *out1, int full)
+{
+    static const uint32_t m_off[4] = {0, 8, 0, 8};  /* rq: m0, ctl0, m1, ctl1 */
+    const uint32x4_t off = vld1q_u32(m_off);
+    const int32x4_t m = vldrwq_gather_offset_s32(rq, off);
+    const int32x4_t ctl = vldrwq_gather_offset_s32(rq, vaddq_n_u32(off, 4));
+    const int32x4_t byte = vdupq_n_s32(0xFF);
+    const int32x4_t neg_right = vnegq_s32(vandq_s32(ctl, byte));
+    const int32x4_t left = vandq_s32(vshrq_n_s32(ctl, 8), byte);
+    int32x4_t v = vdupq_n_s32(s00);
+    v = vsetq_lane_s32(s01, v, 1);
+    v = vsetq_lane_s32(s10, v, 2);
+    v = vsetq_lane_s32(s11, v, 3);
+    v = vqrdmulhq_s32(vshlq_s32(v, left), m);
+    v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, neg_right), 31));
+    v = vaddq_n_s32(vrshlq_s32(v, neg_right), o->out_offset);
+    v = vmaxq_s32(v, vdupq_n_s32(full ? -128 : o->act_min));
+    v = vminq_s32(v, vdupq_n_s32(full ? 127 : o->act_max));
+    out1[0] = (int8_t)vgetq_lane_s32(v, 2);
+    out1[1] = (int8_t)vgetq_lane_s32(v, 3);
+    out0[0] = (int8_t)vgetq_lane_s32(v, 0);
+    out0[1] = (int8_t)vgetq_lane_s32(v, 1);
+}
+#else
 /* Requantised outputs of a channel pair: s00, s01 to out0[0], out0[1]; s10, s11 to out1[0],
  * out1[1] (out1 first: out1 == out0 means one pixel, whose sums are s00, s01). */
 static MCUF_CF_INLINE void store_pair(const out_stage *o, const int32_t *rq, int32_t s00,
@@ -710,6 +742,7 @@ static MCUF_CF_INLINE void store_pair(const out_stage *o, const int32_t *rq, int
     out0[0] = clamp_s8(o, rq_exact(s00, m0, c0), full);
     out0[1] = clamp_s8(o, rq_exact(s01, m1, c1), full);
 }
+#endif
 
 /* ---- the two output forms ---------------------------------------------------------------------- */
 

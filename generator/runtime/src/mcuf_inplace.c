@@ -8,6 +8,21 @@
 
 #include "mcuf_kernels.h"
 
+/* Rows of n bytes from src to dst, four at a time (unaligned words are fine on the cores this runs on
+ * and on the host). */
+static void dw_copy(int8_t *dst, const int8_t *src, int32_t n)
+{
+    int32_t i = 0;
+    for (; i + 3 < n; i += 4) {
+        int32_t v;
+        memcpy(&v, src + i, sizeof v);
+        memcpy(dst + i, &v, sizeof v);
+    }
+    for (; i < n; i++) {
+        dst[i] = src[i];
+    }
+}
+
 void mcuf_conv1x1_inplace_s8(const mcuf_conv_params *p, int8_t *buf, const int8_t *filter,
                              const int32_t *bias, const int32_t *mult, const int32_t *shift,
                              int8_t *tmp, int32_t block)
@@ -43,8 +58,14 @@ void mcuf_conv1x1_inplace_fast_s8(const mcuf_conv_params *p, int8_t *buf, const 
         q.out_w = b;
         q.out_cs = p->out_c;
         mcuf_conv2d_fast_s8(&q, buf + p0 * p->in_cs, wf, bias_f, rq, tmp, cols);
-        for (int32_t i = 0; i < b; i++) {
-            memmove(buf + (p0 + i) * p->out_cs, tmp + i * p->out_c, (size_t)p->out_c);
+        /* tmp never overlaps buf, and the block's outputs end at or below its inputs' end: copied
+         * forwards a word at a time, the whole block at once where the output is dense */
+        if (p->out_cs == p->out_c) {
+            dw_copy(buf + p0 * p->out_c, tmp, b * p->out_c);
+        } else {
+            for (int32_t i = 0; i < b; i++) {
+                dw_copy(buf + (p0 + i) * p->out_cs, tmp + i * p->out_c, p->out_c);
+            }
         }
     }
 }
@@ -69,21 +90,6 @@ void mcuf_dwconv2d_inplace_s8(const mcuf_dwconv_params *p, int8_t *buf, const in
         for (int32_t i = 0; i < npix; i++) {
             memcpy(buf + i * p->out_cs + c0, tmp + i * g, (size_t)g);
         }
-    }
-}
-
-/* Rows of n bytes from src to dst, four at a time (unaligned words are fine on the cores this runs on
- * and on the host). */
-static void dw_copy(int8_t *dst, const int8_t *src, int32_t n)
-{
-    int32_t i = 0;
-    for (; i + 3 < n; i += 4) {
-        int32_t v;
-        memcpy(&v, src + i, sizeof v);
-        memcpy(dst + i, &v, sizeof v);
-    }
-    for (; i < n; i++) {
-        dst[i] = src[i];
     }
 }
 
