@@ -330,3 +330,44 @@ def test_an_lstm_of_20_operands_is_refused_for_its_count() -> None:
     model = edit(keras_lstm(**CASES["one_sequence"]), change)
     with pytest.raises(ModelFormatError, match="has 20 inputs; UNIDIRECTIONAL_SEQUENCE_LSTM takes 24"):
         read_tflite(model, where="m")
+
+
+# ---- the compiled engine on emulated Cortex-M cores ----------------------------------------------
+
+
+def _c_array(name: str, ctype: str, values: np.ndarray) -> str:
+    return f"static const {ctype} {name}[{values.size}] = {{{', '.join(map(str, values.ravel()))}}};"
+
+
+@pytest.mark.emulator
+@pytest.mark.cross
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["qemu_mps2_an386", "qemu_mps3_an547"])
+def test_compiled_lstm_equals_tflm_on_cortex_m(board: str, tmp_path: Path) -> None:
+    """The generated engine of a saturating batch-of-two LSTM, built with arm-none-eabi-gcc and
+    run in QEMU (Cortex-M4 and M55), gives TFLite Micro's outputs."""
+    from generator.importer.reference_tflm import run_tflm
+    from tests.support import cortex_m
+
+    if cortex_m.tools_missing():
+        pytest.skip(cortex_m.tools_missing() or "")
+    model = edit(keras_lstm(**CASES["batch_of_two"]),
+                 _requantised(0.02, 17, 0.004, -9, 4.0, -13, 0.5, 7))
+    compiled = _compile(model)
+    files = compiled.engine.files()
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    inputs = _inputs(model, 3, 11)
+    decls, body = [], []
+    for k, x in enumerate(inputs):
+        want = run_tflm(model, [x])[0]
+        decls += [_c_array(f"x{k}", "int8_t", x), _c_array(f"want{k}", "int8_t", want)]
+        body.append(f"    memcpy(model_input(0), x{k}, sizeof x{k}); model_run();\n"
+                    f"    fails += memcmp(model_output(0), want{k}, sizeof want{k}) != 0;")
+    source = "\n".join(['#include <string.h>', '#include "mcuf_port.h"', '#include "model.c"',
+                        *decls, "int main(void)", "{", "    int fails = 0;", *body,
+                        '    mcuf_port_print(fails ? "FAIL\\n" : "OK\\n");',
+                        "    return fails ? 1 : 0;", "}", ""])
+    elf = cortex_m.build(board, source, tmp_path, std="c99")
+    cortex_m.run_checks(board, elf)

@@ -7,7 +7,7 @@ length converts to one fused int8 UNIDIRECTIONAL_SEQUENCE_LSTM (int8 weights, in
 int16 cell state, int8 hidden state), which mcuforge compiles; a Keras 3 model's LSTM layers reach
 it through a Keras 2 rebuild of the model (generator/importer/keras_rebuild.py). An LSTM with
 ``return_sequences=False`` converts to the fused operator followed by a STRIDED_SLICE of its output
-(the last step), compiled with the data-movement operators.
+(the last step), which compiles as a strided copy.
 """
 
 from __future__ import annotations
@@ -88,20 +88,27 @@ def test_a_keras3_lstm_model_compiles_bit_exact(tmp_path: Path) -> None:
         np.testing.assert_array_equal(got[0].reshape(want.shape), want)
 
 
-def test_an_lstm_returning_its_last_step_reaches_the_strided_slice(tmp_path: Path) -> None:
-    """``return_sequences=False``: the fused LSTM then a STRIDED_SLICE of its output. The LSTM
-    compiles; the model as a whole compiles once STRIDED_SLICE on activations does (data-movement
-    operators), and until then is refused naming that operator, not the LSTM."""
+@pytest.mark.hostc
+def test_an_lstm_returning_its_last_step_compiles_bit_exact(tmp_path: Path) -> None:
+    """``return_sequences=False`` (Keras's default): the fused LSTM, a STRIDED_SLICE of its last
+    step (a strided copy), then Dense; compiled from the .keras file, run on the host, equal to
+    TFLite Micro."""
     import keras
 
     from generator.compiler import compile_model
+    from generator.host import build_host
+    from generator.importer.reference_tflm import run_tflm
 
+    keras.utils.set_random_seed(3)
     inp = keras.Input((6, 3))
     out = keras.layers.Dense(2)(keras.layers.LSTM(4, name="rec")(inp))
     keras.Model(inp, out).save(tmp_path / "m.keras")
-    try:
-        compiled = compile_model(tmp_path / "m.keras")
-    except UnsupportedOpsError as exc:
-        assert "STRIDED_SLICE" in str(exc) and "LSTM" not in str(exc), str(exc)
-    else:
-        assert OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM in {op.kind for op in compiled.graph.ops}
+    compiled = compile_model(tmp_path / "m.keras")
+    assert [op.kind for op in compiled.graph.ops] == [
+        OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM, OpKind.STRIDED_SLICE, OpKind.FULLY_CONNECTED]
+    rng = np.random.default_rng(4)
+    inputs = [rng.integers(-128, 128, size=(1, 6, 3), dtype=np.int8) for _ in range(4)]
+    outs = build_host(compiled, tmp_path / "host").run([[x] for x in inputs])
+    for x, got in zip(inputs, outs, strict=True):
+        want = run_tflm(compiled.tflite, [x])[0]
+        np.testing.assert_array_equal(got[0].reshape(want.shape), want)
