@@ -819,3 +819,55 @@ def test_hostile_parameters_are_errors_not_crashes(model: bytes) -> None:
         assert "hostile" in err.message
         return
     compile_graph(g, model, source="hostile")
+
+
+# ---- partial execution around a SPLIT of the channels ---------------------------------------------
+
+
+def _conv_split_add_conv(seed: int) -> bytes:
+    """CONV_2D 1x1 (8 channels) -> SPLIT into two halves along the channels -> ADD of the halves ->
+    CONV_2D 1x1: a channel split between operators the planner slices by channels."""
+    from tests.support.single_op import ops_model
+
+    S = _S()
+    rng = np.random.default_rng(seed)
+
+    def conv_opts() -> Any:
+        o = S.Conv2DOptionsT()
+        o.padding, o.strideH, o.strideW = S.Padding.SAME, 1, 1
+        return o
+
+    def filt(oc: int, ic: int, sx: float) -> list[T]:
+        ws = tuple(float(v) for v in rng.uniform(0.005, 0.02, oc))
+        return [T((oc, 1, 1, ic), scale=ws, data=rng.integers(-127, 128, (oc, 1, 1, ic),
+                                                              dtype=np.int8)),
+                T((oc,), "int32", scale=tuple(sx * v for v in ws),
+                  data=rng.integers(-300, 300, oc, dtype=np.int32))]
+
+    tensors = [
+        T((1, 10, 10, 4), scale=0.05, zp=-3),            # 0 input
+        *filt(8, 4, 0.05),                              # 1, 2
+        T((1, 10, 10, 8), scale=0.1, zp=5),             # 3 conv out
+        _i32(3),                                        # 4 split axis
+        T((1, 10, 10, 4), scale=0.1, zp=5),             # 5 first half
+        T((1, 10, 10, 4), scale=0.1, zp=5),             # 6 second half
+        T((1, 10, 10, 4), scale=0.15, zp=-1),           # 7 sum
+        *filt(6, 4, 0.15),                              # 8, 9
+        T((1, 10, 10, 6), scale=0.2, zp=2),             # 10 output
+    ]
+    split = S.SplitOptionsT()
+    split.numSplits = 2
+    return ops_model(tensors, [
+        ("CONV_2D", [0, 1, 2], [3], conv_opts()),
+        ("SPLIT", [4, 3], [5, 6], split),
+        ("ADD", [5, 6], [7], S.AddOptionsT()),
+        ("CONV_2D", [7, 8, 9], [10], conv_opts()),
+    ], version=1)
+
+
+def test_a_channel_split_between_sliced_operators_is_exact() -> None:
+    """Partial execution (on by default) does not slice across the SPLIT: equal to both runtimes."""
+    model = _conv_split_add_conv(2)
+    g = read_tflite(model, where="split")
+    assert [op.kind.value for op in g.ops] == ["CONV_2D", "SPLIT", "ADD", "CONV_2D"]
+    _exact(model, [(1, 10, 10, 4)], 7)
