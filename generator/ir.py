@@ -78,6 +78,20 @@ class OpKind(enum.Enum):
     RELU6 = "RELU6"
     LEAKY_RELU = "LEAKY_RELU"
     ABS = "ABS"
+    TANH = "TANH"
+    HARD_SWISH = "HARD_SWISH"
+    RSQRT = "RSQRT"
+    L2_NORMALIZATION = "L2_NORMALIZATION"
+    SUB = "SUB"
+    MAXIMUM = "MAXIMUM"
+    MINIMUM = "MINIMUM"
+    PRELU = "PRELU"
+    SQUARED_DIFFERENCE = "SQUARED_DIFFERENCE"
+    SUM = "SUM"
+    REDUCE_MAX = "REDUCE_MAX"
+    REDUCE_MIN = "REDUCE_MIN"
+    ARG_MAX = "ARG_MAX"
+    ARG_MIN = "ARG_MIN"
     # layout and data movement
     SQUEEZE = "SQUEEZE"
     EXPAND_DIMS = "EXPAND_DIMS"
@@ -97,6 +111,8 @@ class OpKind(enum.Enum):
     SPACE_TO_DEPTH = "SPACE_TO_DEPTH"
     SPACE_TO_BATCH_ND = "SPACE_TO_BATCH_ND"
     BATCH_TO_SPACE_ND = "BATCH_TO_SPACE_ND"
+    # recurrent
+    UNIDIRECTIONAL_SEQUENCE_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 
 
 ALIASES = frozenset({OpKind.RESHAPE, OpKind.SQUEEZE, OpKind.EXPAND_DIMS})
@@ -195,7 +211,7 @@ class Pool2DAttrs:
 
 @dataclass(frozen=True)
 class ElementwiseAttrs:
-    """ADD and MUL."""
+    """ADD, SUB, MUL (and L2_NORMALIZATION's fused activation)."""
 
     activation: Activation = Activation.NONE
 
@@ -213,8 +229,18 @@ class SoftmaxAttrs:
 
 @dataclass(frozen=True)
 class MeanAttrs:
+    """MEAN, SUM, REDUCE_MAX, REDUCE_MIN: the reduced axes (non-negative, sorted, distinct)."""
+
     axes: tuple[int, ...]
     keep_dims: bool
+
+
+@dataclass(frozen=True)
+class ArgAttrs:
+    """ARG_MAX, ARG_MIN: the one reduced axis (non-negative); the index type is the output's
+    (TFLite's kernels read the output tensor's type, not ArgMaxOptions.output_type)."""
+
+    axis: int
 
 
 @dataclass(frozen=True)
@@ -311,6 +337,37 @@ class LeakyReluAttrs:
     alpha: float
 
 
+@dataclass(frozen=True)
+class LstmAttrs:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM (recurrent family), the int8 form TFLite Micro runs: int8
+    activations and weights, int32 gate biases, an int8 hidden state and an int16 cell state, no
+    peephole, projection or layer norm.
+
+    The two state tensors (inputs 18 and 19, variable tensors in the file) are not operands in the
+    IR: their slots are -1 and their quantisation is kept here. TFLite Micro sets them to their zero
+    point when the interpreter is created and the engine does so at the start of every inference,
+    so one inference equals one invoke of a fresh interpreter. Gate pre-activations are int16 of
+    scale 2^-12 and gate outputs int16 of scale 2^-15, fixed by TFLite Micro's kernel (the
+    operator's intermediate tensors, whose quantisation TFLite's interpreter reads, are ignored)."""
+
+    cell_activation: Activation
+    """The cell gate's non-linearity (UnidirectionalSequenceLSTMOptions.fused_activation_function:
+    TANH in every converted Keras LSTM)."""
+    cell_clip: float
+    """|cell state| bound in real units; 0 (or below) means no clipping."""
+    time_major: bool
+    """Input [time, batch, features] rather than [batch, time, features]."""
+    hidden_scale: float
+    hidden_zero_point: int
+    cell_scale: float
+    """A power of two, as the converter writes it."""
+    proj_clip: float = 0.0
+    asymmetric_quantize_inputs: bool = False
+    """Read for completeness: it concerns hybrid (float activations, int8 weights) kernels only."""
+    hidden_name: str = ""
+    cell_name: str = ""
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -324,6 +381,7 @@ OpAttrs = (
     | ReshapeAttrs
     | PadAttrs
     | LeakyReluAttrs
+    | ArgAttrs
     | SqueezeAttrs
     | ExpandDimsAttrs
     | StridedSliceAttrs
@@ -333,6 +391,7 @@ OpAttrs = (
     | SplitAttrs
     | UnpackAttrs
     | BlockAttrs
+    | LstmAttrs
 )
 
 MULTI_OUTPUT = frozenset({OpKind.SPLIT, OpKind.SPLIT_V, OpKind.UNPACK})

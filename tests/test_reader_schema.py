@@ -56,10 +56,10 @@ def test_reading_a_model_does_not_import_tensorflow() -> None:
     assert out.stdout.split() == ["False", "False"], out.stderr[-2000:]
 
 
-@pytest.mark.parametrize("name", ["reduce_max.tflite", "ops_and_uint32.tflite",
+@pytest.mark.parametrize("name", ["reduce_prod.tflite", "ops_and_uint32.tflite",
                                   "unknown_op_code.tflite", "int16_quantize.tflite"])
 def test_a_valid_but_unsupported_model_is_not_called_corrupt(name: str) -> None:
-    data = {"reduce_max.tflite": bs._reduce_max, "ops_and_uint32.tflite": bs._ops_and_types,
+    data = {"reduce_prod.tflite": bs._reduce_prod, "ops_and_uint32.tflite": bs._ops_and_types,
             "unknown_op_code.tflite": bs._unknown_op,
             "int16_quantize.tflite": bs._int16_quantize}[name]().build()
     with pytest.raises(UnsupportedOpsError) as info:
@@ -78,7 +78,7 @@ def test_an_unsupported_type_does_not_hide_the_unsupported_operators() -> None:
     with pytest.raises(UnsupportedOpsError) as info:
         read_tflite(bs._ops_and_types().build(), "m.tflite")
     message = info.value.message
-    for part in ("3 unsupported operator(s)", "REDUCE_MAX (output tensor 'max_out')",
+    for part in ("3 unsupported operator(s)", "REDUCE_PROD (output tensor 'prod_out')",
                  "FAKE_QUANT (output tensor 'fake_quant_out')", "GATHER_ND (output tensor 'gathered')",
                  "1 tensor(s) of an unsupported type: 'indices' (UINT32)"):
         assert part in message, message
@@ -94,7 +94,7 @@ def test_an_unsupported_type_alone_is_named_with_its_schema_name() -> None:
 
 
 def test_long_lists_are_cut_and_counted() -> None:
-    m = bs._reduce_max()
+    m = bs._reduce_prod()
     x = m.outputs[0]
     for k in range(MAX_LISTED + 5):
         y = m.tensor(TensorSpec((1, 2), name=f"fq{k}"))

@@ -133,3 +133,54 @@ def logistic(a: int, int_bits: int) -> int:
     abs_a = a if a > 0 else wrap32(-a)
     positive = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(wrap32(-abs_a), int_bits))
     return positive if a > 0 else sub(INT32_MAX, positive)
+
+
+def one_minus_x_over_one_plus_x_for_x_in_0_1(a: int) -> int:
+    """(1 - a) / (1 + a) for a in [0, 1), a and result Q0: Newton-Raphson division in Q2."""
+    half_denominator = rounding_half_sum(a, INT32_MAX)
+    one_q2 = 1 << 29
+    x = add(1515870810, srdhm(half_denominator, -1010580540))  # 48/17 - 32/17 * d
+    for _ in range(3):
+        one_minus_dx = sub(one_q2, srdhm(half_denominator, x))
+        x = add(x, rescale(srdhm(x, one_minus_dx), 4, 2))
+    return rescale(sub(x, one_q2), 2, 0)
+
+
+def tanh(a: int, int_bits: int) -> int:
+    """gemmlowp tanh(a), a in Q``int_bits``, result in Q0: -tanh(-|a|) = (1 - e) / (1 + e) with
+    e = exp(-2|a|), the doubling read as one more integer bit of the same raw value."""
+    if a == 0:
+        return 0
+    n = a if a < 0 else wrap32(-a)
+    t = one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(n, int_bits + 1))
+    return wrap32(-t) if a < 0 else t
+
+
+def _clz32(x: int) -> int:
+    """CountLeadingZeros of a uint32 (32 for 0)."""
+    return 32 - x.bit_length()
+
+
+def inv_sqrt_quantized_multiplier(x: int) -> tuple[int, int]:
+    """TFLite GetInvSqrtQuantizedMultiplierExp(x, kReverseShift = -1): 1 / sqrt(x) for x >= 0 as a
+    multiplier and a (left) shift, by five Newton-Raphson steps in Q3; 0 and 1 give INT32_MAX."""
+    if x <= 1:
+        return INT32_MAX, 0
+    shift = 11
+    while x >= 1 << 29:
+        x //= 4
+        shift += 1
+    pairs = (_clz32(x) - 1) // 2 - 1
+    shift -= pairs
+    x <<= 2 * pairs
+    half_input = rdivpot(x >> 1, 1)  # SaturatingRoundingMultiplyByPOT<-1> of the Q3 input
+    half_three = (1 << 28) + (1 << 27)  # 1.5 in Q3
+    r = 1 << 28  # 1 in Q3
+    for _ in range(5):
+        r3 = rescale(srdhm(srdhm(r, r), r), 9, 3)
+        r = rescale(sub(srdhm(half_three, r), srdhm(half_input, r3)), 6, 3)
+    r = srdhm(r, 1518500250)  # times sqrt(2) / 2 (Q0): stays Q3
+    if shift < 0:
+        r = wrap32(r << -shift)
+        shift = 0
+    return r, -shift

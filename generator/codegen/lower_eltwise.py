@@ -1,4 +1,4 @@
-"""Lowering of the elementwise and activation operators (ADD, MUL, MEAN, SOFTMAX, LOGISTIC).
+"""Lowering of the elementwise and activation operators (ADD, SUB, MUL, MEAN, SOFTMAX, LOGISTIC).
 
 Each builder takes the channel range and pixel strides of the operands so the same code lowers whole
 tensors and the channel slices of a partially executed chain.
@@ -58,7 +58,7 @@ def eltwise_params(g: Graph, op: Op) -> qe.AddParams | qe.MulParams:
     q1, q2, qy = (quant_of(g.tensors[t]) for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
     args = (q1.single_scale, q1.single_zero_point, q2.single_scale, q2.single_zero_point,
             qy.single_scale, qy.single_zero_point, a.activation)
-    return qe.add_params(*args) if op.kind is OpKind.ADD else qe.mul_params(*args)
+    return qe.mul_params(*args) if op.kind is OpKind.MUL else qe.add_params(*args)
 
 
 def emit_eltwise(lw: Lowering, i: int, op: Op, in1: Operand, in2: Operand, out: BufRef,
@@ -66,12 +66,16 @@ def emit_eltwise(lw: Lowering, i: int, op: Op, in1: Operand, in2: Operand, out: 
     p = asdict(eltwise_params(lw.graph, op))
     p = dict(n=n, c=c, in1_ps=in1.ps, in1_chs=in1.chs, in2_ps=in2.ps, in2_chs=in2.chs,
              out_cs=out_cs, **p)
-    if op.kind is OpKind.ADD:
+    if op.kind in (OpKind.ADD, OpKind.SUB):
+        # SUB is TFLite's ADD with the second rescaled term subtracted: its table negated
         ap = eltwise_params(lw.graph, op)
         assert isinstance(ap, qe.AddParams)
-        tables = [_add_table(lw, t, off, m, s) for t, off, m, s in zip(
-            qe.add_tables(ap), (ap.in1_offset, ap.in2_offset), (ap.in1_mult, ap.in2_mult),
-            (ap.in1_shift, ap.in2_shift), strict=True)]
+        t1, t2 = qe.add_tables(ap)
+        signs = (1, -1 if op.kind is OpKind.SUB else 1)
+        tables = [_add_table(lw, [sign * v for v in t], off, m, s, sign)
+                  for t, off, m, s, sign in zip((t1, t2), (ap.in1_offset, ap.in2_offset),
+                                                (ap.in1_mult, ap.in2_mult),
+                                                (ap.in1_shift, ap.in2_shift), signs, strict=True)]
         lw.emit(Call("mcuf_add_lut_s8", (*tables, in1.ref, in2.ref, out), "mcuf_add_params",
                      params(**p), f"{op.kind.value} {op.name}{note}", i))
         return
@@ -79,15 +83,18 @@ def emit_eltwise(lw: Lowering, i: int, op: Op, in1: Operand, in2: Operand, out: 
                  params(**p), f"{op.kind.value} {op.name}{note}", i))
 
 
-def _add_table(lw: Lowering, table: list[int], offset: int, mult: int, shift: int) -> ConstRef:
-    """One input's ADD table, stored once for every ADD whose input is rescaled alike."""
-    name = f"add_t_{'m' if offset < 0 else ''}{abs(offset)}_{mult}_{'m' if shift < 0 else ''}{abs(shift)}"
+def _add_table(lw: Lowering, table: list[int], offset: int, mult: int, shift: int,
+               sign: int = 1) -> ConstRef:
+    """One input's ADD table (negated: SUB's second input), stored once for every ADD whose input
+    is rescaled alike."""
+    name = f"{'add' if sign > 0 else 'sub'}_t_{'m' if offset < 0 else ''}{abs(offset)}_{mult}_{'m' if shift < 0 else ''}{abs(shift)}"
     if name in lw.consts:
         return ConstRef(name)
     return lw.const(name, np.array(table, dtype=np.int32))
 
 
 @register(OpKind.ADD)
+@register(OpKind.SUB)
 @register(OpKind.MUL)
 def _eltwise(lw: Lowering, i: int, op: Op) -> None:
     n, c = _pixels_channels(lw.graph, op.outputs[0])
@@ -113,7 +120,14 @@ def mean_params(g: Graph, op: Op, c: int, in_cs: int, out_cs: int) -> dict[str, 
 
 @register(OpKind.MEAN)
 def _mean(lw: Lowering, i: int, op: Op) -> None:
-    c = lw.graph.tensors[op.inputs[0]].shape[-1]
+    from generator.codegen.lower_ops import lower_reduce
+
+    x = lw.graph.tensors[op.inputs[0]]
+    assert isinstance(op.attrs, MeanAttrs)
+    if len(x.shape) != 4 or op.attrs.axes != (1, 2):
+        lower_reduce(lw, i, op)  # any other axes: the reduction kernel
+        return
+    c = x.shape[-1]
     lw.emit(Call("mcuf_mean_hw_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
                  "mcuf_mean_params", params(**mean_params(lw.graph, op, c, c, c)),
                  f"MEAN {op.name}", i))

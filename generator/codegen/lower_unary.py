@@ -1,5 +1,6 @@
-"""Lowering of the one-input activations RELU, RELU6, LEAKY_RELU and ABS (elementwise and reductions family): a
-256-entry table computed at compile time (:mod:`generator.codegen.qparams_unary`), one lookup in C."""
+"""Lowering of the one-input operators RELU, RELU6, LEAKY_RELU, ABS, TANH, HARD_SWISH and RSQRT
+(elementwise and reductions family): a 256-entry table computed at compile time
+(:mod:`generator.codegen.qparams_unary`), one lookup in C."""
 
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ def _table(lw: Lowering, i: int, op: Op) -> tuple[int, ...]:
     if isinstance(op.attrs, LeakyReluAttrs):
         return qu.leaky_relu_table(qx.single_scale, qx.single_zero_point, qy.single_scale,
                                    qy.single_zero_point, op.attrs.alpha)
+    if op.kind is OpKind.TANH:
+        return qu.tanh_table(qx.single_scale, qx.single_zero_point, qy.single_scale,
+                             qy.single_zero_point, lw.numerics)
+    if op.kind is OpKind.HARD_SWISH:
+        return qu.hard_swish_table(qx.single_scale, qx.single_zero_point, qy.single_scale,
+                                   qy.single_zero_point)
+    if op.kind is OpKind.RSQRT:
+        return qu.rsqrt_table(qx.single_scale, qx.single_zero_point, qy.single_scale,
+                              qy.single_zero_point)
     if op.kind is OpKind.ABS:
         return qu.abs_table(qx.single_scale, qx.single_zero_point, qy.single_scale,
                             qy.single_zero_point)
@@ -28,5 +38,8 @@ def _table(lw: Lowering, i: int, op: Op) -> tuple[int, ...]:
 @register(OpKind.RELU6)
 @register(OpKind.LEAKY_RELU)
 @register(OpKind.ABS)
+@register(OpKind.TANH)
+@register(OpKind.HARD_SWISH)
+@register(OpKind.RSQRT)
 def _lut(lw: Lowering, i: int, op: Op) -> None:
     emit_table(lw, i, op, _table(lw, i, op))

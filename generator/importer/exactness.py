@@ -18,8 +18,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from generator.codegen import qparams_eltwise as qe
+from generator.codegen import qparams_ops as qo
+from generator.codegen import qparams_unary as qu
 from generator.codegen.qparams import quantize_multiplier
 from generator.errors import InputError
+from generator.importer import lstm
 from generator.importer.problems import Problem, Unsupported, need
 from generator.ir import (
     DATA_INPUT,
@@ -49,6 +52,7 @@ FC_BIAS_SCALE_TOLERANCE = 0.02
 with per-tensor weights (GetQuantizedConvolutionMultipler)."""
 
 _NO_OPTIONAL: frozenset[int] = frozenset()
+_LSTM_OPTIONAL = lstm.OPTIONAL
 _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.CONV_2D: (2, 3, frozenset({2})),
     OpKind.DEPTHWISE_CONV_2D: (2, 3, frozenset({2})),
@@ -70,6 +74,20 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.RELU6: (1, 1, _NO_OPTIONAL),
     OpKind.LEAKY_RELU: (1, 1, _NO_OPTIONAL),
     OpKind.ABS: (1, 1, _NO_OPTIONAL),
+    OpKind.TANH: (1, 1, _NO_OPTIONAL),
+    OpKind.HARD_SWISH: (1, 1, _NO_OPTIONAL),
+    OpKind.RSQRT: (1, 1, _NO_OPTIONAL),
+    OpKind.L2_NORMALIZATION: (1, 1, _NO_OPTIONAL),
+    OpKind.SUB: (2, 2, _NO_OPTIONAL),
+    OpKind.MAXIMUM: (2, 2, _NO_OPTIONAL),
+    OpKind.MINIMUM: (2, 2, _NO_OPTIONAL),
+    OpKind.PRELU: (2, 2, _NO_OPTIONAL),
+    OpKind.SQUARED_DIFFERENCE: (2, 2, _NO_OPTIONAL),
+    OpKind.SUM: (2, 2, _NO_OPTIONAL),
+    OpKind.REDUCE_MAX: (2, 2, _NO_OPTIONAL),
+    OpKind.REDUCE_MIN: (2, 2, _NO_OPTIONAL),
+    OpKind.ARG_MAX: (2, 2, _NO_OPTIONAL),
+    OpKind.ARG_MIN: (2, 2, _NO_OPTIONAL),
     # layout and data movement
     OpKind.SQUEEZE: (1, 1, _NO_OPTIONAL),
     OpKind.EXPAND_DIMS: (2, 2, _NO_OPTIONAL),
@@ -89,6 +107,8 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.SPACE_TO_DEPTH: (1, 1, _NO_OPTIONAL),
     OpKind.SPACE_TO_BATCH_ND: (3, 3, _NO_OPTIONAL),
     OpKind.BATCH_TO_SPACE_ND: (3, 3, _NO_OPTIONAL),
+    # recurrent: the state slots 18 and 19 are absent in the IR (read_attrs checks the variants)
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: (24, 24, frozenset({*_LSTM_OPTIONAL, 18, 19})),
 }
 """Per operator: fewest and most inputs, and the positions that may be absent (-1)."""
 MAX_OUTPUTS = 1 << 16
@@ -110,7 +130,9 @@ def check_arity(kind: OpKind, inputs: Sequence[int], outputs: Sequence[int]) -> 
     need(all(t >= 0 for t in outputs), "an output is absent (-1)")
 
 
-_CONSTANT_DATA_KINDS = frozenset({OpKind.ADD, OpKind.MUL, OpKind.CONCATENATION, OpKind.PACK})
+_CONSTANT_DATA_KINDS = frozenset({OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.CONCATENATION,
+                                  OpKind.MAXIMUM, OpKind.MINIMUM, OpKind.SQUARED_DIFFERENCE,
+                                  OpKind.PACK})
 """Operators whose kernels read a constant data operand from flash; the others read input 0 from the
 arena, where a constant never is."""
 
@@ -305,7 +327,7 @@ def _eltwise(g: Graph, op: Op) -> None:
         assert q1 is not None and q2 is not None and qy is not None
         shift = qe.mul_params(q1.scale[0], 0, q2.scale[0], 0, qy.scale[0], 0).out_shift
         _fits(255 * 255, shift, "the product of the inputs")
-    if op.kind is OpKind.ADD and isinstance(a, ElementwiseAttrs):
+    if op.kind in (OpKind.ADD, OpKind.SUB) and isinstance(a, ElementwiseAttrs):
         q1, q2, qy = (t.quant for t in (x1, x2, y))
         assert q1 is not None and q2 is not None and qy is not None
         _constants_exist(lambda: qe.add_params(q1.scale[0], q1.zero_point[0], q2.scale[0],
@@ -322,17 +344,49 @@ def _constants_exist(compute: Callable[[], object]) -> None:
         raise Problem(exc.message, exc.hint) from None
 
 
-def _mean(g: Graph, op: Op) -> None:
-    _activation(_input(g, op, 0), "input")
-    _activation(_output(g, op), "output")
+def _axes(g: Graph, op: Op) -> None:
     axes = _input(g, op, 1)
     _dtype(axes, "axes", DType.INT32)
     need(axes.is_const, f"axes '{axes.name}' is not a constant")
+
+
+def _mean(g: Graph, op: Op) -> None:
+    """MEAN, SUM: int8 in and out; the sum and its rescale stay inside int32."""
+    _activation(_input(g, op, 0), "input")
+    _activation(_output(g, op), "output")
+    _axes(g, op)
     x, y = _input(g, op, 0), _output(g, op)
     if isinstance(op.attrs, MeanAttrs) and x.quant and y.quant:
         count = int(np.prod([x.shape[a] for a in op.attrs.axes], dtype=np.int64))
-        shift = qe.mean_params(x.quant.scale[0], 0, y.quant.scale[0], 0, max(count, 1)).shift
+        shift = qo.sum_params(x.quant.scale[0], 0, y.quant.scale[0], 0, max(count, 1),
+                              op.kind is OpKind.MEAN).shift
         _fits(255 * count, shift, f"the sum over {count:,} values")
+
+
+def _reduce_extreme(g: Graph, op: Op) -> None:
+    """REDUCE_MAX, REDUCE_MIN: raw int8 values, so input and output quantised alike (TFLite Micro
+    refuses anything else)."""
+    x, y = _input(g, op, 0), _output(g, op)
+    _activation(x, "input")
+    _activation(y, "output")
+    _axes(g, op)
+    _same_quantization(x, y, "input", op.kind)
+
+
+def _arg(g: Graph, op: Op) -> None:
+    """ARG_MAX, ARG_MIN: int8 input, int32 axis and int32 output, the only forms TFLite Micro
+    runs (an int64 output, tf.argmax's default, fails in its Eval)."""
+    x, axis, y = _input(g, op, 0), _input(g, op, 1), _output(g, op)
+    _activation(x, "input")
+    _dtype(axis, "axis", DType.INT32, DType.INT64)
+    if axis.dtype is not DType.INT32 or y.dtype is not DType.INT32:
+        what, t = ("axis", axis) if axis.dtype is not DType.INT32 else ("output", y)
+        if t.dtype is DType.INT64:
+            raise Unsupported(f"{what} '{t.name}' is int64; TFLite Micro's {op.kind.value} runs "
+                              "with an int32 axis and output only",
+                              "convert with an int32 index (tf.math.argmax(..., "
+                              "output_type=tf.int32))")
+        _dtype(t, what, DType.INT32)
 
 
 def _probabilities(g: Graph, op: Op) -> None:
@@ -387,6 +441,111 @@ def _relu(g: Graph, op: Op) -> None:
     else:
         shift = qe.requantize_params(x.quant.scale[0], 0, y.quant.scale[0], 0).shift
         _fits(255, shift, "the rescaled input")
+
+
+TANH_SCALE = 1.0 / 128.0
+"""The output scale TFLite Micro's int8 TANH writes (zero point 0), whatever the output says."""
+
+
+def _l2norm(g: Graph, op: Op) -> None:
+    """L2_NORMALIZATION: as TANH, output in steps of 1/128 (zero point 0), which TFLite Micro writes
+    whatever the output says; no fused activation and at most 4 dimensions, as TFLite Micro's
+    Prepare requires; a row's sum of squares inside int32."""
+    x = _input(g, op, 0)
+    a = op.attrs
+    need(not isinstance(a, ElementwiseAttrs) or a.activation is Activation.NONE,
+         f"has a fused {getattr(a, 'activation', Activation.NONE).name} activation, which TFLite "
+         "Micro's L2_NORMALIZATION refuses (L2NormOptions.fused_activation_function)")
+    need(len(x.shape) <= 4, f"input '{x.name}' has {len(x.shape)} dimensions; TFLite Micro's "
+                            "L2_NORMALIZATION takes at most 4")
+    _fits(255 * 255 * (x.shape[-1] if x.shape else 1), 0, "a row's sum of squares")
+    _tanh(g, op)
+
+
+def _tanh(g: Graph, op: Op) -> None:
+    """TANH: int8 in, int8 out quantised as TFLite Micro's kernel writes it (1/128, 0): TFLite Micro
+    ignores the output's quantisation, the interpreter rescales to it, so only there do they agree
+    (L2_NORMALIZATION alike)."""
+    x, y = _input(g, op, 0), _output(g, op)
+    _activation(x, "input")
+    _activation(y, "output")
+    assert y.quant is not None
+    scale, zp = y.quant.scale[0], y.quant.zero_point[0]
+    if not (float(np.float32(scale)) == TANH_SCALE and zp == 0):
+        raise Unsupported(
+            f"output '{y.name}' has scale {_fmt(scale)} and zero point {zp}; TFLite Micro's int8 "
+            f"{op.kind.value} writes scale 1/128 and zero point 0 whatever the output's quantisation says (the "
+            "interpreter rescales), so the two agree only there",
+            f"quantize {op.kind.value}'s output as TFLiteConverter does (scale 1/128, zero "
+            "point 0)")
+
+
+def _int8_in_out(g: Graph, op: Op) -> None:
+    """RSQRT: int8 in and out, each quantised per tensor."""
+    _activation(_input(g, op, 0), "input")
+    _activation(_output(g, op), "output")
+
+
+def _hard_swish(g: Graph, op: Op) -> None:
+    """HARD_SWISH: int8 in and out; TFLite Micro's Prepare refuses an output scale that would make
+    its output multiplier a left shift (output scale below input scale / 128)."""
+    x, y = _input(g, op, 0), _output(g, op)
+    _activation(x, "input")
+    _activation(y, "output")
+    xq, yq = x.quant, y.quant
+    assert xq is not None and yq is not None
+    _constants_exist(lambda: qu.hard_swish_params(xq.scale[0], yq.scale[0]))
+
+
+def _maxmin(g: Graph, op: Op) -> None:
+    """MAXIMUM, MINIMUM: TFLite compares the raw int8 values, which is the maximum (minimum) of the
+    real values only when both inputs and the output are quantised alike (the converter makes
+    them so); anything else is refused."""
+    x1, x2, y = _input(g, op, 0), _input(g, op, 1), _output(g, op)
+    _activation(x1, "first input")
+    _activation(x2, "second input")
+    _activation(y, "output")
+    for what, x in (("first input", x1), ("second input", x2)):
+        qx, qy = x.quant, y.quant
+        assert qx is not None and qy is not None
+        if qx.scale != qy.scale or qx.zero_point != qy.zero_point:
+            raise Unsupported(
+                f"{what} '{x.name}' (scale {_fmt(qx.scale[0])}, zero point {qx.zero_point[0]}) and "
+                f"output '{y.name}' (scale {_fmt(qy.scale[0])}, zero point {qy.zero_point[0]}) are "
+                f"quantised differently; TFLite's int8 {op.kind.value} compares raw values, the "
+                "real result only with equal quantisations",
+                "quantize both inputs and the output alike (TFLiteConverter does)")
+
+
+def _sqdiff(g: Graph, op: Op) -> None:
+    """SQUARED_DIFFERENCE: int8 inputs and output; the squared difference's rescale stays inside
+    int32 (its operands are below 2^15 in magnitude)."""
+    x1, x2, y = _input(g, op, 0), _input(g, op, 1), _output(g, op)
+    _activation(x1, "first input")
+    _activation(x2, "second input")
+    _activation(y, "output")
+    assert x1.quant is not None and x2.quant is not None and y.quant is not None
+    q1, q2, qy = x1.quant, x2.quant, y.quant
+    _constants_exist(lambda: qo.sqdiff_constants(q1.scale[0], q1.zero_point[0], q2.scale[0],
+                                                 q2.zero_point[0], qy.scale[0], qy.zero_point[0]))
+    c = qo.sqdiff_constants(q1.scale[0], q1.zero_point[0], q2.scale[0], q2.zero_point[0],
+                            qy.scale[0], qy.zero_point[0])
+    diff = max(c.table1) - min(c.table2), max(c.table2) - min(c.table1)
+    _fits(max(diff) ** 2, c.params.out_shift, "the squared difference")
+
+
+def _prelu(g: Graph, op: Op) -> None:
+    """PRELU: int8 input, alpha and output, each quantised per tensor; the two rescales (input, and
+    input times alpha) stay inside int32."""
+    x, alpha, y = _input(g, op, 0), _input(g, op, 1), _output(g, op)
+    _activation(x, "input")
+    _activation(alpha, "alpha")
+    _activation(y, "output")
+    assert x.quant is not None and alpha.quant is not None and y.quant is not None
+    p = qo.prelu_params(x.quant.scale[0], x.quant.zero_point[0], alpha.quant.scale[0],
+                        alpha.quant.zero_point[0], y.quant.scale[0], y.quant.zero_point[0])
+    _fits(255, p.shift1, "the input")
+    _fits(255 * 255, p.shift2, "the input times alpha")
 
 
 def _fits(bound: int, shift: int, what: str) -> None:
@@ -462,6 +621,20 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.RELU6: _relu,
     OpKind.LEAKY_RELU: _relu,
     OpKind.ABS: _relu,
+    OpKind.TANH: _tanh,
+    OpKind.HARD_SWISH: _hard_swish,
+    OpKind.RSQRT: _int8_in_out,
+    OpKind.L2_NORMALIZATION: _l2norm,
+    OpKind.SUB: _eltwise,
+    OpKind.MAXIMUM: _maxmin,
+    OpKind.MINIMUM: _maxmin,
+    OpKind.PRELU: _prelu,
+    OpKind.SQUARED_DIFFERENCE: _sqdiff,
+    OpKind.SUM: _mean,
+    OpKind.REDUCE_MAX: _reduce_extreme,
+    OpKind.REDUCE_MIN: _reduce_extreme,
+    OpKind.ARG_MAX: _arg,
+    OpKind.ARG_MIN: _arg,
     # layout and data movement
     OpKind.SQUEEZE: _moves_values,
     OpKind.EXPAND_DIMS: _moves_values,
@@ -481,6 +654,8 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.SPACE_TO_DEPTH: _moves_only,
     OpKind.SPACE_TO_BATCH_ND: _moves_only,
     OpKind.BATCH_TO_SPACE_ND: _moves_only,
+    # recurrent
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lstm.check_operands,
 }
 
 FOLDED_ONLY = frozenset(k for k, rule in _RULES.items() if rule is folded_only)

@@ -15,11 +15,14 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from generator.codegen import qparams_ops as qo
 from generator.errors import InputError, ModelFormatError
+from generator.importer import lstm
 from generator.importer.exactness import check_operands, folded_only
 from generator.importer.layout_check import check_moves, check_resize
 from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, need, operator_error
 from generator.ir import (
+    ArgAttrs,
     ConcatAttrs,
     Conv2DAttrs,
     DepthwiseConv2DAttrs,
@@ -298,7 +301,7 @@ def _eltwise(g: Graph, op: Op) -> None:
 
 
 def _kernel_operand(t: Tensor, y: Tensor) -> bool:
-    """``t`` is an operand form the ADD/MUL kernels address against the output ``y``: the whole map,
+    """``t`` is an operand form the ADD/SUB/MUL kernels address against the output ``y``: the whole map,
     one value per pixel (same rank, last dimension 1), one value per channel, or one value."""
     if t.size == 1:
         return True
@@ -308,6 +311,15 @@ def _kernel_operand(t: Tensor, y: Tensor) -> bool:
     if len(t.shape) == len(y.shape) and t.shape[:-1] == y.shape[:-1] and t.shape[-1] == 1:
         return True
     return all(d == 1 for d in aligned[:-1]) and aligned[-1] == y.shape[-1]
+
+
+def _prelu(g: Graph, op: Op) -> None:
+    """PRELU: alpha broadcast against the input, the output the input's shape."""
+    _eltwise(g, op)
+    x, y = _t(g, op, 0, "input"), _out(g, op)
+    if x.shape != y.shape:
+        raise Unsupported(f"input '{x.name}' {x.shape} is broadcast to {y.shape} by alpha",
+                          "give alpha at most the input's shape (keras PReLU does)")
 
 
 def _concat(g: Graph, op: Op) -> None:
@@ -381,12 +393,24 @@ def _mean(g: Graph, op: Op) -> None:
                           f"axes {a.axes}")
     want = tuple(1 if i in a.axes else d for i, d in enumerate(x.shape)) if a.keep_dims else \
         tuple(d for i, d in enumerate(x.shape) if i not in a.axes)
-    need(y.shape == want, f"output '{y.name}' is {y.shape}; the mean of {x.shape} over axes "
+    need(y.shape == want, f"output '{y.name}' is {y.shape}; the reduction of {x.shape} over axes "
                            f"{a.axes} is {want} (ReducerOptions.keep_dims {a.keep_dims})")
-    if len(x.shape) != 4 or a.axes != (1, 2):
-        raise Unsupported(f"reduces axes {a.axes} of {x.shape}",
-                          "mcuforge computes the mean over height and width of a 4-D map "
-                          "(global average pooling) only")
+    need(qo.reduce_geometry(x.shape, a.axes) is not None,
+         f"reduces axes {a.axes} of {x.shape}, more alternations of kept and reduced dimensions "
+         "than the kernel addresses")
+
+
+def _arg(g: Graph, op: Op) -> None:
+    """ARG_MAX, ARG_MIN: the output is the input without the reduced axis (TFLite keeps none)."""
+    a = op.attrs
+    assert isinstance(a, ArgAttrs)
+    x, y = _t(g, op, 0, "input"), _out(g, op)
+    need(bool(x.shape) and 0 <= a.axis < len(x.shape),
+         f"reduces axis {a.axis} of a {len(x.shape)}-D input")
+    _const(_t(g, op, 1, "axis"), "axis")
+    want = tuple(d for i, d in enumerate(x.shape) if i != a.axis)
+    need(y.shape == want, f"output '{y.name}' is {y.shape}; {op.kind.value} of {x.shape} over axis "
+                           f"{a.axis} is {want}")
 
 
 def _reshape(g: Graph, op: Op) -> None:
@@ -473,6 +497,20 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.RELU6: _same_shape,
     OpKind.LEAKY_RELU: _same_shape,
     OpKind.ABS: _same_shape,
+    OpKind.TANH: _same_shape,
+    OpKind.HARD_SWISH: _same_shape,
+    OpKind.RSQRT: _same_shape,
+    OpKind.L2_NORMALIZATION: _same_shape,
+    OpKind.SUB: _eltwise,
+    OpKind.MAXIMUM: _eltwise,
+    OpKind.MINIMUM: _eltwise,
+    OpKind.PRELU: _prelu,
+    OpKind.SQUARED_DIFFERENCE: _eltwise,
+    OpKind.SUM: _mean,
+    OpKind.REDUCE_MAX: _mean,
+    OpKind.REDUCE_MIN: _mean,
+    OpKind.ARG_MAX: _arg,
+    OpKind.ARG_MIN: _arg,
     OpKind.QUANTIZE: _quantize,
     OpKind.DEQUANTIZE: _dequantize,
     OpKind.MEAN: _mean,
@@ -497,4 +535,6 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.BATCH_TO_SPACE_ND: check_moves,
     OpKind.RESIZE_NEAREST_NEIGHBOR: check_resize,
     OpKind.RESIZE_BILINEAR: check_resize,
+    # recurrent
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lstm.check_shapes,
 }

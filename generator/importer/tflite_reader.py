@@ -16,6 +16,7 @@ from functools import cache
 import numpy as np
 
 from generator.errors import ModelFormatError, UnsupportedOpsError
+from generator.importer import lstm
 from generator.importer.dilate import fold_dilations
 from generator.importer.exactness import FOLDED_ONLY, check_arity
 from generator.importer.flatbuf import Table, root
@@ -25,6 +26,7 @@ from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, oper
 from generator.importer.tflite_schema import schema
 from generator.ir import (
     Activation,
+    ArgAttrs,
     BlockAttrs,
     ConcatAttrs,
     Conv2DAttrs,
@@ -78,6 +80,13 @@ OPTIONS_NAMES: dict[OpKind, str] = {
     OpKind.MEAN: "ReducerOptions",
     # elementwise and reductions family
     OpKind.LEAKY_RELU: "LeakyReluOptions",
+    OpKind.SUB: "SubOptions",
+    OpKind.L2_NORMALIZATION: "L2NormOptions",
+    OpKind.SUM: "ReducerOptions",
+    OpKind.REDUCE_MAX: "ReducerOptions",
+    OpKind.REDUCE_MIN: "ReducerOptions",
+    OpKind.ARG_MAX: "ArgMaxOptions",
+    OpKind.ARG_MIN: "ArgMinOptions",
     # layout and data movement
     OpKind.SQUEEZE: "SqueezeOptions",
     OpKind.STRIDED_SLICE: "StridedSliceOptions",
@@ -95,6 +104,8 @@ OPTIONS_NAMES: dict[OpKind, str] = {
     OpKind.SPACE_TO_DEPTH: "SpaceToDepthOptions",
     OpKind.SPACE_TO_BATCH_ND: "SpaceToBatchNDOptions",
     OpKind.BATCH_TO_SPACE_ND: "BatchToSpaceNDOptions",
+    # recurrent
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: "UnidirectionalSequenceLSTMOptions",
 }
 MAX_LISTED = 20
 """Unsupported operators (and tensors) named one by one in the error; the rest are counted."""
@@ -177,7 +188,7 @@ def read_tflite(data: bytes, where: str = "model.tflite") -> Graph:
     buffers = model.vector_tables(4)
     tensors = tuple(_tensor(t, shape, name, buffers, data, where)
                     for t, shape, name in zip(tables, shapes, names, strict=True))
-    _check_storage(sg, tensors, where)
+    _check_storage(sg, tensors, where, _state_tensors(raws))
     ops = tuple(_op(i, r, tensors, where) for i, r in enumerate(raws))
     graph = Graph(
         tensors=tensors,
@@ -311,13 +322,41 @@ def _quant(q: Table | None, where: str, name: str) -> QuantParams | None:
     return QuantParams(scale=scales, zero_point=zps, axis=q.scalar(6, q.buf.i32, 0))
 
 
-def _check_storage(sg: Table, tensors: tuple[Tensor, ...], where: str) -> None:
-    """Refuse variable (state) and sparse tensors: the IR holds dense constants and activations."""
+def _state_tensors(raws: list[_RawOp]) -> dict[int, int]:
+    """The tensors in the state slots of LSTM operators, each with how many operands (inputs or
+    outputs of any operator) it is."""
+    code = schema().operator_code(OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM.value)
+    slots = {t for r in raws if r.code == code and not r.custom for t in lstm.state_slots(r.inputs)}
+    return {t: sum(r.inputs.count(t) + r.outputs.count(t) for r in raws) for t in slots}
+
+
+def _check_storage(sg: Table, tensors: tuple[Tensor, ...], where: str,
+                   states: dict[int, int] | None = None) -> None:
+    """Refuse variable (state) and sparse tensors: the IR holds dense constants and activations,
+    and the ``states`` of LSTM operators (variable tensors, each read by its one LSTM, which keeps
+    them off the IR's operands)."""
+    states = states or {}
+    io = {int(v) for f in (1, 2) for v in sg.vector_scalars(f, "i")}
     for i, t in enumerate(sg.vector_tables(0)):
-        if t.scalar(5, t.buf.u8, 0):
+        variable = bool(t.scalar(5, t.buf.u8, 0))
+        if i in states and not variable:
+            raise ModelFormatError(
+                f"{where}: tensor '{tensors[i].name}' is an LSTM state but not a variable tensor "
+                "(is_variable); TFLite Micro refuses such a model", CORRUPT_HINT)
+        if i in states and states[i] > 1:
+            raise UnsupportedOpsError(
+                f"{where}: LSTM state tensor '{tensors[i].name}' is {states[i]} operands (it "
+                "must be one LSTM's state and nothing else)",
+                "mcuforge keeps each LSTM's state inside the operator; share no state tensors")
+        if i in states and i in io:
+            raise UnsupportedOpsError(
+                f"{where}: LSTM state tensor '{tensors[i].name}' is a model input or output",
+                "mcuforge keeps each LSTM's state inside the operator (reset every inference); "
+                "export the model without state inputs or outputs")
+        if variable and i not in states:
             raise UnsupportedOpsError(
                 f"{where}: tensor '{tensors[i].name}' is a variable (state) tensor (is_variable)",
-                "mcuforge compiles stateless feed-forward models")
+                "mcuforge compiles stateless feed-forward models (and the LSTM's own states)")
         if t.has(6):
             raise UnsupportedOpsError(
                 f"{where}: tensor '{tensors[i].name}' is stored sparse (sparsity)",
@@ -508,8 +547,18 @@ def _mean(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     if axes is None:
         raise Unsupported(f"its axes input '{ts[r.inputs[1]].name}' is not a constant",
                           "reduce over fixed axes (keras GlobalAveragePooling2D)")
-    keep = _options(r, OpKind.MEAN).flag(0)
-    return MeanAttrs(tuple(sorted(a + rank if a < 0 else a for a in axes)), keep)
+    keep = _options(r, _kinds()[r.code]).flag(0)
+    # TFLite resolves negative axes and ignores repeated ones (ResolveAxis)
+    return MeanAttrs(tuple(sorted({a + rank if a < 0 else a for a in axes})), keep)
+
+
+def _arg(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    rank = len(ts[r.inputs[0]].shape)
+    axis = _const_ints(r, ts, 1)
+    if axis is None or len(axis) != 1:
+        raise Unsupported(f"its axis input '{ts[r.inputs[1]].name}' is not one constant",
+                          "reduce over a fixed axis")
+    return ArgAttrs(axis[0] + rank if axis[0] < 0 else axis[0])
 
 
 def _reshape(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
@@ -588,6 +637,10 @@ def _block(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     if size < 1:
         raise Problem(f"{o.name}.block_size is {size}; TFLite needs a block size >= 1")
     return BlockAttrs(size)
+def _lstm(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    o = _options(r, OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM)
+    return lstm.read_attrs(r.inputs, ts, o.i8(0), schema().activations, o.f32(1), o.f32(2),
+                           o.flag(3), o.flag(4), o.flag(5))
 
 
 def _none(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
@@ -615,6 +668,20 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.RELU6: _none,
     OpKind.LEAKY_RELU: _leaky_relu,
     OpKind.ABS: _none,
+    OpKind.TANH: _none,
+    OpKind.HARD_SWISH: _none,
+    OpKind.RSQRT: _none,
+    OpKind.L2_NORMALIZATION: _eltwise,
+    OpKind.SUB: _eltwise,
+    OpKind.MAXIMUM: _none,
+    OpKind.MINIMUM: _none,
+    OpKind.PRELU: _none,
+    OpKind.SQUARED_DIFFERENCE: _none,
+    OpKind.SUM: _mean,
+    OpKind.REDUCE_MAX: _mean,
+    OpKind.REDUCE_MIN: _mean,
+    OpKind.ARG_MAX: _arg,
+    OpKind.ARG_MIN: _arg,
     # layout and data movement
     OpKind.SQUEEZE: _squeeze,
     OpKind.EXPAND_DIMS: _expand_dims,
@@ -634,6 +701,8 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.SPACE_TO_DEPTH: _block,
     OpKind.SPACE_TO_BATCH_ND: _none,
     OpKind.BATCH_TO_SPACE_ND: _none,
+    # recurrent
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: _lstm,
 }
 
 
@@ -650,4 +719,5 @@ def _op(index: int, r: _RawOp, tensors: tuple[Tensor, ...], where: str) -> Op:
         attrs = _ATTRS[kind](r, tensors)
     except Problem as problem:
         raise operator_error(where, index, kind.value, name, problem) from None
-    return Op(kind=kind, inputs=r.inputs, outputs=r.outputs, attrs=attrs, name=name)
+    inputs = lstm.ir_inputs(r.inputs) if kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM else r.inputs
+    return Op(kind=kind, inputs=inputs, outputs=r.outputs, attrs=attrs, name=name)

@@ -38,7 +38,7 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.PAD: Relation.WISE,
     OpKind.ADD: Relation.WISE,
     OpKind.MUL: Relation.WISE,
-    OpKind.MEAN: Relation.WISE,
+    OpKind.MEAN: Relation.WISE,  # over height and width of a 4-D map only (pex._wise_ok)
     OpKind.LOGISTIC: Relation.WISE,
     OpKind.RESHAPE: Relation.LAYOUT,
     OpKind.CONCATENATION: Relation.LAYOUT,
@@ -50,6 +50,22 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.RELU6: Relation.WISE,
     OpKind.LEAKY_RELU: Relation.WISE,
     OpKind.ABS: Relation.WISE,
+    OpKind.TANH: Relation.WISE,
+    OpKind.HARD_SWISH: Relation.WISE,
+    OpKind.RSQRT: Relation.WISE,
+    OpKind.L2_NORMALIZATION: Relation.WHOLE,  # each output reads its whole row of channels
+    OpKind.SUB: Relation.WISE,
+    OpKind.MAXIMUM: Relation.WISE,
+    OpKind.MINIMUM: Relation.WISE,
+    OpKind.PRELU: Relation.WISE,
+    OpKind.SQUARED_DIFFERENCE: Relation.WISE,
+    # reductions: whole (MEAN is channel-wise over height and width only; the planner slices
+    # nothing else of it, pex._wise_ok)
+    OpKind.SUM: Relation.WHOLE,
+    OpKind.REDUCE_MAX: Relation.WHOLE,
+    OpKind.REDUCE_MIN: Relation.WHOLE,
+    OpKind.ARG_MAX: Relation.WHOLE,
+    OpKind.ARG_MIN: Relation.WHOLE,
     # layout and data movement
     OpKind.SQUEEZE: Relation.LAYOUT,
     OpKind.EXPAND_DIMS: Relation.LAYOUT,
@@ -72,6 +88,9 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.RESIZE_BILINEAR: Relation.LAYOUT,
     # evaluated at import on constants (importer/fold.py), never run
     OpKind.SHAPE: Relation.WHOLE,
+    # recurrent: every unit reads every feature and the whole previous hidden state, step after
+    # step; never sliced (not in SLICEABLE), it runs whole
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: Relation.MIXING,
 }
 
 SLICEABLE = frozenset({

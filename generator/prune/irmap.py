@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from generator.ir import ConcatAttrs, Graph, Op, OpKind
+from generator.ir import ConcatAttrs, Graph, MeanAttrs, Op, OpKind
 from generator.plan.arena import align_up
 from generator.plan.pex import Program, acc_buffer, slice_buffer, tmp_buffer
 from generator.prune.channels import ChannelGraph, ChannelMap, LayerNode, Role, Segment
@@ -171,6 +171,9 @@ def _out_map(f: _Follow, op: Op, acts: list[int], layer: LayerNode | None) -> Ch
     if op.kind in (OpKind.ADD, OpKind.MUL):
         wide = [t for t in acts if _last(g, t) == _last(g, out)]
         return f.get(wide[0]) if wide else None
+    if op.kind is OpKind.MEAN and isinstance(op.attrs, MeanAttrs) and \
+            len(g.tensors[acts[0]].shape) - 1 in op.attrs.axes:
+        return None  # a mean over the channels keeps none of them
     if op.kind in FOLLOW:
         return first
     if op.kind is OpKind.RESHAPE:

@@ -510,8 +510,10 @@ def _custom_layer_model(keras: Any) -> Any:
 
 
 def _lstm_model(keras: Any) -> Any:
+    """An LSTM run backwards: no fused int8 LSTM (plain LSTM layers compile)."""
     inp = keras.Input((10, 4))
-    return keras.Model(inp, keras.layers.Dense(3)(keras.layers.LSTM(8, name="lstm")(inp)))
+    lstm = keras.layers.LSTM(8, go_backwards=True, name="lstm")
+    return keras.Model(inp, keras.layers.Dense(3)(lstm(inp)))
 
 
 def _gru_model(keras: Any) -> Any:
@@ -520,9 +522,10 @@ def _gru_model(keras: Any) -> Any:
     return keras.Model(inp, keras.layers.Dense(3)(rnn))
 
 
-def _tanh_model(keras: Any) -> Any:
+def _elu_model(keras: Any) -> Any:
+    """ELU converts to TFLite's ELU operator, which mcuforge does not compile."""
     inp = keras.Input((8, 8, 3))
-    x = keras.layers.Activation("tanh", name="tanh")(keras.layers.Conv2D(4, 3)(inp))
+    x = keras.layers.Activation("elu", name="elu")(keras.layers.Conv2D(4, 3)(inp))
     return keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
 
 
@@ -608,7 +611,7 @@ MAKERS: dict[str, Callable[[Path], object]] = {
     "custom_layer.keras": _keras_save(_custom_layer_model),
     "lstm.keras": _keras_save(_lstm_model),
     "bigru.keras": _keras_save(_gru_model),
-    "tanh.keras": _keras_save(_tanh_model),
+    "elu.keras": _keras_save(_elu_model),
     "small.keras": _keras_save(_small_model),
     "prune_data.npz": _npz(x=_RNG.uniform(0, 1, (24, 8, 8, 3)).astype(np.float32),
                            y=np.arange(24) % 2),

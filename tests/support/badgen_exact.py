@@ -183,13 +183,14 @@ def _unary(code: int, out_scale: float, out_zp: int, options_type: int = 0,
     return m
 
 
-def _mean_over_channels() -> TfliteBuilder:
+def _mean_dynamic_axes() -> TfliteBuilder:
+    """MEAN whose axes are a model input: which axes it reduces is known only at run time."""
     m = TfliteBuilder()
     x = m.tensor(TensorSpec((1, 2, 2, 3), scale=(0.1,), name="map"))
-    axes = m.tensor(TensorSpec((1,), INT32, np.asarray([3], np.int32).tobytes(), None, name="axes"))
+    axes = m.tensor(TensorSpec((1,), INT32, None, None, name="axes"))
     y = m.tensor(TensorSpec((1, 2, 2), scale=(0.1,), name="channel_mean"))
     m.ops.append(OpSpec(MEAN, (x, axes), (y,), 27, {}, {0: 0}))
-    m.inputs, m.outputs = [x], [y]
+    m.inputs, m.outputs = [x, axes], [y]
     return m
 
 
@@ -335,7 +336,7 @@ BUILDERS: dict[str, Callable[[], TfliteBuilder | _Repacked]] = {
     "softmax_without_beta.tflite": lambda: _unary(SOFTMAX, 1 / 256, -128),
     "logistic_output_scale.tflite": lambda: _unary(LOGISTIC, 0.1, 0),
     "quantize_per_channel_output.tflite": lambda: _unary(QUANTIZE, 0.1, 0, out_scales=4),
-    "mean_over_channels.tflite": _mean_over_channels,
+    "mean_dynamic_axes.tflite": _mean_dynamic_axes,
     "add_broadcast_rows.tflite": _add_broadcast_rows,
     "softmax_616_classes.tflite": lambda: _softmax_rows(616),
     "variable_tensor.tflite": lambda: _Repacked(fc_model, _variable),
@@ -354,7 +355,7 @@ BUILDERS: dict[str, Callable[[], TfliteBuilder | _Repacked]] = {
 
 UNSUPPORTED = frozenset({
     "conv_fused_tanh.tflite", "fc_shuffled_weights.tflite", "conv_batch_2.tflite",
-    "concat_relu.tflite", "mean_over_channels.tflite", "add_broadcast_rows.tflite",
+    "concat_relu.tflite", "mean_dynamic_axes.tflite", "add_broadcast_rows.tflite",
     "softmax_616_classes.tflite", "variable_tensor.tflite", "sparse_weights.tflite",
     "custom_quantization.tflite", "pool_of_a_constant.tflite", "fc_int16_input.tflite",
 })

@@ -10,23 +10,24 @@ from pathlib import Path
 from tests.support.badgen import INT8, INT32, OpSpec, TensorSpec, TfliteBuilder, fc_model
 
 UINT8, INT16, UINT32 = 3, 7, 15
-FAKE_QUANT, GATHER_ND, REDUCE_MAX, QUANTIZE = 80, 107, 82, 114
+FAKE_QUANT, GATHER_ND, REDUCE_PROD, QUANTIZE = 80, 107, 81, 114
 
 
-def _reduce_max() -> TfliteBuilder:
+def _reduce_prod() -> TfliteBuilder:
+    """REDUCE_PROD: an operator mcuforge does not compile."""
     m = TfliteBuilder()
     x = m.tensor(TensorSpec((1, 4, 4, 2), name="features"))
     axes = m.tensor(TensorSpec((2,), INT32, data=(1).to_bytes(4, "little") + (2).to_bytes(4, "little"),
                                scale=None, name="axes"))
-    y = m.tensor(TensorSpec((1, 2), name="max_out"))
-    m.ops.append(OpSpec(REDUCE_MAX, (x, axes), (y,)))
+    y = m.tensor(TensorSpec((1, 2), name="prod_out"))
+    m.ops.append(OpSpec(REDUCE_PROD, (x, axes), (y,)))
     m.inputs, m.outputs = [x], [y]
     return m
 
 
 def _ops_and_types() -> TfliteBuilder:
-    """A REDUCE_MAX and a FAKE_QUANT, and a GATHER_ND whose indices are UINT32."""
-    m = _reduce_max()
+    """A REDUCE_PROD and a FAKE_QUANT, and a GATHER_ND whose indices are UINT32."""
+    m = _reduce_prod()
     z = m.tensor(TensorSpec((1, 2), name="fake_quant_out"))
     m.ops.append(OpSpec(FAKE_QUANT, (m.outputs[0],), (z,)))
     idx = m.tensor(TensorSpec((1,), UINT32, data=bytes(4), scale=None, name="indices"))
@@ -37,7 +38,7 @@ def _ops_and_types() -> TfliteBuilder:
 
 
 def _unknown_op() -> TfliteBuilder:
-    m = _reduce_max()
+    m = _reduce_prod()
     m.ops[0].code = 250
     return m
 
@@ -62,7 +63,7 @@ def _write(build: Callable[[], TfliteBuilder]) -> Callable[[Path], object]:
 
 
 MAKERS: dict[str, Callable[[Path], object]] = {
-    "reduce_max.tflite": _write(_reduce_max),
+    "reduce_prod.tflite": _write(_reduce_prod),
     "ops_and_uint32.tflite": _write(_ops_and_types),
     "unknown_op_code.tflite": _write(_unknown_op),
     "unknown_tensor_type.tflite": _write(_unknown_type),

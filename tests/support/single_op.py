@@ -43,8 +43,10 @@ def ops_model(tensors: list[T], ops: list[tuple[str, list[int], list[int], Any]]
 
     types = {
         "int8": S.TensorType.INT8,
+        "int16": S.TensorType.INT16,
         "float32": S.TensorType.FLOAT32,
         "int32": S.TensorType.INT32,
+        "int64": S.TensorType.INT64,
     }
     names = list(dict.fromkeys(op for op, *_ in ops))
     codes = []

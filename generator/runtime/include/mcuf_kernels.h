@@ -143,6 +143,27 @@ typedef struct {
 
 void mcuf_mean_hw_s8(const mcuf_mean_params *p, const int8_t *in, int8_t *out);
 
+/* Reductions over any axes (mcuf_reduce.c). The input is addressed as kept dimensions kd with input
+ * strides ks (in the output's order; the output is written densely) and reduced dimensions rd with
+ * strides rs; unused dimensions have size 1 (the code generator merges neighbours of one kind).
+ *  MCUF_REDUCE_SUM: MEAN and SUM, out = clamp(mul_by_qm(sum - in_zp * count, mult, shift) + out_zp)
+ *                   (MEAN's 1 / count is folded into mult and shift, as TFLite does at run time);
+ *  MCUF_REDUCE_MAX, MCUF_REDUCE_MIN: the raw extreme (equal input and output quantisation);
+ *  MCUF_ARG_MAX, MCUF_ARG_MIN: the first position of the extreme along the reduced dimensions. */
+#define MCUF_REDUCE_DIMS 4
+enum { MCUF_REDUCE_SUM = 0, MCUF_REDUCE_MAX = 1, MCUF_REDUCE_MIN = 2, MCUF_ARG_MAX = 3,
+       MCUF_ARG_MIN = 4 };
+typedef struct {
+    int32_t mode;
+    int32_t kd[MCUF_REDUCE_DIMS], ks[MCUF_REDUCE_DIMS];
+    int32_t rd[MCUF_REDUCE_DIMS], rs[MCUF_REDUCE_DIMS];
+    int32_t count;
+    int32_t in_zp, out_zp, mult, shift;
+} mcuf_reduce_params;
+
+void mcuf_reduce_s8(const mcuf_reduce_params *p, const int8_t *in, int8_t *out);
+void mcuf_arg_s8_i32(const mcuf_reduce_params *p, const int8_t *in, int32_t *out);
+
 /* ---- elementwise ------------------------------------------------------------------------------- */
 /* An operand is addressed as data[pixel * ps + ch * chs]: ps = cs, chs = 1 for a full map;
  * ps = 0, chs = 1 for a per-channel vector broadcast over pixels; ps = 0, chs = 0 for a scalar. */
@@ -171,6 +192,40 @@ typedef struct {
 } mcuf_mul_params;
 
 void mcuf_mul_s8(const mcuf_mul_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+/* MAXIMUM (is_max 1) and MINIMUM (0): the larger or smaller int8 value, as TFLite compares them
+ * (raw values: the import requires both inputs and the output quantised alike). */
+typedef struct {
+    int32_t n, c;
+    int32_t in1_ps, in1_chs, in2_ps, in2_chs, out_cs;
+    int32_t is_max;
+} mcuf_maxmin_params;
+
+void mcuf_maxmin_s8(const mcuf_maxmin_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+/* PRELU, TFLite's reference_ops::BroadcastPrelu4DSlow: v = in + in_offset;
+ * out = clamp(mul_by_qm(v, mult1, shift1) if v >= 0 else
+ *             mul_by_qm(v * (alpha + alpha_offset), mult2, shift2), plus out_offset). */
+typedef struct {
+    int32_t n, c;
+    int32_t in_ps, in_chs, alpha_ps, alpha_chs, out_cs;
+    int32_t in_offset, alpha_offset, out_offset;
+    int32_t mult1, shift1, mult2, shift2;
+} mcuf_prelu_params;
+
+void mcuf_prelu_s8(const mcuf_prelu_params *p, const int8_t *in, const int8_t *alpha, int8_t *out);
+
+/* SQUARED_DIFFERENCE, TFLite Micro's int8 kernel: each input's rescaled term from a table of its 256
+ * values (t[x + 128]: ((x - zp) << 7) times its multiplier below one), then
+ * out = clamp(mul_by_qm((t1 - t2)^2, out_mult, out_shift) + out_offset). Operands as ADD's. */
+typedef struct {
+    int32_t n, c;
+    int32_t in1_ps, in1_chs, in2_ps, in2_chs, out_cs;
+    int32_t out_mult, out_shift, out_offset;
+} mcuf_sqdiff_params;
+
+void mcuf_sqdiff_s8(const mcuf_sqdiff_params *p, const int32_t *t1, const int32_t *t2,
+                    const int8_t *in1, const int8_t *in2, int8_t *out);
 
 /* ---- data movement ----------------------------------------------------------------------------- */
 typedef struct {
@@ -256,6 +311,12 @@ typedef struct {
 /* Output quantisation fixed by TFLite: scale 1/256, zero point -128. out may equal in. */
 void mcuf_logistic_s8(const mcuf_logistic_params *p, const int8_t *in, int8_t *out);
 
+/* L2_NORMALIZATION over the last dimension (rows of depth values), TFLite's integer kernel: output
+ * in steps of 1/128 (zero point 0). mcuf_inv_sqrt_qm is TFLite's GetInvSqrtQuantizedMultiplierExp
+ * (x >= 0; the shift is a left shift, TFLite's kReverseShift convention). */
+void mcuf_inv_sqrt_qm(int32_t x, int32_t *multiplier, int32_t *shift);
+void mcuf_l2norm_s8(int32_t rows, int32_t depth, int32_t in_zp, const int8_t *in, int8_t *out);
+
 /* ---- float boundary ---------------------------------------------------------------------------- */
 void mcuf_quantize_f32_s8(int32_t n, const float *in, float scale, int32_t zp, int8_t *out);
 void mcuf_dequantize_s8_f32(int32_t n, const int8_t *in, float scale, int32_t zp, float *out);
@@ -277,7 +338,9 @@ void mcuf_requantize_s8(int32_t n, const int8_t *in, int32_t in_zp, int32_t mult
  *          for a 1x1 conv with stride 1 and no padding, k_w * in_c bytes (one filter row) for an
  *          undilated conv over a dense input with k_w * in_c a multiple of 4, else kp bytes (one
  *          pixel's gathered input) (conv_fast.cols_bytes). NULL where the plan grants none:
- *          a 1x1 conv then reads its pixels directly; any other borrows as many first output
+ *          a conv whose columns and largest stage fit in 256 bytes keeps them on the stack (the
+ *          planner grants those no scratch); else a 1x1 conv reads its pixels directly; any
+ *          other borrows as many first output
  *          rows as hold its columns where the output is dense and a row is left after them
  *          (conv_fast.borrows_output), computing those rows last tap by tap, or else sums every
  *          output tap by tap.
@@ -353,6 +416,40 @@ void mcuf_requantize_u8_s8(int32_t n, const uint8_t *in, int32_t in_zp, int32_t 
                            int32_t shift, int32_t out_zp, int8_t *out);
 void mcuf_requantize_s8_u8(int32_t n, const int8_t *in, int32_t in_zp, int32_t mult,
                            int32_t shift, int32_t out_zp, uint8_t *out);
+
+/* ---- UNIDIRECTIONAL_SEQUENCE_LSTM (recurrent family: mcuf_lstm.c) --------------------------------
+ * TFLite Micro's int8 LSTM (int8 activations and weights, int16 cell state), one batch row after
+ * the other, each from a fresh state (hidden = its zero point, cell = 0). Gate order everywhere:
+ * input, forget, cell, output. Per gate and unit j:
+ *   pre = sat16(clamp16(mul_by_qm(wx_bias + wx . x_t, in_mult, in_shift))
+ *             + clamp16(mul_by_qm(wh_bias + wh . h_{t-1}, rec_mult, rec_shift)))   (Q3.12)
+ * (the recurrent term is 0 at t = 0, where h is all zero points), then sigmoid (tanh for the cell
+ * gate) on int16 as TFLite Micro's interpolated table gives Q0.15. Then
+ *   c = sat16(clamp16(mul_by_qm(f * c, forget_*)) + clamp16(mul_by_qm(i * g, input_*))), clipped
+ *   to [-clip, clip] when clip >= 0, and h = clamp8(hid_zp + mul_by_qm(tanh(c) * o, hidden_*)).
+ * Biases wx_bias/wh_bias have the input / hidden zero points folded in. h_t goes to out at (b, t)
+ * and is read back from there as h_{t-1}; cell is scratch for one row: units int16. */
+typedef struct {
+    int32_t batches, steps, in_n, units;
+    int32_t time_major;                    /* 1: in [steps][batches][in_n], else [batches][steps][in_n] */
+    int32_t in_mult_i, in_shift_i, in_mult_f, in_shift_f, in_mult_g, in_shift_g, in_mult_o, in_shift_o;
+    int32_t rec_mult_i, rec_shift_i, rec_mult_f, rec_shift_f, rec_mult_g, rec_shift_g;
+    int32_t rec_mult_o, rec_shift_o;
+    int32_t forget_mult, forget_shift, input_mult, input_shift, hidden_mult, hidden_shift;
+    int32_t tanh_mult, tanh_shift;         /* tanh of the cell state: (c * tanh_mult) >> tanh_shift */
+    int32_t clip;                          /* quantised cell clip; -1: none */
+    int32_t hid_zp;
+} mcuf_lstm_params;
+
+/* wx: [4][units][in_n], wh: [4][units][units], wx_bias / wh_bias: [4][units]. */
+void mcuf_lstm_s8(const mcuf_lstm_params *p, const int8_t *in, const int8_t *wx,
+                  const int32_t *wx_bias, const int8_t *wh, const int32_t *wh_bias, int16_t *cell,
+                  int8_t *out);
+
+/* TFLite Micro's int16 sigmoid (in Q3.12 -> out Q0.15) and tanh (in: x * mult rounded right by
+ * shift is Q3.12 x 3; out Q0.15), exposed for the tests. */
+int16_t mcuf_sigmoid_s16(int16_t x);
+int16_t mcuf_tanh_s16(int16_t x, int32_t mult, int32_t shift);
 
 #ifdef __cplusplus
 }
