@@ -871,3 +871,39 @@ def test_a_channel_split_between_sliced_operators_is_exact() -> None:
     g = read_tflite(model, where="split")
     assert [op.kind.value for op in g.ops] == ["CONV_2D", "SPLIT", "ADD", "CONV_2D"]
     _exact(model, [(1, 10, 10, 4)], 7)
+
+
+# ---- float islands: DEQUANTIZE -> data movement -> QUANTIZE ---------------------------------------
+
+
+def _float_island(op: str) -> tuple[bytes, tuple[int, ...]]:
+    """DEQUANTIZE -> SPLIT (or TRANSPOSE) of float32 values -> QUANTIZE of each piece to its own
+    quantisation, as the converter leaves in an unrolled LSTM cell's first step."""
+    from tests.support.single_op import ops_model
+
+    S = _S()
+    shape = (1, 12)
+    if op == "SPLIT":
+        o = S.SplitOptionsT()
+        o.numSplits = 3
+        tensors = [T(shape, scale=0.04, zp=-9), T(shape, "float32"), _i32(1),
+                   *[T((1, 4), "float32") for _ in range(3)],
+                   T((1, 4), scale=0.03, zp=2), T((1, 4), scale=0.05, zp=-1), T((1, 4), scale=0.01)]
+        ops = [("DEQUANTIZE", [0], [1], None), ("SPLIT", [2, 1], [3, 4, 5], o),
+               *[("QUANTIZE", [3 + k], [6 + k], None) for k in range(3)]]
+    else:
+        shape = (2, 3, 4)
+        tensors = [T(shape, scale=0.04, zp=-9), T(shape, "float32"), _i32([2, 0, 1]),
+                   T((4, 2, 3), "float32"), T((4, 2, 3), scale=0.07, zp=5)]
+        ops = [("DEQUANTIZE", [0], [1], None), ("TRANSPOSE", [1, 2], [3], S.TransposeOptionsT()),
+               ("QUANTIZE", [3], [4], None)]
+    return ops_model(tensors, ops, version=1), shape
+
+
+@pytest.mark.parametrize("op", ["SPLIT", "TRANSPOSE"])
+def test_float_data_movement_between_dequantize_and_quantize_is_exact(op: str) -> None:
+    """The float32 values move as they are (bytes); each QUANTIZE rounds them as TFLite does."""
+    model, shape = _float_island(op)
+    g = read_tflite(model, where="island")
+    assert [o.kind.value for o in g.ops][:2] == ["DEQUANTIZE", op]
+    _exact(model, [shape], 8)
