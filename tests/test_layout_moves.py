@@ -819,3 +819,91 @@ def test_hostile_parameters_are_errors_not_crashes(model: bytes) -> None:
         assert "hostile" in err.message
         return
     compile_graph(g, model, source="hostile")
+
+
+# ---- partial execution around a SPLIT of the channels ---------------------------------------------
+
+
+def _conv_split_add_conv(seed: int) -> bytes:
+    """CONV_2D 1x1 (8 channels) -> SPLIT into two halves along the channels -> ADD of the halves ->
+    CONV_2D 1x1: a channel split between operators the planner slices by channels."""
+    from tests.support.single_op import ops_model
+
+    S = _S()
+    rng = np.random.default_rng(seed)
+
+    def conv_opts() -> Any:
+        o = S.Conv2DOptionsT()
+        o.padding, o.strideH, o.strideW = S.Padding.SAME, 1, 1
+        return o
+
+    def filt(oc: int, ic: int, sx: float) -> list[T]:
+        ws = tuple(float(v) for v in rng.uniform(0.005, 0.02, oc))
+        return [T((oc, 1, 1, ic), scale=ws, data=rng.integers(-127, 128, (oc, 1, 1, ic),
+                                                              dtype=np.int8)),
+                T((oc,), "int32", scale=tuple(sx * v for v in ws),
+                  data=rng.integers(-300, 300, oc, dtype=np.int32))]
+
+    tensors = [
+        T((1, 10, 10, 4), scale=0.05, zp=-3),            # 0 input
+        *filt(8, 4, 0.05),                              # 1, 2
+        T((1, 10, 10, 8), scale=0.1, zp=5),             # 3 conv out
+        _i32(3),                                        # 4 split axis
+        T((1, 10, 10, 4), scale=0.1, zp=5),             # 5 first half
+        T((1, 10, 10, 4), scale=0.1, zp=5),             # 6 second half
+        T((1, 10, 10, 4), scale=0.15, zp=-1),           # 7 sum
+        *filt(6, 4, 0.15),                              # 8, 9
+        T((1, 10, 10, 6), scale=0.2, zp=2),             # 10 output
+    ]
+    split = S.SplitOptionsT()
+    split.numSplits = 2
+    return ops_model(tensors, [
+        ("CONV_2D", [0, 1, 2], [3], conv_opts()),
+        ("SPLIT", [4, 3], [5, 6], split),
+        ("ADD", [5, 6], [7], S.AddOptionsT()),
+        ("CONV_2D", [7, 8, 9], [10], conv_opts()),
+    ], version=1)
+
+
+def test_a_channel_split_between_sliced_operators_is_exact() -> None:
+    """Partial execution (on by default) does not slice across the SPLIT: equal to both runtimes."""
+    model = _conv_split_add_conv(2)
+    g = read_tflite(model, where="split")
+    assert [op.kind.value for op in g.ops] == ["CONV_2D", "SPLIT", "ADD", "CONV_2D"]
+    _exact(model, [(1, 10, 10, 4)], 7)
+
+
+# ---- float islands: DEQUANTIZE -> data movement -> QUANTIZE ---------------------------------------
+
+
+def _float_island(op: str) -> tuple[bytes, tuple[int, ...]]:
+    """DEQUANTIZE -> SPLIT (or TRANSPOSE) of float32 values -> QUANTIZE of each piece to its own
+    quantisation, as the converter leaves in an unrolled LSTM cell's first step."""
+    from tests.support.single_op import ops_model
+
+    S = _S()
+    shape = (1, 12)
+    if op == "SPLIT":
+        o = S.SplitOptionsT()
+        o.numSplits = 3
+        tensors = [T(shape, scale=0.04, zp=-9), T(shape, "float32"), _i32(1),
+                   *[T((1, 4), "float32") for _ in range(3)],
+                   T((1, 4), scale=0.03, zp=2), T((1, 4), scale=0.05, zp=-1), T((1, 4), scale=0.01)]
+        ops = [("DEQUANTIZE", [0], [1], None), ("SPLIT", [2, 1], [3, 4, 5], o),
+               *[("QUANTIZE", [3 + k], [6 + k], None) for k in range(3)]]
+    else:
+        shape = (2, 3, 4)
+        tensors = [T(shape, scale=0.04, zp=-9), T(shape, "float32"), _i32([2, 0, 1]),
+                   T((4, 2, 3), "float32"), T((4, 2, 3), scale=0.07, zp=5)]
+        ops = [("DEQUANTIZE", [0], [1], None), ("TRANSPOSE", [1, 2], [3], S.TransposeOptionsT()),
+               ("QUANTIZE", [3], [4], None)]
+    return ops_model(tensors, ops, version=1), shape
+
+
+@pytest.mark.parametrize("op", ["SPLIT", "TRANSPOSE"])
+def test_float_data_movement_between_dequantize_and_quantize_is_exact(op: str) -> None:
+    """The float32 values move as they are (bytes); each QUANTIZE rounds them as TFLite does."""
+    model, shape = _float_island(op)
+    g = read_tflite(model, where="island")
+    assert [o.kind.value for o in g.ops][:2] == ["DEQUANTIZE", op]
+    _exact(model, [shape], 8)

@@ -12,13 +12,14 @@ call with per-row and per-column index tables computed here as TFLite Micro comp
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from generator.codegen.context import Lowering, params, quant_of, register
-from generator.codegen.schedule import Arg, Call, ConstRef, Literal
+from generator.codegen.schedule import Arg, BufRef, Call, ConstRef, Literal
 from generator.ir import ALIASES, Op, OpKind, ResizeAttrs
-from generator.layout import MOVES, canonical, moves_of
+from generator.layout import MOVES, Copy, canonical, moves_of
 
 MAX_COPY_DIMS = 16
 """MCUF_COPY_MAX_DIMS of mcuf_kernels.h (TILE of a rank-8 tensor walks 16 dimensions)."""
@@ -34,9 +35,23 @@ for _kind in ALIASES:
 
 def _operand(lw: Lowering, i: int, tid: int) -> Arg:
     t = lw.graph.tensors[tid]
-    if t.data is not None:  # a constant PACK operand, read from flash
-        return lw.const(f"op{i}_in{tid}", np.asarray(t.data, dtype=np.int8))
-    return lw.buf(tid)
+    if t.data is not None:  # a constant PACK operand, read from flash, as bytes
+        return lw.const(f"op{i}_in{tid}", np.ascontiguousarray(t.data).view(np.int8))
+    return _bytes(lw, tid)
+
+
+def _bytes(lw: Lowering, tid: int) -> BufRef:
+    """The tensor's buffer as the bytes the copy kernel moves (float32 values too)."""
+    return replace(lw.buf(tid), ctype="int8_t")
+
+
+def in_bytes(c: Copy, itemsize: int) -> Copy:
+    """``c`` over the bytes of elements of ``itemsize`` bytes (one more, innermost dimension)."""
+    if itemsize == 1:
+        return c
+    return Copy(c.src, c.dst, (*c.counts, itemsize), (*(s * itemsize for s in c.src_strides), 1),
+                (*(d * itemsize for d in c.dst_strides), 1), c.src_offset * itemsize,
+                c.dst_offset * itemsize)
 
 
 def _moves(lw: Lowering, i: int, op: Op) -> None:
@@ -47,8 +62,9 @@ def _moves(lw: Lowering, i: int, op: Op) -> None:
         y = g.tensors[op.outputs[pos]]
         lw.emit(Call("mcuf_fill_s8", (Literal(str(y.size)), Literal(str(quant_of(y).single_zero_point)),
                                       lw.buf(op.outputs[pos])), comment=label, op_index=i))
+    itemsize = g.tensors[op.outputs[0]].dtype.itemsize
     for k, raw in enumerate(m.copies):
-        c = canonical(raw)
+        c = canonical(in_bytes(raw, itemsize))
         if c.size == 0:
             continue
         r = len(c.counts)
@@ -59,7 +75,7 @@ def _moves(lw: Lowering, i: int, op: Op) -> None:
                    dst_strides=ConstRef(name, 2 * r), src_offset=c.src_offset,
                    dst_offset=c.dst_offset)
         lw.emit(Call("mcuf_strided_copy_s8", (_operand(lw, i, op.inputs[c.src]),
-                                              lw.buf(op.outputs[c.dst])),
+                                              _bytes(lw, op.outputs[c.dst])),
                      "mcuf_copy_params", p, label, i))
 
 

@@ -560,6 +560,10 @@ def _moves_only(g: Graph, op: Op) -> None:
     """The data-movement and resize operators: int8 in and out, every output quantised as the
     data input(s); TFLite's kernels copy or interpolate the int8 values without rescaling them."""
     positions = range(len(op.inputs)) if op.kind is OpKind.PACK else (DATA_INPUT.get(op.kind, 0),)
+    if _input(g, op, positions[0]).dtype is DType.FLOAT32 and op.kind is not OpKind.RESIZE_BILINEAR \
+            and op.kind is not OpKind.RESIZE_NEAREST_NEIGHBOR:
+        _float_moves(g, op, positions)
+        return
     for tid in op.outputs:
         y = g.tensors[tid]
         _activation(y, "output")
@@ -570,6 +574,20 @@ def _moves_only(g: Graph, op: Op) -> None:
             _same_quantization(x, y, what, op.kind)
     if op.kind is OpKind.SPACE_TO_BATCH_ND:
         _padding_value(g, op)
+
+
+def _float_moves(g: Graph, op: Op, positions: Sequence[int]) -> None:
+    """A data-movement operator of float32 values (between a DEQUANTIZE and QUANTIZE): float in and
+    out, copied as they are; no padding, whose value TFLite Micro leaves unset."""
+    for pos in positions:
+        _dtype(_input(g, op, pos), "input" if op.kind is not OpKind.PACK else f"input {pos}",
+               DType.FLOAT32)
+    for tid in op.outputs:
+        _dtype(g.tensors[tid], "output", DType.FLOAT32)
+    if op.kind is OpKind.SPACE_TO_BATCH_ND:
+        pads = _input(g, op, 2).data
+        need(pads is not None and not np.any(pads != 0),
+             "pads float values, with a value TFLite Micro never sets")
 
 
 def _padding_value(g: Graph, op: Op) -> None:

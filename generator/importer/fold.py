@@ -4,8 +4,8 @@ Models converted with a dynamic batch compute shapes in the graph (SHAPE -> STRI
 RESHAPE's shape input). Every operator whose result NumPy can compute exactly from constants (SHAPE,
 whose result is the static shape of its input; STRIDED_SLICE, PACK, GATHER, CONCATENATION of
 integers and RESHAPE whose inputs are all constants) is replaced by a constant tensor holding that
-result, before the shape and exactness checks. What remains of these operators reads activations
-and is refused by the checks.
+result, before the shape and exactness checks. What remains of these operators reads activations:
+STRIDED_SLICE, PACK and GATHER are then compiled as data movement (:mod:`generator.layout`).
 """
 
 from __future__ import annotations

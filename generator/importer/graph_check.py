@@ -40,6 +40,7 @@ from generator.ir import (
     SqueezeAttrs,
     Tensor,
 )
+from generator.layout import MOVES
 
 MAX_WINDOW = 2**15 - 1
 """Strides, dilations and window sizes beyond int16 are refused by TFLite's kernels too."""
@@ -68,10 +69,12 @@ def check_graph(g: Graph, where: str) -> None:
 
 
 def check_full_int8(g: Graph, where: str) -> None:
-    """Only QUANTIZE and DEQUANTIZE may touch float tensors (at the model's boundary)."""
+    """Only QUANTIZE and DEQUANTIZE may touch float tensors (at the model's boundary), and the
+    data-movement operators, which copy float values as they are (converters leave DEQUANTIZE ->
+    SPLIT -> QUANTIZE islands in unrolled recurrent cells)."""
     float_ops = [
         op for op in g.ops
-        if op.kind not in (OpKind.QUANTIZE, OpKind.DEQUANTIZE)
+        if op.kind not in (OpKind.QUANTIZE, OpKind.DEQUANTIZE) and op.kind not in MOVES
         and any(g.tensors[t].dtype is DType.FLOAT32 for t in (*op.inputs, *op.outputs) if t >= 0)
     ]
     if float_ops:
