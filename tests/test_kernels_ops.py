@@ -488,3 +488,44 @@ def test_squared_difference_broadcast(shapes: tuple[tuple[int, ...], tuple[int, 
     runs = [[rng.integers(-128, 128, size=a, dtype=np.int8),
              rng.integers(-128, 128, size=b, dtype=np.int8)] for _ in range(3)]
     engine_matches(model, runs, tmp_path, what=f"SQUARED_DIFFERENCE {shapes}")
+
+
+# ---- LOG_SOFTMAX ----------------------------------------------------------------------------------
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+@BUILDS
+@given(shape=st.lists(st.integers(1, 40), min_size=1, max_size=3).map(tuple),
+       q=st.tuples(st.floats(-3.0, 0.5).map(lambda e: float(np.float32(10**e))), zps))
+def test_log_softmax(shape: tuple[int, ...], q: tuple[float, int],
+                     tmp_path_factory: pytest.TempPathFactory) -> None:
+    model = single_op("LOG_SOFTMAX", [T(shape, scale=q[0], zp=q[1])],
+                      [T(shape, scale=16 / 256, zp=127)], version=2)
+    rng = np.random.default_rng(len(shape))
+    runs = [*_rand(shape, 9), [np.full(shape, 5, dtype=np.int8)],
+            [rng.integers(120, 128, size=shape, dtype=np.int8)]]
+    engine_matches(model, runs, tmp_path_factory.mktemp("ls"), what=f"LOG_SOFTMAX {shape} {q}")
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+def test_keras_log_softmax_compiles_bit_exact(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    from tests.test_kernels_eltwise import convert
+
+    k = tf.keras.layers
+    m = convert(lambda x: k.Activation("log_softmax")(k.Dense(10)(x)), (12,))
+    assert any(o.kind.value == "LOG_SOFTMAX" for o in m.graph.ops), [o.kind for o in m.graph.ops]
+    engine_matches(m.tflite, [[x] for x in m.int8_inputs(np.random.default_rng(2))][:8], tmp_path,
+                   what="keras log_softmax")
+
+
+def test_log_softmax_output_quantisation_refused() -> None:
+    model = single_op("LOG_SOFTMAX", [T((1, 4), scale=0.1, zp=0)], [T((1, 4), scale=0.1, zp=0)],
+                      version=2)
+    with pytest.raises(ModelFormatError, match=r"LOG_SOFTMAX requires scale 16/256"):
+        read_tflite(model, where="m")
