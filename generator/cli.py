@@ -47,6 +47,9 @@ NUMERICS_HELP = ("Which runtime the engine is bit-exact with: tflm (TFLite Micro
                  "requantisation everywhere) or tflite-ref (TFLite's reference interpreter: "
                  "FULLY_CONNECTED rescaled in double)")
 NumericsOpt = Annotated[Numerics, typer.Option("--numerics", help=NUMERICS_HELP)]
+SPLIT_HELP = ("Most extra instructions partial execution may cost, in percent of the whole "
+              "model's, as the planner estimates them for the core (default 2; more saves memory)")
+SplitOpt = Annotated[float, typer.Option("--split-overhead", min=0.0, max=100.0, help=SPLIT_HELP)]
 
 
 def _setup_logging() -> None:
@@ -80,6 +83,7 @@ def compile_cmd(
     float_io: Annotated[bool, typer.Option(help="Keep float inputs/outputs (QUANTIZE/DEQUANTIZE)")] = False,
     partial: Annotated[bool, typer.Option(help="Use partial execution (channel splitting)")] = True,
     numerics: NumericsOpt = DEFAULT_NUMERICS,
+    split_overhead: SplitOpt = 2.0,
     prefix: Annotated[str, typer.Option(help="C name prefix of the engine API: a C identifier "
                                         "of up to 32 characters")] = "model",
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier mcuforge output "
@@ -98,7 +102,8 @@ def compile_cmd(
         with reserved(out, force, inputs):  # checked and locked before the costly work
             with console.status("compiling"):
                 compiled = compile_model(model, ImportOptions(calib, float_io, numerics),
-                                         prefix=prefix, partial=partial)
+                                         prefix=prefix, partial=partial,
+                                         budget=split_overhead / 100)
             write_tree(out, engine_tree(compiled), force=force, inputs=inputs)
     except McuforgeError as exc:
         raise fail(exc) from None
@@ -113,6 +118,7 @@ def plan_cmd(
     calib: CalibOpt = None,
     partial: Annotated[bool, typer.Option(help="Use partial execution (channel splitting)")] = True,
     numerics: NumericsOpt = DEFAULT_NUMERICS,
+    split_overhead: SplitOpt = 2.0,
     board: Annotated[str | None, typer.Option("--board", "-b", help="Board name or YAML path: "
                                               "also estimate the time per inference on it")] = None,
 ) -> None:
@@ -125,7 +131,8 @@ def plan_cmd(
         target = _plan_board(board)
         with console.status("planning"):
             compiled = compile_model(model, ImportOptions(calib, numerics=numerics),
-                                     partial=partial)
+                                     partial=partial, cost=_plan_cost(target),
+                                     budget=split_overhead / 100)
             figures = plan_figures(compiled)
         json_path, png_path = out / f"{model.stem}.plan.json", out / f"{model.stem}.plan.png"
         doc = plan_json(compiled.graph, compiled.program, figures, compiled.layout,
@@ -171,6 +178,13 @@ def _plan_board(board: str | None) -> Any:
     from generator.boards import load_board
 
     return None if board is None else load_board(board)
+
+
+def _plan_cost(board: Any) -> Any:
+    """The planner's cost model for ``--board``'s core (Cortex-M4F-class without one)."""
+    from generator.plan.cost import for_core
+
+    return for_core(board is not None and board.mve)
 
 
 def _plan_latency(board: Any, graph: Any) -> None:

@@ -21,8 +21,9 @@ from generator.ir import Graph
 from generator.numerics import DEFAULT as DEFAULT_NUMERICS
 from generator.numerics import Numerics
 from generator.plan.arena import Buffer, Layout, best_layout, check_layout
+from generator.plan.cost import DSP, CostModel
 from generator.plan.order import orders
-from generator.plan.pex import Program, build_program, lower_bound, search_splits
+from generator.plan.pex import OVERHEAD_BUDGET, Program, build_program, lower_bound, search_splits
 from generator.plan.report import PlanFigures
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -90,9 +91,12 @@ Planner = Callable[[list[Buffer]], Layout]
 
 def compile_graph(graph: Graph, tflite: bytes, source: str = "model", prefix: str = "model",
                   planner: Planner = best_layout, partial: bool = True,
-                  numerics: Numerics = DEFAULT_NUMERICS) -> CompiledModel:
+                  numerics: Numerics = DEFAULT_NUMERICS, cost: CostModel = DSP,
+                  budget: float = OVERHEAD_BUDGET) -> CompiledModel:
+    """Plan (partial execution priced by ``cost``, the target core's cost model, within ``budget``
+    of the whole model's instructions), lower and emit."""
     if partial:
-        candidates = [search_splits(g).program for g in orders(graph)]
+        candidates = [search_splits(g, model=cost, budget=budget).program for g in orders(graph)]
         program = min(candidates, key=lambda p: p.peak)
         graph = program.graph
     else:
@@ -120,11 +124,12 @@ def compile_program(graph: Graph, program: Program, tflite: bytes, source: str =
 
 
 def compile_model(path: Path, opts: ImportOptions | None = None, prefix: str = "model",
-                  partial: bool = True) -> CompiledModel:
+                  partial: bool = True, cost: CostModel = DSP,
+                  budget: float = OVERHEAD_BUDGET) -> CompiledModel:
     tflite = load_tflite_bytes(path, opts)
     graph = read_tflite(tflite, where=str(path))  # checks the graph, full int8 included
     return compile_graph(graph, tflite, source=path.name, prefix=prefix, partial=partial,
-                         numerics=(opts or ImportOptions()).numerics)
+                         numerics=(opts or ImportOptions()).numerics, cost=cost, budget=budget)
 
 
 def plan_figures(compiled: CompiledModel) -> PlanFigures:

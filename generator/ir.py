@@ -100,6 +100,20 @@ class OpKind(enum.Enum):
     STRIDED_SLICE = "STRIDED_SLICE"
     PACK = "PACK"
     GATHER = "GATHER"
+    TRANSPOSE = "TRANSPOSE"
+    RESIZE_NEAREST_NEIGHBOR = "RESIZE_NEAREST_NEIGHBOR"
+    RESIZE_BILINEAR = "RESIZE_BILINEAR"
+    TILE = "TILE"
+    SPLIT = "SPLIT"
+    SPLIT_V = "SPLIT_V"
+    UNPACK = "UNPACK"
+    SLICE = "SLICE"
+    DEPTH_TO_SPACE = "DEPTH_TO_SPACE"
+    SPACE_TO_DEPTH = "SPACE_TO_DEPTH"
+    SPACE_TO_BATCH_ND = "SPACE_TO_BATCH_ND"
+    BATCH_TO_SPACE_ND = "BATCH_TO_SPACE_ND"
+    # recurrent
+    UNIDIRECTIONAL_SEQUENCE_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 
 
 ALIASES = frozenset({OpKind.RESHAPE, OpKind.SQUEEZE, OpKind.EXPAND_DIMS})
@@ -281,6 +295,36 @@ class GatherAttrs:
 
 
 @dataclass(frozen=True)
+class ResizeAttrs:
+    """RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR options (the output size is the constant size
+    input, which equals the output's height and width)."""
+
+    align_corners: bool = False
+    half_pixel_centers: bool = False
+
+
+@dataclass(frozen=True)
+class SplitAttrs:
+    """SPLIT and SPLIT_V: how many outputs the options declare (the axis and sizes are constant
+    inputs)."""
+
+    num_splits: int
+
+
+@dataclass(frozen=True)
+class UnpackAttrs:
+    num: int
+    axis: int
+
+
+@dataclass(frozen=True)
+class BlockAttrs:
+    """DEPTH_TO_SPACE and SPACE_TO_DEPTH: the side of the square block."""
+
+    block_size: int
+
+
+@dataclass(frozen=True)
 class PadAttrs:
     """Padding amounts as ((before, after), ...) per dimension of the input."""
 
@@ -292,6 +336,37 @@ class LeakyReluAttrs:
     """LEAKY_RELU's slope below zero (elementwise and reductions family)."""
 
     alpha: float
+
+
+@dataclass(frozen=True)
+class LstmAttrs:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM (recurrent family), the int8 form TFLite Micro runs: int8
+    activations and weights, int32 gate biases, an int8 hidden state and an int16 cell state, no
+    peephole, projection or layer norm.
+
+    The two state tensors (inputs 18 and 19, variable tensors in the file) are not operands in the
+    IR: their slots are -1 and their quantisation is kept here. TFLite Micro sets them to their zero
+    point when the interpreter is created and the engine does so at the start of every inference,
+    so one inference equals one invoke of a fresh interpreter. Gate pre-activations are int16 of
+    scale 2^-12 and gate outputs int16 of scale 2^-15, fixed by TFLite Micro's kernel (the
+    operator's intermediate tensors, whose quantisation TFLite's interpreter reads, are ignored)."""
+
+    cell_activation: Activation
+    """The cell gate's non-linearity (UnidirectionalSequenceLSTMOptions.fused_activation_function:
+    TANH in every converted Keras LSTM)."""
+    cell_clip: float
+    """|cell state| bound in real units; 0 (or below) means no clipping."""
+    time_major: bool
+    """Input [time, batch, features] rather than [batch, time, features]."""
+    hidden_scale: float
+    hidden_zero_point: int
+    cell_scale: float
+    """A power of two, as the converter writes it."""
+    proj_clip: float = 0.0
+    asymmetric_quantize_inputs: bool = False
+    """Read for completeness: it concerns hybrid (float activations, int8 weights) kernels only."""
+    hidden_name: str = ""
+    cell_name: str = ""
 
 
 OpAttrs = (
@@ -313,7 +388,18 @@ OpAttrs = (
     | StridedSliceAttrs
     | PackAttrs
     | GatherAttrs
+    | ResizeAttrs
+    | SplitAttrs
+    | UnpackAttrs
+    | BlockAttrs
+    | LstmAttrs
 )
+
+MULTI_OUTPUT = frozenset({OpKind.SPLIT, OpKind.SPLIT_V, OpKind.UNPACK})
+"""Operators with more than one output tensor (one per piece)."""
+
+DATA_INPUT: dict[OpKind, int] = {OpKind.SPLIT: 1}
+"""The position of the data operand where it is not input 0 (SPLIT reads its axis first)."""
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,26 @@ def test_plan_prints_figures_and_writes_json_and_png(tmp_path: Path) -> None:
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
+@pytest.mark.slow
+def test_plan_split_overhead_trades_instructions_for_memory(tmp_path: Path) -> None:
+    """--split-overhead is the planner's budget (percent of the model's instructions); the
+    Cortex-M55 board prices slices with the Helium cost model."""
+    model = tmp_path / "mobilenet_v2.tflite"
+    model.write_bytes(zoo_tflite("mobilenet_v2"))
+    peaks = {}
+    for args in ([], ["--split-overhead", "10"], ["--split-overhead", "0"],
+                 ["--board", "qemu_mps3_an547"]):
+        out = tmp_path / str(len(peaks))
+        res = runner.invoke(app, ["plan", str(model), "-o", str(out), *args])
+        assert res.exit_code == 0, res.output
+        doc = json.loads((out / "mobilenet_v2.plan.json").read_text())
+        peaks[" ".join(args)] = doc["figures"]["peak_bytes"]
+    assert peaks["--split-overhead 10"] < peaks[""] <= peaks["--split-overhead 0"]
+    assert peaks["--board qemu_mps3_an547"] < peaks[""]  # Helium slices are cheaper here
+    res = runner.invoke(app, ["plan", str(model), "-o", str(tmp_path), "--split-overhead", "-1"])
+    assert res.exit_code != 0 and "split-overhead" in res.output
+
+
 @pytest.mark.hostc
 def test_debug_reports_bit_exact(tmp_path: Path) -> None:
     model = write_tiny_tflite(tmp_path / "tiny.tflite")

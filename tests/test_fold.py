@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from generator import layout
 from generator.compiler import compile_graph
-from generator.errors import UnsupportedOpsError
 from generator.host import build_host
 from generator.importer.fold import strided_slice
 from generator.importer.reference import run_reference
@@ -79,12 +79,16 @@ def test_numpy_strided_slice_equals_both_interpreters(case: tuple[Any, ...], see
     model = _slice_model(shape, want.shape, b, e, s, a)
     np.testing.assert_array_equal(run_reference(model, [x], Numerics.TFLITE_REF)[0], want)
     np.testing.assert_array_equal(_tflm(model, x), want)
+    moves = layout.strided_slice(shape, b, e, s, a.begin_mask, a.end_mask, a.shrink_axis_mask)
+    np.testing.assert_array_equal(layout.apply(moves, [x])[0], want)  # the compiled form agrees
 
 
-def test_strided_slice_of_an_activation_is_refused_by_name() -> None:
+def test_strided_slice_of_an_activation_compiles() -> None:
+    """Not folded (its input is an activation): a data-movement operator of the graph
+    (tests/test_layout_moves.py holds it exact against both runtimes)."""
     model = _slice_model((4, 3), (2, 3), [0, 0], [2, 3], [1, 1], StridedSliceAttrs())
-    with pytest.raises(UnsupportedOpsError, match=r"STRIDED_SLICE 't4'.*only on constants"):
-        read_tflite(model, where="m")
+    g = read_tflite(model, where="m")
+    assert [op.kind.value for op in g.ops] == ["STRIDED_SLICE"]
 
 
 @pytest.fixture(scope="module")

@@ -64,3 +64,28 @@ def test_generate_fit_prunes_until_the_model_fits(tmp_path: Path) -> None:
     pruned = json.loads((tmp_path / "p" / "mcuforge.json").read_text())
     assert pruned["plan"]["arena_bytes"] <= arena - arena // 2
     assert "--fit" in pruned["regenerate"]
+
+
+def test_generate_splits_more_before_refusing(tmp_path: Path) -> None:
+    """A model that fits the board only with more channel slices than the default
+    --split-overhead allows is planned again memory-first, with a warning saying what it costs."""
+    import json
+
+    from tests.support.zoo import zoo_tflite
+
+    model = tmp_path / "mobilenet_v2.tflite"
+    model.write_bytes(zoo_tflite("mobilenet_v2"))
+    args = ["generate", str(model), "--app", "vww", "-o", str(tmp_path / "p")]
+    (tmp_path / "roomy").mkdir()
+    res = CliRunner().invoke(app, [*args, "--board", str(_tiny_board(tmp_path / "roomy", 1 << 21))])
+    assert res.exit_code == 0, res.output
+    need = json.loads((tmp_path / "p" / "mcuforge.json").read_text())
+    arena, sram_need = need["plan"]["arena_bytes"], need["fit"]["sram_need"]
+    assert "more partial execution" not in res.output
+    (tmp_path / "small").mkdir()
+    small = _tiny_board(tmp_path / "small", sram_need - 16_384)
+    res = CliRunner().invoke(app, [*args, "--board", str(small), "--force"])
+    assert res.exit_code == 0, res.output
+    assert "more partial execution" in " ".join(res.output.split())
+    tighter = json.loads((tmp_path / "p" / "mcuforge.json").read_text())
+    assert tighter["plan"]["arena_bytes"] <= arena - 16_384

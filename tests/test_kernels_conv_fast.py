@@ -53,6 +53,20 @@ def test_folded_bias_wraps_like_int32() -> None:
     assert got.tolist() == want
 
 
+@pytest.mark.unit
+def test_small_columns_need_no_scratch() -> None:
+    """Columns and their largest stage within 256 bytes stay on the kernel's stack: the planner
+    counts no scratch for them (a 3x3 conv of 3 channels, a 1x1 of 64), and counts the rest."""
+    from tests.support.irgraphs import GraphBuilder
+
+    for k, c, want_zero in ((3, 3, True), (1, 64, True), (3, 8, False), (1, 68, False)):
+        b = GraphBuilder(np.random.default_rng(0))
+        x = b.act((1, 8, 8, c), "x")
+        g = b.graph((x,), (b.conv(x, 4, k),))
+        op = g.ops[0]
+        assert (cf.cols_bytes(g, op, c) == 0) is want_zero, (k, c)
+
+
 @PROPERTY
 @given(geo=geometries(), c=st.integers(1, 9), oc=st.integers(1, 7), data=st.data())
 def test_fast_conv_equals_portable(geo: Any, c: int, oc: int, data: st.DataObject) -> None:
@@ -144,9 +158,12 @@ def _fast_firmware(rng: np.random.Generator) -> Firmware:
              ((6, 6, 8), 6, (1, 1), ck.Window(6, 6)),
              ((12, 6, 1), 5, (5, 4), ck.Window(6, 3, 2, 2, 1, 1, 2, 1)),
              ((7, 8, 3), 4, (3, 2), ck.Window(3, 3, 1, 3, 2, 1, 0, 1)),
-             # output rows wide enough for the columns to borrow row 0 (gathered; by rows)
+             # small columns (3x3x3, 10x4x1: at most 256 bytes with their stage) go on the stack
              ((8, 16, 3), 24, (3, 3), ck.Window(4, 8, 2, 2, 1, 1, 1, 1)),
              ((49, 10, 1), 64, (10, 4), ck.Window(25, 5, 2, 2, 1, 1, 4, 1)),
+             # output rows wide enough for the columns to borrow row 0 (gathered; by rows)
+             ((8, 16, 7), 24, (3, 3), ck.Window(4, 8, 2, 2, 1, 1, 1, 1)),
+             ((9, 16, 8), 32, (3, 3), ck.Window(5, 8, 2, 2, 1, 1, 1, 1)),
              # the columns need two output rows (ResNet-8's stride-2 conv needs two as well)
              ((12, 12, 8), 16, (3, 3), ck.Window(12, 12, 1, 1, 1, 1, 1, 1))]
     for n, (shape, oc, k_hw, win) in enumerate(cases):

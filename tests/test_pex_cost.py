@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from generator.codegen.conv_fast import cols_buffer
 from generator.codegen.lower_split import lower_program
 from generator.plan.arena import best_layout
+from generator.plan.cost import BASE_TERMS, DSP, HELIUM, MODELS, TERMS, for_core
 from generator.plan.pex import (
     Program,
     Split,
@@ -77,3 +78,20 @@ def test_lowering_uses_scratch_only_where_granted(g) -> None:  # type: ignore[no
     cols = {name for name in schedule.buffers if name.startswith("cols")}
     assert cols == {cols_buffer(i) for i in p.cols}
     assert best_layout(list(schedule.lifetimes())).size == _arena(p)
+
+
+@settings(max_examples=30, deadline=None)
+@given(nets, st.sampled_from(sorted(MODELS)), st.sampled_from([0.0, 0.02, 0.1]))
+def test_search_stays_within_its_budget_on_each_core(g, name: str, budget: float) -> None:  # type: ignore[no-untyped-def]
+    """The chosen plan's estimated extra instructions on the core (slices, in-place operators and
+    the kernels the plan leaves without columns) stay within the budget of whole-tensor work."""
+    result = search_splits(g, budget=budget, model=MODELS[name])
+    assert result.overhead <= budget + 1e-12
+    assert result.program.peak <= result.unsplit.peak
+
+
+def test_cost_model_per_core() -> None:
+    assert for_core(mve=True) is HELIUM and for_core(mve=False) is DSP
+    for m in MODELS.values():
+        assert set(m.per_term) == set(TERMS) and set(m.base) == set(BASE_TERMS)
+        assert all(v >= 0 for v in m.per_term.values()) and all(v > 0 for v in m.base.values())

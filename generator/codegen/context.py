@@ -253,8 +253,11 @@ def conv_finish_refs(lw: Lowering, i: int, k: Weighted, in_offset: int) -> list[
 
 def conv_is_fast(lw: Lowering, i: int, op: Op) -> bool:
     """Whether CONV_2D op ``i`` runs the fast kernels: with the column scratch the plan granted
-    it, or without scratch where the kernel reads its input pixels directly (1x1, stride 1)."""
-    return i in lw.cols or cf.reads_directly(lw.graph, op)
+    it, with columns on the stack where they are small, or without scratch where the kernel reads
+    its input pixels directly (1x1, stride 1)."""
+    g = lw.graph
+    return (i in lw.cols or cf.reads_directly(g, op)
+            or cf.cols_bytes(g, op, int(g.tensors[op.inputs[0]].shape[-1])) == 0)
 
 
 def conv_cols(lw: Lowering, i: int, op: Op, in_c: int) -> Arg:

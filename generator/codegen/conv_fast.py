@@ -13,6 +13,9 @@ import numpy.typing as npt
 from generator.ir import Conv2DAttrs, Graph, Op, OpKind
 
 GROUP = 4  # filter values per 32-bit word
+STACK_BYTES = 256
+"""A conv whose column scratch (two pixels' columns and the largest stage) fits in this many bytes
+keeps it on the stack (mcuf_conv_fast.c ``MCUF_CF_STACK_BYTES``) and needs no arena scratch."""
 
 
 def padded_depth(k: int) -> int:
@@ -100,7 +103,9 @@ def cols_bytes(g: Graph, op: Op, in_c: int) -> int:
     two pixels of q15 columns (one int32 word per padded filter value), then a stage after them
     (mcuf_conv_fast.c ``plan_of``): none where the conv reads its input pixels directly (1x1,
     stride 1, no padding), one filter row where it expands whole rows (undilated, k_w * in_c a
-    multiple of four: COLS_ROWS), else one pixel's bytes. 0 for other operators."""
+    multiple of four: COLS_ROWS), else one pixel's bytes. 0 for other operators, and 0 where the
+    columns with the largest stage (one pixel's bytes) fit in :data:`STACK_BYTES`: the kernel
+    keeps those on the stack."""
     if op.kind is not OpKind.CONV_2D:
         return 0
     a = op.attrs
@@ -108,7 +113,10 @@ def cols_bytes(g: Graph, op: Op, in_c: int) -> int:
     w = g.tensors[op.inputs[1]]
     row = int(w.shape[2]) * in_c
     kp = padded_depth(int(w.shape[1]) * row)
-    if reads_directly(g, op):
+    direct = reads_directly(g, op)
+    if 4 * kp + (0 if direct else kp) <= STACK_BYTES:
+        return 0  # the kernel keeps these columns on the stack
+    if direct:
         stage = 0
     elif a.dilation_w == 1 and row % GROUP == 0:
         stage = row

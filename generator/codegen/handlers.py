@@ -8,6 +8,7 @@ from generator.codegen import (  # noqa: F401  (they register handlers)
     lower_core,
     lower_eltwise,
     lower_layout,
+    lower_lstm,  # recurrent family
     lower_ops,  # elementwise and reductions family: binary operators and reductions
     lower_unary,  # elementwise and reductions family
 )

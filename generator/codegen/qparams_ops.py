@@ -68,12 +68,12 @@ def reduce_geometry(shape: tuple[int, ...], axes: tuple[int, ...]) -> ReduceGeom
     for i, d in enumerate(shape):
         if d == 1:
             continue
-        red = int(i in axes)
-        if groups and groups[-1][0] == red:
+        reduced = int(i in axes)
+        if groups and groups[-1][0] == reduced:
             groups[-1][1] *= d
             groups[-1][2] = strides[i]
         else:
-            groups.append([red, d, strides[i]])
+            groups.append([reduced, d, strides[i]])
     kept = [(d, s) for r, d, s in groups if not r]
     red = [(d, s) for r, d, s in groups if r]
     if len(kept) > REDUCE_DIMS or len(red) > REDUCE_DIMS:

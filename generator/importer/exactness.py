@@ -22,8 +22,11 @@ from generator.codegen import qparams_ops as qo
 from generator.codegen import qparams_unary as qu
 from generator.codegen.qparams import quantize_multiplier
 from generator.errors import InputError
+from generator.importer import lstm
 from generator.importer.problems import Problem, Unsupported, need
 from generator.ir import (
+    DATA_INPUT,
+    MULTI_OUTPUT,
     Activation,
     ConcatAttrs,
     DType,
@@ -49,6 +52,7 @@ FC_BIAS_SCALE_TOLERANCE = 0.02
 with per-tensor weights (GetQuantizedConvolutionMultipler)."""
 
 _NO_OPTIONAL: frozenset[int] = frozenset()
+_LSTM_OPTIONAL = lstm.OPTIONAL
 _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.CONV_2D: (2, 3, frozenset({2})),
     OpKind.DEPTHWISE_CONV_2D: (2, 3, frozenset({2})),
@@ -92,8 +96,24 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.STRIDED_SLICE: (4, 4, _NO_OPTIONAL),
     OpKind.PACK: (1, 1 << 16, _NO_OPTIONAL),
     OpKind.GATHER: (2, 2, _NO_OPTIONAL),
+    OpKind.TRANSPOSE: (2, 2, _NO_OPTIONAL),
+    OpKind.RESIZE_NEAREST_NEIGHBOR: (2, 2, _NO_OPTIONAL),
+    OpKind.RESIZE_BILINEAR: (2, 2, _NO_OPTIONAL),
+    OpKind.TILE: (2, 2, _NO_OPTIONAL),
+    OpKind.SPLIT: (2, 2, _NO_OPTIONAL),
+    OpKind.SPLIT_V: (3, 3, _NO_OPTIONAL),
+    OpKind.UNPACK: (1, 1, _NO_OPTIONAL),
+    OpKind.SLICE: (3, 3, _NO_OPTIONAL),
+    OpKind.DEPTH_TO_SPACE: (1, 1, _NO_OPTIONAL),
+    OpKind.SPACE_TO_DEPTH: (1, 1, _NO_OPTIONAL),
+    OpKind.SPACE_TO_BATCH_ND: (3, 3, _NO_OPTIONAL),
+    OpKind.BATCH_TO_SPACE_ND: (3, 3, _NO_OPTIONAL),
+    # recurrent: the state slots 18 and 19 are absent in the IR (read_attrs checks the variants)
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: (24, 24, frozenset({*_LSTM_OPTIONAL, 18, 19})),
 }
 """Per operator: fewest and most inputs, and the positions that may be absent (-1)."""
+MAX_OUTPUTS = 1 << 16
+"""Outputs of one SPLIT, SPLIT_V or UNPACK at most (the others have exactly one)."""
 
 
 def check_arity(kind: OpKind, inputs: Sequence[int], outputs: Sequence[int]) -> None:
@@ -103,12 +123,17 @@ def check_arity(kind: OpKind, inputs: Sequence[int], outputs: Sequence[int]) -> 
     need(low <= len(inputs) <= high, f"has {len(inputs)} inputs; {kind.value} takes {counts}")
     for pos, tid in enumerate(inputs):
         need(tid >= 0 or pos in optional, f"input {pos} is absent (-1); {kind.value} needs it")
-    need(len(outputs) == 1, f"has {len(outputs)} outputs; {kind.value} has exactly 1")
-    need(outputs[0] >= 0, "its output is absent (-1)")
+    if kind in MULTI_OUTPUT:
+        need(1 <= len(outputs) <= MAX_OUTPUTS,
+             f"has {len(outputs)} outputs; {kind.value} has 1 to {MAX_OUTPUTS}")
+    else:
+        need(len(outputs) == 1, f"has {len(outputs)} outputs; {kind.value} has exactly 1")
+    need(all(t >= 0 for t in outputs), "an output is absent (-1)")
 
 
 _CONSTANT_DATA_KINDS = frozenset({OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.CONCATENATION,
-                                  OpKind.MAXIMUM, OpKind.MINIMUM, OpKind.SQUARED_DIFFERENCE})
+                                  OpKind.MAXIMUM, OpKind.MINIMUM, OpKind.SQUARED_DIFFERENCE,
+                                  OpKind.PACK})
 """Operators whose kernels read a constant data operand from flash; the others read input 0 from the
 arena, where a constant never is."""
 
@@ -116,7 +141,7 @@ arena, where a constant never is."""
 def check_operands(g: Graph, op: Op) -> None:
     """Types and quantisation of the operator's operands are those its kernel computes exactly."""
     if op.kind not in _CONSTANT_DATA_KINDS:
-        x = _input(g, op, 0)
+        x = _input(g, op, DATA_INPUT.get(op.kind, 0))
         if x.is_const:
             raise Unsupported(f"input '{x.name}' is a constant; the kernel reads its input from the "
                               "activation arena", "fold constant computations into constants "
@@ -487,8 +512,9 @@ def _hard_swish(g: Graph, op: Op) -> None:
     x, y = _input(g, op, 0), _output(g, op)
     _activation(x, "input")
     _activation(y, "output")
-    assert x.quant is not None and y.quant is not None
-    _constants_exist(lambda: qu.hard_swish_params(x.quant.scale[0], y.quant.scale[0]))
+    xq, yq = x.quant, y.quant
+    assert xq is not None and yq is not None
+    _constants_exist(lambda: qu.hard_swish_params(xq.scale[0], yq.scale[0]))
 
 
 def _maxmin(g: Graph, op: Op) -> None:
@@ -550,6 +576,37 @@ def _fits(bound: int, shift: int, what: str) -> None:
          "result is undefined", "re-export the model with TFLiteConverter")
 
 
+def _moves_only(g: Graph, op: Op) -> None:
+    """The data-movement and resize operators: int8 in and out, every output quantised as the
+    data input(s); TFLite's kernels copy or interpolate the int8 values without rescaling them."""
+    positions = range(len(op.inputs)) if op.kind is OpKind.PACK else (DATA_INPUT.get(op.kind, 0),)
+    for tid in op.outputs:
+        y = g.tensors[tid]
+        _activation(y, "output")
+        for pos in positions:
+            what = f"input {pos}" if op.kind is OpKind.PACK else "input"
+            x = _input(g, op, pos)
+            _activation(x, what)
+            _same_quantization(x, y, what, op.kind)
+    if op.kind is OpKind.SPACE_TO_BATCH_ND:
+        _padding_value(g, op)
+
+
+def _padding_value(g: Graph, op: Op) -> None:
+    """SPACE_TO_BATCH_ND pads with the output zero point in the TFLite interpreter, and TFLite Micro
+    with its parameters' output_offset, which it never sets (a persistent buffer: 0 in a fresh arena,
+    whatever an earlier model left there otherwise). The engine pads with the zero point, and only
+    where it is 0, the one value both can be said to write."""
+    y = _output(g, op)
+    pads = g.tensors[op.inputs[2]].data
+    assert y.quant is not None
+    if pads is not None and np.any(pads != 0) and y.quant.zero_point[0] != 0:
+        raise Unsupported(f"pads output '{y.name}' of zero point {y.quant.zero_point[0]}: the TFLite "
+                          "interpreter pads with the zero point, TFLite Micro with an uninitialised value",
+                          "quantise the tensor with zero point 0, or fold the padding into a "
+                          "dilated convolution (TFLiteConverter does)")
+
+
 def _dequantize(g: Graph, op: Op) -> None:
     _activation(_input(g, op, 0), "input")
     _dtype(_output(g, op), "output", DType.FLOAT32)
@@ -603,9 +660,23 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.SQUEEZE: _moves_values,
     OpKind.EXPAND_DIMS: _moves_values,
     OpKind.SHAPE: folded_only,
-    OpKind.STRIDED_SLICE: folded_only,
-    OpKind.PACK: folded_only,
-    OpKind.GATHER: folded_only,
+    OpKind.STRIDED_SLICE: _moves_only,
+    OpKind.PACK: _moves_only,
+    OpKind.GATHER: _moves_only,
+    OpKind.TRANSPOSE: _moves_only,
+    OpKind.RESIZE_NEAREST_NEIGHBOR: _moves_only,
+    OpKind.RESIZE_BILINEAR: _moves_only,
+    OpKind.TILE: _moves_only,
+    OpKind.SPLIT: _moves_only,
+    OpKind.SPLIT_V: _moves_only,
+    OpKind.UNPACK: _moves_only,
+    OpKind.SLICE: _moves_only,
+    OpKind.DEPTH_TO_SPACE: _moves_only,
+    OpKind.SPACE_TO_DEPTH: _moves_only,
+    OpKind.SPACE_TO_BATCH_ND: _moves_only,
+    OpKind.BATCH_TO_SPACE_ND: _moves_only,
+    # recurrent
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lstm.check_operands,
 }
 
 FOLDED_ONLY = frozenset(k for k, rule in _RULES.items() if rule is folded_only)

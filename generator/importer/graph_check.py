@@ -17,7 +17,9 @@ import numpy as np
 
 from generator.codegen import qparams_ops as qo
 from generator.errors import InputError, ModelFormatError
+from generator.importer import lstm
 from generator.importer.exactness import check_operands, folded_only
+from generator.importer.layout_check import check_moves, check_resize
 from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, need, operator_error
 from generator.ir import (
     ArgAttrs,
@@ -519,7 +521,21 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.SQUEEZE: _squeeze,
     OpKind.EXPAND_DIMS: _expand_dims,
     OpKind.SHAPE: folded_only,
-    OpKind.STRIDED_SLICE: folded_only,
-    OpKind.PACK: folded_only,
-    OpKind.GATHER: folded_only,
+    OpKind.STRIDED_SLICE: check_moves,
+    OpKind.PACK: check_moves,
+    OpKind.GATHER: check_moves,
+    OpKind.TRANSPOSE: check_moves,
+    OpKind.TILE: check_moves,
+    OpKind.SPLIT: check_moves,
+    OpKind.SPLIT_V: check_moves,
+    OpKind.UNPACK: check_moves,
+    OpKind.SLICE: check_moves,
+    OpKind.DEPTH_TO_SPACE: check_moves,
+    OpKind.SPACE_TO_DEPTH: check_moves,
+    OpKind.SPACE_TO_BATCH_ND: check_moves,
+    OpKind.BATCH_TO_SPACE_ND: check_moves,
+    OpKind.RESIZE_NEAREST_NEIGHBOR: check_resize,
+    OpKind.RESIZE_BILINEAR: check_resize,
+    # recurrent
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lstm.check_shapes,
 }

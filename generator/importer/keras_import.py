@@ -222,21 +222,44 @@ def _load_error(path: Path, exc: Exception) -> InputError:
     )
 
 
+LSTM_NEEDS = {"stateful": False, "go_backwards": False, "unroll": False, "return_state": False,
+              "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True}
+"""LSTM layer options that convert to the fused int8 UNIDIRECTIONAL_SEQUENCE_LSTM mcuforge
+compiles (TFLite Micro's integer kernel: tanh cell activation, sigmoid gates, gate biases)."""
+
+
 def check_layers(model: Any, where: str) -> None:
-    """Reject recurrent layers before conversion: the TFLite converter turns them into
-    UNIDIRECTIONAL_SEQUENCE_LSTM or WHILE loops mcuforge does not compile, and its int8 calibration
-    of some of them crashes the whole process instead of raising."""
+    """Reject recurrent layers other than LSTM before conversion: the TFLite converter turns them
+    into WHILE loops mcuforge does not compile, and its int8 calibration of some of them crashes the
+    whole process instead of raising. LSTM layers convert to the fused UNIDIRECTIONAL_SEQUENCE_LSTM
+    (through Keras 2, :mod:`generator.importer.keras_rebuild`) when their options allow it."""
     keras = _keras_of(_tf(), model)
-    recurrent = (keras.layers.RNN, keras.layers.Bidirectional)
-    bad = [f"'{layer.name}' ({type(layer).__name__})" for layer in _all_layers(model)
-           if isinstance(layer, recurrent)]
+    layers = list(_all_layers(model))
+    bad = [f"'{layer.name}' ({type(layer).__name__})" for layer in layers
+           if isinstance(layer, keras.layers.Bidirectional)
+           or (isinstance(layer, keras.layers.RNN) and type(layer) is not keras.layers.LSTM)]
     if bad:
         raise UnsupportedOpsError(
-            f"{where}: recurrent layer(s) {', '.join(bad)}: converted to "
-            "UNIDIRECTIONAL_SEQUENCE_LSTM or a WHILE loop, which mcuforge does not compile",
-            "model sequences with convolutions over time (Conv1D/Conv2D, as in a DS-CNN) instead "
-            "of LSTM/GRU/RNN layers",
+            f"{where}: recurrent layer(s) {', '.join(bad)}: converted to a WHILE loop (or crashing "
+            "the converter), which mcuforge does not compile",
+            "use LSTM layers (they become TFLite's fused int8 LSTM), or model sequences with "
+            "convolutions over time (Conv1D/Conv2D, as in a DS-CNN)",
         )
+    for layer in layers:
+        if type(layer) is keras.layers.LSTM:
+            config = layer.get_config()
+            off = [f"{k}={config.get(k)!r}" for k, v in LSTM_NEEDS.items() if config.get(k, v) != v]
+            if off:
+                raise UnsupportedOpsError(
+                    f"{where}: LSTM layer '{layer.name}' has {', '.join(off)}; TFLite's fused int8 "
+                    "LSTM (what mcuforge compiles) needs " +
+                    ", ".join(f"{k}={v!r}" for k, v in LSTM_NEEDS.items()),
+                    "use a plain LSTM layer (default options)")
+
+
+def has_lstm(model: Any) -> bool:
+    keras = _keras_of(_tf(), model)
+    return any(type(layer) is keras.layers.LSTM for layer in _all_layers(model))
 
 
 def _all_layers(model: Any) -> Iterator[Any]:
@@ -304,9 +327,22 @@ def _batch1_converter(tf: Any, model: Any) -> Any:
     """A converter for the model rebuilt with batch size 1, so every shape is static (Flatten and the
     like become a constant RESHAPE instead of SHAPE/STRIDED_SLICE/PACK)."""
     keras = _keras_of(tf, model)
+    if keras is tf.keras and has_lstm(model):  # Keras 3 LSTMs crash the int8 calibration
+        return tf.lite.TFLiteConverter.from_keras_model(_in_keras2(model))
     inputs = [keras.Input(batch_shape=(1, *t.shape[1:]), dtype=t.dtype) for t in model.inputs]
     outputs = model(inputs[0] if len(inputs) == 1 else inputs)
     return tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs))
+
+
+def _in_keras2(model: Any) -> Any:
+    from generator.importer.keras_rebuild import rebuild
+
+    tf_keras = _legacy_keras()
+    if tf_keras is None:
+        raise UnsupportedOpsError(
+            "the model's LSTM layers convert to TFLite's fused int8 LSTM through Keras 2 "
+            "(tf_keras), which is not installed", "pip install 'mcuforge[tf]' (it brings tf_keras)")
+    return rebuild(model, tf_keras, batch=1)
 
 
 def _temp_trouble(exc: BaseException) -> str | None:

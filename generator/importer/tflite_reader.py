@@ -16,6 +16,8 @@ from functools import cache
 import numpy as np
 
 from generator.errors import ModelFormatError, UnsupportedOpsError
+from generator.importer import lstm
+from generator.importer.dilate import fold_dilations
 from generator.importer.exactness import FOLDED_ONLY, check_arity
 from generator.importer.flatbuf import Table, root
 from generator.importer.fold import fold_constants
@@ -25,6 +27,7 @@ from generator.importer.tflite_schema import schema
 from generator.ir import (
     Activation,
     ArgAttrs,
+    BlockAttrs,
     ConcatAttrs,
     Conv2DAttrs,
     DepthwiseConv2DAttrs,
@@ -46,10 +49,13 @@ from generator.ir import (
     Pool2DAttrs,
     QuantParams,
     ReshapeAttrs,
+    ResizeAttrs,
     SoftmaxAttrs,
+    SplitAttrs,
     SqueezeAttrs,
     StridedSliceAttrs,
     Tensor,
+    UnpackAttrs,
 )
 
 READ_TYPES = (DType.FLOAT32, DType.INT32, DType.UINT8, DType.INT64, DType.BOOL, DType.INT16,
@@ -86,6 +92,20 @@ OPTIONS_NAMES: dict[OpKind, str] = {
     OpKind.STRIDED_SLICE: "StridedSliceOptions",
     OpKind.PACK: "PackOptions",
     OpKind.GATHER: "GatherOptions",
+    OpKind.TRANSPOSE: "TransposeOptions",
+    OpKind.RESIZE_NEAREST_NEIGHBOR: "ResizeNearestNeighborOptions",
+    OpKind.RESIZE_BILINEAR: "ResizeBilinearOptions",
+    OpKind.TILE: "TileOptions",
+    OpKind.SPLIT: "SplitOptions",
+    OpKind.SPLIT_V: "SplitVOptions",
+    OpKind.UNPACK: "UnpackOptions",
+    OpKind.SLICE: "SliceOptions",
+    OpKind.DEPTH_TO_SPACE: "DepthToSpaceOptions",
+    OpKind.SPACE_TO_DEPTH: "SpaceToDepthOptions",
+    OpKind.SPACE_TO_BATCH_ND: "SpaceToBatchNDOptions",
+    OpKind.BATCH_TO_SPACE_ND: "BatchToSpaceNDOptions",
+    # recurrent
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: "UnidirectionalSequenceLSTMOptions",
 }
 MAX_LISTED = 20
 """Unsupported operators (and tensors) named one by one in the error; the rest are counted."""
@@ -168,7 +188,7 @@ def read_tflite(data: bytes, where: str = "model.tflite") -> Graph:
     buffers = model.vector_tables(4)
     tensors = tuple(_tensor(t, shape, name, buffers, data, where)
                     for t, shape, name in zip(tables, shapes, names, strict=True))
-    _check_storage(sg, tensors, where)
+    _check_storage(sg, tensors, where, _state_tensors(raws))
     ops = tuple(_op(i, r, tensors, where) for i, r in enumerate(raws))
     graph = Graph(
         tensors=tensors,
@@ -177,7 +197,7 @@ def read_tflite(data: bytes, where: str = "model.tflite") -> Graph:
         outputs=_indices(sg, 2, len(tensors), where),
         name=sg.string(4) or "model",
     )
-    graph = fold_constants(graph, where)
+    graph = fold_dilations(fold_constants(graph, where))
     check_graph(graph, where)
     return graph
 
@@ -302,13 +322,41 @@ def _quant(q: Table | None, where: str, name: str) -> QuantParams | None:
     return QuantParams(scale=scales, zero_point=zps, axis=q.scalar(6, q.buf.i32, 0))
 
 
-def _check_storage(sg: Table, tensors: tuple[Tensor, ...], where: str) -> None:
-    """Refuse variable (state) and sparse tensors: the IR holds dense constants and activations."""
+def _state_tensors(raws: list[_RawOp]) -> dict[int, int]:
+    """The tensors in the state slots of LSTM operators, each with how many operands (inputs or
+    outputs of any operator) it is."""
+    code = schema().operator_code(OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM.value)
+    slots = {t for r in raws if r.code == code and not r.custom for t in lstm.state_slots(r.inputs)}
+    return {t: sum(r.inputs.count(t) + r.outputs.count(t) for r in raws) for t in slots}
+
+
+def _check_storage(sg: Table, tensors: tuple[Tensor, ...], where: str,
+                   states: dict[int, int] | None = None) -> None:
+    """Refuse variable (state) and sparse tensors: the IR holds dense constants and activations,
+    and the ``states`` of LSTM operators (variable tensors, each read by its one LSTM, which keeps
+    them off the IR's operands)."""
+    states = states or {}
+    io = {int(v) for f in (1, 2) for v in sg.vector_scalars(f, "i")}
     for i, t in enumerate(sg.vector_tables(0)):
-        if t.scalar(5, t.buf.u8, 0):
+        variable = bool(t.scalar(5, t.buf.u8, 0))
+        if i in states and not variable:
+            raise ModelFormatError(
+                f"{where}: tensor '{tensors[i].name}' is an LSTM state but not a variable tensor "
+                "(is_variable); TFLite Micro refuses such a model", CORRUPT_HINT)
+        if i in states and states[i] > 1:
+            raise UnsupportedOpsError(
+                f"{where}: LSTM state tensor '{tensors[i].name}' is {states[i]} operands (it "
+                "must be one LSTM's state and nothing else)",
+                "mcuforge keeps each LSTM's state inside the operator; share no state tensors")
+        if i in states and i in io:
+            raise UnsupportedOpsError(
+                f"{where}: LSTM state tensor '{tensors[i].name}' is a model input or output",
+                "mcuforge keeps each LSTM's state inside the operator (reset every inference); "
+                "export the model without state inputs or outputs")
+        if variable and i not in states:
             raise UnsupportedOpsError(
                 f"{where}: tensor '{tensors[i].name}' is a variable (state) tensor (is_variable)",
-                "mcuforge compiles stateless feed-forward models")
+                "mcuforge compiles stateless feed-forward models (and the LSTM's own states)")
         if t.has(6):
             raise UnsupportedOpsError(
                 f"{where}: tensor '{tensors[i].name}' is stored sparse (sparsity)",
@@ -561,6 +609,40 @@ def _gather(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     return GatherAttrs(o.i32(0), o.i32(1))
 
 
+def _resize(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    kind = _kinds()[r.code]
+    o = _options(r, kind)
+    first = 2 if kind is OpKind.RESIZE_BILINEAR else 0  # new_height, new_width are deprecated
+    a = ResizeAttrs(o.flag(first), o.flag(first + 1))
+    if a.align_corners and a.half_pixel_centers:
+        raise Problem(f"{o.name} sets both align_corners and half_pixel_centers; TFLite takes at "
+                      "most one")
+    return a
+
+
+def _split(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    kind = _kinds()[r.code]
+    return SplitAttrs(_options(r, kind).i32(0))
+
+
+def _unpack(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    o = _options(r, OpKind.UNPACK)
+    return UnpackAttrs(o.i32(0), o.i32(1))
+
+
+def _block(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    kind = _kinds()[r.code]
+    o = _options(r, kind)
+    size = o.i32(0)
+    if size < 1:
+        raise Problem(f"{o.name}.block_size is {size}; TFLite needs a block size >= 1")
+    return BlockAttrs(size)
+def _lstm(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    o = _options(r, OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM)
+    return lstm.read_attrs(r.inputs, ts, o.i8(0), schema().activations, o.f32(1), o.f32(2),
+                           o.flag(3), o.flag(4), o.flag(5))
+
+
 def _none(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     return NoAttrs()
 
@@ -608,6 +690,20 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.STRIDED_SLICE: _strided_slice,
     OpKind.PACK: _pack,
     OpKind.GATHER: _gather,
+    OpKind.TRANSPOSE: _none,
+    OpKind.RESIZE_NEAREST_NEIGHBOR: _resize,
+    OpKind.RESIZE_BILINEAR: _resize,
+    OpKind.TILE: _none,
+    OpKind.SPLIT: _split,
+    OpKind.SPLIT_V: _split,
+    OpKind.UNPACK: _unpack,
+    OpKind.SLICE: _none,
+    OpKind.DEPTH_TO_SPACE: _block,
+    OpKind.SPACE_TO_DEPTH: _block,
+    OpKind.SPACE_TO_BATCH_ND: _none,
+    OpKind.BATCH_TO_SPACE_ND: _none,
+    # recurrent
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: _lstm,
 }
 
 
@@ -624,4 +720,5 @@ def _op(index: int, r: _RawOp, tensors: tuple[Tensor, ...], where: str) -> Op:
         attrs = _ATTRS[kind](r, tensors)
     except Problem as problem:
         raise operator_error(where, index, kind.value, name, problem) from None
-    return Op(kind=kind, inputs=r.inputs, outputs=r.outputs, attrs=attrs, name=name)
+    inputs = lstm.ir_inputs(r.inputs) if kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM else r.inputs
+    return Op(kind=kind, inputs=inputs, outputs=r.outputs, attrs=attrs, name=name)

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from generator.codegen import qparams_lstm as ql
 from generator.codegen.conv_fast import (
     borrowed_rows,
     borrows_output,
@@ -42,6 +43,7 @@ from generator.ir import (
     PadAttrs,
 )
 from generator.plan.arena import Buffer, align_up, best_layout, lifetimes
+from generator.plan.cost import BASE_TERMS, DEFAULT_BUDGET, DSP, TERMS, CostModel
 from generator.plan.relations import Relation, of_relation
 
 MIXING = of_relation(Relation.MIXING)
@@ -454,6 +456,9 @@ def _full_step(b: _Builder, i: int, last_use: dict[int, int]) -> None:
         b.alias[op.outputs[0]] = op.inputs[0]
         b.inplace[i] = b.want_inplace[i]
         extra.append(b.sized(tmp_buffer(i), inplace_tmp_bytes(g, op, b.want_inplace[i])))
+    if op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:  # one batch row's int16 cell state
+        units = g.tensors[op.outputs[0]].shape[-1]
+        extra.append(b.sized(ql.cell_buffer(i), ql.cell_bytes(units)))
     uses = [b.full(t) for t in _activation_inputs(g, op)] + [b.full(t) for t in op.outputs] + extra
     b.steps.append(Step(StepKind.FULL, i, tuple(dict.fromkeys(uses))))
 
@@ -534,7 +539,7 @@ def lower_bound(g: Graph) -> int:
             continue
         ins = _activation_inputs(g, op)
         out = op.outputs[0]
-        full_ws = sum(g.tensors[t].nbytes for t in set(ins)) + g.tensors[out].nbytes
+        full_ws = sum(g.tensors[t].nbytes for t in {*ins, *op.outputs})
         ws = full_ws
         if op.kind in MIXING and ins:
             x = ins[0]
@@ -555,15 +560,6 @@ def lower_bound(g: Graph) -> int:
 
 # ---- cost model -------------------------------------------------------------------------------------
 
-# Host instruction costs fitted to callgrind counts of the generated C (x86-64, -O2) on the zoo; used
-# only to keep the overhead of a plan within a budget, which the benchmark then measures for real.
-COST_PER_MAC = 15
-COST_PER_OUTPUT = 40
-COST_PER_PIXEL_SLICE = 80
-COST_PER_COPY = 3
-COST_PER_ACC_SLICE = 100  # per output value and extra input slice of an accumulating op
-
-
 def _pixels(g: Graph, tid: int) -> int:
     return g.tensors[tid].size // max(channels(g, tid), 1)
 
@@ -575,62 +571,107 @@ def macs(g: Graph, op: Op) -> int:
         per = w[1] * w[2] * (w[3] if op.kind is OpKind.CONV_2D else 1) \
             if op.kind is not OpKind.FULLY_CONNECTED else w[1]
         return y.size * per
+    if op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:  # four gates over features and units
+        x = g.tensors[op.inputs[0]]
+        return 4 * y.size * (x.shape[-1] + y.shape[-1])
     return 0
 
 
-def base_cost(g: Graph) -> int:
-    return sum(COST_PER_MAC * macs(g, op) + COST_PER_OUTPUT * g.tensors[op.outputs[0]].size
-               for op in g.ops)
+_MAC_TERM = {OpKind.CONV_2D: "macs_conv", OpKind.DEPTHWISE_CONV_2D: "macs_dw",
+             OpKind.FULLY_CONNECTED: "macs_fc"}
 
 
-def overhead_cost(p: Program) -> int:
-    """Estimated extra instructions of the plan over plain whole-tensor execution."""
+def base_terms(g: Graph) -> dict[str, int]:
+    """The work of whole-tensor execution (:data:`generator.plan.cost.BASE_TERMS`)."""
+    out = dict.fromkeys(BASE_TERMS, 0)
+    for op in g.ops:
+        if op.kind in _MAC_TERM:
+            out[_MAC_TERM[op.kind]] += macs(g, op)
+        else:
+            out["values"] += sum(g.tensors[t].size for t in _activation_inputs(g, op))
+    return out
+
+
+def base_cost(g: Graph, model: CostModel = DSP) -> float:
+    return model.base_price(base_terms(g))
+
+
+def split_terms(p: Program) -> dict[str, int]:
+    """How often each term of partial execution (:data:`generator.plan.cost.TERMS`) occurs in
+    ``p``: its channel slices and in-place operators."""
     g = p.graph
-    extra = 0
+    t = dict.fromkeys(TERMS, 0)
     for s in p.splits:
-        k = min(s.slices, base_channels(g, s.chain))
+        k = len(slice_ranges(base_channels(g, s.chain), s.slices))
         consumer = is_consumer(g, s.chain)
         for i in s.chain.ops:
+            op = g.ops[i]
+            out = op.outputs[0]
             if consumer and i == s.chain.end:
-                out = g.tensors[g.ops[i].outputs[0]].size
-                extra += (k - 1) * out * COST_PER_ACC_SLICE + out * 2 * COST_PER_COPY
+                t["acc_values"] += (k - 1) * g.tensors[out].size
+                t["acc_finish"] += g.tensors[out].size
+            elif op.kind is OpKind.CONV_2D:
+                t["slice_px_conv"] += (k - 1) * _pixels(g, out)
+            elif op.kind is OpKind.DEPTHWISE_CONV_2D:
+                t["slice_px_dw"] += (k - 1) * _pixels(g, out)
             else:
-                extra += (k - 1) * _pixels(g, g.ops[i].outputs[0]) * COST_PER_PIXEL_SLICE
+                t["slice_px_other"] += (k - 1) * _pixels(g, out)
     for i, param in p.inplace.items():
         op = g.ops[i]
         out = op.outputs[0]
-        groups = param if inplace_form(g, op) == "dw" else 1
-        extra += (groups - 1) * _pixels(g, out) * COST_PER_PIXEL_SLICE
-        extra += g.tensors[out].size * COST_PER_COPY
-    return extra
+        if inplace_form(g, op) == "dw":
+            t["inplace_dw_px"] += (param - 1) * _pixels(g, out)
+            t["inplace_values"] += g.tensors[out].size
+        else:
+            t["inplace_pw_values"] += g.tensors[out].size
+    return t
 
 
-# The fast CONV_2D kernels (generator/codegen/conv_fast.py) on the host: an output-channel slice of a
-# conv that gathers its columns rebuilds them, per filter value and pixel; a conv without column
-# scratch that cannot read its pixels directly sums tap by tap (or runs the portable kernel), per
-# multiply-accumulate, all of it or, where its columns borrow output row 0, that row.
-COST_PER_COLUMN_VALUE = 15
-COST_PER_SLOW_MAC = 21
-
-
-def kernel_cost(p: Program) -> int:
-    """Estimated instructions the plan's choice of CONV_2D kernels adds: columns rebuilt by each
-    extra output-channel slice, and the portable kernel where no column scratch was granted."""
+def kernel_terms(p: Program) -> dict[str, int]:
+    """How often each term of the plan's CONV_2D kernel choices occurs in ``p``: 1x1 convs reading
+    their pixels in place, columns gathered again by each extra output-channel slice, and
+    multiply-accumulates summed tap by tap where no column scratch was granted."""
     g = p.graph
-    extra = 0
+    t = dict.fromkeys(TERMS, 0)
     for s in p.splits:
         op = g.ops[s.chain.start]
-        if op.kind is OpKind.CONV_2D and not reads_directly(g, op):
+        if op.kind is OpKind.CONV_2D and (not reads_directly(g, op) or cols_bytes(
+                g, op, channels(g, op.inputs[0])) == 0):  # a 1x1 with its columns on the stack
             k = len(slice_ranges(base_channels(g, s.chain), s.slices))
             w = g.tensors[op.inputs[1]].shape
-            extra += (k - 1) * _pixels(g, op.outputs[0]) * w[1] * w[2] * w[3] * COST_PER_COLUMN_VALUE
+            t["rebuilt_cols"] += (k - 1) * _pixels(g, op.outputs[0]) * w[1] * w[2] * w[3]
     for i, op in enumerate(g.ops):
-        if op.kind is OpKind.CONV_2D and i not in p.cols and not reads_directly(g, op):
+        if op.kind is not OpKind.CONV_2D or i in p.inplace:
+            continue
+        if i in p.cols or cols_bytes(g, op, channels(g, op.inputs[0])) == 0:
+            continue  # columns granted, or on the stack
+        if reads_directly(g, op):
+            t["direct_macs"] += macs(g, op)
+        else:
             rows = g.tensors[op.outputs[0]].shape[1]
             borrowed = _borrowed_rows(p, i, op)
-            slow = macs(g, op) * borrowed // rows if borrowed else macs(g, op)
-            extra += slow * COST_PER_SLOW_MAC
-    return extra
+            t["slow_macs"] += macs(g, op) * borrowed // rows if borrowed else macs(g, op)
+    return t
+
+
+def overhead_cost(p: Program, model: CostModel = DSP) -> float:
+    """Estimated extra instructions of the plan's slices and in-place operators on the target."""
+    return model.price(split_terms(p))
+
+
+def kernel_cost(p: Program, model: CostModel = DSP) -> float:
+    """Estimated instructions the plan's choice of CONV_2D kernels adds (see :func:`kernel_terms`)."""
+    return model.price(kernel_terms(p))
+
+
+def plan_cost(p: Program, model: CostModel = DSP) -> float:
+    return overhead_cost(p, model) + kernel_cost(p, model)
+
+
+def estimated_overhead(p: Program, model: CostModel = DSP) -> float:
+    """The estimated extra instructions of ``p`` over whole-tensor execution, a fraction of it."""
+    extra = plan_cost(p, model) - plan_cost(build_program(p.graph), model)
+    return extra / max(base_cost(p.graph, model), 1.0)
 
 
 def _borrowed_rows(p: Program, i: int, op: Op) -> int:
@@ -650,15 +691,15 @@ def _borrowed_rows(p: Program, i: int, op: Op) -> int:
     return borrowed_rows(g, op, cin, cout)
 
 
-def refine(g: Graph, p: Program, rounds: int = 8) -> Program:
+def refine(g: Graph, p: Program, rounds: int = 8, model: CostModel = DSP) -> Program:
     """Cheaper programs at the same cost in memory: starting from ``p``, repeatedly take the move
     (re-split a chain, drop a split, run its operators in place instead, drop an in-place
-    operator) that most lowers the estimated instructions (:func:`overhead_cost` +
-    :func:`kernel_cost`) without raising the peak or the arena layout of ``p``."""
+    operator) that most lowers the estimated instructions (:func:`plan_cost`) without raising the
+    peak or the arena layout of ``p``."""
     peak, arena = p.peak, best_layout(list(p.buffers)).size
 
-    def cost(q: Program) -> int:
-        return overhead_cost(q) + kernel_cost(q)
+    def cost(q: Program) -> float:
+        return plan_cost(q, model)
 
     current, current_cost = p, cost(p)
     for _ in range(rounds):
@@ -673,12 +714,27 @@ def refine(g: Graph, p: Program, rounds: int = 8) -> Program:
     return current
 
 
+def slice_options(n: int) -> list[int]:
+    """The slice counts the search tries for a chain of ``n`` base channels: those of
+    :data:`SLICE_OPTIONS` up to ``n`` whose slices all keep whole groups of four channels where
+    ``n`` has them (a ragged slice runs the kernels' one-channel tails: on the Cortex-M55 a 64-channel
+    chain in three slices costs four times what it does in four)."""
+    out = []
+    for k in SLICE_OPTIONS:
+        if k > n:
+            break
+        if n % 4 == 0 and any((hi - lo) % 4 for lo, hi in slice_ranges(n, k)):
+            continue
+        out.append(k)
+    return out
+
+
 def _refinements(g: Graph, p: Program) -> Iterator[Program]:
     splits, inplace = list(p.splits), dict(p.inplace)
     for s in splits:
         others = [o for o in splits if o is not s]
-        for k in SLICE_OPTIONS:
-            if k != s.slices and k <= base_channels(g, s.chain):
+        for k in slice_options(base_channels(g, s.chain)):
+            if k != s.slices:
                 yield build_program(g, sorted([*others, Split(s.chain, k)],
                                               key=lambda o: o.chain.start), inplace)
         yield build_program(g, others, inplace)
@@ -694,7 +750,7 @@ def _refinements(g: Graph, p: Program) -> Iterator[Program]:
 
 # ---- search -----------------------------------------------------------------------------------------
 
-OVERHEAD_BUDGET = 0.015
+OVERHEAD_BUDGET = DEFAULT_BUDGET
 
 
 @dataclass(frozen=True)
@@ -702,21 +758,25 @@ class SearchResult:
     program: Program
     unsplit: Program
     evaluated: int
+    model: CostModel = DSP
 
     @property
     def overhead(self) -> float:
-        return overhead_cost(self.program) / max(base_cost(self.program.graph), 1)
+        """Estimated extra instructions over whole-tensor execution, as a fraction of it."""
+        return estimated_overhead(self.program, self.model)
 
 
-def search_splits(g: Graph, max_rounds: int = 200, budget: float = OVERHEAD_BUDGET) -> SearchResult:
+def search_splits(g: Graph, max_rounds: int = 200, budget: float = OVERHEAD_BUDGET,
+                  model: CostModel = DSP) -> SearchResult:
     """Greedy descent on the peak: each round tries every move touching an operator at the peak
     (split or re-split a chain; run an operator in place) and keeps the best one whose estimated
-    instruction overhead stays within ``budget`` of the whole-tensor execution. Ties go to fewer
-    operators at the peak (repeated blocks), then to fewer slices. Last, :func:`refine` trades
-    splits for cheaper ones at the same peak and arena."""
+    extra instructions on the target (``model``: slices, in-place operators and the CONV_2D
+    kernels the smaller peak leaves them) stay within ``budget`` of whole-tensor execution. Ties
+    go to fewer operators at the peak (repeated blocks), then to fewer slices. Last,
+    :func:`refine` trades splits for cheaper ones at the same peak and arena."""
     chains = candidate_chains(g)
     unsplit = build_program(g)
-    limit = budget * base_cost(g)
+    limit = budget * base_cost(g, model) + plan_cost(unsplit, model)
     current = unsplit
     evaluated = 1
     for _ in range(max_rounds):
@@ -724,12 +784,12 @@ def search_splits(g: Graph, max_rounds: int = 200, budget: float = OVERHEAD_BUDG
         best = current
         for trial in _moves(g, current, chains, peak_ops):
             evaluated += 1
-            if overhead_cost(trial) <= limit and _better(trial, best):
+            if plan_cost(trial, model) <= limit and _better(trial, best, model):
                 best = trial
         if best is current:
             break
         current = best
-    return SearchResult(grant_in_layout(refine(g, current)), unsplit, evaluated)
+    return SearchResult(grant_in_layout(refine(g, current, model=model)), unsplit, evaluated, model)
 
 
 def _moves(g: Graph, current: Program, chains: list[Chain], peak_ops: set[int]) -> Iterator[Program]:
@@ -739,9 +799,7 @@ def _moves(g: Graph, current: Program, chains: list[Chain], peak_ops: set[int]) 
             continue
         kept = [s for s in splits if not s.chain.overlaps(chain)]
         kept_inplace = {i: v for i, v in inplace.items() if i not in chain.ops}
-        for k in SLICE_OPTIONS:
-            if k > base_channels(g, chain):
-                break
+        for k in slice_options(base_channels(g, chain)):
             yield build_program(g, sorted([*kept, Split(chain, k)], key=lambda s: s.chain.start),
                                 kept_inplace)
     for i in peak_ops:
@@ -754,14 +812,14 @@ def _moves(g: Graph, current: Program, chains: list[Chain], peak_ops: set[int]) 
                 yield build_program(g, splits, {**inplace, i: param})
 
 
-def _score(p: Program) -> tuple[int, int, int]:
+def _score(p: Program, model: CostModel) -> tuple[int, int, float]:
     """Lower peak first; then fewer operators at the peak (ties between repeated blocks); then
     less estimated overhead."""
-    return (p.peak, len(_ops_at_peak(p)), overhead_cost(p))
+    return (p.peak, len(_ops_at_peak(p)), plan_cost(p, model))
 
 
-def _better(a: Program, b: Program) -> bool:
-    return _score(a) < _score(b)
+def _better(a: Program, b: Program, model: CostModel = DSP) -> bool:
+    return _score(a, model) < _score(b, model)
 
 
 def _ops_at_peak(p: Program) -> set[int]:

@@ -70,11 +70,28 @@ RELATIONS: dict[OpKind, Relation] = {
     # layout and data movement
     OpKind.SQUEEZE: Relation.LAYOUT,
     OpKind.EXPAND_DIMS: Relation.LAYOUT,
+    # data movement: run whole. A SPLIT or SLICE along height or width would be channel-wise, but
+    # none of these is sliceable, so the weakest relation costs nothing and cannot be wrong
+    OpKind.TRANSPOSE: Relation.LAYOUT,
+    OpKind.TILE: Relation.LAYOUT,
+    OpKind.SPLIT: Relation.LAYOUT,
+    OpKind.SPLIT_V: Relation.LAYOUT,
+    OpKind.UNPACK: Relation.LAYOUT,
+    OpKind.PACK: Relation.LAYOUT,
+    OpKind.SLICE: Relation.LAYOUT,
+    OpKind.STRIDED_SLICE: Relation.LAYOUT,
+    OpKind.GATHER: Relation.LAYOUT,
+    OpKind.DEPTH_TO_SPACE: Relation.LAYOUT,
+    OpKind.SPACE_TO_DEPTH: Relation.LAYOUT,
+    OpKind.SPACE_TO_BATCH_ND: Relation.LAYOUT,
+    OpKind.BATCH_TO_SPACE_ND: Relation.LAYOUT,
+    OpKind.RESIZE_NEAREST_NEIGHBOR: Relation.LAYOUT,
+    OpKind.RESIZE_BILINEAR: Relation.LAYOUT,
     # evaluated at import on constants (importer/fold.py), never run
     OpKind.SHAPE: Relation.WHOLE,
-    OpKind.STRIDED_SLICE: Relation.WHOLE,
-    OpKind.PACK: Relation.WHOLE,
-    OpKind.GATHER: Relation.WHOLE,
+    # recurrent: every unit reads every feature and the whole previous hidden state, step after
+    # step; never sliced (not in SLICEABLE), it runs whole
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: Relation.MIXING,
 }
 
 SLICEABLE = frozenset({

@@ -68,6 +68,10 @@ def generate_cmd(
         "--numerics", help="Which runtime the engine is bit-exact with: tflm (TFLite Micro, "
         "fixed-point requantisation everywhere) or tflite-ref (TFLite's reference interpreter: "
         "FULLY_CONNECTED rescaled in double)")] = DEFAULT_NUMERICS,
+    split_overhead: Annotated[float, typer.Option(
+        "--split-overhead", min=0.0, max=100.0, help="Most extra instructions partial execution "
+        "may cost, in percent of the whole model's, as the planner estimates them for the board's "
+        "core (default 2; more saves memory)")] = 2.0,
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier mcuforge output "
                                         "(a folder holding mcuforge.json or "
                                         "mcuforge-engine.json)")] = False,
@@ -87,7 +91,7 @@ def generate_cmd(
     options = GenerateOptions(model=model, board=board, app=app, calibration=calib,
                               labels=labels, app_config=app_config, replay=replay,
                               settings=settings, frontend=frontend, fit_data=fit,
-                              numerics=numerics)
+                              numerics=numerics, split_overhead=split_overhead / 100)
     try:
         with console.status("generating"):
             project = generate_project(options, out, force=force)

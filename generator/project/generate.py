@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from generator.dsp import frontend_files
 from generator.engine_files import runtime_files
 from generator.errors import FitError, InputError
 from generator.output import reserved, write_tree
+from generator.plan.cost import for_core
+from generator.plan.pex import estimated_overhead
 from generator.plan.report import PlanFigures
 from generator.project.apps import AppPlan, AppRequest, plan_app
 from generator.project.fit import FitReport, check_fit, fit_report
@@ -47,6 +50,7 @@ from generator.project.targets import ZEPHYR_DOC_VERSION, Targets, project_targe
 from generator.project.trust import signed_manifest
 
 ENGINE_PREFIX = "model"
+_log = logging.getLogger(__name__)
 _APP_TITLES = {"kws": "Keyword-spotting", "vww": "Visual-wake-words",
                "sensor": "Sensor-classification"}
 _APP_LOOPS = {
@@ -96,12 +100,15 @@ def build_project(options: GenerateOptions) -> Project:
     request = _request(options)
     compiled = compile_model(options.model, ImportOptions(options.calibration,
                                                           numerics=options.numerics),
-                             prefix=ENGINE_PREFIX, partial=True)
+                             prefix=ENGINE_PREFIX, partial=True, cost=for_core(board.mve),
+                             budget=options.split_overhead)
     _check_single_io(compiled, options.model)
     plan = plan_app(options.app, compiled.schedule.inputs[0], compiled.schedule.outputs[0],
                     board, request)
     targets = project_targets(board, plan)
     fit = fit_report(board, compiled, plan, targets)
+    if not fit.fits and options.split_overhead < MEMORY_FIRST_BUDGET:
+        compiled, fit = _split_to_fit(options, board, compiled, fit, plan, targets)
     if not fit.fits and options.fit_data is not None:
         compiled = _prune_to_fit(options, fit, request)
         plan = plan_app(options.app, compiled.schedule.inputs[0], compiled.schedule.outputs[0],
@@ -113,6 +120,28 @@ def build_project(options: GenerateOptions) -> Project:
     manifest = build_manifest(options, board, compiled, figures, plan, targets, fit)
     files = _files(options, board, compiled, figures, plan, targets, fit, manifest)
     return Project(files, board, compiled, figures, plan, targets, fit, manifest)
+
+
+MEMORY_FIRST_BUDGET = 0.25
+"""The planner's budget when a model does not fit the board at the default one: memory first."""
+
+
+def _split_to_fit(options: GenerateOptions, board: Board, compiled: CompiledModel, fit: FitReport,
+                  plan: AppPlan, targets: Targets) -> tuple[CompiledModel, FitReport]:
+    """A model that does not fit at ``--split-overhead`` is planned again with more slices (up to
+    :data:`MEMORY_FIRST_BUDGET` of its instructions); kept, with a warning, if it then fits."""
+    more = compile_graph(compiled.graph, compiled.tflite, source=options.model.name,
+                         prefix=ENGINE_PREFIX, partial=True, numerics=options.numerics,
+                         cost=for_core(board.mve), budget=MEMORY_FIRST_BUDGET)
+    more_fit = fit_report(board, more, plan, targets)
+    if not more_fit.fits:
+        return compiled, fit
+    extra = estimated_overhead(more.program, for_core(board.mve))
+    _log.warning("%s: fits %s only with more partial execution: arena %s -> %s B, about %.1f%% "
+                 "more instructions (estimated; --split-overhead %g chose this plan)",
+                 options.model.name, fit.board, f"{fit.arena:,}", f"{more_fit.arena:,}",
+                 100 * extra, 100 * MEMORY_FIRST_BUDGET)
+    return more, more_fit
 
 
 def _prune_to_fit(options: GenerateOptions, fit: FitReport, request: AppRequest) -> CompiledModel:
@@ -135,7 +164,8 @@ def _prune_to_fit(options: GenerateOptions, fit: FitReport, request: AppRequest)
     data = result.tflite
     return compile_graph(read_tflite(data, where=str(options.model)), data,
                          source=options.model.name, prefix=ENGINE_PREFIX, partial=True,
-                         numerics=options.numerics)
+                         numerics=options.numerics, cost=for_core(load_board(options.board).mve),
+                         budget=options.split_overhead)
 
 
 def _request(options: GenerateOptions) -> AppRequest:

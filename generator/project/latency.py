@@ -44,6 +44,7 @@ INSTRUCTIONS_PER_MAC: Mapping[OpKind, float] = {
     OpKind.CONV_2D: 1.7,
     OpKind.DEPTHWISE_CONV_2D: 3.9,
     OpKind.FULLY_CONNECTED: 2.0,
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: 3.0,  # assumed (plain C products), not fitted
 }
 """Rough instructions per multiply-accumulate of mcuforge's kernels as generated projects build them
 (-O2) on a Cortex-M4F or M7 (SMLAD paths), fitted to the five reference models of the test zoo in
@@ -54,6 +55,7 @@ HELIUM_INSTRUCTIONS_PER_MAC: Mapping[OpKind, float] = {
     OpKind.CONV_2D: 0.78,
     OpKind.DEPTHWISE_CONV_2D: 3.45,
     OpKind.FULLY_CONNECTED: 0.56,
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: 3.0,  # assumed: the LSTM kernel has no Helium path
 }
 """The same on a core with Helium (``mve: true``, Cortex-M55 on mps3-an547), fitted the same way:
 within -27% to +62% of the counts."""
@@ -112,13 +114,16 @@ def estimate(board: Board, instructions: int, source: str, hint: str = "") -> La
 
 
 def macs(graph: Graph) -> dict[OpKind, int]:
-    """Multiply-accumulates per operator kind (convolutions and fully connected layers)."""
+    """Multiply-accumulates per operator kind (convolutions, fully connected layers, LSTMs)."""
     out: dict[OpKind, int] = {}
     for op in graph.ops:
         if op.kind not in INSTRUCTIONS_PER_MAC:
             continue
         y = graph.tensors[op.outputs[0]]
         w = graph.tensors[op.inputs[1]].shape
+        if op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:  # four gates, [units, features]
+            out[op.kind] = out.get(op.kind, 0) + 4 * y.size * (w[1] + w[0])
+            continue
         if op.kind is OpKind.FULLY_CONNECTED:
             per = w[1]
         elif op.kind is OpKind.CONV_2D:

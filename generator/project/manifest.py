@@ -24,6 +24,7 @@ from generator.boards import Board
 from generator.codegen.schedule import IOSpec
 from generator.compiler import CompiledModel
 from generator.numerics import Numerics
+from generator.plan.cost import DEFAULT_BUDGET
 from generator.plan.report import PlanFigures
 from generator.project.apps import AppPlan
 from generator.project.fit import FitReport
@@ -64,6 +65,8 @@ def regenerate_command(options: GenerateOptions) -> str:
         parts += ["--" + name.replace("_", "-"), str(value)]
     if options.numerics is not Numerics.TFLM:
         parts += ["--numerics", options.numerics.value]
+    if options.split_overhead != DEFAULT_BUDGET:
+        parts += ["--split-overhead", f"{options.split_overhead * 100:g}"]
     return shlex.join([*parts, "-o", "PROJECT_DIR", "--force"])
 
 

@@ -34,6 +34,7 @@ from typing import Any
 from generator import inputs
 from generator.errors import InputError
 from generator.numerics import Numerics
+from generator.plan.cost import DEFAULT_BUDGET
 
 
 class AppKind(enum.StrEnum):
@@ -125,6 +126,8 @@ class GenerateOptions:
     """Labelled data for ``--fit``: prune the (Keras) model until it fits the board's SRAM."""
     numerics: Numerics = Numerics.TFLM
     """Which runtime the engine is bit-exact with (:mod:`generator.numerics`)."""
+    split_overhead: float = DEFAULT_BUDGET
+    """The most extra instructions partial execution may cost, a fraction of the whole model's."""
 
 
 @dataclass(frozen=True)

@@ -254,6 +254,42 @@ void mcuf_copy_rows_s8(int32_t rows, int32_t len, const int8_t *src, int32_t src
 void mcuf_requant_rows_s8(int32_t rows, int32_t len, const int8_t *src, int32_t src_pitch,
                           int8_t *dst, int32_t dst_pitch, float scale, float bias, int32_t out_zp);
 
+/* ---- data movement without arithmetic (mcuf_layout.c) -------------------------------------------
+ * TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, UNPACK, PACK, GATHER, TILE, DEPTH_TO_SPACE,
+ * SPACE_TO_DEPTH, SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND are strided walks over the input and the
+ * output: for every index vector i below counts,
+ *   dst[dst_offset + sum(i[d] * dst_strides[d])] = src[src_offset + sum(i[d] * src_strides[d])]
+ * (strides in elements, negative or zero allowed). src and dst must not overlap. */
+#define MCUF_COPY_MAX_DIMS 16
+typedef struct {
+    int32_t rank;                 /* 1..MCUF_COPY_MAX_DIMS */
+    const int32_t *counts;        /* rank values, outermost first */
+    const int32_t *src_strides;
+    const int32_t *dst_strides;
+    int32_t src_offset, dst_offset;
+} mcuf_copy_params;
+
+void mcuf_strided_copy_s8(const mcuf_copy_params *p, const int8_t *src, int8_t *dst);
+
+/* n bytes of value (SPACE_TO_BATCH_ND's padding). */
+void mcuf_fill_s8(int32_t n, int32_t value, int8_t *dst);
+
+/* RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR of NHWC maps. The per-row and per-column source
+ * indices (and bilinear weights) are computed at compile time as TFLite Micro computes them. */
+typedef struct {
+    int32_t batches, in_h, in_w, out_h, out_w, c;
+} mcuf_resize_params;
+
+/* out[b, y, x, :] = in[b, ys[y], xs[x], :]. */
+void mcuf_resize_nearest_s8(const mcuf_resize_params *p, const int32_t *ys, const int32_t *xs,
+                            const int8_t *in, int8_t *out);
+
+/* TFLite's ResizeBilinearInteger: ys holds (y0, y1, wy) per output row and xs (x0, x1, wx) per
+ * output column, weights in 1/1024; the four products are summed in int64 and divided by 2^20,
+ * rounding halves away from zero. */
+void mcuf_resize_bilinear_s8(const mcuf_resize_params *p, const int32_t *ys, const int32_t *xs,
+                             const int8_t *in, int8_t *out);
+
 /* ---- activations ------------------------------------------------------------------------------- */
 typedef struct {
     int32_t rows, depth;
@@ -313,7 +349,9 @@ void mcuf_requantize_s8(int32_t n, const int8_t *in, int32_t in_zp, int32_t mult
  *          for a 1x1 conv with stride 1 and no padding, k_w * in_c bytes (one filter row) for an
  *          undilated conv over a dense input with k_w * in_c a multiple of 4, else kp bytes (one
  *          pixel's gathered input) (conv_fast.cols_bytes). NULL where the plan grants none:
- *          a 1x1 conv then reads its pixels directly; any other borrows as many first output
+ *          a conv whose columns and largest stage fit in 256 bytes keeps them on the stack (the
+ *          planner grants those no scratch); else a 1x1 conv reads its pixels directly; any
+ *          other borrows as many first output
  *          rows as hold its columns where the output is dense and a row is left after them
  *          (conv_fast.borrows_output), computing those rows last tap by tap, or else sums every
  *          output tap by tap.
@@ -389,6 +427,40 @@ void mcuf_requantize_u8_s8(int32_t n, const uint8_t *in, int32_t in_zp, int32_t 
                            int32_t shift, int32_t out_zp, int8_t *out);
 void mcuf_requantize_s8_u8(int32_t n, const int8_t *in, int32_t in_zp, int32_t mult,
                            int32_t shift, int32_t out_zp, uint8_t *out);
+
+/* ---- UNIDIRECTIONAL_SEQUENCE_LSTM (recurrent family: mcuf_lstm.c) --------------------------------
+ * TFLite Micro's int8 LSTM (int8 activations and weights, int16 cell state), one batch row after
+ * the other, each from a fresh state (hidden = its zero point, cell = 0). Gate order everywhere:
+ * input, forget, cell, output. Per gate and unit j:
+ *   pre = sat16(clamp16(mul_by_qm(wx_bias + wx . x_t, in_mult, in_shift))
+ *             + clamp16(mul_by_qm(wh_bias + wh . h_{t-1}, rec_mult, rec_shift)))   (Q3.12)
+ * (the recurrent term is 0 at t = 0, where h is all zero points), then sigmoid (tanh for the cell
+ * gate) on int16 as TFLite Micro's interpolated table gives Q0.15. Then
+ *   c = sat16(clamp16(mul_by_qm(f * c, forget_*)) + clamp16(mul_by_qm(i * g, input_*))), clipped
+ *   to [-clip, clip] when clip >= 0, and h = clamp8(hid_zp + mul_by_qm(tanh(c) * o, hidden_*)).
+ * Biases wx_bias/wh_bias have the input / hidden zero points folded in. h_t goes to out at (b, t)
+ * and is read back from there as h_{t-1}; cell is scratch for one row: units int16. */
+typedef struct {
+    int32_t batches, steps, in_n, units;
+    int32_t time_major;                    /* 1: in [steps][batches][in_n], else [batches][steps][in_n] */
+    int32_t in_mult_i, in_shift_i, in_mult_f, in_shift_f, in_mult_g, in_shift_g, in_mult_o, in_shift_o;
+    int32_t rec_mult_i, rec_shift_i, rec_mult_f, rec_shift_f, rec_mult_g, rec_shift_g;
+    int32_t rec_mult_o, rec_shift_o;
+    int32_t forget_mult, forget_shift, input_mult, input_shift, hidden_mult, hidden_shift;
+    int32_t tanh_mult, tanh_shift;         /* tanh of the cell state: (c * tanh_mult) >> tanh_shift */
+    int32_t clip;                          /* quantised cell clip; -1: none */
+    int32_t hid_zp;
+} mcuf_lstm_params;
+
+/* wx: [4][units][in_n], wh: [4][units][units], wx_bias / wh_bias: [4][units]. */
+void mcuf_lstm_s8(const mcuf_lstm_params *p, const int8_t *in, const int8_t *wx,
+                  const int32_t *wx_bias, const int8_t *wh, const int32_t *wh_bias, int16_t *cell,
+                  int8_t *out);
+
+/* TFLite Micro's int16 sigmoid (in Q3.12 -> out Q0.15) and tanh (in: x * mult rounded right by
+ * shift is Q3.12 x 3; out Q0.15), exposed for the tests. */
+int16_t mcuf_sigmoid_s16(int16_t x);
+int16_t mcuf_tanh_s16(int16_t x, int32_t mult, int32_t shift);
 
 #ifdef __cplusplus
 }

@@ -950,11 +950,28 @@ static void conv_s8_borrow(const mcuf_conv_params *p, const int8_t *in, const in
     conv_s8_taps(p, in, wf, bias_f, rq, out, 0, rows, full);
 }
 
+/* A conv whose column scratch is small (at most MCUF_CF_STACK_BYTES for two pixels' columns and
+ * the largest stage, 16 + 4 bytes per group of four filter values; a 1x1 conv reading its pixels
+ * in place needs no stage) puts it on the stack when the plan grants none, rather than summing
+ * tap by tap or sign-extending every pixel word again per output channel pair. The planner
+ * grants such convs no arena scratch (conv_fast.cols_bytes uses the same rule). */
+#define MCUF_CF_STACK_BYTES 256
+
+static int32_t stack_columns(const mcuf_conv_params *p, const int8_t *in)
+{
+    const conv_plan c = plan_of(p, in, NULL);
+    return 16 * c.groups + (c.mode == COLS_DIRECT ? 0 : 4 * c.groups) <= MCUF_CF_STACK_BYTES;
+}
+
 void mcuf_conv2d_fast_s8(const mcuf_conv_params *p, const int8_t *in, const int32_t *wf,
                          const int32_t *bias_f, const int32_t *rq, int8_t *out, int32_t *cols)
 {
     const int full = p->act_min <= -128 && p->act_max >= 127;
     const int direct = plan_of(p, in, NULL).mode == COLS_DIRECT;
+    int32_t local[MCUF_CF_STACK_BYTES / 4];
+    if (cols == NULL && stack_columns(p, in) && !(MCUF_MVE && direct)) {
+        cols = local;
+    }
     if (cols == NULL && !direct) {
         conv_s8_borrow(p, in, wf, bias_f, rq, out, full);
     } else if (cols == NULL || (MCUF_MVE && direct)) {  /* Helium reads int8 pixels in place */
@@ -985,6 +1002,10 @@ static MCUF_CF_NOINLINE void conv_s32_cols(const mcuf_conv_params *p, const int8
 void mcuf_conv2d_fast_s8_acc(const mcuf_conv_params *p, const int8_t *in, const int32_t *wf,
                              int32_t *acc, int32_t *cols)
 {
+    int32_t local[MCUF_CF_STACK_BYTES / 4];
+    if (cols == NULL && stack_columns(p, in) && !(MCUF_MVE && plan_of(p, in, NULL).mode == COLS_DIRECT)) {
+        cols = local;
+    }
     if (cols == NULL || (MCUF_MVE && plan_of(p, in, NULL).mode == COLS_DIRECT)) {
         conv_s32_direct(p, in, wf, acc);
     } else {
