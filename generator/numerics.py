@@ -5,7 +5,9 @@ two. FULLY_CONNECTED: TFLite Micro requantises its accumulators in fixed point (
 kernels and CMSIS-NN do), TFLite's reference kernel rescales them in double precision; the two differ
 by 1 or 2 on some outputs (on the FC autoencoder of the zoo, on about a quarter of them). LOGISTIC:
 TFLite Micro computes it in gemmlowp fixed point, the interpreter from a float table; they differ by 1
-on a few of the 256 inputs of some quantisations.
+on a few of the 256 inputs of some quantisations (TANH is computed the same two ways; with the output
+quantisation the import requires, no difference has been seen). SUM: the interpreter's reference int8
+kernel reads its input as uint8, so ``tflite-ref`` refuses SUM rather than reproduce that.
 """
 
 from __future__ import annotations

@@ -419,16 +419,24 @@ def test_rsqrt_compiled(tmp_path: Path) -> None:
 
 @pytest.mark.hostc
 def test_inv_sqrt_matches_the_c_kernel() -> None:
-    """mcuf_inv_sqrt_qm equals its Python twin (GetInvSqrtQuantizedMultiplierExp) from 0 to 2^31."""
+    """mcuf_inv_sqrt_qm equals its Python twin (GetInvSqrtQuantizedMultiplierExp): every input
+    below 12,000 and random ones up to 2^31."""
     import ctypes
+    import subprocess
+    import tempfile
 
     from generator.codegen import fixedpoint as fp
-    from tests.support.cruntime import runtime_lib
+    from generator.resources import runtime_dir
+    from tests.support.cruntime import CFLAGS
 
-    fn = runtime_lib().mcuf_inv_sqrt_qm
+    rt = runtime_dir()
+    lib = Path(tempfile.mkdtemp(prefix="mcuf_l2_")) / "libl2.so"
+    subprocess.run(["gcc", *CFLAGS, f"-I{rt / 'include'}", str(rt / "src" / "mcuf_fixedpoint.c"),
+                    str(rt / "src" / "mcuf_l2norm.c"), "-o", str(lib)], check=True)
+    fn = ctypes.CDLL(str(lib)).mcuf_inv_sqrt_qm
     m, s = ctypes.c_int32(), ctypes.c_int32()
     rng = np.random.default_rng(0)
-    xs = [*range(0, 70000), *rng.integers(0, 2**31 - 1, size=20000).tolist(), 2**31 - 1]
+    xs = [*range(0, 12000), *rng.integers(0, 2**31 - 1, size=6000).tolist(), 2**31 - 1]
     for x in xs:
         fn(ctypes.c_int32(x), ctypes.byref(m), ctypes.byref(s))
         assert (m.value, s.value) == fp.inv_sqrt_quantized_multiplier(x), x
@@ -488,3 +496,76 @@ def test_squared_difference_broadcast(shapes: tuple[tuple[int, ...], tuple[int, 
     runs = [[rng.integers(-128, 128, size=a, dtype=np.int8),
              rng.integers(-128, 128, size=b, dtype=np.int8)] for _ in range(3)]
     engine_matches(model, runs, tmp_path, what=f"SQUARED_DIFFERENCE {shapes}")
+
+
+# ---- LOG_SOFTMAX ----------------------------------------------------------------------------------
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+@BUILDS
+@given(shape=st.lists(st.integers(1, 40), min_size=1, max_size=3).map(tuple),
+       q=st.tuples(st.floats(-3.0, 0.5).map(lambda e: float(np.float32(10**e))), zps))
+def test_log_softmax(shape: tuple[int, ...], q: tuple[float, int],
+                     tmp_path_factory: pytest.TempPathFactory) -> None:
+    model = single_op("LOG_SOFTMAX", [T(shape, scale=q[0], zp=q[1])],
+                      [T(shape, scale=16 / 256, zp=127)], version=2)
+    rng = np.random.default_rng(len(shape))
+    runs = [*_rand(shape, 9), [np.full(shape, 5, dtype=np.int8)],
+            [rng.integers(120, 128, size=shape, dtype=np.int8)]]
+    engine_matches(model, runs, tmp_path_factory.mktemp("ls"), what=f"LOG_SOFTMAX {shape} {q}")
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+def test_keras_log_softmax_compiles_bit_exact(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    from tests.test_kernels_eltwise import convert
+
+    k = tf.keras.layers
+    m = convert(lambda x: k.Activation("log_softmax")(k.Dense(10)(x)), (12,))
+    assert any(o.kind.value == "LOG_SOFTMAX" for o in m.graph.ops), [o.kind for o in m.graph.ops]
+    engine_matches(m.tflite, [[x] for x in m.int8_inputs(np.random.default_rng(2))][:8], tmp_path,
+                   what="keras log_softmax")
+
+
+def test_log_softmax_output_quantisation_refused() -> None:
+    model = single_op("LOG_SOFTMAX", [T((1, 4), scale=0.1, zp=0)], [T((1, 4), scale=0.1, zp=0)],
+                      version=2)
+    with pytest.raises(ModelFormatError, match=r"LOG_SOFTMAX requires scale 16/256"):
+        read_tflite(model, where="m")
+
+
+# ---- parameter structs ----------------------------------------------------------------------------
+
+
+@pytest.mark.unit
+def test_params_match_the_header() -> None:
+    """Each Python parameter dataclass names fields of its C struct (mcuf_kernels.h)."""
+    from dataclasses import fields
+
+    from generator.codegen import qparams_ops as qo
+    from tests.test_kernels_eltwise import _header_struct
+
+    pairs = [("mcuf_prelu_params", qo.PreluParams), ("mcuf_reduce_params", qo.SumParams),
+             ("mcuf_sqdiff_params", qo.SqDiffParams),
+             ("mcuf_log_softmax_params", qo.LogSoftmaxParams)]
+    for struct, cls in pairs:
+        declared = {n.split("[")[0] for n in _header_struct(struct)}
+        assert {f.name for f in fields(cls)} <= declared, struct
+    assert {"kd", "ks", "rd", "rs", "count", "mode"} <= {
+        n.split("[")[0] for n in _header_struct("mcuf_reduce_params")}
+
+
+@pytest.mark.unit
+def test_mean_is_the_sum_with_the_count_folded() -> None:
+    from generator.codegen import qparams_eltwise as qe
+    from generator.codegen import qparams_ops as qo
+
+    for count in (1, 3, 49, 128, 1000):
+        a = qe.mean_params(0.05, 3, 0.02, -7, count)
+        b = qo.sum_params(0.05, 3, 0.02, -7, count, mean=True)
+        assert (a.mult, a.shift) == (b.mult, b.shift)

@@ -122,3 +122,13 @@ def _l2norm(lw: Lowering, i: int, op: Op) -> None:
                                     Literal(str(quant_of(x).single_zero_point)),
                                     lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
                  comment=f"L2_NORMALIZATION {op.name}", op_index=i))
+
+
+@register(OpKind.LOG_SOFTMAX)
+def _log_softmax(lw: Lowering, i: int, op: Op) -> None:
+    x = lw.graph.tensors[op.inputs[0]]
+    depth = x.shape[-1] if x.shape else 1
+    lp = qo.log_softmax_params(quant_of(x).single_scale)
+    p = params(rows=x.size // depth, depth=depth, **asdict(lp))
+    lw.emit(Call("mcuf_log_softmax_s8", (lw.buf(op.inputs[0]), lw.buf(op.outputs[0])),
+                 "mcuf_log_softmax_params", p, f"LOG_SOFTMAX {op.name}", i))

@@ -5,6 +5,7 @@ Each returns a frozen dataclass whose fields are those of the kernel's C paramet
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,3 +145,39 @@ def sqdiff_constants(s1: float, z1: int, s2: float, z2: int, so: float,
     om, osh = quantize_multiplier(twice_max * twice_max /
                                   float((1 << (2 * SQDIFF_LEFT_SHIFT)) * np.float32(so)))
     return SqDiffConstants(SqDiffParams(om, osh, zo), terms[0], terms[1])
+
+
+# ---- LOG_SOFTMAX ---------------------------------------------------------------------------------
+
+LOG_SOFTMAX_SCALE = 16.0 / 256.0
+LOG_SOFTMAX_ZERO_POINT = 127
+"""The output quantisation TFLite Micro requires of an int8 LOG_SOFTMAX."""
+LOG_SOFTMAX_DIFF_INT_BITS = 5
+
+
+@dataclass(frozen=True)
+class LogSoftmaxParams:
+    input_multiplier: int
+    input_left_shift: int
+    reverse_scaling_divisor: int
+    reverse_scaling_right_shift: int
+    diff_min: int
+
+
+def log_softmax_params(in_scale: float) -> LogSoftmaxParams:
+    """log_softmax.cc CalculateOpData: PreprocessLogSoftmaxScalingExp with beta 1 and Q5 input
+    differences, the radius by CalculateInputRadius (all in double)."""
+    bits = LOG_SOFTMAX_DIFF_INT_BITS
+    real = min(1.0 * _f64(in_scale) * float(1 << (31 - bits)), float((1 << 31) - 1))
+    if not real > 1.0:
+        raise InputError(f"LOG_SOFTMAX: input scale {in_scale!r} is too small (TFLite Micro's "
+                         "QuantizeMultiplierGreaterThanOne refuses it)",
+                         "quantize the model with TFLiteConverter")
+    mult, left = quantize_multiplier(real)
+    reverse = float(1 << (31 - left)) / float(mult)
+    rmult, rshift = quantize_multiplier(reverse)
+    if not (0.0 < reverse < 1.0 and rshift <= 0):
+        raise InputError(f"LOG_SOFTMAX: input scale {in_scale!r} gives a reverse scaling factor "
+                         f"{reverse!r} outside (0, 1)", "quantize the model with TFLiteConverter")
+    radius = math.floor(((1 << bits) - 1) * float(1 << (31 - bits)) / float(1 << left))
+    return LogSoftmaxParams(mult, left, rmult, -rshift, -radius)

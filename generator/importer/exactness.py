@@ -78,6 +78,7 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.HARD_SWISH: (1, 1, _NO_OPTIONAL),
     OpKind.RSQRT: (1, 1, _NO_OPTIONAL),
     OpKind.L2_NORMALIZATION: (1, 1, _NO_OPTIONAL),
+    OpKind.LOG_SOFTMAX: (1, 1, _NO_OPTIONAL),
     OpKind.SUB: (2, 2, _NO_OPTIONAL),
     OpKind.MAXIMUM: (2, 2, _NO_OPTIONAL),
     OpKind.MINIMUM: (2, 2, _NO_OPTIONAL),
@@ -447,6 +448,25 @@ TANH_SCALE = 1.0 / 128.0
 """The output scale TFLite Micro's int8 TANH writes (zero point 0), whatever the output says."""
 
 
+def _log_softmax(g: Graph, op: Op) -> None:
+    """LOG_SOFTMAX: int8 in, int8 out quantised as TFLite Micro requires (16/256, 127); the sum of
+    exponentials in Q12 stays below 2^12 terms."""
+    x, y = _input(g, op, 0), _output(g, op)
+    _activation(x, "input")
+    _activation(y, "output")
+    assert x.quant is not None and y.quant is not None
+    scale, zp = y.quant.scale[0], y.quant.zero_point[0]
+    need(float(np.float32(scale)) == qo.LOG_SOFTMAX_SCALE and zp == qo.LOG_SOFTMAX_ZERO_POINT,
+         f"output '{y.name}' has scale {_fmt(scale)} and zero point {zp}; TFLite Micro's int8 "
+         "LOG_SOFTMAX requires scale 16/256 and zero point 127")
+    depth = x.shape[-1] if x.shape else 1
+    if depth >= 1 << 12:
+        raise Unsupported(f"normalises rows of {depth} values: the kernel's Q12 sum of "
+                          "exponentials can overflow there", "use fewer than 4096 classes per row")
+    x_scale = x.quant.scale[0]
+    _constants_exist(lambda: qo.log_softmax_params(x_scale))
+
+
 def _l2norm(g: Graph, op: Op) -> None:
     """L2_NORMALIZATION: as TANH, output in steps of 1/128 (zero point 0), which TFLite Micro writes
     whatever the output says; no fused activation and at most 4 dimensions, as TFLite Micro's
@@ -643,6 +663,7 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.HARD_SWISH: _hard_swish,
     OpKind.RSQRT: _int8_in_out,
     OpKind.L2_NORMALIZATION: _l2norm,
+    OpKind.LOG_SOFTMAX: _log_softmax,
     OpKind.SUB: _eltwise,
     OpKind.MAXIMUM: _maxmin,
     OpKind.MINIMUM: _maxmin,

@@ -504,6 +504,7 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.HARD_SWISH: _same_shape,
     OpKind.RSQRT: _same_shape,
     OpKind.L2_NORMALIZATION: _same_shape,
+    OpKind.LOG_SOFTMAX: _same_shape,
     OpKind.SUB: _eltwise,
     OpKind.MAXIMUM: _eltwise,
     OpKind.MINIMUM: _eltwise,

@@ -672,6 +672,7 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.HARD_SWISH: _none,
     OpKind.RSQRT: _none,
     OpKind.L2_NORMALIZATION: _eltwise,
+    OpKind.LOG_SOFTMAX: _none,
     OpKind.SUB: _eltwise,
     OpKind.MAXIMUM: _none,
     OpKind.MINIMUM: _none,

@@ -54,6 +54,7 @@ RELATIONS: dict[OpKind, Relation] = {
     OpKind.HARD_SWISH: Relation.WISE,
     OpKind.RSQRT: Relation.WISE,
     OpKind.L2_NORMALIZATION: Relation.WHOLE,  # each output reads its whole row of channels
+    OpKind.LOG_SOFTMAX: Relation.WHOLE,
     OpKind.SUB: Relation.WISE,
     OpKind.MAXIMUM: Relation.WISE,
     OpKind.MINIMUM: Relation.WISE,

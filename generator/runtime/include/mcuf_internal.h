@@ -27,6 +27,11 @@ static inline int8x4_t mcuf_ror8(int8x4_t v)
 #define MCUF_MVE 0
 #endif
 
+/* gemmlowp's exp(a) for a <= 0 (a in Q5, result in Q0) and 1 / (1 + a) for a in [0, 1) (Q0), from
+ * mcuf_softmax.c; LOG_SOFTMAX uses them too. */
+int32_t mcuf_exp_on_negative_q5(int32_t a);
+int32_t mcuf_one_over_one_plus_x(int32_t a);
+
 /* sum((x[i] + x_offset) * w[i]) for i < n. */
 static inline int32_t mcuf_dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset)
 {

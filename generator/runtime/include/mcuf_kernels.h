@@ -299,6 +299,17 @@ typedef struct {
 /* Output quantisation fixed by TFLite: scale 1/256, zero point -128. */
 void mcuf_softmax_s8(const mcuf_softmax_params *p, const int8_t *in, int8_t *out);
 
+/* LOG_SOFTMAX over the last dimension, TFLite Micro's int8 kernel (reference_ops::LogSoftmaxQuantized):
+ * output quantisation fixed at scale 16/256, zero point 127. */
+typedef struct {
+    int32_t rows, depth;
+    int32_t input_multiplier, input_left_shift;
+    int32_t reverse_scaling_divisor, reverse_scaling_right_shift;
+    int32_t diff_min;
+} mcuf_log_softmax_params;
+
+void mcuf_log_softmax_s8(const mcuf_log_softmax_params *p, const int8_t *in, int8_t *out);
+
 /* TFLite's reference LOGISTIC for int8 is a 256-entry lookup table built at prepare time from the
  * input quantisation (float arithmetic); the table is built the same way at compile time
  * (generator/codegen/qparams_eltwise.py). table[(uint8_t)x] is the output for input x, i.e. the

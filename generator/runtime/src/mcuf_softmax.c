@@ -2,6 +2,7 @@
  * takes), with gemmlowp's fixed-point exp(x) for x <= 0 and 1 / (1 + x) for x in [0, 1).
  *
  * Fixed-point formats are written Qm: m integer bits, 31 - m fractional bits, in an int32. */
+#include "mcuf_internal.h"
 #include "mcuf_kernels.h"
 
 #define SCALED_DIFF_INT_BITS 5 /* exp() input: Q5 */
@@ -129,4 +130,15 @@ void mcuf_softmax_s8(const mcuf_softmax_params *p, const int8_t *in, int8_t *out
     for (int32_t r = 0; r < p->rows; r++) {
         softmax_row(p, in + (ptrdiff_t)r * p->depth, out + (ptrdiff_t)r * p->depth);
     }
+}
+
+/* The fixed-point helpers LOG_SOFTMAX shares (mcuf_internal.h). */
+int32_t mcuf_exp_on_negative_q5(int32_t a)
+{
+    return exp_neg_q5(a);
+}
+
+int32_t mcuf_one_over_one_plus_x(int32_t a)
+{
+    return one_over_one_plus_x(a);
 }
