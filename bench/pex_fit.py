@@ -68,7 +68,7 @@ def programs(model: str, n_random: int, seed: int, check: bool) -> list[tuple[st
     singles: list[tuple[str, Any]] = []
     for c in pex.candidate_chains(g):
         for k in (2, 4, 8):
-            if k <= pex.base_channels(g, c):
+            if k in pex.slice_options(pex.base_channels(g, c)):  # the slices the planner cuts
                 singles.append((f"split {c.start}-{c.end} x{k}", pex.build_program(g, [pex.Split(c, k)])))
     for i, op in enumerate(g.ops):
         form = pex.inplace_form(g, op)
