@@ -1,5 +1,5 @@
-"""Recurrent layers: LSTM, GRU and SimpleRNN compile, the others are refused cleanly, never with a
-crash.
+"""Recurrent layers: LSTM (fused or unrolled), GRU and SimpleRNN (unrolled) compile, the others are
+refused cleanly, never with a crash.
 
 Facts these tests pin (TF 2.21): Keras 3's int8 calibration of a rolled LSTM or GRU, and Keras 2's of
 a GRU, crash the converting process; rolled recurrent layers otherwise become WHILE loops. A Keras 2
@@ -8,10 +8,11 @@ UNIDIRECTIONAL_SEQUENCE_LSTM (int8 weights, int32 gate biases, int16 cell state,
 which mcuforge compiles; a Keras 3 model's LSTM layers reach it through a Keras 2 rebuild of the
 model (generator/importer/keras_rebuild.py). An LSTM with ``return_sequences=False`` converts to the
 fused operator followed by a STRIDED_SLICE of its output (the last step), which compiles as a strided
-copy. GRU and SimpleRNN layers over a fixed number of time steps are converted unrolled (the importer
-clones them with ``unroll=True`` and dropout off): per step FULLY_CONNECTED, TANH, LOGISTIC, MUL,
-ADD, SUB and the SPLIT / STRIDED_SLICE / UNPACK that cut gates and steps apart, each of which compiles
-exactly against both runtimes. Bidirectional wrappers, stateful layers and variable sequence lengths
+copy. GRU and SimpleRNN layers, and LSTM layers with options the fused form lacks (``go_backwards``,
+other activations, no bias, ``return_state``, ``unroll=True``), over a fixed number of time steps are
+converted unrolled (the importer clones them with ``unroll=True`` and dropout off): per step
+FULLY_CONNECTED, TANH, LOGISTIC, MUL, ADD, SUB and the SPLIT / STRIDED_SLICE / UNPACK that cut gates
+and steps apart, each of which compiles exactly against both runtimes. Bidirectional wrappers, stateful layers and variable sequence lengths
 are refused before conversion, naming the layer.
 """
 
@@ -35,6 +36,8 @@ UNROLLED_CASES: list[tuple[str, dict[str, Any]]] = [
     ("GRU", {"unroll": True, "recurrent_activation": "hard_sigmoid"}),
     ("SimpleRNN", {}),
     ("SimpleRNN", {"activation": "relu", "return_sequences": True}),
+    ("LSTM", {"go_backwards": True}),
+    ("LSTM", {"activation": "relu", "use_bias": False}),
 ]
 
 
@@ -45,7 +48,7 @@ UNROLLED_CASES: list[tuple[str, dict[str, Any]]] = [
 def test_keras3_gru_and_simple_rnn_compile_unrolled_bit_exact(
         layer: str, options: dict[str, Any], tmp_path: Path) -> None:
     """Saved by Keras 3 as users write them, compiled from the .keras file (unrolled by the
-    importer), run on the host: equal to TFLite Micro and to the TFLite interpreter."""
+    importer, no fused LSTM), run on the host: equal to TFLite Micro and to the TFLite interpreter."""
     import keras
 
     from generator.compiler import compile_graph, compile_model
@@ -88,32 +91,19 @@ def _save(tmp_path: Path, build: Any) -> Path:
      "'rec' \\(Bidirectional\\)"),
     (lambda k: (i := k.Input(batch_shape=(1, 6, 3)), k.layers.GRU(4, stateful=True, name="rec")(i)),
      "GRU layer 'rec' has stateful=True"),
+    (lambda k: (i := k.Input(batch_shape=(1, 6, 3)), k.layers.LSTM(4, stateful=True, name="rec")(i)),
+     "LSTM layer 'rec' has stateful=True; mcuforge resets recurrent state every inference"),
     (lambda k: (i := k.Input((None, 3)), k.layers.SimpleRNN(4, name="rec")(i)),
      "SimpleRNN layer 'rec' runs over a variable number of time steps"),
     (lambda k: (i := k.Input((600, 3)), k.layers.GRU(4, name="rec")(i)),
-     "GRU layer 'rec' runs over 600 time steps; mcuforge unrolls a GRU over at most 512"),
-], ids=["bidirectional", "stateful", "variable-length", "too-long"])
+     "GRU layer 'rec' runs over 600 time steps; mcuforge unrolls GRU layers over at most 512"),
+], ids=["bidirectional", "stateful-gru", "stateful-lstm", "variable-length", "too-long"])
 def test_recurrent_layers_without_an_int8_form_are_refused_before_conversion(
         build: Any, message: str, tmp_path: Path) -> None:
     from generator.importer.keras_import import load_keras_model
 
     with pytest.raises(UnsupportedOpsError, match=message):
         load_keras_model(_save(tmp_path, build))
-
-
-@pytest.mark.parametrize(("option", "value"), [("go_backwards", True), ("stateful", True),
-                                               ("activation", "relu")])
-def test_lstm_options_without_a_fused_int8_form_are_refused(option: str, value: object,
-                                                            tmp_path: Path) -> None:
-    import keras
-
-    from generator.importer.keras_import import load_keras_model
-
-    inp = keras.Input(batch_shape=(1, 6, 3))
-    out = keras.layers.LSTM(4, name="rec", **{option: value})(inp)
-    keras.Model(inp, out).save(tmp_path / "m.keras")
-    with pytest.raises(UnsupportedOpsError, match=f"LSTM layer 'rec' has {option}="):
-        load_keras_model(tmp_path / "m.keras")
 
 
 def test_the_fused_int8_lstm_of_keras2_compiles() -> None:

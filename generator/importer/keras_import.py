@@ -228,7 +228,7 @@ LSTM_NEEDS = {"stateful": False, "go_backwards": False, "unroll": False, "return
 compiles (TFLite Micro's integer kernel: tanh cell activation, sigmoid gates, gate biases)."""
 
 UNROLLED_RNNS = ("GRU", "SimpleRNN")
-"""Recurrent layers converted unrolled: one FULLY_CONNECTED / TANH / LOGISTIC / MUL / ADD / SUB cell
+"""Recurrent layers converted unrolled (and LSTM layers whose options have no fused form): one FULLY_CONNECTED / TANH / LOGISTIC / MUL / ADD / SUB cell
 per time step (with the SPLIT, STRIDED_SLICE and UNPACK that cut the gates and the steps apart)."""
 
 UNROLLED_NEEDS = {"stateful": False}
@@ -244,8 +244,9 @@ def check_layers(model: Any, where: str) -> None:
     turns a recurrent layer into a WHILE loop mcuforge does not compile, and its int8 calibration of
     some of them crashes the whole process instead of raising. LSTM layers convert to the fused
     UNIDIRECTIONAL_SEQUENCE_LSTM (through Keras 2, :mod:`generator.importer.keras_rebuild`) when
-    their options allow it; GRU and SimpleRNN layers over a fixed number of time steps are converted
-    unrolled (:func:`unrolled`)."""
+    their options allow it (:data:`LSTM_NEEDS`); GRU and SimpleRNN layers, and LSTM layers with
+    other options, over a fixed number of time steps are converted unrolled (:func:`unrolled`);
+    stateful layers are refused."""
     keras = _keras_of(_tf(), model)
     layers = list(_all_layers(model))
     allowed = (keras.layers.LSTM, *(getattr(keras.layers, n) for n in UNROLLED_RNNS))
@@ -261,20 +262,19 @@ def check_layers(model: Any, where: str) -> None:
             "over time (Conv1D/Conv2D, as in a DS-CNN)",
         )
     for layer in layers:
-        if type(layer) is keras.layers.LSTM:
-            config = layer.get_config()
-            off = [f"{k}={config.get(k)!r}" for k, v in LSTM_NEEDS.items() if config.get(k, v) != v]
-            if off:
-                raise UnsupportedOpsError(
-                    f"{where}: LSTM layer '{layer.name}' has {', '.join(off)}; TFLite's fused int8 "
-                    "LSTM (what mcuforge compiles) needs " +
-                    ", ".join(f"{k}={v!r}" for k, v in LSTM_NEEDS.items()),
-                    "use a plain LSTM layer (default options)")
-        elif _is_unrolled_rnn(keras, layer):
+        if _is_unrolled_rnn(keras, layer):
             _check_unrollable(layer, where)
 
 
+def _fused_lstm(config: dict[str, Any]) -> bool:
+    return all(config.get(k, v) == v for k, v in LSTM_NEEDS.items())
+
+
 def _is_unrolled_rnn(keras: Any, layer: Any) -> bool:
+    """A GRU or SimpleRNN, or an LSTM whose options have no fused int8 form (``go_backwards``, other
+    activations, no bias, ``unroll=True``, ``return_state``): converted unrolled."""
+    if type(layer) is keras.layers.LSTM:
+        return not _fused_lstm(layer.get_config())
     return any(type(layer) is getattr(keras.layers, n) for n in UNROLLED_RNNS)
 
 
@@ -284,19 +284,19 @@ def _check_unrollable(layer: Any, where: str) -> None:
     off = [f"{k}={config.get(k)!r}" for k, v in UNROLLED_NEEDS.items() if config.get(k, v) != v]
     if off:
         raise UnsupportedOpsError(
-            f"{where}: {kind} layer '{layer.name}' has {', '.join(off)}; mcuforge compiles a {kind} "
-            "unrolled over its time steps, with its state reset every inference",
-            f"use a {kind} layer with stateful=False")
+            f"{where}: {kind} layer '{layer.name}' has {', '.join(off)}; mcuforge resets recurrent "
+            "state every inference (a stateful layer keeps it across calls)",
+            f"set stateful=False on '{layer.name}'")
     steps = _time_steps(layer)
     if steps is None:
         raise UnsupportedOpsError(
             f"{where}: {kind} layer '{layer.name}' runs over a variable number of time steps; "
-            f"mcuforge compiles a {kind} unrolled, which needs a fixed sequence length",
+            f"mcuforge compiles this {kind} unrolled, which needs a fixed sequence length",
             "give the model's input a fixed sequence length, e.g. keras.Input((49, 10))")
     if steps > MAX_UNROLLED_STEPS:
         raise UnsupportedOpsError(
             f"{where}: {kind} layer '{layer.name}' runs over {steps} time steps; mcuforge unrolls "
-            f"a {kind} over at most {MAX_UNROLLED_STEPS}",
+            f"{kind} layers over at most {MAX_UNROLLED_STEPS}",
             "shorten the sequence (e.g. a strided Conv1D or pooling before the recurrent layer)")
 
 
@@ -316,12 +316,14 @@ def _time_steps(layer: Any) -> int | None:
 
 
 def has_lstm(model: Any) -> bool:
+    """Whether the model has an LSTM layer that converts to the fused int8 LSTM."""
     keras = _keras_of(_tf(), model)
-    return any(type(layer) is keras.layers.LSTM for layer in _all_layers(model))
+    return any(type(layer) is keras.layers.LSTM and _fused_lstm(layer.get_config())
+               for layer in _all_layers(model))
 
 
 _UNROLLED_CONFIG = {"unroll": True, "dropout": 0.0, "recurrent_dropout": 0.0}
-"""What an unrolled GRU / SimpleRNN is converted with: dropout (a no-op at inference) off, since a
+"""What an unrolled recurrent layer is converted with: dropout (a no-op at inference) off, since a
 traced dropout leaves the converter's random-seed variables (VAR_HANDLE ...) in the graph."""
 
 
@@ -330,9 +332,10 @@ def _rewrite(config: dict[str, Any]) -> bool:
 
 
 def unrolled(model: Any) -> Any:
-    """The model with each GRU and SimpleRNN layer set to ``unroll=True`` and no dropout (a clone
-    with the same weights, checked to compute the same function), or the model itself if none needs
-    it: the converter turns a rolled one into a WHILE loop, and crashes calibrating some of them."""
+    """The model with each GRU, SimpleRNN and non-fused LSTM layer set to ``unroll=True`` and no
+    dropout (a clone with the same weights, checked to compute the same function), or the model
+    itself if none needs it: the converter turns a rolled one into a WHILE loop, and crashes
+    calibrating some of them."""
     keras = _keras_of(_tf(), model)
     if not any(_is_unrolled_rnn(keras, layer) and _rewrite(layer.get_config())
                for layer in _all_layers(model)):
@@ -350,7 +353,7 @@ def unrolled(model: Any) -> Any:
             if _is_unrolled_rnn(keras, layer) and not layer.unroll]
     if left:
         raise UnsupportedOpsError(
-            f"GRU / SimpleRNN layer(s) {', '.join(left)} inside a nested model could not be "
+            f"recurrent layer(s) {', '.join(left)} inside a nested model could not be "
             "unrolled for the conversion",
             "set unroll=True on them, or build the model without nesting")
     twin.set_weights(model.get_weights())
