@@ -12,8 +12,10 @@ copy. GRU and SimpleRNN layers, and LSTM layers with options the fused form lack
 other activations, no bias, ``return_state``, ``unroll=True``), over a fixed number of time steps are
 converted unrolled (the importer clones them with ``unroll=True`` and dropout off): per step
 FULLY_CONNECTED, TANH, LOGISTIC, MUL, ADD, SUB and the SPLIT / STRIDED_SLICE / UNPACK that cut gates
-and steps apart, each of which compiles exactly against both runtimes. Bidirectional wrappers, stateful layers and variable sequence lengths
-are refused before conversion, naming the layer.
+and steps apart, each of which compiles exactly against both runtimes; a Bidirectional of them
+returning its last steps too (returning sequences, the converter reverses the backward half with
+REVERSE_V2, not compiled). Stateful layers, variable sequence lengths and other recurrent layers are
+refused before conversion, naming the layer.
 """
 
 from __future__ import annotations
@@ -78,6 +80,45 @@ def test_keras3_gru_and_simple_rnn_compile_unrolled_bit_exact(
                                           err_msg=numerics.value)
 
 
+BIDIRECTIONAL_CASES: list[tuple[str, Any]] = [
+    ("gru", lambda k: k.layers.Bidirectional(k.layers.GRU(5), name="rec")),
+    ("lstm-sum", lambda k: k.layers.Bidirectional(k.layers.LSTM(5), merge_mode="sum", name="rec")),
+    ("gru-simple-rnn", lambda k: k.layers.Bidirectional(
+        k.layers.GRU(5), backward_layer=k.layers.SimpleRNN(5, go_backwards=True), name="rec")),
+]
+
+
+@pytest.mark.hostc
+@pytest.mark.slow
+@pytest.mark.parametrize("wrap", [c[1] for c in BIDIRECTIONAL_CASES],
+                         ids=[c[0] for c in BIDIRECTIONAL_CASES])
+def test_a_bidirectional_layer_returning_its_last_steps_compiles_unrolled_bit_exact(
+        wrap: Any, tmp_path: Path) -> None:
+    """Bidirectional over GRU / LSTM / SimpleRNN (return_sequences=False): both halves unrolled, no
+    REVERSE_V2; compiled from the .keras file, equal to TFLite Micro and the TFLite interpreter."""
+    import keras
+
+    from generator.compiler import compile_graph, compile_model
+    from generator.host import build_host
+    from generator.importer.reference import run_reference
+    from generator.importer.tflite_reader import read_tflite
+    from generator.numerics import Numerics
+
+    keras.utils.set_random_seed(6)
+    inp = keras.Input((6, 3))
+    keras.Model(inp, keras.layers.Dense(3)(wrap(keras)(inp))).save(tmp_path / "m.keras")
+    data = compile_model(tmp_path / "m.keras").tflite
+    rng = np.random.default_rng(4)
+    inputs = [[rng.integers(-128, 128, size=(1, 6, 3), dtype=np.int8)] for _ in range(4)]
+    for numerics in Numerics:
+        model = compile_graph(read_tflite(data, "m"), data, source="m", numerics=numerics)
+        outs = build_host(model, tmp_path / numerics.value).run(inputs)
+        for x_run, got in zip(inputs, outs, strict=True):
+            want = run_reference(data, x_run, numerics=numerics)[0]
+            np.testing.assert_array_equal(got[0].reshape(want.shape), want,
+                                          err_msg=numerics.value)
+
+
 def _save(tmp_path: Path, build: Any) -> Path:
     import keras
 
@@ -87,8 +128,11 @@ def _save(tmp_path: Path, build: Any) -> Path:
 
 
 @pytest.mark.parametrize(("build", "message"), [
-    (lambda k: (i := k.Input((6, 3)), k.layers.Bidirectional(k.layers.GRU(4), name="rec")(i)),
-     "'rec' \\(Bidirectional\\)"),
+    (lambda k: (i := k.Input((6, 3)),
+                k.layers.Bidirectional(k.layers.GRU(4, return_sequences=True), name="rec")(i)),
+     "Bidirectional\\(GRU\\) layer 'rec' returns sequences: .* REVERSE_V2"),
+    (lambda k: (i := k.Input((6, 3)), k.layers.RNN(k.layers.GRUCell(4), name="rec")(i)),
+     "recurrent layer\\(s\\) 'rec' \\(RNN\\)"),
     (lambda k: (i := k.Input(batch_shape=(1, 6, 3)), k.layers.GRU(4, stateful=True, name="rec")(i)),
      "GRU layer 'rec' has stateful=True"),
     (lambda k: (i := k.Input(batch_shape=(1, 6, 3)), k.layers.LSTM(4, stateful=True, name="rec")(i)),
@@ -97,7 +141,7 @@ def _save(tmp_path: Path, build: Any) -> Path:
      "SimpleRNN layer 'rec' runs over a variable number of time steps"),
     (lambda k: (i := k.Input((600, 3)), k.layers.GRU(4, name="rec")(i)),
      "GRU layer 'rec' runs over 600 time steps; mcuforge unrolls GRU layers over at most 512"),
-], ids=["bidirectional", "stateful-gru", "stateful-lstm", "variable-length", "too-long"])
+], ids=["bidirectional-sequences", "rnn-cell", "stateful-gru", "stateful-lstm", "variable-length", "too-long"])
 def test_recurrent_layers_without_an_int8_form_are_refused_before_conversion(
         build: Any, message: str, tmp_path: Path) -> None:
     from generator.importer.keras_import import load_keras_model

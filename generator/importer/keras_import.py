@@ -250,43 +250,70 @@ def check_layers(model: Any, where: str) -> None:
     keras = _keras_of(_tf(), model)
     layers = list(_all_layers(model))
     allowed = (keras.layers.LSTM, *(getattr(keras.layers, n) for n in UNROLLED_RNNS))
-    bad = [f"'{layer.name}' ({type(layer).__name__})" for layer in layers
-           if isinstance(layer, keras.layers.Bidirectional)
-           or (isinstance(layer, keras.layers.RNN) and type(layer) not in allowed)]
+    bad = [f"'{layer.name}' ({_kind(keras, layer)})" for layer in layers
+           if any(isinstance(core, keras.layers.RNN) and type(core) not in allowed
+                  for core in _cores(keras, layer))]
     if bad:
         raise UnsupportedOpsError(
             f"{where}: recurrent layer(s) {', '.join(bad)}: converted to a WHILE loop (or crashing "
             "the converter), which mcuforge does not compile",
-            "use LSTM, GRU or SimpleRNN layers (LSTM becomes TFLite's fused int8 LSTM, GRU and "
-            "SimpleRNN are unrolled over their time steps), or model sequences with convolutions "
-            "over time (Conv1D/Conv2D, as in a DS-CNN)",
+            "use LSTM, GRU or SimpleRNN layers, alone or in Bidirectional (LSTM becomes TFLite's "
+            "fused int8 LSTM, the others are unrolled over their time steps), or model sequences "
+            "with convolutions over time (Conv1D/Conv2D, as in a DS-CNN)",
         )
     for layer in layers:
         if _is_unrolled_rnn(keras, layer):
-            _check_unrollable(layer, where)
+            _check_unrollable(keras, layer, where)
 
 
 def _fused_lstm(config: dict[str, Any]) -> bool:
     return all(config.get(k, v) == v for k, v in LSTM_NEEDS.items())
 
 
+def _cores(keras: Any, layer: Any) -> list[Any]:
+    """The two recurrent layers a Bidirectional wraps, else the layer itself."""
+    if isinstance(layer, keras.layers.Bidirectional):
+        return [layer.forward_layer, layer.backward_layer]
+    return [layer]
+
+
+def _kind(keras: Any, layer: Any) -> str:
+    if isinstance(layer, keras.layers.Bidirectional):
+        return f"Bidirectional({type(layer.forward_layer).__name__})"
+    return type(layer).__name__
+
+
 def _is_unrolled_rnn(keras: Any, layer: Any) -> bool:
-    """A GRU or SimpleRNN, or an LSTM whose options have no fused int8 form (``go_backwards``, other
-    activations, no bias, ``unroll=True``, ``return_state``): converted unrolled."""
+    """A GRU or SimpleRNN, an LSTM whose options have no fused int8 form (``go_backwards``, other
+    activations, no bias, ``unroll=True``, ``return_state``), or a Bidirectional of any of the three
+    (TFLite Micro has no fused bidirectional LSTM): converted unrolled."""
+    kinds = (keras.layers.LSTM, *(getattr(keras.layers, n) for n in UNROLLED_RNNS))
+    if isinstance(layer, keras.layers.Bidirectional):
+        return all(type(core) in kinds for core in _cores(keras, layer))
     if type(layer) is keras.layers.LSTM:
         return not _fused_lstm(layer.get_config())
-    return any(type(layer) is getattr(keras.layers, n) for n in UNROLLED_RNNS)
+    return type(layer) in kinds
 
 
-def _check_unrollable(layer: Any, where: str) -> None:
-    kind = type(layer).__name__
-    config = layer.get_config()
-    off = [f"{k}={config.get(k)!r}" for k, v in UNROLLED_NEEDS.items() if config.get(k, v) != v]
+def _core_configs(keras: Any, layer: Any) -> list[dict[str, Any]]:
+    return [core.get_config() for core in _cores(keras, layer)]
+
+
+def _check_unrollable(keras: Any, layer: Any, where: str) -> None:
+    kind = _kind(keras, layer)
+    off = sorted({f"{k}={config.get(k)!r}" for config in _core_configs(keras, layer)
+                  for k, v in UNROLLED_NEEDS.items() if config.get(k, v) != v})
     if off:
         raise UnsupportedOpsError(
             f"{where}: {kind} layer '{layer.name}' has {', '.join(off)}; mcuforge resets recurrent "
             "state every inference (a stateful layer keeps it across calls)",
             f"set stateful=False on '{layer.name}'")
+    if isinstance(layer, keras.layers.Bidirectional) and layer.forward_layer.return_sequences:
+        raise UnsupportedOpsError(
+            f"{where}: {kind} layer '{layer.name}' returns sequences: the converter reverses its "
+            "backward half's outputs in time with REVERSE_V2, which mcuforge does not compile",
+            "give the wrapped layer return_sequences=False (the Bidirectional output is then both "
+            "halves' last steps), or use a single-direction layer")
     steps = _time_steps(layer)
     if steps is None:
         raise UnsupportedOpsError(
@@ -327,8 +354,20 @@ _UNROLLED_CONFIG = {"unroll": True, "dropout": 0.0, "recurrent_dropout": 0.0}
 traced dropout leaves the converter's random-seed variables (VAR_HANDLE ...) in the graph."""
 
 
-def _rewrite(config: dict[str, Any]) -> bool:
-    return any(config.get(k, v) != v for k, v in _UNROLLED_CONFIG.items())
+def _rewrite(configs: list[dict[str, Any]]) -> bool:
+    return any(config.get(k, v) != v for config in configs for k, v in _UNROLLED_CONFIG.items())
+
+
+def _unrolled_config(keras: Any, layer: Any) -> dict[str, Any]:
+    """The layer's config with :data:`_UNROLLED_CONFIG` set on it, or on the layers a Bidirectional
+    wraps."""
+    config: dict[str, Any] = dict(layer.get_config())
+    if not isinstance(layer, keras.layers.Bidirectional):
+        return {**config, **_UNROLLED_CONFIG}
+    for key in ("layer", "backward_layer"):
+        if isinstance(config.get(key), dict) and isinstance(config[key].get("config"), dict):
+            config[key] = {**config[key], "config": {**config[key]["config"], **_UNROLLED_CONFIG}}
+    return config
 
 
 def unrolled(model: Any) -> Any:
@@ -337,20 +376,19 @@ def unrolled(model: Any) -> Any:
     itself if none needs it: the converter turns a rolled one into a WHILE loop, and crashes
     calibrating some of them."""
     keras = _keras_of(_tf(), model)
-    if not any(_is_unrolled_rnn(keras, layer) and _rewrite(layer.get_config())
+    if not any(_is_unrolled_rnn(keras, layer) and _rewrite(_core_configs(keras, layer))
                for layer in _all_layers(model)):
         return model
 
     def clone(layer: Any) -> Any:
-        config = layer.get_config()
         if _is_unrolled_rnn(keras, layer):
-            config = {**config, **_UNROLLED_CONFIG}
-        return type(layer).from_config(config)
+            return type(layer).from_config(_unrolled_config(keras, layer))
+        return type(layer).from_config(layer.get_config())
 
     nested = {"recursive": True} if keras is not _legacy_keras() else {}
     twin = keras.models.clone_model(model, clone_function=clone, **nested)
     left = [layer.name for layer in _all_layers(twin)
-            if _is_unrolled_rnn(keras, layer) and not layer.unroll]
+            if _is_unrolled_rnn(keras, layer) and _rewrite(_core_configs(keras, layer))]
     if left:
         raise UnsupportedOpsError(
             f"recurrent layer(s) {', '.join(left)} inside a nested model could not be "

@@ -21,6 +21,8 @@ _UNKNOWN_KEYS = re.compile(r"Unrecognized keyword arguments:?\s*\[([^\]]*)\]"
                            r"|unexpected keyword argument '(\w+)'"
                            r"|Keyword argument not understood:',\s*'(\w+)'")
 _DROPPED_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
+_WRAPPED = ("layer", "backward_layer")
+"""Config keys holding a wrapped layer's config (Bidirectional), cleaned the same way."""
 MAX_TRIES = 8
 TOLERANCE = 1e-4
 """Largest difference between the two models' float outputs (relative to the output range)."""
@@ -38,6 +40,8 @@ def _clean(config: dict[str, Any]) -> dict[str, Any]:
             continue
         if key == "dtype" and isinstance(value, dict):
             value = value.get("config", {}).get("name", "float32")
+        elif key in _WRAPPED and isinstance(value, dict) and isinstance(value.get("config"), dict):
+            value = {"class_name": value.get("class_name"), "config": _clean(value["config"])}
         out[key] = value
     return out
 
@@ -49,7 +53,7 @@ def _layer(tf_keras: Any, layer: Any) -> Any:
     for _ in range(MAX_TRIES):
         try:
             return tf_keras.layers.deserialize({"class_name": name, "config": config})
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
             found = _UNKNOWN_KEYS.search(str(exc))
             listed = next((g for g in found.groups() if g), "") if found else ""
             keys = [k.strip(" '\"") for k in listed.split(",")]

@@ -517,9 +517,10 @@ def _lstm_model(keras: Any) -> Any:
 
 
 def _gru_model(keras: Any) -> Any:
+    """A Bidirectional GRU returning sequences: the backward half's outputs reversed (REVERSE_V2)."""
     inp = keras.Input((10, 4))
-    rnn = keras.layers.Bidirectional(keras.layers.GRU(8), name="bigru")(inp)
-    return keras.Model(inp, keras.layers.Dense(3)(rnn))
+    rnn = keras.layers.Bidirectional(keras.layers.GRU(8, return_sequences=True), name="bigru")(inp)
+    return keras.Model(inp, keras.layers.Dense(3)(keras.layers.Flatten()(rnn)))
 
 
 def _elu_model(keras: Any) -> Any:
