@@ -288,6 +288,20 @@ def tile(shape: Shape, multiples: Sequence[int]) -> Moves:
     return Moves((out,), (Copy(0, 0, tuple(counts), tuple(src_st), tuple(dst_st)),))
 
 
+def reverse(shape: Shape, axes: Sequence[int]) -> Moves:
+    """REVERSE_V2: the input read backwards along one axis (a negative one counts from the end, as
+    in both runtimes). Several axes are refused: the TFLite interpreter refuses non-contiguous ones,
+    and converters emit one (a Bidirectional layer's time axis)."""
+    rank = len(shape)
+    need(len(axes) == 1, f"reverses axes {list(axes)}; mcuforge reverses one axis (the TFLite "
+                         "interpreter refuses several non-contiguous ones)")
+    dims = [_axis(axes[0], rank)]
+    st = strides(shape)
+    src = tuple(-s if d in dims else s for d, s in enumerate(st))
+    start = sum((shape[d] - 1) * st[d] for d in dims if shape[d] > 0)
+    return Moves((tuple(shape),), (Copy(0, 0, tuple(shape), src, st, start),))
+
+
 def _map4(shape: Shape, what: str) -> tuple[int, int, int, int]:
     need(len(shape) == 4, f"{what} {shape} is not 4-D (NHWC)")
     return shape[0], shape[1], shape[2], shape[3]
@@ -432,7 +446,7 @@ def _pairs(g: Graph, op: Op, pos: int, what: str) -> list[list[int]]:
 
 MOVES = frozenset({
     OpKind.TRANSPOSE, OpKind.SLICE, OpKind.STRIDED_SLICE, OpKind.SPLIT, OpKind.SPLIT_V,
-    OpKind.UNPACK, OpKind.PACK, OpKind.GATHER, OpKind.TILE, OpKind.DEPTH_TO_SPACE,
+    OpKind.UNPACK, OpKind.PACK, OpKind.GATHER, OpKind.TILE, OpKind.REVERSE_V2, OpKind.DEPTH_TO_SPACE,
     OpKind.SPACE_TO_DEPTH, OpKind.SPACE_TO_BATCH_ND, OpKind.BATCH_TO_SPACE_ND,
 })
 """The operators :func:`moves_of` describes."""
@@ -476,6 +490,8 @@ def moves_of(g: Graph, op: Op) -> Moves:
         return gather(x, a.axis, a.batch_dims, const_operand(g, op, 1, "indices"))
     if k is OpKind.TILE:
         return tile(x, const_ints(g, op, 1, "multiples"))
+    if k is OpKind.REVERSE_V2:
+        return reverse(x, const_ints(g, op, 1, "axis"))
     if k is OpKind.DEPTH_TO_SPACE:
         assert isinstance(a, BlockAttrs)
         return depth_to_space(x, a.block_size)

@@ -1,5 +1,5 @@
 """Data-movement and resize operators (TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, UNPACK, PACK,
-GATHER, TILE, DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND,
+GATHER, TILE, REVERSE_V2, DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND,
 RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR): single-operator models with random shapes, parameters
 and quantisation, compiled, run on the host and compared bit for bit with TFLite Micro and the
 TFLite interpreter (every output of the multiple-output operators)."""
@@ -194,6 +194,35 @@ def test_tile_is_exact(shape: tuple[int, ...], data: Any, seed: int) -> None:
     s, zp = _quant(data.draw)
     model = _tile(shape, mult, s, zp)
     _exact(model, [shape], seed, tflm=_tflm_has(model, shape))
+
+
+# ---- REVERSE_V2 (a Bidirectional recurrent layer's backward outputs) ----------------------------
+
+
+def _reverse(shape: tuple[int, ...], axes: list[int], s: float, zp: int) -> bytes:
+    return single_op("REVERSE_V2", [T(shape, scale=s, zp=zp), _i32(axes)],
+                     [T(shape, scale=s, zp=zp)], _S().ReverseV2OptionsT(), version=3)
+
+
+@pytest.mark.slow
+@_SETTINGS
+@given(shape=shapes, data=st.data(), seed=st.integers(0, 2**31))
+def test_reverse_is_exact(shape: tuple[int, ...], data: Any, seed: int) -> None:
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    s, zp = _quant(data.draw)
+    _exact(_reverse(shape, [axis], s, zp), [shape], seed)
+
+
+def test_reverse_of_the_time_axis() -> None:
+    """The time axis of a (1, steps, features) sequence, as Bidirectional layers convert."""
+    _exact(_reverse((1, 7, 5), [1], 0.03, 4), [(1, 7, 5)], 2)
+
+
+def test_reverse_of_several_axes_or_outside_is_refused() -> None:
+    for axes in ([0, 2], [3], [-4]):
+        model = _reverse((2, 3, 4), axes, 0.1, 0)
+        with pytest.raises(InputError, match="axis|axes"):
+            compile_graph(read_tflite(model, where="bad"), model, source="bad")
 
 
 # ---- SPLIT, SPLIT_V, UNPACK (several outputs) ---------------------------------------------------

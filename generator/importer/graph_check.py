@@ -529,6 +529,7 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.GATHER: check_moves,
     OpKind.TRANSPOSE: check_moves,
     OpKind.TILE: check_moves,
+    OpKind.REVERSE_V2: check_moves,
     OpKind.SPLIT: check_moves,
     OpKind.SPLIT_V: check_moves,
     OpKind.UNPACK: check_moves,

@@ -74,6 +74,7 @@ RELATIONS: dict[OpKind, Relation] = {
     # none of these is sliceable, so the weakest relation costs nothing and cannot be wrong
     OpKind.TRANSPOSE: Relation.LAYOUT,
     OpKind.TILE: Relation.LAYOUT,
+    OpKind.REVERSE_V2: Relation.LAYOUT,
     OpKind.SPLIT: Relation.LAYOUT,
     OpKind.SPLIT_V: Relation.LAYOUT,
     OpKind.UNPACK: Relation.LAYOUT,
