@@ -221,7 +221,7 @@ def test_reverse_of_the_time_axis() -> None:
 def test_reverse_of_several_axes_or_outside_is_refused() -> None:
     for axes in ([0, 2], [3], [-4]):
         model = _reverse((2, 3, 4), axes, 0.1, 0)
-        with pytest.raises(InputError, match="axis|axes"):
+        with pytest.raises(InputError, match=r"axis|axes"):
             compile_graph(read_tflite(model, where="bad"), model, source="bad")
 
 

@@ -13,9 +13,10 @@ other activations, no bias, ``return_state``, ``unroll=True``), over a fixed num
 converted unrolled (the importer clones them with ``unroll=True`` and dropout off): per step
 FULLY_CONNECTED, TANH, LOGISTIC, MUL, ADD, SUB and the SPLIT / STRIDED_SLICE / UNPACK that cut gates
 and steps apart, each of which compiles exactly against both runtimes; a Bidirectional of them
-returning its last steps too (returning sequences, the converter reverses the backward half with
-REVERSE_V2, not compiled). Stateful layers, variable sequence lengths and other recurrent layers are
-refused before conversion, naming the layer.
+returning its last steps too. Returning sequences, the converter reverses the backward half with a
+REVERSE_V2 whose output it may quantise apart from its input (TFLite copies the values unscaled):
+refused, as are stateful layers, variable sequence lengths and other recurrent layers, before
+conversion, naming the layer.
 """
 
 from __future__ import annotations

@@ -311,7 +311,8 @@ def _check_unrollable(keras: Any, layer: Any, where: str) -> None:
     if isinstance(layer, keras.layers.Bidirectional) and layer.forward_layer.return_sequences:
         raise UnsupportedOpsError(
             f"{where}: {kind} layer '{layer.name}' returns sequences: the converter reverses its "
-            "backward half's outputs in time with REVERSE_V2, which mcuforge does not compile",
+            "backward half's outputs in time with a REVERSE_V2 it quantises apart from its input "
+            "(TFLite's int8 REVERSE_V2 copies the values unscaled), which mcuforge refuses",
             "give the wrapped layer return_sequences=False (the Bidirectional output is then both "
             "halves' last steps), or use a single-direction layer")
     steps = _time_steps(layer)
