@@ -648,3 +648,46 @@ def test_table_operators_sliced_in_chains(tmp_path: Path) -> None:
                 want = run_reference(m.tflite, run, mode)[0]
                 np.testing.assert_array_equal(got[0].reshape(want.shape), want,
                                               err_msg=f"{chain} x{slices} {mode.value}")
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+def test_sub_sliced_in_chains(tmp_path: Path) -> None:
+    """SUB in a chain, as ADD (its operands' slices, the other operand computed before the chain),
+    split 2 and 3 ways: the engine equals both runtimes; and the planner's own choice."""
+    import tensorflow as tf
+
+    from generator.compiler import compile_program
+    from generator.host import build_host
+    from generator.importer.reference import run_reference
+    from generator.ir import OpKind
+    from generator.plan.pex import Split, build_program, candidate_chains
+    from tests.test_kernels_eltwise import convert
+
+    k = tf.keras.layers
+
+    def build(x: object) -> object:
+        a = k.Conv2D(8, 1)(x)
+        b = k.Conv2D(8, 3, padding="same")(a)
+        y = k.DepthwiseConv2D(3, padding="same")(k.Subtract()([b, a]))
+        return k.Conv2D(4, 1)(y)
+
+    m = convert(build, (8, 8, 3))
+    g = m.graph
+    chains = [c for c in candidate_chains(g) if any(g.ops[i].kind is OpKind.SUB for i in c.ops)]
+    assert chains, [op.kind for op in g.ops]
+    runs = [[x] for x in m.int8_inputs(np.random.default_rng(12))][:4]
+    chain = max(chains, key=lambda c: c.end - c.start)
+    for slices, modes in ((2, (Numerics.TFLM,)), (3, tuple(Numerics))):
+        program = build_program(g, [Split(chain, slices)])
+        assert program.splits
+        for mode in modes:
+            engine = build_host(compile_program(g, program, m.tflite, numerics=mode),
+                                tmp_path / f"{slices}_{mode.value}")
+            for run, got in zip(runs, engine.run(runs), strict=True):
+                want = run_reference(m.tflite, run, mode)[0]
+                np.testing.assert_array_equal(got[0].reshape(want.shape), want,
+                                              err_msg=f"{chain} x{slices} {mode.value}")
+    engine_matches(m.tflite, runs, tmp_path / "planned", numerics=(Numerics.TFLM,), partial=True,
+                   what="SUB planned")

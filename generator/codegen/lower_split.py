@@ -376,5 +376,6 @@ SLICE_HANDLERS: dict[OpKind, SliceHandler] = {
     OpKind.PAD: _pad_slice,
     OpKind.MEAN: _mean_slice,
     OpKind.ADD: _eltwise_slice,
+    OpKind.SUB: _eltwise_slice,
     **dict.fromkeys(TABLE_KINDS, _table_slice),
 }

@@ -103,10 +103,10 @@ channel-wise, sliced by the same lookup on strided rows, and free to write over 
 
 SLICEABLE = frozenset({
     OpKind.CONV_2D, OpKind.FULLY_CONNECTED, OpKind.DEPTHWISE_CONV_2D, OpKind.AVERAGE_POOL_2D,
-    OpKind.MAX_POOL_2D, OpKind.PAD, OpKind.ADD, OpKind.MEAN, *TABLE_KINDS,
+    OpKind.MAX_POOL_2D, OpKind.PAD, OpKind.ADD, OpKind.SUB, OpKind.MEAN, *TABLE_KINDS,
 })
 """The operators whose channel slices :mod:`generator.codegen.lower_split` can lower. A channel-wise
-operator outside this set (MUL, SUB, PRELU, ...) is correct to slice but not yet implemented."""
+operator outside this set (MUL, PRELU, MAXIMUM, ...) is correct to slice but not yet implemented."""
 
 
 def relation(kind: OpKind) -> Relation:
