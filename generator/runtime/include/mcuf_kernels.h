@@ -321,6 +321,10 @@ typedef struct {
 
 /* Output quantisation fixed by TFLite: scale 1/256, zero point -128. out may equal in. */
 void mcuf_logistic_s8(const mcuf_logistic_params *p, const int8_t *in, int8_t *out);
+/* The same lookup on n pixels of c channels with pixel strides in_cs and out_cs (a channel slice of
+ * any of the table operators: LOGISTIC, RELU, RELU6, LEAKY_RELU, ABS, TANH, HARD_SWISH, RSQRT). */
+void mcuf_lut_rows_s8(int32_t n, int32_t c, const int8_t *table, const int8_t *in, int32_t in_cs,
+                      int8_t *out, int32_t out_cs);
 
 /* L2_NORMALIZATION over the last dimension (rows of depth values), TFLite's integer kernel: output
  * in steps of 1/128 (zero point 0). mcuf_inv_sqrt_qm is TFLite's GetInvSqrtQuantizedMultiplierExp
