@@ -113,6 +113,8 @@ class OpKind(enum.Enum):
     BATCH_TO_SPACE_ND = "BATCH_TO_SPACE_ND"
     # recurrent
     UNIDIRECTIONAL_SEQUENCE_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
+    # transposed convolution (decoder) and SVDF (keyword spotting)
+    TRANSPOSE_CONV = "TRANSPOSE_CONV"
 
 
 ALIASES = frozenset({OpKind.RESHAPE, OpKind.SQUEEZE, OpKind.EXPAND_DIMS})
@@ -368,6 +370,19 @@ class LstmAttrs:
     cell_name: str = ""
 
 
+@dataclass(frozen=True)
+class TransposeConvAttrs:
+    """TRANSPOSE_CONV (TransposeConvOptions). Its inputs keep TFLite's order: 0 the constant
+    output shape, 1 the filter [out_c, k_h, k_w, in_c], 2 the data input, 3 the optional bias.
+    There is no dilation; the padding before is TFLite's SAME/VALID rule applied to the output's
+    size (ComputePaddingHeightWidth with the output as its input)."""
+
+    padding: Padding
+    stride_h: int
+    stride_w: int
+    activation: Activation = Activation.NONE
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -392,13 +407,15 @@ OpAttrs = (
     | UnpackAttrs
     | BlockAttrs
     | LstmAttrs
+    | TransposeConvAttrs
 )
 
 MULTI_OUTPUT = frozenset({OpKind.SPLIT, OpKind.SPLIT_V, OpKind.UNPACK})
 """Operators with more than one output tensor (one per piece)."""
 
-DATA_INPUT: dict[OpKind, int] = {OpKind.SPLIT: 1}
-"""The position of the data operand where it is not input 0 (SPLIT reads its axis first)."""
+DATA_INPUT: dict[OpKind, int] = {OpKind.SPLIT: 1, OpKind.TRANSPOSE_CONV: 2}
+"""The position of the data operand where it is not input 0 (SPLIT reads its axis first,
+TRANSPOSE_CONV its output shape and filter)."""
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from generator.ir import (
     ReshapeAttrs,
     SqueezeAttrs,
     Tensor,
+    TransposeConvAttrs,
 )
 
 MAX_WINDOW = 2**15 - 1
@@ -251,6 +252,38 @@ def _dwconv(g: Graph, op: Op) -> None:
     _window(x, y, (w.shape[1], w.shape[2]), (a.stride_h, a.stride_w), (a.dilation_h, a.dilation_w),
             a.padding)
     _bias(g, op, w.shape[3])
+
+
+def _tconv(g: Graph, op: Op) -> None:
+    """TRANSPOSE_CONV: a constant int32 output shape of 4 values equal to the output's, a constant
+    [out_c, k_h, k_w, in_c] filter matching the input's and the output's channels, strides and
+    window within TFLite's range, a bias of one value per output channel. The input's height and
+    width need not follow from the output's (neither runtime checks): every input pixel scattered
+    outside the output is dropped, as TFLite's kernels drop it."""
+    a = op.attrs
+    assert isinstance(a, TransposeConvAttrs)
+    s, w, x, y = (_t(g, op, 0, "output shape"), _t(g, op, 1, "filter"), _t(g, op, 2, "input"),
+                  _out(g, op))
+    _same_batch_one(x, y)
+    _const(s, "output shape")
+    need(s.dtype is DType.INT32 and s.shape == (4,),
+         f"output shape '{s.name}' is {s.dtype.value} of shape {s.shape}; TFLite takes 4 int32 values")
+    assert s.data is not None
+    want = tuple(int(v) for v in s.data)
+    need(want == y.shape, f"output shape '{s.name}' says {list(want)}, output '{y.name}' is "
+                          f"{list(y.shape)}; TFLite resizes the output to the former")
+    _rank(w, 4, "filter")
+    _const(w, "filter")
+    need(x.shape[3] == w.shape[3], f"filter '{w.name}' {w.shape} does not match input {x.shape}")
+    need(y.shape[3] == w.shape[0], f"output '{y.name}' {y.shape} does not match filter {w.shape}")
+    stride, k = (a.stride_h, a.stride_w), (w.shape[1], w.shape[2])
+    need(min(stride) >= 1, f"has stride {stride} (must be >= 1)")
+    need(max(*stride, *k) <= MAX_WINDOW,
+         f"has stride {stride} and a {k[0]}x{k[1]} filter (each at most {MAX_WINDOW}, as in TFLite)")
+    if len(op.inputs) > 3 and op.inputs[3] >= 0:
+        b = g.tensors[op.inputs[3]]
+        _const(b, "bias")
+        need(b.size == w.shape[0], f"bias '{b.name}' has {b.size} values for {w.shape[0]} outputs")
 
 
 def _fc(g: Graph, op: Op) -> None:
@@ -537,4 +570,6 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.RESIZE_BILINEAR: check_resize,
     # recurrent
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lstm.check_shapes,
+    # transposed convolution
+    OpKind.TRANSPOSE_CONV: _tconv,
 }

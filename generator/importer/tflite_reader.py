@@ -55,6 +55,7 @@ from generator.ir import (
     SqueezeAttrs,
     StridedSliceAttrs,
     Tensor,
+    TransposeConvAttrs,
     UnpackAttrs,
 )
 
@@ -106,6 +107,8 @@ OPTIONS_NAMES: dict[OpKind, str] = {
     OpKind.BATCH_TO_SPACE_ND: "BatchToSpaceNDOptions",
     # recurrent
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: "UnidirectionalSequenceLSTMOptions",
+    # transposed convolution
+    OpKind.TRANSPOSE_CONV: "TransposeConvOptions",
 }
 MAX_LISTED = 20
 """Unsupported operators (and tensors) named one by one in the error; the rest are counted."""
@@ -643,6 +646,14 @@ def _lstm(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
                            o.flag(3), o.flag(4), o.flag(5))
 
 
+def _tconv(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    """TransposeConvOptions: padding 0, stride_w 1, stride_h 2, fused_activation_function 3 (absent
+    in older files: none; TFLite Micro applies it when present), quantized_bias_type 4 (an int32
+    bias is the only int8 form either runtime takes, which exactness checks)."""
+    o = _options(r, OpKind.TRANSPOSE_CONV)
+    return TransposeConvAttrs(_padding(o, 0), o.i32(2), o.i32(1), _act(o, 3))
+
+
 def _none(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     return NoAttrs()
 
@@ -703,6 +714,8 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.BATCH_TO_SPACE_ND: _none,
     # recurrent
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: _lstm,
+    # transposed convolution
+    OpKind.TRANSPOSE_CONV: _tconv,
 }
 
 

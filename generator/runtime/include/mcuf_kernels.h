@@ -451,6 +451,28 @@ void mcuf_lstm_s8(const mcuf_lstm_params *p, const int8_t *in, const int8_t *wx,
 int16_t mcuf_sigmoid_s16(int16_t x);
 int16_t mcuf_tanh_s16(int16_t x, int32_t mult, int32_t shift);
 
+/* ---- TRANSPOSE_CONV (mcuf_tconv.c) --------------------------------------------------------------
+ * TFLite Micro's int8 transposed convolution (reference_integer_ops::TransposeConv), in gather
+ * form: TFLite scatters each input pixel into an int32 scratch of the whole output; here each
+ * output pixel sums the same taps directly (input pixel iy feeds output row iy * stride_h -
+ * pad_top + ky), so no scratch is needed. Integer addition is associative and import keeps every
+ * sum inside int32, so the sums are TFLite's:
+ *   acc = sum over the taps reaching (oy, ox) and input channels of (in + in_offset) * filter
+ *   out = clamp(mul_by_qm(acc + bias[oc], mult[oc], shift[oc]) + out_offset, act_min, act_max)
+ * filter: dense [out_c][k_h][k_w][in_c]; bias may be NULL. */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t in_offset, out_offset;
+    int32_t act_min, act_max;
+} mcuf_tconv_params;
+
+void mcuf_tconv2d_s8(const mcuf_tconv_params *p, const int8_t *in, const int8_t *filter,
+                     const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out);
+
 #ifdef __cplusplus
 }
 #endif
