@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from generator.codegen import qparams_ops as qo
+from generator.codegen import qparams_tconv as qt
 from generator.errors import InputError, ModelFormatError
 from generator.importer import lstm
 from generator.importer.exactness import check_operands, folded_only
@@ -257,9 +258,9 @@ def _dwconv(g: Graph, op: Op) -> None:
 def _tconv(g: Graph, op: Op) -> None:
     """TRANSPOSE_CONV: a constant int32 output shape of 4 values equal to the output's, a constant
     [out_c, k_h, k_w, in_c] filter matching the input's and the output's channels, strides and
-    window within TFLite's range, a bias of one value per output channel. The input's height and
-    width need not follow from the output's (neither runtime checks): every input pixel scattered
-    outside the output is dropped, as TFLite's kernels drop it."""
+    window within TFLite's range, a bias of one value per output channel, and an input of the
+    height and width a convolution of the output gives (the TFLite interpreter refuses any other;
+    TFLite Micro does not check, its kernel drops what falls outside the output)."""
     a = op.attrs
     assert isinstance(a, TransposeConvAttrs)
     s, w, x, y = (_t(g, op, 0, "output shape"), _t(g, op, 1, "filter"), _t(g, op, 2, "input"),
@@ -280,6 +281,13 @@ def _tconv(g: Graph, op: Op) -> None:
     need(min(stride) >= 1, f"has stride {stride} (must be >= 1)")
     need(max(*stride, *k) <= MAX_WINDOW,
          f"has stride {stride} and a {k[0]}x{k[1]} filter (each at most {MAX_WINDOW}, as in TFLite)")
+    want_in = tuple(qt.out_size(a.padding, y.shape[1 + i], k[i], stride[i]) for i in range(2))
+    if x.shape[1:3] != want_in:
+        raise Unsupported(
+            f"input '{x.name}' is {x.shape[1]}x{x.shape[2]}; a {a.padding.name} convolution of the "
+            f"output ({y.shape[1]}x{y.shape[2]}, {k[0]}x{k[1]} filter, stride {stride}) gives "
+            f"{want_in[0]}x{want_in[1]}, which the TFLite interpreter requires",
+            "export the layer with the output size Keras' Conv2DTranspose computes")
     if len(op.inputs) > 3 and op.inputs[3] >= 0:
         b = g.tensors[op.inputs[3]]
         _const(b, "bias")
