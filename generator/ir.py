@@ -115,6 +115,7 @@ class OpKind(enum.Enum):
     UNIDIRECTIONAL_SEQUENCE_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
     # transposed convolution (decoder) and SVDF (keyword spotting)
     TRANSPOSE_CONV = "TRANSPOSE_CONV"
+    SVDF = "SVDF"
 
 
 ALIASES = frozenset({OpKind.RESHAPE, OpKind.SQUEEZE, OpKind.EXPAND_DIMS})
@@ -383,6 +384,27 @@ class TransposeConvAttrs:
     activation: Activation = Activation.NONE
 
 
+@dataclass(frozen=True)
+class SvdfAttrs:
+    """SVDF (SVDFOptions), the integer form TFLite Micro runs: int8 input, feature weights and
+    output, int16 time weights and activation state, int32 bias. The state (input 4, a variable
+    tensor of [batch, memory * filters] in the file) is no operand in the IR: its slot is -1 and
+    its scale is kept here. TFLite Micro zeroes it when the interpreter is created and the engine
+    does so at every inference, so one inference equals one invoke of a fresh interpreter (TFLite
+    Micro shifts it along the memory and keeps it across invokes; a streaming model relies on
+    that, which is not yet an engine option). With a fresh state only the newest memory column
+    differs from the zero point, so the engine keeps no state."""
+
+    rank: int
+    memory: int
+    """Time steps of the state (the time weights' second dimension)."""
+    state_scale: float
+    state_name: str = ""
+    activation: Activation = Activation.NONE
+    """SVDFOptions.fused_activation_function as written (NONE or RELU): neither runtime applies it
+    in the integer kernel (TFLite Micro ignores it, the interpreter requires RELU and ignores it)."""
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -408,6 +430,7 @@ OpAttrs = (
     | BlockAttrs
     | LstmAttrs
     | TransposeConvAttrs
+    | SvdfAttrs
 )
 
 MULTI_OUTPUT = frozenset({OpKind.SPLIT, OpKind.SPLIT_V, OpKind.UNPACK})

@@ -22,7 +22,7 @@ from generator.codegen import qparams_ops as qo
 from generator.codegen import qparams_unary as qu
 from generator.codegen.qparams import quantize_multiplier
 from generator.errors import InputError
-from generator.importer import lstm
+from generator.importer import lstm, svdf
 from generator.importer.problems import Problem, Unsupported, need
 from generator.ir import (
     DATA_INPUT,
@@ -111,6 +111,8 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: (24, 24, frozenset({*_LSTM_OPTIONAL, 18, 19})),
     # transposed convolution: output shape, filter, input and an optional bias
     OpKind.TRANSPOSE_CONV: (3, 4, frozenset({3})),
+    # SVDF: the state slot 4 is absent in the IR (read_attrs refuses an absent bias or state)
+    OpKind.SVDF: (5, 5, frozenset({3, 4})),
 }
 """Per operator: fewest and most inputs, and the positions that may be absent (-1)."""
 MAX_OUTPUTS = 1 << 16
@@ -679,6 +681,7 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lstm.check_operands,
     # transposed convolution
     OpKind.TRANSPOSE_CONV: _tconv,
+    OpKind.SVDF: svdf.check_operands,
 }
 
 FOLDED_ONLY = frozenset(k for k, rule in _RULES.items() if rule is folded_only)

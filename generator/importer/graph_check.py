@@ -18,7 +18,7 @@ import numpy as np
 from generator.codegen import qparams_ops as qo
 from generator.codegen import qparams_tconv as qt
 from generator.errors import InputError, ModelFormatError
-from generator.importer import lstm
+from generator.importer import lstm, svdf
 from generator.importer.exactness import check_operands, folded_only
 from generator.importer.layout_check import check_moves, check_resize
 from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, need, operator_error
@@ -580,4 +580,5 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lstm.check_shapes,
     # transposed convolution
     OpKind.TRANSPOSE_CONV: _tconv,
+    OpKind.SVDF: svdf.check_shapes,
 }

@@ -94,6 +94,8 @@ RELATIONS: dict[OpKind, Relation] = {
     # transposed convolution: every output channel reads every input channel, and an output pixel
     # reads a stride-dependent set of input pixels; not in SLICEABLE, it runs whole
     OpKind.TRANSPOSE_CONV: Relation.MIXING,
+    # every filter reads every input feature; [batch, features] tensors, not in SLICEABLE: whole
+    OpKind.SVDF: Relation.MIXING,
 }
 
 SLICEABLE = frozenset({

@@ -473,6 +473,24 @@ typedef struct {
 void mcuf_tconv2d_s8(const mcuf_tconv_params *p, const int8_t *in, const int8_t *filter,
                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out);
 
+/* ---- SVDF (mcuf_svdf.c) ---------------------------------------------------------------------------
+ * TFLite Micro's integer SVDF (int8 input, feature weights and output; int16 state and time
+ * weights) as one invoke of a fresh interpreter: the state is reset every inference, so only the
+ * time weights' newest column counts (wt_last: [filters]). Per batch row b and unit u:
+ *   acc = bias[u] + sum over its rank filters f of wt_last[f] *
+ *         clamp16(mul_by_qm(sum((in - in_zp) * wf[f]), mult1, shift1))
+ *   out = clamp8(mul_by_qm(acc, mult2, shift2) + out_zp)
+ * wf: [filters][in_n]; filters = units * rank. */
+typedef struct {
+    int32_t batches, in_n, filters, rank;
+    int32_t in_zp;
+    int32_t mult1, shift1, mult2, shift2;
+    int32_t out_zp;
+} mcuf_svdf_params;
+
+void mcuf_svdf_s8(const mcuf_svdf_params *p, const int8_t *in, const int8_t *wf,
+                  const int16_t *wt_last, const int32_t *bias, int8_t *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,69 @@
+"""SVDF's fixed-point parameters as TFLite Micro's PrepareSvdf computes them, and a Python twin of
+its integer kernel for one inference from a fresh state (the tests' oracle of the C kernel)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from generator.codegen import fixedpoint as fp
+from generator.codegen.qparams import quantize_multiplier
+
+INT16_MIN, INT16_MAX = -(2**15), 2**15 - 1
+BIAS_SCALE_TOLERANCE = 1e-5
+"""TFLite Micro's bound on |bias scale - state scale * time weights scale| (PrepareSvdf)."""
+
+
+@dataclass(frozen=True)
+class SvdfParams:
+    mult1: int
+    shift1: int
+    """input scale * feature weights scale / state scale: the feature products into the int16 state."""
+    mult2: int
+    shift2: int
+    """state scale * time weights scale / output scale: the filters' sums into the int8 output."""
+
+
+def _f32(v: float) -> np.float32:
+    return np.float32(v)
+
+
+def svdf_params(x_scale: float, wf_scale: float, state_scale: float, wt_scale: float,
+                y_scale: float) -> SvdfParams:
+    """The two multipliers; each real scale is a float32 product and quotient (TFLite Micro
+    multiplies the tensors' float scales before widening to double)."""
+    s1 = float(_f32(_f32(x_scale) * _f32(wf_scale)) / _f32(state_scale))
+    s2 = float(_f32(_f32(state_scale) * _f32(wt_scale)) / _f32(y_scale))
+    m1, sh1 = quantize_multiplier(s1)
+    m2, sh2 = quantize_multiplier(s2)
+    return SvdfParams(m1, sh1, m2, sh2)
+
+
+def bias_scale_ok(bias_scale: float, state_scale: float, wt_scale: float) -> bool:
+    """TFLite Micro's Prepare check, in its float then double arithmetic."""
+    product = float(_f32(_f32(state_scale) * _f32(wt_scale)))
+    return abs(float(_f32(bias_scale)) - product) < BIAS_SCALE_TOLERANCE
+
+
+def svdf_fresh(p: SvdfParams, x: npt.NDArray[np.int8], x_zp: int, wf: npt.NDArray[np.int8],
+               wt: npt.NDArray[np.int16], bias: npt.NDArray[np.int32], rank: int,
+               y_zp: int) -> npt.NDArray[np.int8]:
+    """One invoke of a fresh interpreter: every state column is 0 (the int16 state's zero point)
+    but the newest, which holds each filter's rescaled feature product; the time weights' dot
+    product over the memory then reads that column alone."""
+    batches, filters = x.shape[0], wf.shape[0]
+    units = filters // rank
+    out = np.zeros((batches, units), np.int8)
+    for b in range(batches):
+        acc = [int(v) for v in bias]
+        for f in range(filters):
+            dot = int(np.dot(wf[f].astype(np.int64), x[b].astype(np.int64) - x_zp))
+            s = min(max(fp.multiply_by_quantized_multiplier(dot, p.mult1, p.shift1), INT16_MIN),
+                    INT16_MAX)
+            acc[f // rank] += int(wt[f, -1]) * s
+        for u in range(units):
+            v = fp.multiply_by_quantized_multiplier(acc[u], p.mult2, p.shift2) + y_zp
+            out[b, u] = min(max(v, -128), 127)
+    return out
