@@ -30,12 +30,20 @@ def _f32(v: float) -> np.float32:
     return np.float32(v)
 
 
+def real_scales(x_scale: float, wf_scale: float, state_scale: float, wt_scale: float,
+                y_scale: float) -> tuple[float, float]:
+    """The two real rescales, each a float32 product and quotient (TFLite Micro multiplies the
+    tensors' float scales before widening to double); inf where float32 overflows."""
+    with np.errstate(over="ignore", under="ignore"):
+        s1 = float(_f32(_f32(x_scale) * _f32(wf_scale)) / _f32(state_scale))
+        s2 = float(_f32(_f32(state_scale) * _f32(wt_scale)) / _f32(y_scale))
+    return s1, s2
+
+
 def svdf_params(x_scale: float, wf_scale: float, state_scale: float, wt_scale: float,
                 y_scale: float) -> SvdfParams:
-    """The two multipliers; each real scale is a float32 product and quotient (TFLite Micro
-    multiplies the tensors' float scales before widening to double)."""
-    s1 = float(_f32(_f32(x_scale) * _f32(wf_scale)) / _f32(state_scale))
-    s2 = float(_f32(_f32(state_scale) * _f32(wt_scale)) / _f32(y_scale))
+    """The two multipliers (the real scales finite: the import checks refuse others)."""
+    s1, s2 = real_scales(x_scale, wf_scale, state_scale, wt_scale, y_scale)
     m1, sh1 = quantize_multiplier(s1)
     m2, sh2 = quantize_multiplier(s2)
     return SvdfParams(m1, sh1, m2, sh2)

@@ -9,6 +9,7 @@ slot becomes -1) and its scale goes into :class:`~generator.ir.SvdfAttrs`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,6 +23,8 @@ INPUT, FEATURE, TIME, BIAS, STATE = 0, 1, 2, 3, 4
 OPERANDS = ("input", "weights_feature", "weights_time", "bias", "activation_state")
 """TFLite's names of the operands, by position (svdf.h)."""
 MAX_RANK = 1 << 16
+MIN_SCALE, MAX_SCALE = 2.0**-64, 2.0**64
+"""The state's scale within the range the import checks allow every tensor's."""
 INT32_LIMIT = 2**31 - 256
 
 
@@ -87,6 +90,8 @@ def read_attrs(inputs: Sequence[int], tensors: Sequence[Tensor], rank: int, acti
     if len(x.shape) == 2 and len(wf.shape) == 2:
         check_state_shape(state, x.shape[0], wf.shape[0], wt.shape[1])
     scale, zp = _one_scale(state, STATE)
+    need(math.isfinite(scale) and MIN_SCALE <= scale <= MAX_SCALE,
+         f"{_what(STATE)} '{state.name}' has scale {scale:g} (zero, negative, NaN or absurd)")
     need(zp == 0, f"{_what(STATE)} '{state.name}' has zero point {zp}; the int16 state is "
                   "symmetric (zero point 0)")
     return SvdfAttrs(rank=rank, memory=wt.shape[1], state_scale=scale, state_name=state.name,
@@ -166,6 +171,11 @@ def check_operands(g: Graph, op: Op) -> None:
                           f"refuses any other than state scale times time weights scale "
                           f"({float(np.float32(a.state_scale) * np.float32(wts)):.9g}, within "
                           f"{qs.BIAS_SCALE_TOLERANCE:g})", "re-export the model with TFLiteConverter")
+    reals = qs.real_scales(xs, wfs, a.state_scale, wts, ys)
+    need(all(math.isfinite(r) for r in reals),
+         f"its rescales ({reals[0]:g}, {reals[1]:g}: input times feature weights over state scale, "
+         "state times time weights over output scale) overflow float32, as TFLite Micro computes "
+         "them")
     p = qs.svdf_params(xs, wfs, a.state_scale, wts, ys)
     feature = 255 * int(np.abs(np.asarray(wf.data, np.int64)).sum(axis=1).max())
     need(feature < INT32_LIMIT and feature * 2.0 ** max(p.shift1, 0) < INT32_LIMIT,
