@@ -108,7 +108,7 @@ def svdfs(draw: Any) -> dict[str, Any]:
 def _inputs(shape: tuple[int, int], seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     xs = [rng.integers(-128, 128, shape, dtype=np.int8) for _ in range(3)]
-    return xs + [np.full(shape, -128, np.int8), np.full(shape, 127, np.int8)]
+    return [*xs, np.full(shape, -128, np.int8), np.full(shape, 127, np.int8)]
 
 
 def _check_runtimes(model: bytes, act: str, xs: list[np.ndarray],

@@ -4,6 +4,7 @@ its integer kernel for one inference from a fresh state (the tests' oracle of th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +27,7 @@ class SvdfParams:
     """state scale * time weights scale / output scale: the filters' sums into the int8 output."""
 
 
-def _f32(v: float) -> np.float32:
+def _f32(v: float | np.floating[Any]) -> np.float32:
     return np.float32(v)
 
 
