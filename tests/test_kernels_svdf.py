@@ -157,6 +157,14 @@ def _engine_exact(model: bytes, act: str, shape: tuple[int, int], seed: int) -> 
     _check_runtimes(model, act, xs, [o[0] for o in outs])
 
 
+def test_tflite_ref_numerics_refuses_an_svdf_the_interpreter_does_not_run() -> None:
+    model, _ = svdf_model(**(_BASE | dict(act="NONE")))
+    graph = read_tflite(model, where="m")
+    with pytest.raises(UnsupportedOpsError, match="only with RELU"):
+        compile_graph(graph, model, source="m", numerics=Numerics.TFLITE_REF)
+    compile_graph(graph, model, source="m")
+
+
 def test_tflm_keeps_the_state_across_invokes() -> None:
     """What the engine does not do (said in the README): a second invoke of the same TFLite Micro
     interpreter reads the first one's state, so it differs from a fresh one's."""

@@ -135,9 +135,10 @@ def test_padding_follows_the_output_size() -> None:
 @pytest.mark.hostc
 @pytest.mark.slow
 def test_keras_conv2d_transpose_compiles_bit_exact() -> None:
-    """A small UNet-like decoder (Conv2D down, Conv2DTranspose up, SAME and VALID, fused and
-    standalone ReLU) through the real converter, planned, compiled and run on the host: every
-    output equals TFLite Micro's and the interpreter's."""
+    """A small UNet-like decoder (Conv2D down, Conv2DTranspose up: SAME and VALID, uneven strides,
+    output_padding, fused ReLU and ReLU6, a standalone ReLU) through the real converter, planned,
+    compiled and run on the host: every output equals TFLite Micro's and the interpreter's, and
+    the plan slices no TRANSPOSE_CONV."""
     import tensorflow as tf
 
     from tests.test_kernels_eltwise import convert
@@ -150,13 +151,17 @@ def test_keras_conv2d_transpose_compiles_bit_exact() -> None:
         y = k.Conv2DTranspose(6, 3, strides=2, padding="same", activation="relu",
                               bias_initializer=init)(y)
         y = k.Conv2DTranspose(4, 2, strides=2, padding="valid", bias_initializer=init)(y)
-        return k.Conv2D(2, 1)(k.ReLU()(y))
+        y = k.Conv2DTranspose(3, 3, strides=(2, 1), padding="valid", output_padding=(1, 0),
+                              activation="relu6", bias_initializer=init)(k.ReLU()(y))
+        return k.Conv2D(2, 1)(y)
 
     m = convert(build, (8, 8, 3))
     ops = [o for o in m.graph.ops if o.kind is OpKind.TRANSPOSE_CONV]
-    assert len(ops) == 2 and all(len(o.inputs) == 4 for o in ops), [o.kind for o in m.graph.ops]
+    assert len(ops) == 3 and all(len(o.inputs) == 4 for o in ops), [o.kind for o in m.graph.ops]
     inputs = list(m.int8_inputs(np.random.default_rng(5)))
     compiled = compile_graph(m.graph, m.tflite, source="keras", partial=True)
+    tconvs = {i for i, o in enumerate(m.graph.ops) if o.kind is OpKind.TRANSPOSE_CONV}
+    assert not any(tconvs & set(s.chain.ops) for s in compiled.program.splits)
     with tempfile.TemporaryDirectory() as d:
         outs = build_host(compiled, Path(d)).run([[x] for x in inputs])
     for x, got in zip(inputs, outs, strict=True):

@@ -11,13 +11,20 @@ from generator.codegen import qparams_svdf as qs
 from generator.codegen.context import Lowering, params, quant_of, register
 from generator.codegen.schedule import Call
 from generator.importer.svdf import BIAS, FEATURE, INPUT, TIME, sizes
-from generator.ir import Op, OpKind, SvdfAttrs
+from generator.errors import UnsupportedOpsError
+from generator.ir import Activation, Op, OpKind, SvdfAttrs
+from generator.numerics import Numerics
 
 
 @register(OpKind.SVDF)
 def _svdf(lw: Lowering, i: int, op: Op) -> None:
     g, a = lw.graph, op.attrs
     assert isinstance(a, SvdfAttrs)
+    if lw.numerics is Numerics.TFLITE_REF and a.activation is not Activation.RELU:
+        raise UnsupportedOpsError(
+            f"SVDF '{op.name}' has fused activation {a.activation.name}: the TFLite interpreter runs "
+            "the integer SVDF only with RELU (which it does not apply), so there is nothing to "
+            "match; TFLite Micro runs it", "compile with the default numerics (TFLite Micro)")
     x, wf, wt, b = (g.tensors[op.inputs[p]] for p in (INPUT, FEATURE, TIME, BIAS))
     y = g.tensors[op.outputs[0]]
     batches, in_n, filters, _ = sizes(g, op)
