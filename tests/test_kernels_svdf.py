@@ -53,7 +53,7 @@ def svdf_model(batch: int, n_in: int, units: int, rank: int, memory: int, act: s
                xq: tuple[float, int] = (0.05, 3), wfs: float = 0.01, state_scale: float = 2**-10,
                wts: float = 2**-12, yq: tuple[float, int] = (0.1, -2), seed: int = 0,
                state: dict[str, Any] | None = None, bias_scale: float | None = None,
-               bias: bool = True) -> tuple[bytes, Any]:
+               bias: bool = True, bias_values: np.ndarray | None = None) -> tuple[bytes, Any]:
     """A one-SVDF model and its Python twin (``x -> output``)."""
     from ai_edge_litert import schema_py_generated as S
 
@@ -61,7 +61,7 @@ def svdf_model(batch: int, n_in: int, units: int, rank: int, memory: int, act: s
     filters = units * rank
     wf = rng.integers(-127, 128, (filters, n_in), dtype=np.int8)
     wt = rng.integers(-3000, 3001, (filters, memory)).astype(np.int16)
-    b = rng.integers(-5000, 5001, units).astype(np.int32)
+    b = rng.integers(-5000, 5001, units).astype(np.int32) if bias_values is None else bias_values
     o = S.SVDFOptionsT()
     o.rank, o.fusedActivationFunction = rank, getattr(S.ActivationFunctionType, act)
     bs = float(np.float32(state_scale) * np.float32(wts)) if bias_scale is None else bias_scale
@@ -155,6 +155,27 @@ def _engine_exact(model: bytes, act: str, shape: tuple[int, int], seed: int) -> 
     with tempfile.TemporaryDirectory() as d:
         outs = build_host(compiled, Path(d)).run([[x] for x in xs])
     _check_runtimes(model, act, xs, [o[0] for o in outs])
+
+
+@pytest.mark.hostc
+def test_unit_sums_wrap_as_tflm_does() -> None:
+    """Biases near +-2^31 (TFLite Micro's keyword benchmark model has them) take a unit's sum
+    over int32; TFLite Micro's addition wraps, and so do the engine and the twin."""
+    big = np.array([2**31 - 50, -(2**31) + 50, 2**31 - 1, 0], np.int32)
+    kw: dict[str, Any] = dict(batch=1, n_in=16, units=4, rank=1, memory=3, xq=(0.5, 0),
+                              wfs=0.02, state_scale=2**-14, yq=(0.5, 0), bias_values=big)
+    model, twin = svdf_model(**kw)
+    xs = _inputs((1, 16), 3)
+    assert any(fp_sum_wraps(twin, x) for x in xs)
+    _check_runtimes(model, "RELU", xs, [twin(x) for x in xs])
+    _engine_exact(model, "RELU", (1, 16), 3)
+
+
+def fp_sum_wraps(twin: Any, x: np.ndarray) -> bool:
+    """Whether the first two units' outputs show a wrapped sum (a bias near +2^31 giving a low
+    output, or near -2^31 a high one)."""
+    y = twin(x)[0]
+    return bool(y[0] < 0 or y[1] > 0)
 
 
 def test_tflite_ref_numerics_refuses_an_svdf_the_interpreter_does_not_run() -> None:

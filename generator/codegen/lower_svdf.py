@@ -10,8 +10,8 @@ import numpy as np
 from generator.codegen import qparams_svdf as qs
 from generator.codegen.context import Lowering, params, quant_of, register
 from generator.codegen.schedule import Call
-from generator.importer.svdf import BIAS, FEATURE, INPUT, TIME, sizes
 from generator.errors import UnsupportedOpsError
+from generator.importer.svdf import BIAS, FEATURE, INPUT, TIME, sizes
 from generator.ir import Activation, Op, OpKind, SvdfAttrs
 from generator.numerics import Numerics
 

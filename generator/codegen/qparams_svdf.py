@@ -61,7 +61,8 @@ def svdf_fresh(p: SvdfParams, x: npt.NDArray[np.int8], x_zp: int, wf: npt.NDArra
                y_zp: int) -> npt.NDArray[np.int8]:
     """One invoke of a fresh interpreter: every state column is 0 (the int16 state's zero point)
     but the newest, which holds each filter's rescaled feature product; the time weights' dot
-    product over the memory then reads that column alone."""
+    product over the memory then reads that column alone. A unit's sum wraps in int32, as
+    TFLite Micro's does."""
     batches, filters = x.shape[0], wf.shape[0]
     units = filters // rank
     out = np.zeros((batches, units), np.int8)
@@ -71,7 +72,7 @@ def svdf_fresh(p: SvdfParams, x: npt.NDArray[np.int8], x_zp: int, wf: npt.NDArra
             dot = int(np.dot(wf[f].astype(np.int64), x[b].astype(np.int64) - x_zp))
             s = min(max(fp.multiply_by_quantized_multiplier(dot, p.mult1, p.shift1), INT16_MIN),
                     INT16_MAX)
-            acc[f // rank] += int(wt[f, -1]) * s
+            acc[f // rank] = fp.wrap32(acc[f // rank] + int(wt[f, -1]) * s)
         for u in range(units):
             v = fp.multiply_by_quantized_multiplier(acc[u], p.mult2, p.shift2) + y_zp
             out[b, u] = min(max(v, -128), 127)

@@ -143,8 +143,9 @@ def check_state_shape(state: Tensor, batches: int, filters: int, memory: int) ->
 
 
 def check_operands(g: Graph, op: Op) -> None:
-    """Types and quantisation as TFLite Micro's integer SVDF takes them, its bias scale check, and
-    every sum inside int32."""
+    """Types and quantisation as TFLite Micro's integer SVDF takes them, its bias scale check, the
+    feature products inside int32, and no left shift of a unit's sum beyond it (the sum itself
+    may wrap: real models' biases reach 2^31, and TFLite Micro's int32 addition wraps)."""
     a = op.attrs
     assert isinstance(a, SvdfAttrs)
     x, wf, wt, b, y = (_t(g, op, INPUT), _t(g, op, FEATURE), _t(g, op, TIME), _t(g, op, BIAS),
@@ -177,15 +178,23 @@ def check_operands(g: Graph, op: Op) -> None:
          "state times time weights over output scale) overflow float32, as TFLite Micro computes "
          "them")
     p = qs.svdf_params(xs, wfs, a.state_scale, wts, ys)
-    feature = 255 * int(np.abs(np.asarray(wf.data, np.int64)).sum(axis=1).max())
-    need(feature < INT32_LIMIT and feature * 2.0 ** max(p.shift1, 0) < INT32_LIMIT,
-         f"{_what(FEATURE)} '{wf.name}': a feature product can reach {feature:,}, and its rescale "
-         "leaves int32, where TFLite's result is undefined", "re-export the model with TFLiteConverter")
-    last = np.abs(np.asarray(wt.data, np.int64)[:, -1]).reshape(-1, a.rank).sum(axis=1)
-    total = int((last * (2**15) + np.abs(np.asarray(b.data, np.int64)).reshape(-1)).max())
-    need(total < INT32_LIMIT and total * 2.0 ** max(p.shift2, 0) < INT32_LIMIT,
-         f"{_what(TIME)} '{wt.name}': a unit's sum can reach {total:,}, and its rescale leaves "
-         "int32, where TFLite's result is undefined", "re-export the model with TFLiteConverter")
+    # each filter's feature product and its int16 state value, bounded from the weights
+    feature = 255 * np.abs(np.asarray(wf.data, np.int64)).sum(axis=1)
+    need(int(feature.max()) < INT32_LIMIT and
+         float(feature.max()) * 2.0 ** max(p.shift1, 0) < INT32_LIMIT,
+         f"{_what(FEATURE)} '{wf.name}': a feature product can reach {int(feature.max()):,}, and its "
+         "rescale leaves int32, where TFLite's result is undefined",
+         "re-export the model with TFLiteConverter")
+    state_max = np.minimum(np.floor(feature * reals[0]) + 2, 2**15)
+    last = np.abs(np.asarray(wt.data, np.float64)[:, -1]) * state_max
+    total = int((last.reshape(-1, a.rank).sum(axis=1) +
+                 np.abs(np.asarray(b.data, np.float64)).reshape(-1)).max())
+    # the sum wraps in int32 as TFLite Micro's does (the kernel adds with two's complement
+    # wrap-around); a left shift of its rescale would overflow, undefined in TFLite
+    need(p.shift2 <= 0 or total * 2.0 ** p.shift2 < INT32_LIMIT,
+         f"{_what(TIME)} '{wt.name}': a unit's sum can reach {total:,}, and its rescale (shift "
+         f"{p.shift2}) leaves int32, where TFLite's result is undefined",
+         "re-export the model with TFLiteConverter")
 
 
 __all__ = ["Problem", "check_operands", "check_shapes", "check_state_shape", "ir_inputs",

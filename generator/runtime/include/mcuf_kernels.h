@@ -480,7 +480,8 @@ void mcuf_tconv2d_s8(const mcuf_tconv_params *p, const int8_t *in, const int8_t 
  *   acc = bias[u] + sum over its rank filters f of wt_last[f] *
  *         clamp16(mul_by_qm(sum((in - in_zp) * wf[f]), mult1, shift1))
  *   out = clamp8(mul_by_qm(acc, mult2, shift2) + out_zp)
- * wf: [filters][in_n]; filters = units * rank. */
+ * wf: [filters][in_n]; filters = units * rank. acc wraps in int32 (two's complement), as TFLite
+ * Micro's addition does. */
 typedef struct {
     int32_t batches, in_n, filters, rank;
     int32_t in_zp;

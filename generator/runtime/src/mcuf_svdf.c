@@ -8,7 +8,8 @@
  * then sums (state - 0) * time weights over the memory, the rank's filters into their unit, adds the
  * bias and requantises: out = clamp8(mul_by_qm(acc, mult2, shift2) + out_zp). From a fresh state
  * every column but the newest is 0, so only the time weights' last column (wt_last) contributes
- * and no state is kept: the result is that invoke's exactly.
+ * and no state is kept: the result is that invoke's exactly. A unit's sum wraps in int32 as
+ * TFLite Micro's does.
  */
 #include "mcuf_internal.h"
 #include "mcuf_kernels.h"
@@ -27,7 +28,9 @@ void mcuf_svdf_s8(const mcuf_svdf_params *p, const int8_t *in, const int8_t *wf,
                                            p->mult1, p->shift1);
                 s = s < -32768 ? -32768 : s;
                 s = s > 32767 ? 32767 : s;
-                acc += (int32_t)wt_last[f] * s;
+                /* |wt * s| < 2^30; the sum wraps in two's complement, as TFLite Micro's int32
+                 * addition does where a bias near 2^31 takes it over (real models have them) */
+                acc = (int32_t)((uint32_t)acc + (uint32_t)((int32_t)wt_last[f] * s));
             }
             int32_t v = mcuf_mul_by_qm(acc, p->mult2, p->shift2) + p->out_zp;
             v = v < -128 ? -128 : v;
