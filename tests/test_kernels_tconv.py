@@ -227,3 +227,16 @@ def test_computed_output_shape_is_refused() -> None:
                       version=3)
     with pytest.raises(InputError, match="output shape 't0'"):
         read_tflite(model, where="m")
+
+
+def test_pruning_leaves_transposed_convolutions_whole() -> None:
+    """The pruner does not cut a Conv2DTranspose's channels (its kernel is [k_h, k_w, out, in],
+    not a Conv2D's [k_h, k_w, in, out]): the layer is opaque to it."""
+    import keras
+
+    from generator.prune.channels import Role, layer_role
+
+    inp = keras.Input((8, 8, 3))
+    layer = keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same")
+    keras.Model(inp, layer(inp))
+    assert layer_role(layer) is Role.OPAQUE
