@@ -393,13 +393,19 @@ class SvdfAttrs:
     does so at every inference, so one inference equals one invoke of a fresh interpreter (TFLite
     Micro shifts it along the memory and keeps it across invokes; a streaming model relies on
     that, which is not yet an engine option). With a fresh state only the newest memory column
-    differs from the zero point, so the engine keeps no state."""
+    differs from the zero point (TFLite Micro resets an int8 state to its zero point, an int16
+    one to 0), so the engine keeps no state."""
 
     rank: int
     memory: int
     """Time steps of the state (the time weights' second dimension)."""
     state_scale: float
     state_name: str = ""
+    state_bits: int = 16
+    """16 (int16 state and time weights, both runtimes) or 8 (int8 state and time weights, a form
+    TFLite Micro runs and the interpreter does not)."""
+    state_zero_point: int = 0
+    """0 for the int16 state; the int8 state's (TFLite Micro resets it to this value)."""
     activation: Activation = Activation.NONE
     """SVDFOptions.fused_activation_function as written (NONE or RELU): neither runtime applies it
     in the integer kernel (TFLite Micro ignores it, the interpreter requires RELU and ignores it)."""

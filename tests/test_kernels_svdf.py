@@ -53,22 +53,25 @@ def svdf_model(batch: int, n_in: int, units: int, rank: int, memory: int, act: s
                xq: tuple[float, int] = (0.05, 3), wfs: float = 0.01, state_scale: float = 2**-10,
                wts: float = 2**-12, yq: tuple[float, int] = (0.1, -2), seed: int = 0,
                state: dict[str, Any] | None = None, bias_scale: float | None = None,
-               bias: bool = True, bias_values: np.ndarray | None = None) -> tuple[bytes, Any]:
-    """A one-SVDF model and its Python twin (``x -> output``)."""
+               bias: bool = True, bias_values: np.ndarray | None = None,
+               state_zp: int | None = None) -> tuple[bytes, Any]:
+    """``state_zp`` set: the int8 form (int8 state of that zero point, int8 time weights)."""
     from ai_edge_litert import schema_py_generated as S
 
     rng = np.random.default_rng(seed)
     filters = units * rank
     wf = rng.integers(-127, 128, (filters, n_in), dtype=np.int8)
-    wt = rng.integers(-3000, 3001, (filters, memory)).astype(np.int16)
+    bits = 16 if state_zp is None else 8
+    wt = rng.integers(-3000, 3001, (filters, memory)).astype(np.int16) if bits == 16 else \
+        rng.integers(-128, 128, (filters, memory)).astype(np.int8)
     b = rng.integers(-5000, 5001, units).astype(np.int32) if bias_values is None else bias_values
     o = S.SVDFOptionsT()
     o.rank, o.fusedActivationFunction = rank, getattr(S.ActivationFunctionType, act)
     bs = float(np.float32(state_scale) * np.float32(wts)) if bias_scale is None else bias_scale
-    st_kw = dict(shape=(batch, memory * filters), dtype="int16", scale=state_scale, zp=0,
-                 variable=True) | (state or {})
+    st_kw = dict(shape=(batch, memory * filters), dtype=f"int{bits}", scale=state_scale,
+                 zp=state_zp or 0, variable=True) | (state or {})
     ins = [T((batch, n_in), scale=xq[0], zp=xq[1]), T((filters, n_in), scale=wfs, data=wf),
-           T((filters, memory), "int16", scale=wts, data=wt),
+           T((filters, memory), f"int{bits}", scale=wts, data=wt),
            T((units,), "int32", scale=bs, data=b), T(**st_kw)]
     if not bias:
         ins[3] = T((units,), "int32", scale=bs)  # replaced by an absent slot below
@@ -76,7 +79,8 @@ def svdf_model(batch: int, n_in: int, units: int, rank: int, memory: int, act: s
     if not bias:
         model = _without_bias(model)
     p = qs.svdf_params(xq[0], wfs, state_scale, wts, yq[0])
-    return model, lambda x: qs.svdf_fresh(p, x, xq[1], wf, wt, b, rank, yq[1])
+    return model, lambda x: qs.svdf_fresh(p, x, xq[1], wf, wt, b, rank, yq[1], bits,
+                                          state_zp or 0)
 
 
 def _without_bias(model: bytes) -> bytes:
@@ -179,6 +183,34 @@ def fp_sum_wraps(twin: Any, x: np.ndarray) -> bool:
     return bool(y[0] < 0 or y[1] > 0)
 
 
+@settings(max_examples=100, deadline=None, database=None)
+@given(case=svdfs(), state_zp=st.integers(-128, 127))
+def test_int8_state_twin_equals_tflm(case: dict[str, Any], state_zp: int) -> None:
+    """The int8 form (int8 state and time weights; TFLite Micro only, the interpreter refuses it):
+    the rescaled feature product clamped to int8, stored with the state's zero point (wrapping)
+    and read back, on random cases and zero points."""
+    case = case | dict(state_scale=case["state_scale"] * 2**6, wts=case["wts"] * 2**7)
+    model, twin = svdf_model(**case, state_zp=state_zp)
+    xs = _inputs((case["batch"], case["n_in"]), case["seed"])
+    for x, want in zip(xs, _tflm(model, xs), strict=True):
+        np.testing.assert_array_equal(twin(x), want)
+
+
+@pytest.mark.hostc
+def test_int8_state_engine_equals_tflm() -> None:
+    model, _ = svdf_model(batch=2, n_in=12, units=5, rank=2, memory=4, state_scale=0.05,
+                          wts=0.02, state_zp=-100)
+    xs = _inputs((2, 12), 4)
+    compiled = compile_graph(read_tflite(model, where="svdf"), model, source="svdf")
+    with tempfile.TemporaryDirectory() as d:
+        outs = build_host(compiled, Path(d)).run([[x] for x in xs])
+    for got, want in zip(outs, _tflm(model, xs), strict=True):
+        np.testing.assert_array_equal(np.reshape(got[0], want.shape), want)
+    with pytest.raises(UnsupportedOpsError, match="int8 state"):
+        compile_graph(read_tflite(model, where="svdf"), model, source="svdf",
+                      numerics=Numerics.TFLITE_REF)
+
+
 def test_tflite_ref_numerics_refuses_an_svdf_the_interpreter_does_not_run() -> None:
     model, _ = svdf_model(**(_BASE | dict(act="NONE")))
     graph = read_tflite(model, where="m")
@@ -211,7 +243,9 @@ _BASE: dict[str, Any] = dict(batch=1, n_in=6, units=4, rank=2, memory=3)
 @pytest.mark.parametrize("change,error,pattern", [
     (dict(act="RELU6"), UnsupportedOpsError, "fused RELU6 activation"),
     (dict(state=dict(dtype="int8", scale=0.01)), UnsupportedOpsError,
-     "activation_state \\(input 4\\) 't4' is int8"),
+     "weights_time \\(input 2\\) 't2' is int16; .* int8 time weights with an int8 state"),
+    (dict(state=dict(dtype="float32")), UnsupportedOpsError,
+     "activation_state \\(input 4\\) 't4' is float32"),
     (dict(state=dict(zp=3)), InputError, "'t4' has zero point 3"),
     (dict(state=dict(shape=(1, 5))), ModelFormatError, "'t4' has shape \\(1, 5\\)"),
     (dict(state=dict(variable=False)), InputError, "t4"),

@@ -1,6 +1,7 @@
 """Lowering of SVDF onto ``mcuf_svdf_s8``: TFLite Micro's two multipliers
 (:mod:`generator.codegen.qparams_svdf`), the feature weights as the file holds them and only the
-time weights' newest column, the one a fresh state lets count (the state is reset every inference,
+time weights' newest column (as int16, whether the file's are int16 or int8), the one a fresh
+state lets count (the state is reset every inference,
 :class:`generator.ir.SvdfAttrs`), so the engine keeps no state and needs no scratch."""
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from generator.numerics import Numerics
 def _svdf(lw: Lowering, i: int, op: Op) -> None:
     g, a = lw.graph, op.attrs
     assert isinstance(a, SvdfAttrs)
+    if lw.numerics is Numerics.TFLITE_REF and a.state_bits == 8:
+        raise UnsupportedOpsError(
+            f"SVDF '{op.name}' has an int8 state, which the TFLite interpreter does not run (TFLite "
+            "Micro does)", "compile with the default numerics (TFLite Micro)")
     if lw.numerics is Numerics.TFLITE_REF and a.activation is not Activation.RELU:
         raise UnsupportedOpsError(
             f"SVDF '{op.name}' has fused activation {a.activation.name}: the TFLite interpreter runs "
@@ -33,7 +38,8 @@ def _svdf(lw: Lowering, i: int, op: Op) -> None:
                        quant_of(wt).single_scale, quant_of(y).single_scale)
     fields = dict(batches=batches, in_n=in_n, filters=filters, rank=a.rank,
                   in_zp=qx.single_zero_point, mult1=p.mult1, shift1=p.shift1, mult2=p.mult2,
-                  shift2=p.shift2, out_zp=quant_of(y).single_zero_point)
+                  shift2=p.shift2, out_zp=quant_of(y).single_zero_point,
+                  state_bits=a.state_bits, state_zp=a.state_zero_point)
     assert wf.data is not None and wt.data is not None and b.data is not None
     args = (lw.buf(op.inputs[INPUT]), lw.const(f"op{i}_wf", np.asarray(wf.data, np.int8)),
             lw.const(f"op{i}_wt", np.ascontiguousarray(np.asarray(wt.data, np.int16)[:, -1])),

@@ -56,11 +56,22 @@ def bias_scale_ok(bias_scale: float, state_scale: float, wt_scale: float) -> boo
     return abs(float(_f32(bias_scale)) - product) < BIAS_SCALE_TOLERANCE
 
 
+def state_term(v: int, bits: int, zp: int) -> int:
+    """What the newest state column contributes for a rescaled feature product ``v``: TFLite
+    Micro clamps it to the state's type, adds the zero point, stores it in that type (an int8
+    store wraps) and subtracts the zero point again when it reads it."""
+    lo, hi = (INT16_MIN, INT16_MAX) if bits == 16 else (-128, 127)
+    v = min(max(v, lo), hi)
+    if bits == 16:
+        return v  # zero point 0
+    return (((v + zp + 128) & 0xFF) - 128) - zp
+
+
 def svdf_fresh(p: SvdfParams, x: npt.NDArray[np.int8], x_zp: int, wf: npt.NDArray[np.int8],
-               wt: npt.NDArray[np.int16], bias: npt.NDArray[np.int32], rank: int,
-               y_zp: int) -> npt.NDArray[np.int8]:
-    """One invoke of a fresh interpreter: every state column is 0 (the int16 state's zero point)
-    but the newest, which holds each filter's rescaled feature product; the time weights' dot
+               wt: npt.NDArray[np.integer[Any]], bias: npt.NDArray[np.int32], rank: int,
+               y_zp: int, state_bits: int = 16, state_zp: int = 0) -> npt.NDArray[np.int8]:
+    """One invoke of a fresh interpreter: every state column is the state's zero point but the
+    newest, which holds each filter's rescaled feature product; the time weights' dot
     product over the memory then reads that column alone. A unit's sum wraps in int32, as
     TFLite Micro's does."""
     batches, filters = x.shape[0], wf.shape[0]
@@ -70,8 +81,8 @@ def svdf_fresh(p: SvdfParams, x: npt.NDArray[np.int8], x_zp: int, wf: npt.NDArra
         acc = [int(v) for v in bias]
         for f in range(filters):
             dot = int(np.dot(wf[f].astype(np.int64), x[b].astype(np.int64) - x_zp))
-            s = min(max(fp.multiply_by_quantized_multiplier(dot, p.mult1, p.shift1), INT16_MIN),
-                    INT16_MAX)
+            s = state_term(fp.multiply_by_quantized_multiplier(dot, p.mult1, p.shift1),
+                           state_bits, state_zp)
             acc[f // rank] = fp.wrap32(acc[f // rank] + int(wt[f, -1]) * s)
         for u in range(units):
             v = fp.multiply_by_quantized_multiplier(acc[u], p.mult2, p.shift2) + y_zp

@@ -1,7 +1,8 @@
 """SVDF at import: its five operands, its options and the one form mcuforge compiles, the integer
 kernel TFLite Micro runs (int8 input, feature weights and output quantised per tensor, int16 time
-weights and an int16 activation state of zero point 0, an int32 bias of the scale TFLite Micro's
-Prepare requires). Every other form is refused naming the tensor.
+weights and an int16 activation state of zero point 0, or int8 ones, which TFLite Micro runs and
+the interpreter does not; an int32 bias of the scale TFLite Micro's Prepare requires). Every other
+form is refused naming the tensor.
 
 The activation state (input 4) is a variable tensor in the file; it leaves the IR's operands (its
 slot becomes -1) and its scale goes into :class:`~generator.ir.SvdfAttrs`.
@@ -83,7 +84,8 @@ def read_attrs(inputs: Sequence[int], tensors: Sequence[Tensor], rank: int, acti
                           "(SVDFOptions.fused_activation_function); TFLite Micro's integer SVDF "
                           "applies none and the interpreter runs RELU only (without applying it)",
                           "export the SVDF with activation NONE or RELU")
-    _type(state, STATE, DType.INT16, "an int16 activation state")
+    if state.dtype not in (DType.INT16, DType.INT8):
+        _type(state, STATE, DType.INT16, "an int16 (or int8) activation state")
     need(len(wt.shape) == 2, f"{_what(TIME)} '{wt.name}' has shape {wt.shape}, expected "
                              "[filters, memory]")
     wf = tensors[inputs[FEATURE]]
@@ -92,9 +94,13 @@ def read_attrs(inputs: Sequence[int], tensors: Sequence[Tensor], rank: int, acti
     scale, zp = _one_scale(state, STATE)
     need(math.isfinite(scale) and MIN_SCALE <= scale <= MAX_SCALE,
          f"{_what(STATE)} '{state.name}' has scale {scale:g} (zero, negative, NaN or absurd)")
-    need(zp == 0, f"{_what(STATE)} '{state.name}' has zero point {zp}; the int16 state is "
-                  "symmetric (zero point 0)")
+    bits = 16 if state.dtype is DType.INT16 else 8
+    need(zp == 0 if bits == 16 else -128 <= zp <= 127,
+         f"{_what(STATE)} '{state.name}' has zero point {zp}; the int16 state is symmetric (zero "
+         "point 0)" if bits == 16 else f"{_what(STATE)} '{state.name}' has zero point {zp}, "
+         "outside int8")
     return SvdfAttrs(rank=rank, memory=wt.shape[1], state_scale=scale, state_name=state.name,
+                     state_bits=bits, state_zero_point=zp,
                      activation=Activation.RELU if act == "RELU" else Activation.NONE)
 
 
@@ -152,7 +158,8 @@ def check_operands(g: Graph, op: Op) -> None:
                        g.tensors[op.outputs[0]])
     _type(x, INPUT, DType.INT8, "int8 activations")
     _type(wf, FEATURE, DType.INT8, "int8 feature weights")
-    _type(wt, TIME, DType.INT16, "int16 time weights")
+    state_type = DType.INT16 if a.state_bits == 16 else DType.INT8
+    _type(wt, TIME, state_type, f"{state_type.value} time weights with an {state_type.value} state")
     _type(b, BIAS, DType.INT32, "an int32 bias")
     if y.dtype is not DType.INT8:
         raise Unsupported(f"output '{y.name}' is {y.dtype.value}; the integer SVDF writes int8",
@@ -185,7 +192,8 @@ def check_operands(g: Graph, op: Op) -> None:
          f"{_what(FEATURE)} '{wf.name}': a feature product can reach {int(feature.max()):,}, and its "
          "rescale leaves int32, where TFLite's result is undefined",
          "re-export the model with TFLiteConverter")
-    state_max = np.minimum(np.floor(feature * reals[0]) + 2, 2**15)
+    state_max = np.minimum(np.floor(feature * reals[0]) + 2, 2**15) if a.state_bits == 16 else \
+        np.full(feature.shape, 255.0)  # an int8 state value minus its zero point
     last = np.abs(np.asarray(wt.data, np.float64)[:, -1]) * state_max
     total = int((last.reshape(-1, a.rank).sum(axis=1) +
                  np.abs(np.asarray(b.data, np.float64)).reshape(-1)).max())

@@ -479,6 +479,8 @@ void mcuf_tconv2d_s8(const mcuf_tconv_params *p, const int8_t *in, const int8_t 
  * time weights' newest column counts (wt_last: [filters]). Per batch row b and unit u:
  *   acc = bias[u] + sum over its rank filters f of wt_last[f] *
  *         clamp16(mul_by_qm(sum((in - in_zp) * wf[f]), mult1, shift1))
+ * (an int8 state: the value clamped to int8, plus state_zp stored as int8, which wraps, minus
+ * state_zp; wt_last holds the int8 time weights widened)
  *   out = clamp8(mul_by_qm(acc, mult2, shift2) + out_zp)
  * wf: [filters][in_n]; filters = units * rank. acc wraps in int32 (two's complement), as TFLite
  * Micro's addition does. */
@@ -487,6 +489,7 @@ typedef struct {
     int32_t in_zp;
     int32_t mult1, shift1, mult2, shift2;
     int32_t out_zp;
+    int32_t state_bits, state_zp;          /* 16 and 0, or 8 and the int8 state's zero point */
 } mcuf_svdf_params;
 
 void mcuf_svdf_s8(const mcuf_svdf_params *p, const int8_t *in, const int8_t *wf,

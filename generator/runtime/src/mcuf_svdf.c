@@ -26,8 +26,14 @@ void mcuf_svdf_s8(const mcuf_svdf_params *p, const int8_t *in, const int8_t *wf,
                 const int32_t f = u * p->rank + j;
                 int32_t s = mcuf_mul_by_qm(mcuf_dot_s8(x, wf + f * p->in_n, p->in_n, -p->in_zp),
                                            p->mult1, p->shift1);
-                s = s < -32768 ? -32768 : s;
-                s = s > 32767 ? 32767 : s;
+                if (p->state_bits == 16) {
+                    s = s < -32768 ? -32768 : s;
+                    s = s > 32767 ? 32767 : s;
+                } else { /* stored as int8 after adding the zero point (wrapping), read back */
+                    s = s < -128 ? -128 : s;
+                    s = s > 127 ? 127 : s;
+                    s = (((s + p->state_zp + 128) & 0xFF) - 128) - p->state_zp;
+                }
                 /* |wt * s| < 2^30; the sum wraps in two's complement, as TFLite Micro's int32
                  * addition does where a bias near 2^31 takes it over (real models have them) */
                 acc = (int32_t)((uint32_t)acc + (uint32_t)((int32_t)wt_last[f] * s));
