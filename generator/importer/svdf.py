@@ -58,7 +58,7 @@ def _one_scale(t: Tensor, pos: int) -> tuple[float, int]:
 def _type(t: Tensor, pos: int, dtype: DType, why: str) -> None:
     if t.dtype is not dtype:
         raise Unsupported(f"{_what(pos)} '{t.name}' is {t.dtype.value}; mcuforge compiles the "
-                          f"integer SVDF with {why}, as TFLite Micro and the interpreter both run it",
+                          f"integer SVDF with {why}, as TFLite Micro runs it",
                           "convert with TFLITE_BUILTINS_INT8 (int8 activations, int16 state)")
 
 
