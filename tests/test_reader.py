@@ -61,8 +61,9 @@ def test_every_unsupported_op_is_listed() -> None:
     inp = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3)(inp)
     x = keras.layers.Activation("elu")(x)
-    x = keras.layers.Conv2DTranspose(4, 3)(x)
-    x = keras.layers.Conv2DTranspose(4, 3)(x)
+    # CUMSUM: TFLite has no int8 kernel for it (the converter leaves it in float)
+    x = keras.layers.Lambda(lambda t: keras.ops.cumsum(t, axis=1))(x)
+    x = keras.layers.Lambda(lambda t: keras.ops.cumsum(t, axis=1))(x)
     model = keras.Model(inp, x)
     data = quantize_keras(model, QuantizeOptions(
         calibration=np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 3)).astype(np.float32)))
@@ -71,4 +72,4 @@ def test_every_unsupported_op_is_listed() -> None:
     msg = err.value.message
     assert msg.startswith("m.tflite: 3 unsupported operator(s)")
     assert "ELU (output tensor 'functional" in msg
-    assert msg.count("TRANSPOSE_CONV (output tensor") == 2
+    assert msg.count("CUMSUM (output tensor") == 2

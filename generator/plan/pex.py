@@ -593,11 +593,18 @@ def macs(g: Graph, op: Op) -> int:
     if op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:  # four gates over features and units
         x = g.tensors[op.inputs[0]]
         return 4 * y.size * (x.shape[-1] + y.shape[-1])
+    if op.kind is OpKind.TRANSPOSE_CONV:  # every input value times its filter taps
+        w = g.tensors[op.inputs[1]].shape
+        return g.tensors[op.inputs[2]].size * w[0] * w[1] * w[2]
+    if op.kind is OpKind.SVDF:  # each filter's feature product, then one time weight
+        w = g.tensors[op.inputs[1]].shape
+        return g.tensors[op.inputs[0]].shape[0] * w[0] * (w[1] + 1)
     return 0
 
 
 _MAC_TERM = {OpKind.CONV_2D: "macs_conv", OpKind.DEPTHWISE_CONV_2D: "macs_dw",
-             OpKind.FULLY_CONNECTED: "macs_fc"}
+             OpKind.FULLY_CONNECTED: "macs_fc", OpKind.TRANSPOSE_CONV: "macs_conv",
+             OpKind.SVDF: "macs_fc"}
 
 
 def base_terms(g: Graph) -> dict[str, int]:

@@ -92,6 +92,11 @@ RELATIONS: dict[OpKind, Relation] = {
     # recurrent: every unit reads every feature and the whole previous hidden state, step after
     # step; never sliced (not in SLICEABLE), it runs whole
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: Relation.MIXING,
+    # transposed convolution: every output channel reads every input channel, and an output pixel
+    # reads a stride-dependent set of input pixels; not in SLICEABLE, it runs whole
+    OpKind.TRANSPOSE_CONV: Relation.MIXING,
+    # every filter reads every input feature; [batch, features] tensors, not in SLICEABLE: whole
+    OpKind.SVDF: Relation.MIXING,
 }
 
 TABLE_KINDS = frozenset({

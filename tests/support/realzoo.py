@@ -104,6 +104,20 @@ def unet_small() -> Any:
     return keras.Model(inp, out, name="unet_small")
 
 
+def unet_tconv() -> Any:
+    """The two-level UNet with a learned upsampling: Conv2DTranspose (stride 2) instead of
+    UpSampling2D before the skip concatenation, as UNet decoders are usually written."""
+    keras = _k()
+    L = keras.layers
+    inp = keras.Input((32, 32, 1))
+    e1 = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    e2 = L.Conv2D(16, 3, padding="same", activation="relu")(L.MaxPooling2D()(e1))
+    u1 = L.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu")(e2)
+    d1 = L.Conv2D(8, 3, padding="same", activation="relu")(L.Concatenate()([u1, e1]))
+    out = L.Conv2D(1, 1, activation="sigmoid")(d1)
+    return keras.Model(inp, out, name="unet_tconv")
+
+
 def ds_cnn_kws() -> Any:
     """DS-CNN keyword spotting on 49x10 MFCC: strided conv, two depthwise-separable blocks, 12 classes."""
     keras = _k()
@@ -172,6 +186,7 @@ ARCHS: dict[str, Arch] = {
     "mobilenet_v3_small": Arch(mobilenet_v3_small, (0.0, 1.0)),
     "conv1d_imu": Arch(conv1d_imu, (-2.0, 2.0)),
     "unet_small": Arch(unet_small, (0.0, 1.0), tflm_lacks="TILE"),
+    "unet_tconv": Arch(unet_tconv, (0.0, 1.0)),
     "ds_cnn_kws": Arch(ds_cnn_kws, (-3.0, 3.0)),
     "resnet_block": Arch(resnet_block, (0.0, 1.0)),
     "image_classifier_uint8": Arch(image_classifier, (0.0, 1.0), uint8_io=True),
