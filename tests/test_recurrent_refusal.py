@@ -1,18 +1,25 @@
-"""Recurrent layers: LSTM compiles, the others are refused cleanly, never with a crash.
+"""Recurrent layers: LSTM (fused or unrolled), GRU and SimpleRNN (unrolled) compile, the others are
+refused cleanly, never with a crash.
 
-Facts these tests pin (TF 2.21): Keras 3's int8 calibration of an LSTM or GRU, and Keras 2's of a
-GRU, crash the converting process, so Keras models with recurrent layers other than LSTM are refused
-before conversion, naming the layer. A Keras 2 (tf_keras) LSTM with a fixed batch and sequence
-length converts to one fused int8 UNIDIRECTIONAL_SEQUENCE_LSTM (int8 weights, int32 gate biases,
-int16 cell state, int8 hidden state), which mcuforge compiles; a Keras 3 model's LSTM layers reach
-it through a Keras 2 rebuild of the model (generator/importer/keras_rebuild.py). An LSTM with
-``return_sequences=False`` converts to the fused operator followed by a STRIDED_SLICE of its output
-(the last step), which compiles as a strided copy.
+Facts these tests pin (TF 2.21): Keras 3's int8 calibration of a rolled LSTM or GRU, and Keras 2's of
+a GRU, crash the converting process; rolled recurrent layers otherwise become WHILE loops. A Keras 2
+(tf_keras) LSTM with a fixed batch and sequence length converts to one fused int8
+UNIDIRECTIONAL_SEQUENCE_LSTM (int8 weights, int32 gate biases, int16 cell state, int8 hidden state),
+which mcuforge compiles; a Keras 3 model's LSTM layers reach it through a Keras 2 rebuild of the
+model (generator/importer/keras_rebuild.py). An LSTM with ``return_sequences=False`` converts to the
+fused operator followed by a STRIDED_SLICE of its output (the last step), which compiles as a strided
+copy. GRU and SimpleRNN layers, and LSTM layers with options the fused form lacks (``go_backwards``,
+other activations, no bias, ``return_state``, ``unroll=True``), over a fixed number of time steps are
+converted unrolled (the importer clones them with ``unroll=True`` and dropout off): per step
+FULLY_CONNECTED, TANH, LOGISTIC, MUL, ADD, SUB and the SPLIT / STRIDED_SLICE / UNPACK that cut gates
+and steps apart, each of which compiles exactly against both runtimes. Bidirectional wrappers, stateful layers and variable sequence lengths
+are refused before conversion, naming the layer.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,33 +29,81 @@ from generator.ir import OpKind
 
 pytestmark = [pytest.mark.tflite]
 
+UNROLLED_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("GRU", {}),
+    ("GRU", {"return_sequences": True, "go_backwards": True}),
+    ("GRU", {"reset_after": False, "dropout": 0.2, "recurrent_dropout": 0.2}),
+    ("GRU", {"unroll": True, "recurrent_activation": "hard_sigmoid"}),
+    ("SimpleRNN", {}),
+    ("SimpleRNN", {"activation": "relu", "return_sequences": True}),
+    ("LSTM", {"go_backwards": True}),
+    ("LSTM", {"activation": "relu", "use_bias": False}),
+]
 
-@pytest.mark.parametrize("layer", ["GRU", "SimpleRNN"])
-def test_keras3_recurrent_layers_are_refused_before_conversion(layer: str, tmp_path: Path) -> None:
+
+@pytest.mark.hostc
+@pytest.mark.slow
+@pytest.mark.parametrize(("layer", "options"), UNROLLED_CASES,
+                         ids=[f"{n}-{'-'.join(o) or 'default'}" for n, o in UNROLLED_CASES])
+def test_keras3_gru_and_simple_rnn_compile_unrolled_bit_exact(
+        layer: str, options: dict[str, Any], tmp_path: Path) -> None:
+    """Saved by Keras 3 as users write them, compiled from the .keras file (unrolled by the
+    importer, no fused LSTM), run on the host: equal to TFLite Micro and to the TFLite interpreter."""
     import keras
 
-    from generator.importer.keras_import import load_keras_model
+    from generator.compiler import compile_graph, compile_model
+    from generator.host import build_host
+    from generator.importer.reference import run_reference
+    from generator.importer.tflite_reader import read_tflite
+    from generator.numerics import Numerics
 
-    inp = keras.Input((6, 3))
-    out = getattr(keras.layers, layer)(4, name="rec")(inp)
-    keras.Model(inp, out).save(tmp_path / "m.keras")
-    with pytest.raises(UnsupportedOpsError, match=f"'rec' \\({layer}\\)"):
-        load_keras_model(tmp_path / "m.keras")
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((7, 4))
+    x = getattr(keras.layers, layer)(5, name="rec", **options)(inp)
+    if len(x.shape) == 3:
+        x = keras.layers.Flatten()(x)
+    keras.Model(inp, keras.layers.Dense(3)(x)).save(tmp_path / "m.keras")
+    compiled = compile_model(tmp_path / "m.keras")
+    kinds = {op.kind for op in compiled.graph.ops}
+    assert OpKind.FULLY_CONNECTED in kinds and not kinds & {OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM}
+    data = compiled.tflite
+    rng = np.random.default_rng(4)
+    inputs = [[rng.integers(-128, 128, size=(1, 7, 4), dtype=np.int8)] for _ in range(4)]
+    for numerics in Numerics:
+        model = compile_graph(read_tflite(data, "m"), data, source="m", numerics=numerics)
+        outs = build_host(model, tmp_path / numerics.value).run(inputs)
+        for x_run, got in zip(inputs, outs, strict=True):
+            want = run_reference(data, x_run, numerics=numerics)[0]
+            np.testing.assert_array_equal(got[0].reshape(want.shape), want,
+                                          err_msg=numerics.value)
 
 
-@pytest.mark.parametrize(("option", "value"), [("go_backwards", True), ("stateful", True),
-                                               ("activation", "relu")])
-def test_lstm_options_without_a_fused_int8_form_are_refused(option: str, value: object,
-                                                            tmp_path: Path) -> None:
+def _save(tmp_path: Path, build: Any) -> Path:
     import keras
 
+    inp, x = build(keras)
+    keras.Model(inp, keras.layers.Dense(2)(x)).save(tmp_path / "m.keras")
+    return tmp_path / "m.keras"
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda k: (i := k.Input((6, 3)), k.layers.Bidirectional(k.layers.GRU(4), name="rec")(i)),
+     "'rec' \\(Bidirectional\\)"),
+    (lambda k: (i := k.Input(batch_shape=(1, 6, 3)), k.layers.GRU(4, stateful=True, name="rec")(i)),
+     "GRU layer 'rec' has stateful=True"),
+    (lambda k: (i := k.Input(batch_shape=(1, 6, 3)), k.layers.LSTM(4, stateful=True, name="rec")(i)),
+     "LSTM layer 'rec' has stateful=True; mcuforge resets recurrent state every inference"),
+    (lambda k: (i := k.Input((None, 3)), k.layers.SimpleRNN(4, name="rec")(i)),
+     "SimpleRNN layer 'rec' runs over a variable number of time steps"),
+    (lambda k: (i := k.Input((600, 3)), k.layers.GRU(4, name="rec")(i)),
+     "GRU layer 'rec' runs over 600 time steps; mcuforge unrolls GRU layers over at most 512"),
+], ids=["bidirectional", "stateful-gru", "stateful-lstm", "variable-length", "too-long"])
+def test_recurrent_layers_without_an_int8_form_are_refused_before_conversion(
+        build: Any, message: str, tmp_path: Path) -> None:
     from generator.importer.keras_import import load_keras_model
 
-    inp = keras.Input(batch_shape=(1, 6, 3))
-    out = keras.layers.LSTM(4, name="rec", **{option: value})(inp)
-    keras.Model(inp, out).save(tmp_path / "m.keras")
-    with pytest.raises(UnsupportedOpsError, match=f"LSTM layer 'rec' has {option}="):
-        load_keras_model(tmp_path / "m.keras")
+    with pytest.raises(UnsupportedOpsError, match=message):
+        load_keras_model(_save(tmp_path, build))
 
 
 def test_the_fused_int8_lstm_of_keras2_compiles() -> None:

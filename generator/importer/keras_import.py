@@ -227,39 +227,141 @@ LSTM_NEEDS = {"stateful": False, "go_backwards": False, "unroll": False, "return
 """LSTM layer options that convert to the fused int8 UNIDIRECTIONAL_SEQUENCE_LSTM mcuforge
 compiles (TFLite Micro's integer kernel: tanh cell activation, sigmoid gates, gate biases)."""
 
+UNROLLED_RNNS = ("GRU", "SimpleRNN")
+"""Recurrent layers converted unrolled (and LSTM layers whose options have no fused form): one FULLY_CONNECTED / TANH / LOGISTIC / MUL / ADD / SUB cell
+per time step (with the SPLIT, STRIDED_SLICE and UNPACK that cut the gates and the steps apart)."""
+
+UNROLLED_NEEDS = {"stateful": False}
+"""Options of those layers the unrolled conversion needs: a stateful layer keeps its state across
+calls in a variable, which an unrolled int8 graph has no place for."""
+
+MAX_UNROLLED_STEPS = 512
+"""Most time steps a layer is unrolled over (the converted graph grows by a cell per step)."""
+
 
 def check_layers(model: Any, where: str) -> None:
-    """Reject recurrent layers other than LSTM before conversion: the TFLite converter turns them
-    into WHILE loops mcuforge does not compile, and its int8 calibration of some of them crashes the
-    whole process instead of raising. LSTM layers convert to the fused UNIDIRECTIONAL_SEQUENCE_LSTM
-    (through Keras 2, :mod:`generator.importer.keras_rebuild`) when their options allow it."""
+    """Reject recurrent layers mcuforge cannot compile before conversion: the TFLite converter
+    turns a recurrent layer into a WHILE loop mcuforge does not compile, and its int8 calibration of
+    some of them crashes the whole process instead of raising. LSTM layers convert to the fused
+    UNIDIRECTIONAL_SEQUENCE_LSTM (through Keras 2, :mod:`generator.importer.keras_rebuild`) when
+    their options allow it (:data:`LSTM_NEEDS`); GRU and SimpleRNN layers, and LSTM layers with
+    other options, over a fixed number of time steps are converted unrolled (:func:`unrolled`);
+    stateful layers are refused."""
     keras = _keras_of(_tf(), model)
     layers = list(_all_layers(model))
+    allowed = (keras.layers.LSTM, *(getattr(keras.layers, n) for n in UNROLLED_RNNS))
     bad = [f"'{layer.name}' ({type(layer).__name__})" for layer in layers
            if isinstance(layer, keras.layers.Bidirectional)
-           or (isinstance(layer, keras.layers.RNN) and type(layer) is not keras.layers.LSTM)]
+           or (isinstance(layer, keras.layers.RNN) and type(layer) not in allowed)]
     if bad:
         raise UnsupportedOpsError(
             f"{where}: recurrent layer(s) {', '.join(bad)}: converted to a WHILE loop (or crashing "
             "the converter), which mcuforge does not compile",
-            "use LSTM layers (they become TFLite's fused int8 LSTM), or model sequences with "
-            "convolutions over time (Conv1D/Conv2D, as in a DS-CNN)",
+            "use LSTM, GRU or SimpleRNN layers (LSTM becomes TFLite's fused int8 LSTM, GRU and "
+            "SimpleRNN are unrolled over their time steps), or model sequences with convolutions "
+            "over time (Conv1D/Conv2D, as in a DS-CNN)",
         )
     for layer in layers:
-        if type(layer) is keras.layers.LSTM:
-            config = layer.get_config()
-            off = [f"{k}={config.get(k)!r}" for k, v in LSTM_NEEDS.items() if config.get(k, v) != v]
-            if off:
-                raise UnsupportedOpsError(
-                    f"{where}: LSTM layer '{layer.name}' has {', '.join(off)}; TFLite's fused int8 "
-                    "LSTM (what mcuforge compiles) needs " +
-                    ", ".join(f"{k}={v!r}" for k, v in LSTM_NEEDS.items()),
-                    "use a plain LSTM layer (default options)")
+        if _is_unrolled_rnn(keras, layer):
+            _check_unrollable(layer, where)
+
+
+def _fused_lstm(config: dict[str, Any]) -> bool:
+    return all(config.get(k, v) == v for k, v in LSTM_NEEDS.items())
+
+
+def _is_unrolled_rnn(keras: Any, layer: Any) -> bool:
+    """A GRU or SimpleRNN, or an LSTM whose options have no fused int8 form (``go_backwards``, other
+    activations, no bias, ``unroll=True``, ``return_state``): converted unrolled."""
+    if type(layer) is keras.layers.LSTM:
+        return not _fused_lstm(layer.get_config())
+    return any(type(layer) is getattr(keras.layers, n) for n in UNROLLED_RNNS)
+
+
+def _check_unrollable(layer: Any, where: str) -> None:
+    kind = type(layer).__name__
+    config = layer.get_config()
+    off = [f"{k}={config.get(k)!r}" for k, v in UNROLLED_NEEDS.items() if config.get(k, v) != v]
+    if off:
+        raise UnsupportedOpsError(
+            f"{where}: {kind} layer '{layer.name}' has {', '.join(off)}; mcuforge resets recurrent "
+            "state every inference (a stateful layer keeps it across calls)",
+            f"set stateful=False on '{layer.name}'")
+    steps = _time_steps(layer)
+    if steps is None:
+        raise UnsupportedOpsError(
+            f"{where}: {kind} layer '{layer.name}' runs over a variable number of time steps; "
+            f"mcuforge compiles this {kind} unrolled, which needs a fixed sequence length",
+            "give the model's input a fixed sequence length, e.g. keras.Input((49, 10))")
+    if steps > MAX_UNROLLED_STEPS:
+        raise UnsupportedOpsError(
+            f"{where}: {kind} layer '{layer.name}' runs over {steps} time steps; mcuforge unrolls "
+            f"{kind} layers over at most {MAX_UNROLLED_STEPS}",
+            "shorten the sequence (e.g. a strided Conv1D or pooling before the recurrent layer)")
+
+
+def _time_steps(layer: Any) -> int | None:
+    """The fixed number of time steps a recurrent layer runs over, or None if it varies or is not
+    known."""
+    try:
+        inp = layer.input
+    except (AttributeError, ValueError):  # a layer never called, or called more than once
+        return None
+    if isinstance(inp, (list, tuple)):  # the sequence and an initial state
+        inp = inp[0] if inp else None
+    shape = getattr(inp, "shape", None)
+    if shape is None or len(shape) < 2 or shape[1] is None:
+        return None
+    return int(shape[1])
 
 
 def has_lstm(model: Any) -> bool:
+    """Whether the model has an LSTM layer that converts to the fused int8 LSTM."""
     keras = _keras_of(_tf(), model)
-    return any(type(layer) is keras.layers.LSTM for layer in _all_layers(model))
+    return any(type(layer) is keras.layers.LSTM and _fused_lstm(layer.get_config())
+               for layer in _all_layers(model))
+
+
+_UNROLLED_CONFIG = {"unroll": True, "dropout": 0.0, "recurrent_dropout": 0.0}
+"""What an unrolled recurrent layer is converted with: dropout (a no-op at inference) off, since a
+traced dropout leaves the converter's random-seed variables (VAR_HANDLE ...) in the graph."""
+
+
+def _rewrite(config: dict[str, Any]) -> bool:
+    return any(config.get(k, v) != v for k, v in _UNROLLED_CONFIG.items())
+
+
+def unrolled(model: Any) -> Any:
+    """The model with each GRU, SimpleRNN and non-fused LSTM layer set to ``unroll=True`` and no
+    dropout (a clone with the same weights, checked to compute the same function), or the model
+    itself if none needs it: the converter turns a rolled one into a WHILE loop, and crashes
+    calibrating some of them."""
+    keras = _keras_of(_tf(), model)
+    if not any(_is_unrolled_rnn(keras, layer) and _rewrite(layer.get_config())
+               for layer in _all_layers(model)):
+        return model
+
+    def clone(layer: Any) -> Any:
+        config = layer.get_config()
+        if _is_unrolled_rnn(keras, layer):
+            config = {**config, **_UNROLLED_CONFIG}
+        return type(layer).from_config(config)
+
+    nested = {"recursive": True} if keras is not _legacy_keras() else {}
+    twin = keras.models.clone_model(model, clone_function=clone, **nested)
+    left = [layer.name for layer in _all_layers(twin)
+            if _is_unrolled_rnn(keras, layer) and not layer.unroll]
+    if left:
+        raise UnsupportedOpsError(
+            f"recurrent layer(s) {', '.join(left)} inside a nested model could not be "
+            "unrolled for the conversion",
+            "set unroll=True on them, or build the model without nesting")
+    twin.set_weights(model.get_weights())
+    from generator.importer.keras_rebuild import same_function
+
+    same_function(model, twin, batch=1, what="the model with its GRU / SimpleRNN layers unrolled",
+                  hint="give the model with unroll=True on its GRU and SimpleRNN layers")
+    return twin
 
 
 def _all_layers(model: Any) -> Iterator[Any]:
@@ -326,6 +428,7 @@ def _representative(
 def _batch1_converter(tf: Any, model: Any) -> Any:
     """A converter for the model rebuilt with batch size 1, so every shape is static (Flatten and the
     like become a constant RESHAPE instead of SHAPE/STRIDED_SLICE/PACK)."""
+    model = unrolled(model)
     keras = _keras_of(tf, model)
     if keras is tf.keras and has_lstm(model):  # Keras 3 LSTMs crash the int8 calibration
         return tf.lite.TFLiteConverter.from_keras_model(_in_keras2(model))

@@ -105,11 +105,14 @@ def rebuild(model: Any, tf_keras: Any, batch: int = 1) -> Any:
             raise UnsupportedOpsError(
                 f"layer '{layer.name}' ({type(layer).__name__}): its weights do not fit its Keras 2 "
                 f"twin ({str(exc).splitlines()[0][:160]})", _hint()) from None
-    _same_function(model, twin_model, batch)
+    same_function(model, twin_model, batch)
     return twin_model
 
 
-def _same_function(model: Any, twin: Any, batch: int) -> None:
+def same_function(model: Any, twin: Any, batch: int,
+                  what: str = "the model rebuilt in Keras 2 for the LSTM conversion",
+                  hint: str = "") -> None:
+    """Refuse ``twin`` unless it computes ``model``'s function on random inputs of ``batch``."""
     rng = np.random.default_rng(0)
     xs = [rng.uniform(-1, 1, (batch, *t.shape[1:])).astype(np.float32) for t in model.inputs]
     arg = xs[0] if len(xs) == 1 else xs
@@ -118,9 +121,8 @@ def _same_function(model: Any, twin: Any, batch: int) -> None:
     for w, g in zip(want, got, strict=True):
         span = max(float(np.max(np.abs(w))), 1.0)
         if w.shape != g.shape or float(np.max(np.abs(w - g))) > TOLERANCE * span:
-            raise UnsupportedOpsError(
-                "the model rebuilt in Keras 2 for the LSTM conversion computes another function "
-                "than the Keras 3 model", _hint())
+            raise UnsupportedOpsError(f"{what} computes another function than the model",
+                                      hint or _hint())
 
 
 def _as_list(y: Any) -> list[Any]:

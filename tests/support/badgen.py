@@ -510,9 +510,9 @@ def _custom_layer_model(keras: Any) -> Any:
 
 
 def _lstm_model(keras: Any) -> Any:
-    """An LSTM run backwards: no fused int8 LSTM (plain LSTM layers compile)."""
-    inp = keras.Input((10, 4))
-    lstm = keras.layers.LSTM(8, go_backwards=True, name="lstm")
+    """A stateful LSTM: its state kept across calls (mcuforge resets it every inference)."""
+    inp = keras.Input(batch_shape=(1, 10, 4))
+    lstm = keras.layers.LSTM(8, stateful=True, name="lstm")
     return keras.Model(inp, keras.layers.Dense(3)(lstm(inp)))
 
 

@@ -182,6 +182,33 @@ def lstm_kws_fused() -> Any:
     return keras.Model(inp, L.Dense(12, activation="softmax")(x), name="lstm_kws_fused")
 
 
+def gru_kws() -> Any:
+    """A GRU keyword spotter as users write it: GRU(16) over 49 frames x 10 MFCC, Dense(12). The
+    importer converts it unrolled (:func:`generator.importer.keras_import.unrolled`): per time step
+    FULLY_CONNECTED, LOGISTIC, TANH, SUB, MUL, ADD and the SPLIT / STRIDED_SLICE of the gates."""
+    keras = _k()
+    L = keras.layers
+    inp = keras.Input((49, 10))
+    x = L.GRU(16)(inp)
+    return keras.Model(inp, L.Dense(12, activation="softmax")(x), name="gru_kws")
+
+
+def se_cnn() -> Any:
+    """A CNN with a squeeze-and-excitation block: conv, GlobalAveragePooling2D -> Dense relu ->
+    Dense sigmoid -> Multiply with the feature map, conv, pooled Dense head; 24x24x3 -> 4 classes."""
+    keras = _k()
+    L = keras.layers
+    inp = keras.Input((24, 24, 3))
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(inp)
+    s = L.GlobalAveragePooling2D(keepdims=True)(x)
+    s = L.Dense(4, activation="relu")(s)
+    s = L.Dense(16, activation="sigmoid")(s)
+    x = L.Multiply()([x, s])
+    x = L.Conv2D(16, 3, padding="same", activation="relu")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, L.Dense(4, activation="softmax")(x), name="se_cnn")
+
+
 ARCHS: dict[str, Arch] = {
     "mobilenet_v3_small": Arch(mobilenet_v3_small, (0.0, 1.0)),
     "conv1d_imu": Arch(conv1d_imu, (-2.0, 2.0)),
@@ -193,6 +220,8 @@ ARCHS: dict[str, Arch] = {
     "ds_cnn_kws_uint8": Arch(ds_cnn_kws, (-3.0, 3.0), uint8_io=True),
     "lstm_kws": Arch(lstm_kws, (-3.0, 3.0)),
     "lstm_kws_fused": Arch(lstm_kws_fused, (-3.0, 3.0), tflm_only=True),
+    "gru_kws": Arch(gru_kws, (-3.0, 3.0)),
+    "se_cnn": Arch(se_cnn, (0.0, 1.0)),
 }
 
 PENDING: dict[str, str] = {
@@ -231,7 +260,9 @@ def realzoo_tflite(name: str) -> bytes:
     """The full-int8 ``.tflite`` of an architecture (int8 or uint8 I/O), converted once per process."""
     import tensorflow as tf
 
-    model = build(name)
+    from generator.importer.keras_import import unrolled
+
+    model = unrolled(build(name))  # GRU / SimpleRNN layers unrolled, as the importer converts them
     calib = calibration(name)
     if ARCHS[name].tflm_only:
         import tf_keras
