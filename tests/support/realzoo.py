@@ -209,6 +209,21 @@ def se_cnn() -> Any:
     return keras.Model(inp, L.Dense(4, activation="softmax")(x), name="se_cnn")
 
 
+def imu_tcn() -> Any:
+    """An IMU temporal CNN as users write one: dilated Conv1D layers (dilated CONV_2D), a
+    hard_sigmoid activation (Keras's piecewise-linear form, which the converter folds into the
+    convolution before it), GlobalMaxPooling1D (REDUCE_MAX); 128x3 -> 5 classes."""
+    keras = _k()
+    L = keras.layers
+    inp = keras.Input((128, 3))
+    x = L.Conv1D(16, 5, padding="same", activation="relu")(inp)
+    x = L.Conv1D(16, 3, padding="same", dilation_rate=2)(x)
+    x = L.Activation("hard_sigmoid")(x)
+    x = L.Conv1D(24, 3, padding="same", dilation_rate=4, activation="relu")(x)
+    x = L.GlobalMaxPooling1D()(x)
+    return keras.Model(inp, L.Dense(5, activation="softmax")(x), name="imu_tcn")
+
+
 ARCHS: dict[str, Arch] = {
     "mobilenet_v3_small": Arch(mobilenet_v3_small, (0.0, 1.0)),
     "conv1d_imu": Arch(conv1d_imu, (-2.0, 2.0)),
@@ -222,6 +237,7 @@ ARCHS: dict[str, Arch] = {
     "lstm_kws_fused": Arch(lstm_kws_fused, (-3.0, 3.0), tflm_only=True),
     "gru_kws": Arch(gru_kws, (-3.0, 3.0)),
     "se_cnn": Arch(se_cnn, (0.0, 1.0)),
+    "imu_tcn": Arch(imu_tcn, (-2.0, 2.0)),
 }
 
 PENDING: dict[str, str] = {
