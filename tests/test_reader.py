@@ -73,3 +73,20 @@ def test_every_unsupported_op_is_listed() -> None:
     assert msg.startswith("m.tflite: 3 unsupported operator(s)")
     assert "ELU (output tensor 'functional" in msg
     assert msg.count("CUMSUM (output tensor") == 2
+
+
+def test_int16_with_its_own_zero_point_is_unsupported_not_corrupt() -> None:
+    """TFLite's int16 SOFTMAX output has zero point -32768: a valid file mcuforge does not compile
+    (int16 activations), said as such, never with the 'corrupt' hint."""
+    from ai_edge_litert import schema_py_generated as S
+
+    from tests.support.single_op import T, single_op
+
+    opts = S.SoftmaxOptionsT()
+    opts.beta = 1.0
+    model = single_op("SOFTMAX", [T((1, 12), scale=0.1, zp=0)],
+                      [T((1, 12), dtype="int16", scale=1 / 65536, zp=-32768)], opts)
+    with pytest.raises(UnsupportedOpsError) as err:
+        read_tflite(model, where="m.tflite")
+    assert "is int16, expected int8" in err.value.message
+    assert "corrupt" not in err.value.hint

@@ -50,7 +50,7 @@ MIN_SCALE = 2.0**-64
 MAX_SCALE = 2.0**64
 """Quantisation scales outside this range cannot come from a converter (real ones are ~1e-9..1e3)."""
 
-_ZERO_POINT_RANGE = {DType.INT8: (-128, 127), DType.UINT8: (0, 255), DType.INT16: (0, 0)}
+_ZERO_POINT_RANGE = {DType.INT8: (-128, 127), DType.UINT8: (0, 255), DType.INT16: (-32768, 32767)}
 
 
 def check_graph(g: Graph, where: str) -> None:
