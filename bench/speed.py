@@ -320,7 +320,8 @@ def measure(model: str, machines: list[str], flag_names: list[str], work: Path,
     graph = read_tflite(data, where=model)
     whole = compile_graph(graph, data, source=model, partial=False)
     write_engine(whole, work / model / "whole" / "engine", n_inputs)
-    for cm in {for_core(MACHINES[m].mve) for m in machines}:  # the plan each core's model picks
+    cores = {for_core(MACHINES[m].mve).name: for_core(MACHINES[m].mve) for m in machines}
+    for cm in cores.values():  # the plan each core's cost model picks
         partial = compile_graph(graph, data, source=model, partial=True, cost=cm)
         write_engine(partial, work / model / f"partial_{cm.name}" / "engine", n_inputs)
     kinds = [op.kind.value for op in whole.graph.ops]

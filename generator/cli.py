@@ -300,7 +300,8 @@ def quantisation_summary(graph: object) -> str:
 
     assert isinstance(graph, Graph)
     weighted = [op for op in graph.ops
-                if op.kind in (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED)]
+                if op.kind in (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED,
+                               OpKind.TRANSPOSE_CONV)]  # each with its filter at input 1
     per_channel = sum(1 for op in weighted
                       if (q := graph.tensors[op.inputs[1]].quant) is not None and q.per_channel)
     io = sorted({graph.tensors[t].dtype.value for t in (*graph.inputs, *graph.outputs)})

@@ -115,6 +115,9 @@ class OpKind(enum.Enum):
     BATCH_TO_SPACE_ND = "BATCH_TO_SPACE_ND"
     # recurrent
     UNIDIRECTIONAL_SEQUENCE_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
+    # transposed convolution (decoder) and SVDF (keyword spotting)
+    TRANSPOSE_CONV = "TRANSPOSE_CONV"
+    SVDF = "SVDF"
 
 
 ALIASES = frozenset({OpKind.RESHAPE, OpKind.SQUEEZE, OpKind.EXPAND_DIMS})
@@ -370,6 +373,46 @@ class LstmAttrs:
     cell_name: str = ""
 
 
+@dataclass(frozen=True)
+class TransposeConvAttrs:
+    """TRANSPOSE_CONV (TransposeConvOptions). Its inputs keep TFLite's order: 0 the constant
+    output shape, 1 the filter [out_c, k_h, k_w, in_c], 2 the data input, 3 the optional bias.
+    There is no dilation; the padding before is TFLite's SAME/VALID rule applied to the output's
+    size (ComputePaddingHeightWidth with the output as its input)."""
+
+    padding: Padding
+    stride_h: int
+    stride_w: int
+    activation: Activation = Activation.NONE
+
+
+@dataclass(frozen=True)
+class SvdfAttrs:
+    """SVDF (SVDFOptions), the integer form TFLite Micro runs: int8 input, feature weights and
+    output, int16 time weights and activation state, int32 bias. The state (input 4, a variable
+    tensor of [batch, memory * filters] in the file) is no operand in the IR: its slot is -1 and
+    its scale is kept here. TFLite Micro zeroes it when the interpreter is created and the engine
+    does so at every inference, so one inference equals one invoke of a fresh interpreter (TFLite
+    Micro shifts it along the memory and keeps it across invokes; a streaming model relies on
+    that, which is not yet an engine option). With a fresh state only the newest memory column
+    differs from the zero point (TFLite Micro resets an int8 state to its zero point, an int16
+    one to 0), so the engine keeps no state."""
+
+    rank: int
+    memory: int
+    """Time steps of the state (the time weights' second dimension)."""
+    state_scale: float
+    state_name: str = ""
+    state_bits: int = 16
+    """16 (int16 state and time weights, both runtimes) or 8 (int8 state and time weights, a form
+    TFLite Micro runs and the interpreter does not)."""
+    state_zero_point: int = 0
+    """0 for the int16 state; the int8 state's (TFLite Micro resets it to this value)."""
+    activation: Activation = Activation.NONE
+    """SVDFOptions.fused_activation_function as written (NONE or RELU): neither runtime applies it
+    in the integer kernel (TFLite Micro ignores it, the interpreter requires RELU and ignores it)."""
+
+
 OpAttrs = (
     NoAttrs
     | Conv2DAttrs
@@ -394,13 +437,16 @@ OpAttrs = (
     | UnpackAttrs
     | BlockAttrs
     | LstmAttrs
+    | TransposeConvAttrs
+    | SvdfAttrs
 )
 
 MULTI_OUTPUT = frozenset({OpKind.SPLIT, OpKind.SPLIT_V, OpKind.UNPACK})
 """Operators with more than one output tensor (one per piece)."""
 
-DATA_INPUT: dict[OpKind, int] = {OpKind.SPLIT: 1}
-"""The position of the data operand where it is not input 0 (SPLIT reads its axis first)."""
+DATA_INPUT: dict[OpKind, int] = {OpKind.SPLIT: 1, OpKind.TRANSPOSE_CONV: 2}
+"""The position of the data operand where it is not input 0 (SPLIT reads its axis first,
+TRANSPOSE_CONV its output shape and filter)."""
 
 
 @dataclass(frozen=True)

@@ -569,3 +569,125 @@ def test_mean_is_the_sum_with_the_count_folded() -> None:
         a = qe.mean_params(0.05, 3, 0.02, -7, count)
         b = qo.sum_params(0.05, 3, 0.02, -7, count, mean=True)
         assert (a.mult, a.shift) == (b.mult, b.shift)
+
+
+# ---- table operators in place ---------------------------------------------------------------------
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+def test_table_operators_overwrite_their_dying_input(tmp_path: Path) -> None:
+    """A table operator (HARD_SWISH, TANH, sigmoid) whose input nothing else reads writes over it;
+    one whose input is read again (the residual ADD) does not; the engine stays exact."""
+    import tensorflow as tf
+
+    from generator.plan.pex import build_program
+    from tests.test_kernels_eltwise import convert
+
+    k = tf.keras.layers
+
+    def build(x: object) -> object:
+        y = k.Activation("hard_swish")(k.Conv2D(8, 3, padding="same")(x))
+        z = k.Activation("tanh")(k.Conv2D(8, 1)(y))
+        return k.Activation("sigmoid")(k.Add()([z, k.Activation("hard_swish")(z)]))
+
+    m = convert(build, (6, 6, 3))
+    g = m.graph
+    program = build_program(g)
+    kinds = {op.kind.value: op for op in g.ops}
+    assert {"HARD_SWISH", "TANH", "LOGISTIC"} <= set(kinds)
+    in_place = {op.kind.value for op in g.ops if op.outputs[0] in program.alias}
+    second_hs = [op for op in g.ops if op.kind.value == "HARD_SWISH"][1]
+    assert {"TANH", "LOGISTIC"} <= in_place
+    assert second_hs.outputs[0] not in program.alias  # its input feeds the ADD too
+    engine_matches(m.tflite, [[x] for x in m.int8_inputs(np.random.default_rng(3))][:6], tmp_path,
+                   partial=True, what="table operators in place")
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+def test_table_operators_sliced_in_chains(tmp_path: Path) -> None:
+    """Chains through table operators (HARD_SWISH, TANH, ReLU, sigmoid between convolutions and
+    depthwise convolutions): the longest split 3 ways against both runtimes, it and three others
+    split 2 ways against TFLite Micro."""
+    import tensorflow as tf
+
+    from generator.compiler import compile_program
+    from generator.host import build_host
+    from generator.importer.reference import run_reference
+    from generator.plan.pex import Split, build_program, candidate_chains
+    from generator.plan.relations import TABLE_KINDS
+    from tests.test_kernels_eltwise import convert
+
+    k = tf.keras.layers
+
+    def build(x: object) -> object:
+        y = k.Activation("hard_swish")(k.Conv2D(8, 3, padding="same")(x))
+        y = k.Activation("tanh")(k.DepthwiseConv2D(3, padding="same")(y))
+        y = k.ReLU()(k.Conv2D(6, 1)(y))
+        return k.Activation("sigmoid")(k.DepthwiseConv2D(3, padding="same")(y))
+
+    m = convert(build, (7, 7, 4))
+    g = m.graph
+    chains = [c for c in candidate_chains(g)
+              if any(g.ops[i].kind in TABLE_KINDS for i in c.ops)]
+    assert len(chains) >= 3, chains
+    runs = [[x] for x in m.int8_inputs(np.random.default_rng(8))][:4]
+    longest = max(chains, key=lambda c: c.end - c.start)
+    others = [c for c in chains if c != longest][:3]
+    cases = [(longest, 3, tuple(Numerics)), *((c, 2, (Numerics.TFLM,)) for c in [longest, *others])]
+    for n, (chain, slices, modes) in enumerate(cases):
+        program = build_program(g, [Split(chain, slices)])
+        assert program.splits, chain
+        for mode in modes:
+            compiled = compile_program(g, program, m.tflite, numerics=mode)
+            engine = build_host(compiled, tmp_path / f"{n}_{mode.value}")
+            for run, got in zip(runs, engine.run(runs), strict=True):
+                want = run_reference(m.tflite, run, mode)[0]
+                np.testing.assert_array_equal(got[0].reshape(want.shape), want,
+                                              err_msg=f"{chain} x{slices} {mode.value}")
+
+
+@pytest.mark.hostc
+@pytest.mark.tflite
+@pytest.mark.slow
+def test_sub_sliced_in_chains(tmp_path: Path) -> None:
+    """SUB in a chain, as ADD (its operands' slices, the other operand computed before the chain),
+    split 2 and 3 ways: the engine equals both runtimes; and the planner's own choice."""
+    import tensorflow as tf
+
+    from generator.compiler import compile_program
+    from generator.host import build_host
+    from generator.importer.reference import run_reference
+    from generator.ir import OpKind
+    from generator.plan.pex import Split, build_program, candidate_chains
+    from tests.test_kernels_eltwise import convert
+
+    k = tf.keras.layers
+
+    def build(x: object) -> object:
+        a = k.Conv2D(8, 1)(x)
+        b = k.Conv2D(8, 3, padding="same")(a)
+        y = k.DepthwiseConv2D(3, padding="same")(k.Subtract()([b, a]))
+        return k.Conv2D(4, 1)(y)
+
+    m = convert(build, (8, 8, 3))
+    g = m.graph
+    chains = [c for c in candidate_chains(g) if any(g.ops[i].kind is OpKind.SUB for i in c.ops)]
+    assert chains, [op.kind for op in g.ops]
+    runs = [[x] for x in m.int8_inputs(np.random.default_rng(12))][:4]
+    chain = max(chains, key=lambda c: c.end - c.start)
+    for slices, modes in ((2, (Numerics.TFLM,)), (3, tuple(Numerics))):
+        program = build_program(g, [Split(chain, slices)])
+        assert program.splits
+        for mode in modes:
+            engine = build_host(compile_program(g, program, m.tflite, numerics=mode),
+                                tmp_path / f"{slices}_{mode.value}")
+            for run, got in zip(runs, engine.run(runs), strict=True):
+                want = run_reference(m.tflite, run, mode)[0]
+                np.testing.assert_array_equal(got[0].reshape(want.shape), want,
+                                              err_msg=f"{chain} x{slices} {mode.value}")
+    engine_matches(m.tflite, runs, tmp_path / "planned", numerics=(Numerics.TFLM,), partial=True,
+                   what="SUB planned")

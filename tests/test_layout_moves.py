@@ -705,8 +705,11 @@ def _blocked_conv(h: int, w: int, c: int, k: int, rate: int, same: bool, depthwi
     ], version=1)
 
 
-@pytest.mark.parametrize(("same", "depthwise"), [(True, False), (False, True), (True, True)],
-                         ids=["conv-same", "depthwise-valid", "depthwise-same"])
+@pytest.mark.parametrize(("same", "depthwise"), [
+    pytest.param(True, False, id="conv-same"),
+    pytest.param(False, True, id="depthwise-valid", marks=_SLOW),
+    pytest.param(True, True, id="depthwise-same", marks=_SLOW),
+])
 def test_blocked_convolution_becomes_a_dilated_one(same: bool, depthwise: bool) -> None:
     """One convolution with dilation 2 at batch 1 remains, equal to the interpreter's three
     operators (TFLite Micro pads the blocks with a parameter it never sets, so it is compared only
@@ -929,7 +932,7 @@ def _float_island(op: str) -> tuple[bytes, tuple[int, ...]]:
     return ops_model(tensors, ops, version=1), shape
 
 
-@pytest.mark.parametrize("op", ["SPLIT", "TRANSPOSE"])
+@pytest.mark.parametrize("op", ["SPLIT", pytest.param("TRANSPOSE", marks=_SLOW)])
 def test_float_data_movement_between_dequantize_and_quantize_is_exact(op: str) -> None:
     """The float32 values move as they are (bytes); each QUANTIZE rounds them as TFLite does."""
     model, shape = _float_island(op)

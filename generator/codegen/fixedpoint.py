@@ -115,15 +115,20 @@ def exp_on_negative_values(a: int, int_bits: int) -> int:
     return INT32_MAX if a == 0 else result
 
 
-def one_over_one_plus_x_for_x_in_0_1(a: int) -> int:
-    """1 / (1 + a) for a in [0, 1), a and result Q0: Newton-Raphson division in Q2."""
+def _reciprocal_q2(a: int) -> int:
+    """2 / (1 + a) for a in [0, 1) in Q2 (gemmlowp's Newton-Raphson division, three steps)."""
     half_denominator = rounding_half_sum(a, INT32_MAX)
     one_q2 = 1 << 29
     x = add(1515870810, srdhm(half_denominator, -1010580540))  # 48/17 - 32/17 * d
     for _ in range(3):
         one_minus_dx = sub(one_q2, srdhm(half_denominator, x))
         x = add(x, rescale(srdhm(x, one_minus_dx), 4, 2))
-    return rescale(x, 1, 0)  # x / 2, seen as Q1, to Q0
+    return x
+
+
+def one_over_one_plus_x_for_x_in_0_1(a: int) -> int:
+    """1 / (1 + a) for a in [0, 1), a and result Q0: Newton-Raphson division in Q2."""
+    return rescale(_reciprocal_q2(a), 1, 0)  # x / 2, seen as Q1, to Q0
 
 
 def logistic(a: int, int_bits: int) -> int:
@@ -137,13 +142,7 @@ def logistic(a: int, int_bits: int) -> int:
 
 def one_minus_x_over_one_plus_x_for_x_in_0_1(a: int) -> int:
     """(1 - a) / (1 + a) for a in [0, 1), a and result Q0: Newton-Raphson division in Q2."""
-    half_denominator = rounding_half_sum(a, INT32_MAX)
-    one_q2 = 1 << 29
-    x = add(1515870810, srdhm(half_denominator, -1010580540))  # 48/17 - 32/17 * d
-    for _ in range(3):
-        one_minus_dx = sub(one_q2, srdhm(half_denominator, x))
-        x = add(x, rescale(srdhm(x, one_minus_dx), 4, 2))
-    return rescale(sub(x, one_q2), 2, 0)
+    return rescale(sub(_reciprocal_q2(a), 1 << 29), 2, 0)
 
 
 def tanh(a: int, int_bits: int) -> int:

@@ -10,6 +10,8 @@ from generator.codegen import (  # noqa: F401  (they register handlers)
     lower_layout,
     lower_lstm,  # recurrent family
     lower_ops,  # elementwise and reductions family: binary operators and reductions
+    lower_svdf,  # SVDF (keyword spotting)
+    lower_tconv,  # transposed convolution
     lower_unary,  # elementwise and reductions family
 )
 from generator.codegen.context import HANDLERS

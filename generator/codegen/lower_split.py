@@ -33,6 +33,7 @@ from generator.codegen.context import (
 from generator.codegen.handlers import HANDLERS
 from generator.codegen.lower_eltwise import Operand, emit_eltwise, mean_params
 from generator.codegen.lower_fc import lower_fc_in_slice, lower_fc_out_slice, lower_fc_requant
+from generator.codegen.lower_unary import table_of
 from generator.codegen.schedule import BufRef, Call, ConstRef, Literal, Schedule
 from generator.errors import McuforgeError
 from generator.ir import DType, Graph, Op, OpKind, PadAttrs
@@ -54,6 +55,7 @@ from generator.plan.pex import (
     slice_ranges,
     tmp_buffer,
 )
+from generator.plan.relations import TABLE_KINDS
 
 
 @dataclass(frozen=True)
@@ -320,6 +322,18 @@ def _eltwise_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
                  out.cs, f" [{ctx.lo}:{ctx.hi}]")
 
 
+def _table_slice(lw: Lowering, i: int, op: Op, ctx: SliceCtx) -> None:
+    """A table operator (relations.TABLE_KINDS) on a channel slice: the lookup on strided rows."""
+    g = lw.graph
+    src = in_view(lw, i, op, ctx, op.inputs[0])
+    out = out_view(lw, i, op, ctx)
+    n = g.tensors[op.outputs[0]].size // channels(g, op.outputs[0])
+    table = lw.const(f"op{i}_table", np.asarray(table_of(lw, op), dtype=np.int8))
+    lw.emit(Call("mcuf_lut_rows_s8", (Literal(str(n)), Literal(str(out.c)), table, src.ref,
+                                      Literal(str(src.cs)), out.ref, Literal(str(out.cs))),
+                 comment=f"{op.kind.value} {op.name} [{ctx.lo}:{ctx.hi}]", op_index=i))
+
+
 def _inplace(lw: Lowering, i: int, op: Op, param: int) -> None:
     """The output overwrites the input buffer (they share one, see pex.build_program)."""
     g = lw.graph
@@ -362,4 +376,6 @@ SLICE_HANDLERS: dict[OpKind, SliceHandler] = {
     OpKind.PAD: _pad_slice,
     OpKind.MEAN: _mean_slice,
     OpKind.ADD: _eltwise_slice,
+    OpKind.SUB: _eltwise_slice,
+    **dict.fromkeys(TABLE_KINDS, _table_slice),
 }

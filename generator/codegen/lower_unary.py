@@ -4,15 +4,20 @@
 
 from __future__ import annotations
 
+from generator.codegen import qparams_eltwise as qe
 from generator.codegen import qparams_unary as qu
 from generator.codegen.context import Lowering, quant_of, register
 from generator.codegen.lower_eltwise import emit_table
 from generator.ir import LeakyReluAttrs, Op, OpKind
 
 
-def _table(lw: Lowering, i: int, op: Op) -> tuple[int, ...]:
+def table_of(lw: Lowering, op: Op) -> tuple[int, ...]:
+    """The 256-entry table of any operator of :data:`generator.plan.relations.TABLE_KINDS`."""
     g = lw.graph
     qx, qy = quant_of(g.tensors[op.inputs[0]]), quant_of(g.tensors[op.outputs[0]])
+    if op.kind is OpKind.LOGISTIC:
+        return qe.logistic_params(qx.single_scale, qx.single_zero_point, qy.single_zero_point,
+                                  lw.numerics).table
     if isinstance(op.attrs, LeakyReluAttrs):
         return qu.leaky_relu_table(qx.single_scale, qx.single_zero_point, qy.single_scale,
                                    qy.single_zero_point, op.attrs.alpha)
@@ -42,4 +47,4 @@ def _table(lw: Lowering, i: int, op: Op) -> tuple[int, ...]:
 @register(OpKind.HARD_SWISH)
 @register(OpKind.RSQRT)
 def _lut(lw: Lowering, i: int, op: Op) -> None:
-    emit_table(lw, i, op, _table(lw, i, op))
+    emit_table(lw, i, op, table_of(lw, op))

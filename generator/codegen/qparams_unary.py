@@ -56,11 +56,19 @@ def leaky_relu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
     s_in, s_out = np.float32(in_scale), np.float32(out_scale)
     ident_m, ident_s = quantize_multiplier(float(s_in / s_out))
     alpha_m, alpha_s = quantize_multiplier(float(s_in * np.float32(alpha) / s_out))
+    # a negative alpha: TFLite Micro multiplies by |multiplier| and negates the product (its
+    # MultiplyByQuantizedMultiplier takes non-negative multipliers), which rounds ties the other way
+    negative = alpha_m < 0
+    safe_alpha_m = fp.wrap32(-alpha_m) if negative else alpha_m
     table = [0] * 256
     for v in range(-128, 128):
         x = v - in_zp
-        m, s = (ident_m, ident_s) if x >= 0 else (alpha_m, alpha_s)
-        table[v & 0xFF] = _clamp8(out_zp + fp.multiply_by_quantized_multiplier(x, m, s))
+        if x >= 0:
+            y = fp.multiply_by_quantized_multiplier(x, ident_m, ident_s)
+        else:
+            y = fp.multiply_by_quantized_multiplier(x, safe_alpha_m, alpha_s)
+            y = fp.wrap32(-y) if negative else y
+        table[v & 0xFF] = _clamp8(out_zp + y)
     return tuple(table)
 
 

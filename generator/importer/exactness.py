@@ -22,7 +22,7 @@ from generator.codegen import qparams_ops as qo
 from generator.codegen import qparams_unary as qu
 from generator.codegen.qparams import quantize_multiplier
 from generator.errors import InputError
-from generator.importer import lstm
+from generator.importer import lstm, svdf
 from generator.importer.problems import Problem, Unsupported, need
 from generator.ir import (
     DATA_INPUT,
@@ -111,6 +111,10 @@ _ARITY: dict[OpKind, tuple[int, int, frozenset[int]]] = {
     OpKind.BATCH_TO_SPACE_ND: (3, 3, _NO_OPTIONAL),
     # recurrent: the state slots 18 and 19 are absent in the IR (read_attrs checks the variants)
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: (24, 24, frozenset({*_LSTM_OPTIONAL, 18, 19})),
+    # transposed convolution: output shape, filter, input and an optional bias
+    OpKind.TRANSPOSE_CONV: (3, 4, frozenset({3})),
+    # SVDF: the state slot 4 is absent in the IR (read_attrs refuses an absent bias or state)
+    OpKind.SVDF: (5, 5, frozenset({3, 4})),
 }
 """Per operator: fewest and most inputs, and the positions that may be absent (-1)."""
 MAX_OUTPUTS = 1 << 16
@@ -288,6 +292,25 @@ def _fc_bias_scale(x: Tensor, w: Tensor, b: Tensor, y: Tensor) -> None:
          f"bias '{b.name}' has scale {_fmt(_legacy_scale(b))}, but input scale times weight scale is "
          f"{product:.9g}; TFLite refuses a FULLY_CONNECTED whose difference is over "
          f"{FC_BIAS_SCALE_TOLERANCE:g} of the output scale")
+
+
+def _tconv(g: Graph, op: Op) -> None:
+    """TRANSPOSE_CONV (inputs: output shape, filter, input, bias): int8 in and out quantised per
+    tensor, symmetric int8 filters per tensor or per output channel (dimension 0), an optional
+    int32 bias of zero point 0, and every output's sum (at most all taps and input channels, as
+    TFLite Micro's int32 scratch gathers it) and its rescale inside int32."""
+    x, w, y = _input(g, op, 2), _input(g, op, 1), _output(g, op)
+    _activation(x, "input")
+    _activation(y, "output")
+    _weights(w, "filter", w.shape[0], 0)
+    has_bias = len(op.inputs) > 3 and op.inputs[3] >= 0
+    b = _input(g, op, 3) if has_bias else None
+    if b is not None:
+        _dtype(b, "bias", DType.INT32)
+        nonzero = sorted({z for z in b.quant.zero_point if z != 0}) if b.quant else []
+        need(not nonzero, f"bias '{b.name}' has quantization.zero_point {nonzero[:4]}; biases have "
+                          "zero point 0")
+    _accumulators_fit(op, x, w, b, y)
 
 
 def _moves_values(g: Graph, op: Op) -> None:
@@ -697,6 +720,9 @@ _RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.BATCH_TO_SPACE_ND: _moves_only,
     # recurrent
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lstm.check_operands,
+    # transposed convolution
+    OpKind.TRANSPOSE_CONV: _tconv,
+    OpKind.SVDF: svdf.check_operands,
 }
 
 FOLDED_ONLY = frozenset(k for k, rule in _RULES.items() if rule is folded_only)

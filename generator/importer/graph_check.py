@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from generator.codegen import qparams_ops as qo
+from generator.codegen import qparams_tconv as qt
 from generator.errors import InputError, ModelFormatError
-from generator.importer import lstm
+from generator.importer import lstm, svdf
 from generator.importer.exactness import check_operands, folded_only
 from generator.importer.layout_check import check_moves, check_resize
 from generator.importer.problems import CORRUPT_HINT, Problem, Unsupported, need, operator_error
@@ -39,6 +40,7 @@ from generator.ir import (
     ReshapeAttrs,
     SqueezeAttrs,
     Tensor,
+    TransposeConvAttrs,
 )
 from generator.layout import MOVES
 
@@ -48,7 +50,7 @@ MIN_SCALE = 2.0**-64
 MAX_SCALE = 2.0**64
 """Quantisation scales outside this range cannot come from a converter (real ones are ~1e-9..1e3)."""
 
-_ZERO_POINT_RANGE = {DType.INT8: (-128, 127), DType.UINT8: (0, 255), DType.INT16: (0, 0)}
+_ZERO_POINT_RANGE = {DType.INT8: (-128, 127), DType.UINT8: (0, 255), DType.INT16: (-32768, 32767)}
 
 
 def check_graph(g: Graph, where: str) -> None:
@@ -254,6 +256,45 @@ def _dwconv(g: Graph, op: Op) -> None:
     _window(x, y, (w.shape[1], w.shape[2]), (a.stride_h, a.stride_w), (a.dilation_h, a.dilation_w),
             a.padding)
     _bias(g, op, w.shape[3])
+
+
+def _tconv(g: Graph, op: Op) -> None:
+    """TRANSPOSE_CONV: a constant int32 output shape of 4 values equal to the output's, a constant
+    [out_c, k_h, k_w, in_c] filter matching the input's and the output's channels, strides and
+    window within TFLite's range, a bias of one value per output channel, and an input of the
+    height and width a convolution of the output gives (the TFLite interpreter refuses any other;
+    TFLite Micro does not check, its kernel drops what falls outside the output)."""
+    a = op.attrs
+    assert isinstance(a, TransposeConvAttrs)
+    s, w, x, y = (_t(g, op, 0, "output shape"), _t(g, op, 1, "filter"), _t(g, op, 2, "input"),
+                  _out(g, op))
+    _same_batch_one(x, y)
+    _const(s, "output shape")
+    need(s.dtype is DType.INT32 and s.shape == (4,),
+         f"output shape '{s.name}' is {s.dtype.value} of shape {s.shape}; TFLite takes 4 int32 values")
+    assert s.data is not None
+    want = tuple(int(v) for v in s.data)
+    need(want == y.shape, f"output shape '{s.name}' says {list(want)}, output '{y.name}' is "
+                          f"{list(y.shape)}; TFLite resizes the output to the former")
+    _rank(w, 4, "filter")
+    _const(w, "filter")
+    need(x.shape[3] == w.shape[3], f"filter '{w.name}' {w.shape} does not match input {x.shape}")
+    need(y.shape[3] == w.shape[0], f"output '{y.name}' {y.shape} does not match filter {w.shape}")
+    stride, k = (a.stride_h, a.stride_w), (w.shape[1], w.shape[2])
+    need(min(stride) >= 1, f"has stride {stride} (must be >= 1)")
+    need(max(*stride, *k) <= MAX_WINDOW,
+         f"has stride {stride} and a {k[0]}x{k[1]} filter (each at most {MAX_WINDOW}, as in TFLite)")
+    want_in = tuple(qt.out_size(a.padding, y.shape[1 + i], k[i], stride[i]) for i in range(2))
+    if x.shape[1:3] != want_in:
+        raise Unsupported(
+            f"input '{x.name}' is {x.shape[1]}x{x.shape[2]}; a {a.padding.name} convolution of the "
+            f"output ({y.shape[1]}x{y.shape[2]}, {k[0]}x{k[1]} filter, stride {stride}) gives "
+            f"{want_in[0]}x{want_in[1]}, which the TFLite interpreter requires",
+            "export the layer with the output size Keras' Conv2DTranspose computes")
+    if len(op.inputs) > 3 and op.inputs[3] >= 0:
+        b = g.tensors[op.inputs[3]]
+        _const(b, "bias")
+        need(b.size == w.shape[0], f"bias '{b.name}' has {b.size} values for {w.shape[0]} outputs")
 
 
 def _fc(g: Graph, op: Op) -> None:
@@ -542,4 +583,7 @@ _OPERAND_RULES: dict[OpKind, Callable[[Graph, Op], None]] = {
     OpKind.RESIZE_BILINEAR: check_resize,
     # recurrent
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lstm.check_shapes,
+    # transposed convolution
+    OpKind.TRANSPOSE_CONV: _tconv,
+    OpKind.SVDF: svdf.check_shapes,
 }

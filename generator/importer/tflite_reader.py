@@ -16,7 +16,7 @@ from functools import cache
 import numpy as np
 
 from generator.errors import ModelFormatError, UnsupportedOpsError
-from generator.importer import lstm
+from generator.importer import lstm, svdf
 from generator.importer.dilate import fold_dilations
 from generator.importer.exactness import FOLDED_ONLY, check_arity
 from generator.importer.flatbuf import Table, root
@@ -55,6 +55,7 @@ from generator.ir import (
     SqueezeAttrs,
     StridedSliceAttrs,
     Tensor,
+    TransposeConvAttrs,
     UnpackAttrs,
 )
 
@@ -107,6 +108,9 @@ OPTIONS_NAMES: dict[OpKind, str] = {
     OpKind.BATCH_TO_SPACE_ND: "BatchToSpaceNDOptions",
     # recurrent
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: "UnidirectionalSequenceLSTMOptions",
+    # transposed convolution
+    OpKind.TRANSPOSE_CONV: "TransposeConvOptions",
+    OpKind.SVDF: "SVDFOptions",
 }
 MAX_LISTED = 20
 """Unsupported operators (and tensors) named one by one in the error; the rest are counted."""
@@ -323,41 +327,53 @@ def _quant(q: Table | None, where: str, name: str) -> QuantParams | None:
     return QuantParams(scale=scales, zero_point=zps, axis=q.scalar(6, q.buf.i32, 0))
 
 
-def _state_tensors(raws: list[_RawOp]) -> dict[int, int]:
-    """The tensors in the state slots of LSTM operators, each with how many operands (inputs or
-    outputs of any operator) it is."""
-    code = schema().operator_code(OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM.value)
-    slots = {t for r in raws if r.code == code and not r.custom for t in lstm.state_slots(r.inputs)}
-    return {t: sum(r.inputs.count(t) + r.outputs.count(t) for r in raws) for t in slots}
+def _state_tensors(raws: list[_RawOp]) -> dict[int, tuple[int, str]]:
+    """The tensors in the state slots of LSTM and SVDF operators, each with how many operands
+    (inputs or outputs of any operator) it is and the operator it belongs to."""
+    s = schema()
+    lstm_code = s.operator_code(OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM.value)
+    svdf_code = s.operator_code(OpKind.SVDF.value)
+    owners: dict[int, str] = {}
+    for r in raws:
+        if r.custom:
+            continue
+        if r.code == lstm_code:
+            owners |= dict.fromkeys(lstm.state_slots(r.inputs), "LSTM")
+        elif r.code == svdf_code:
+            owners |= dict.fromkeys(svdf.state_slots(r.inputs), "SVDF")
+    return {t: (sum(r.inputs.count(t) + r.outputs.count(t) for r in raws), owner)
+            for t, owner in owners.items()}
 
 
 def _check_storage(sg: Table, tensors: tuple[Tensor, ...], where: str,
-                   states: dict[int, int] | None = None) -> None:
+                   states: dict[int, tuple[int, str]] | None = None) -> None:
     """Refuse variable (state) and sparse tensors: the IR holds dense constants and activations,
-    and the ``states`` of LSTM operators (variable tensors, each read by its one LSTM, which keeps
-    them off the IR's operands)."""
+    and the ``states`` of LSTM and SVDF operators (variable tensors, each read by its one
+    operator, which keeps them off the IR's operands)."""
     states = states or {}
     io = {int(v) for f in (1, 2) for v in sg.vector_scalars(f, "i")}
     for i, t in enumerate(sg.vector_tables(0)):
         variable = bool(t.scalar(5, t.buf.u8, 0))
+        count, owner = states.get(i, (0, ""))
         if i in states and not variable:
             raise ModelFormatError(
-                f"{where}: tensor '{tensors[i].name}' is an LSTM state but not a variable tensor "
+                f"{where}: tensor '{tensors[i].name}' is an {owner} state but not a variable tensor "
                 "(is_variable); TFLite Micro refuses such a model", CORRUPT_HINT)
-        if i in states and states[i] > 1:
+        if i in states and count > 1:
             raise UnsupportedOpsError(
-                f"{where}: LSTM state tensor '{tensors[i].name}' is {states[i]} operands (it "
-                "must be one LSTM's state and nothing else)",
-                "mcuforge keeps each LSTM's state inside the operator; share no state tensors")
+                f"{where}: {owner} state tensor '{tensors[i].name}' is {count} operands (it "
+                f"must be one {owner}'s state and nothing else)",
+                f"mcuforge keeps each {owner}'s state inside the operator; share no state tensors")
         if i in states and i in io:
             raise UnsupportedOpsError(
-                f"{where}: LSTM state tensor '{tensors[i].name}' is a model input or output",
-                "mcuforge keeps each LSTM's state inside the operator (reset every inference); "
+                f"{where}: {owner} state tensor '{tensors[i].name}' is a model input or output",
+                f"mcuforge keeps each {owner}'s state inside the operator (reset every inference); "
                 "export the model without state inputs or outputs")
         if variable and i not in states:
             raise UnsupportedOpsError(
                 f"{where}: tensor '{tensors[i].name}' is a variable (state) tensor (is_variable)",
-                "mcuforge compiles stateless feed-forward models (and the LSTM's own states)")
+                "mcuforge compiles stateless feed-forward models (and the LSTM's and SVDF's own "
+                "states)")
         if t.has(6):
             raise UnsupportedOpsError(
                 f"{where}: tensor '{tensors[i].name}' is stored sparse (sparsity)",
@@ -644,6 +660,21 @@ def _lstm(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
                            o.flag(3), o.flag(4), o.flag(5))
 
 
+def _tconv(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    """TransposeConvOptions: padding 0, stride_w 1, stride_h 2, fused_activation_function 3 (absent
+    in older files: none; TFLite Micro applies it when present), quantized_bias_type 4 (an int32
+    bias is the only int8 form either runtime takes, which exactness checks)."""
+    o = _options(r, OpKind.TRANSPOSE_CONV)
+    return TransposeConvAttrs(_padding(o, 0), o.i32(2), o.i32(1), _act(o, 3))
+
+
+def _svdf(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
+    """SVDFOptions: rank 0, fused_activation_function 1 (asymmetric_quantize_inputs 2 concerns the
+    hybrid kernel only)."""
+    o = _options(r, OpKind.SVDF)
+    return svdf.read_attrs(r.inputs, ts, o.i32(0), o.i8(1), schema().activations)
+
+
 def _none(r: _RawOp, ts: tuple[Tensor, ...]) -> OpAttrs:
     return NoAttrs()
 
@@ -706,6 +737,9 @@ _ATTRS: dict[OpKind, Callable[[_RawOp, tuple[Tensor, ...]], OpAttrs]] = {
     OpKind.BATCH_TO_SPACE_ND: _none,
     # recurrent
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: _lstm,
+    # transposed convolution
+    OpKind.TRANSPOSE_CONV: _tconv,
+    OpKind.SVDF: _svdf,
 }
 
 
@@ -722,5 +756,6 @@ def _op(index: int, r: _RawOp, tensors: tuple[Tensor, ...], where: str) -> Op:
         attrs = _ATTRS[kind](r, tensors)
     except Problem as problem:
         raise operator_error(where, index, kind.value, name, problem) from None
-    inputs = lstm.ir_inputs(r.inputs) if kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM else r.inputs
+    inputs = lstm.ir_inputs(r.inputs) if kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM else \
+        svdf.ir_inputs(r.inputs) if kind is OpKind.SVDF else r.inputs
     return Op(kind=kind, inputs=inputs, outputs=r.outputs, attrs=attrs, name=name)

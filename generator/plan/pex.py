@@ -6,8 +6,9 @@ only by the next operator of the chain:
 
 * the start is **channel-mixing** (CONV_2D, FULLY_CONNECTED) producing an output-channel slice from its
   full input, or **channel-wise** reading a channel slice of its full input;
-* the middle operators are channel-wise (depthwise conv, pooling, spatial pad, ADD, MEAN over H and W):
-  a slice of channels in gives the same slice (times the depth multiplier) out;
+* the middle operators are channel-wise (depthwise conv, pooling, spatial pad, ADD, SUB, MEAN over
+  H and W, the table activations: LOGISTIC, RELU, TANH, HARD_SWISH, ...): a slice of channels in
+  gives the same slice (times the depth multiplier) out;
 * the end is channel-mixing, **consuming** an input-channel slice and accumulating into an int32 buffer
   that is requantised once all slices are done (exact: int32 sums are associative), or channel-wise,
   writing its slice into the full output tensor.
@@ -44,8 +45,11 @@ from generator.ir import (
 )
 from generator.plan.arena import Buffer, align_up, best_layout, lifetimes
 from generator.plan.cost import BASE_TERMS, DEFAULT_BUDGET, DSP, TERMS, CostModel
-from generator.plan.relations import Relation, of_relation
+from generator.plan.relations import TABLE_KINDS, Relation, of_relation
 
+ADD_LIKE = frozenset({OpKind.ADD, OpKind.SUB})
+"""Two-input operators of one kernel (mcuf_add_lut_s8: SUB is ADD with its second table negated):
+sliced with both operands' slices, and run over their first input where it dies."""
 MIXING = of_relation(Relation.MIXING)
 WISE = of_relation(Relation.WISE)
 SLICE_OPTIONS = (2, 3, 4, 6, 8, 12, 16)
@@ -162,7 +166,7 @@ def _wise_ok(g: Graph, op: Op) -> bool:
     if op.kind is OpKind.MEAN:
         assert isinstance(op.attrs, MeanAttrs)
         return op.attrs.axes == (1, 2) and len(g.tensors[op.inputs[0]].shape) == 4
-    if op.kind is OpKind.ADD:
+    if op.kind in ADD_LIKE:
         a, b = op.inputs[:2]
         return g.tensors[a].shape == g.tensors[b].shape and not g.tensors[b].is_const
     return len(g.tensors[op.inputs[0]].shape) == 4
@@ -188,7 +192,7 @@ def valid_chain(g: Graph, chain: Chain) -> bool:
         if g.consumers(t) != (i + 1,) or t in g.outputs:
             return False
         nxt = ops[i + 1]
-        if nxt.kind is OpKind.ADD:
+        if nxt.kind in ADD_LIKE:
             if nxt.inputs[0] == nxt.inputs[1]:
                 return False
             other = nxt.inputs[1] if nxt.inputs[0] == t else nxt.inputs[0]
@@ -449,7 +453,9 @@ def _full_step(b: _Builder, i: int, last_use: dict[int, int]) -> None:
     if op.kind in ALIASES:
         b.alias[op.outputs[0]] = op.inputs[0]
         return
-    if op.kind is OpKind.ADD and _can_add_in_place(b, i, op, last_use):
+    if op.kind in ADD_LIKE and _can_add_in_place(b, i, op, last_use):
+        b.alias[op.outputs[0]] = op.inputs[0]
+    if op.kind in TABLE_KINDS and _can_look_up_in_place(b, i, op, last_use):
         b.alias[op.outputs[0]] = op.inputs[0]
     extra: list[str] = []
     if i in b.want_inplace and inplace_form(g, op) and _input_dies_here(b, i, op, last_use):
@@ -478,6 +484,19 @@ def _can_add_in_place(b: _Builder, i: int, op: Op, last_use: dict[int, int]) -> 
     if g.tensors[op.inputs[1]].shape != g.tensors[y].shape:
         return False
     root = b.root(x)
+    return _input_dies_here(b, i, op, last_use) and not any(
+        t in g.inputs for t in range(len(g.tensors)) if b.root(t) == root
+    )
+
+
+def _can_look_up_in_place(b: _Builder, i: int, op: Op, last_use: dict[int, int]) -> bool:
+    """A table operator overwrites its input where nothing reads that input later (nor is it a
+    model input or output)."""
+    g = b.g
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if x.is_const or x.dtype is not y.dtype or x.nbytes != y.nbytes:
+        return False
+    root = b.root(op.inputs[0])
     return _input_dies_here(b, i, op, last_use) and not any(
         t in g.inputs for t in range(len(g.tensors)) if b.root(t) == root
     )
@@ -574,11 +593,18 @@ def macs(g: Graph, op: Op) -> int:
     if op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:  # four gates over features and units
         x = g.tensors[op.inputs[0]]
         return 4 * y.size * (x.shape[-1] + y.shape[-1])
+    if op.kind is OpKind.TRANSPOSE_CONV:  # every input value times its filter taps
+        w = g.tensors[op.inputs[1]].shape
+        return g.tensors[op.inputs[2]].size * w[0] * w[1] * w[2]
+    if op.kind is OpKind.SVDF:  # each filter's feature product, then one time weight
+        w = g.tensors[op.inputs[1]].shape
+        return g.tensors[op.inputs[0]].shape[0] * w[0] * (w[1] + 1)
     return 0
 
 
 _MAC_TERM = {OpKind.CONV_2D: "macs_conv", OpKind.DEPTHWISE_CONV_2D: "macs_dw",
-             OpKind.FULLY_CONNECTED: "macs_fc"}
+             OpKind.FULLY_CONNECTED: "macs_fc", OpKind.TRANSPOSE_CONV: "macs_conv",
+             OpKind.SVDF: "macs_fc"}
 
 
 def base_terms(g: Graph) -> dict[str, int]:

@@ -93,14 +93,26 @@ RELATIONS: dict[OpKind, Relation] = {
     # recurrent: every unit reads every feature and the whole previous hidden state, step after
     # step; never sliced (not in SLICEABLE), it runs whole
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: Relation.MIXING,
+    # transposed convolution: every output channel reads every input channel, and an output pixel
+    # reads a stride-dependent set of input pixels; not in SLICEABLE, it runs whole
+    OpKind.TRANSPOSE_CONV: Relation.MIXING,
+    # every filter reads every input feature; [batch, features] tensors, not in SLICEABLE: whole
+    OpKind.SVDF: Relation.MIXING,
 }
+
+TABLE_KINDS = frozenset({
+    OpKind.LOGISTIC, OpKind.RELU, OpKind.RELU6, OpKind.LEAKY_RELU, OpKind.ABS, OpKind.TANH,
+    OpKind.HARD_SWISH, OpKind.RSQRT,
+})
+"""int8 operators lowered to one 256-entry table lookup per value (lower_eltwise.emit_table):
+channel-wise, sliced by the same lookup on strided rows, and free to write over their input."""
 
 SLICEABLE = frozenset({
     OpKind.CONV_2D, OpKind.FULLY_CONNECTED, OpKind.DEPTHWISE_CONV_2D, OpKind.AVERAGE_POOL_2D,
-    OpKind.MAX_POOL_2D, OpKind.PAD, OpKind.ADD, OpKind.MEAN,
+    OpKind.MAX_POOL_2D, OpKind.PAD, OpKind.ADD, OpKind.SUB, OpKind.MEAN, *TABLE_KINDS,
 })
 """The operators whose channel slices :mod:`generator.codegen.lower_split` can lower. A channel-wise
-operator outside this set (MUL, LOGISTIC, ...) is correct to slice but not yet implemented."""
+operator outside this set (MUL, PRELU, MAXIMUM, ...) is correct to slice but not yet implemented."""
 
 
 def relation(kind: OpKind) -> Relation:

@@ -45,6 +45,7 @@ INSTRUCTIONS_PER_MAC: Mapping[OpKind, float] = {
     OpKind.DEPTHWISE_CONV_2D: 3.9,
     OpKind.FULLY_CONNECTED: 2.0,
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: 3.0,  # assumed (plain C products), not fitted
+    OpKind.TRANSPOSE_CONV: 3.0,  # assumed (gather loops over taps), not fitted
 }
 """Rough instructions per multiply-accumulate of mcuforge's kernels as generated projects build them
 (-O2) on a Cortex-M4F or M7 (SMLAD paths), fitted to the five reference models of the test zoo in
@@ -56,6 +57,7 @@ HELIUM_INSTRUCTIONS_PER_MAC: Mapping[OpKind, float] = {
     OpKind.DEPTHWISE_CONV_2D: 3.45,
     OpKind.FULLY_CONNECTED: 0.56,
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: 3.0,  # assumed: the LSTM kernel has no Helium path
+    OpKind.TRANSPOSE_CONV: 3.0,  # assumed: no Helium path
 }
 """The same on a core with Helium (``mve: true``, Cortex-M55 on mps3-an547), fitted the same way:
 within -27% to +62% of the counts."""
@@ -121,6 +123,10 @@ def macs(graph: Graph) -> dict[OpKind, int]:
             continue
         y = graph.tensors[op.outputs[0]]
         w = graph.tensors[op.inputs[1]].shape
+        if op.kind is OpKind.TRANSPOSE_CONV:  # each input value times its filter taps
+            x = graph.tensors[op.inputs[2]]
+            out[op.kind] = out.get(op.kind, 0) + x.size * w[0] * w[1] * w[2]
+            continue
         if op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:  # four gates, [units, features]
             out[op.kind] = out.get(op.kind, 0) + 4 * y.size * (w[1] + w[0])
             continue

@@ -152,6 +152,10 @@ def layer_role(layer: Any) -> Role:
         return Role.INPUT
     if not _channels_last(layer):
         return Role.OPAQUE
+    transposed = tuple(getattr(L, n) for n in ("Conv1DTranspose", "Conv2DTranspose",
+                                               "Conv3DTranspose") if hasattr(L, n))
+    if isinstance(layer, transposed):  # kernel [..., out, in]; a Conv2D subclass in Keras 2
+        return Role.OPAQUE
     if isinstance(layer, (L.Conv1D, L.Conv2D, L.Conv3D)):
         ok = getattr(layer, "groups", 1) == 1 and len(layer.weights) == (2 if layer.use_bias else 1)
         return Role.MIXING if ok else Role.OPAQUE

@@ -104,6 +104,20 @@ def unet_small() -> Any:
     return keras.Model(inp, out, name="unet_small")
 
 
+def unet_tconv() -> Any:
+    """The two-level UNet with a learned upsampling: Conv2DTranspose (stride 2) instead of
+    UpSampling2D before the skip concatenation, as UNet decoders are usually written."""
+    keras = _k()
+    L = keras.layers
+    inp = keras.Input((32, 32, 1))
+    e1 = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    e2 = L.Conv2D(16, 3, padding="same", activation="relu")(L.MaxPooling2D()(e1))
+    u1 = L.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu")(e2)
+    d1 = L.Conv2D(8, 3, padding="same", activation="relu")(L.Concatenate()([u1, e1]))
+    out = L.Conv2D(1, 1, activation="sigmoid")(d1)
+    return keras.Model(inp, out, name="unet_tconv")
+
+
 def ds_cnn_kws() -> Any:
     """DS-CNN keyword spotting on 49x10 MFCC: strided conv, two depthwise-separable blocks, 12 classes."""
     keras = _k()
@@ -195,10 +209,26 @@ def se_cnn() -> Any:
     return keras.Model(inp, L.Dense(4, activation="softmax")(x), name="se_cnn")
 
 
+def imu_tcn() -> Any:
+    """An IMU temporal CNN as users write one: dilated Conv1D layers (dilated CONV_2D), a
+    hard_sigmoid activation (Keras's piecewise-linear form, which the converter folds into the
+    convolution before it), GlobalMaxPooling1D (REDUCE_MAX); 128x3 -> 5 classes."""
+    keras = _k()
+    L = keras.layers
+    inp = keras.Input((128, 3))
+    x = L.Conv1D(16, 5, padding="same", activation="relu")(inp)
+    x = L.Conv1D(16, 3, padding="same", dilation_rate=2)(x)
+    x = L.Activation("hard_sigmoid")(x)
+    x = L.Conv1D(24, 3, padding="same", dilation_rate=4, activation="relu")(x)
+    x = L.GlobalMaxPooling1D()(x)
+    return keras.Model(inp, L.Dense(5, activation="softmax")(x), name="imu_tcn")
+
+
 ARCHS: dict[str, Arch] = {
     "mobilenet_v3_small": Arch(mobilenet_v3_small, (0.0, 1.0)),
     "conv1d_imu": Arch(conv1d_imu, (-2.0, 2.0)),
     "unet_small": Arch(unet_small, (0.0, 1.0), tflm_lacks="TILE"),
+    "unet_tconv": Arch(unet_tconv, (0.0, 1.0)),
     "ds_cnn_kws": Arch(ds_cnn_kws, (-3.0, 3.0)),
     "resnet_block": Arch(resnet_block, (0.0, 1.0)),
     "image_classifier_uint8": Arch(image_classifier, (0.0, 1.0), uint8_io=True),
@@ -207,6 +237,7 @@ ARCHS: dict[str, Arch] = {
     "lstm_kws_fused": Arch(lstm_kws_fused, (-3.0, 3.0), tflm_only=True),
     "gru_kws": Arch(gru_kws, (-3.0, 3.0)),
     "se_cnn": Arch(se_cnn, (0.0, 1.0)),
+    "imu_tcn": Arch(imu_tcn, (-2.0, 2.0)),
 }
 
 PENDING: dict[str, str] = {

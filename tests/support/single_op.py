@@ -22,6 +22,8 @@ class T:
     zp: int | tuple[int, ...] = 0
     data: npt.NDArray[Any] | None = None
     axis: int = 0
+    variable: bool = False
+    """A variable (state) tensor (is_variable), such as SVDF's activation state: no model input."""
 
 
 def single_op(op: str, inputs: list[T], outputs: list[T], options: Any = None,
@@ -68,6 +70,7 @@ def ops_model(tensors: list[T], ops: list[tuple[str, list[int], list[int], Any]]
         if t.data is not None:
             buf.data = np.ascontiguousarray(t.data, dtype=t.dtype).tobytes()
         tt.buffer = len(model.buffers)
+        tt.isVariable = t.variable
         model.buffers.append(buf)
         if t.scale is not None:
             tt.quantization = S.QuantizationParametersT()
@@ -80,7 +83,8 @@ def ops_model(tensors: list[T], ops: list[tuple[str, list[int], list[int], Any]]
     read = {i for _, ins, _, _ in ops for i in ins}
     sub = S.SubGraphT()
     sub.tensors = tts
-    sub.inputs = [i for i, t in enumerate(tensors) if t.data is None and i not in written]
+    sub.inputs = [i for i, t in enumerate(tensors)
+                  if t.data is None and not t.variable and i not in written]
     sub.outputs = [i for i in range(len(tensors)) if i in written and i not in read]
     sub.operators = []
     for name, ins, outs, options in ops:

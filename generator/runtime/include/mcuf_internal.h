@@ -20,6 +20,22 @@ static inline int8x4_t mcuf_ror8(int8x4_t v)
 #define MCUF_SIMD 0
 #endif
 
+/* gemmlowp SaturatingRoundingMultiplyByPOT<e> for 0 <= e < 31: a saturating left shift. */
+static inline int32_t mcuf_sat_shl(int32_t x, int32_t e)
+{
+    if (e == 0) {
+        return x;
+    }
+    const int32_t threshold = (int32_t)((1u << (31 - e)) - 1u);
+    if (x > threshold) {
+        return INT32_MAX;
+    }
+    if (x < -threshold) {
+        return INT32_MIN;
+    }
+    return (int32_t)((uint32_t)x << e);
+}
+
 /* Helium (MVE, Armv8.1-M): the integer vector instructions (bit 0 of __ARM_FEATURE_MVE). */
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 #define MCUF_MVE 1

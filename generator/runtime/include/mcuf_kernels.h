@@ -321,6 +321,10 @@ typedef struct {
 
 /* Output quantisation fixed by TFLite: scale 1/256, zero point -128. out may equal in. */
 void mcuf_logistic_s8(const mcuf_logistic_params *p, const int8_t *in, int8_t *out);
+/* The same lookup on n pixels of c channels with pixel strides in_cs and out_cs (a channel slice of
+ * any of the table operators: LOGISTIC, RELU, RELU6, LEAKY_RELU, ABS, TANH, HARD_SWISH, RSQRT). */
+void mcuf_lut_rows_s8(int32_t n, int32_t c, const int8_t *table, const int8_t *in, int32_t in_cs,
+                      int8_t *out, int32_t out_cs);
 
 /* L2_NORMALIZATION over the last dimension (rows of depth values), TFLite's integer kernel: output
  * in steps of 1/128 (zero point 0). mcuf_inv_sqrt_qm is TFLite's GetInvSqrtQuantizedMultiplierExp
@@ -461,6 +465,50 @@ void mcuf_lstm_s8(const mcuf_lstm_params *p, const int8_t *in, const int8_t *wx,
  * shift is Q3.12 x 3; out Q0.15), exposed for the tests. */
 int16_t mcuf_sigmoid_s16(int16_t x);
 int16_t mcuf_tanh_s16(int16_t x, int32_t mult, int32_t shift);
+
+/* ---- TRANSPOSE_CONV (mcuf_tconv.c) --------------------------------------------------------------
+ * TFLite Micro's int8 transposed convolution (reference_integer_ops::TransposeConv), in gather
+ * form: TFLite scatters each input pixel into an int32 scratch of the whole output; here each
+ * output pixel sums the same taps directly (input pixel iy feeds output row iy * stride_h -
+ * pad_top + ky), so no scratch is needed. Integer addition is associative and import keeps every
+ * sum inside int32, so the sums are TFLite's:
+ *   acc = sum over the taps reaching (oy, ox) and input channels of (in + in_offset) * filter
+ *   out = clamp(mul_by_qm(acc + bias[oc], mult[oc], shift[oc]) + out_offset, act_min, act_max)
+ * filter: dense [out_c][k_h][k_w][in_c]; bias may be NULL. */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t in_offset, out_offset;
+    int32_t act_min, act_max;
+} mcuf_tconv_params;
+
+void mcuf_tconv2d_s8(const mcuf_tconv_params *p, const int8_t *in, const int8_t *filter,
+                     const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out);
+
+/* ---- SVDF (mcuf_svdf.c) ---------------------------------------------------------------------------
+ * TFLite Micro's integer SVDF (int8 input, feature weights and output; int16 state and time
+ * weights) as one invoke of a fresh interpreter: the state is reset every inference, so only the
+ * time weights' newest column counts (wt_last: [filters]). Per batch row b and unit u:
+ *   acc = bias[u] + sum over its rank filters f of wt_last[f] *
+ *         clamp16(mul_by_qm(sum((in - in_zp) * wf[f]), mult1, shift1))
+ * (an int8 state: the value clamped to int8, plus state_zp stored as int8, which wraps, minus
+ * state_zp; wt_last holds the int8 time weights widened)
+ *   out = clamp8(mul_by_qm(acc, mult2, shift2) + out_zp)
+ * wf: [filters][in_n]; filters = units * rank. acc wraps in int32 (two's complement), as TFLite
+ * Micro's addition does. */
+typedef struct {
+    int32_t batches, in_n, filters, rank;
+    int32_t in_zp;
+    int32_t mult1, shift1, mult2, shift2;
+    int32_t out_zp;
+    int32_t state_bits, state_zp;          /* 16 and 0, or 8 and the int8 state's zero point */
+} mcuf_svdf_params;
+
+void mcuf_svdf_s8(const mcuf_svdf_params *p, const int8_t *in, const int8_t *wf,
+                  const int16_t *wt_last, const int32_t *bias, int8_t *out);
 
 #ifdef __cplusplus
 }

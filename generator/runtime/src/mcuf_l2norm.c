@@ -2,20 +2,8 @@
  * Each row's inverse norm is a fixed-point multiplier computed at run time as TFLite's
  * GetInvSqrtQuantizedMultiplierExp computes it (five Newton-Raphson steps in Q3); the output is in
  * steps of 1/128. */
+#include "mcuf_internal.h"
 #include "mcuf_kernels.h"
-
-/* gemmlowp SaturatingRoundingMultiplyByPOT<e> for 0 < e < 31: a saturating left shift. */
-static int32_t sat_shl(int32_t x, int32_t e)
-{
-    const int32_t threshold = (int32_t)((1u << (31 - e)) - 1u);
-    if (x > threshold) {
-        return INT32_MAX;
-    }
-    if (x < -threshold) {
-        return INT32_MIN;
-    }
-    return (int32_t)((uint32_t)x << e);
-}
 
 static int32_t clz32(uint32_t x)
 {
@@ -46,8 +34,8 @@ void mcuf_inv_sqrt_qm(int32_t x, int32_t *multiplier, int32_t *shift)
     const int32_t half_three = (1 << 28) + (1 << 27); /* 1.5 in Q3 */
     int32_t r = 1 << 28;                               /* 1 in Q3 */
     for (int i = 0; i < 5; i++) {
-        const int32_t r3 = sat_shl(mcuf_srdhm(mcuf_srdhm(r, r), r), 6);
-        r = sat_shl((int32_t)((uint32_t)mcuf_srdhm(half_three, r) -
+        const int32_t r3 = mcuf_sat_shl(mcuf_srdhm(mcuf_srdhm(r, r), r), 6);
+        r = mcuf_sat_shl((int32_t)((uint32_t)mcuf_srdhm(half_three, r) -
                               (uint32_t)mcuf_srdhm(half_input, r3)), 3);
     }
     r = mcuf_srdhm(r, 1518500250); /* sqrt(2) / 2 */

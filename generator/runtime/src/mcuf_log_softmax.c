@@ -15,22 +15,6 @@ static int32_t sub32(int32_t a, int32_t b)
     return (int32_t)((uint32_t)a - (uint32_t)b);
 }
 
-/* SaturatingRoundingMultiplyByPOTParam for 0 <= e < 31: a saturating left shift. */
-static int32_t sat_shl(int32_t x, int32_t e)
-{
-    if (e == 0) {
-        return x;
-    }
-    const int32_t threshold = (int32_t)((1u << (31 - e)) - 1u);
-    if (x > threshold) {
-        return INT32_MAX;
-    }
-    if (x < -threshold) {
-        return INT32_MIN;
-    }
-    return (int32_t)((uint32_t)x << e);
-}
-
 static int32_t sat_add(int32_t a, int32_t b)
 {
     const int64_t s = (int64_t)a + b;
@@ -74,15 +58,15 @@ static int32_t log_q12_to_q5(int32_t x)
     const int32_t shifted_quarter = mcuf_rdivpot(536870912, accum_int_bits); /* 1/4 in Q6 */
 
     const int32_t za_headroom_plus_1 = clz32((uint32_t)x);
-    const int32_t r_a_tmp = sat_shl(x, za_headroom_plus_1 - 1);
-    const int32_t r_a = sat_shl(mcuf_srdhm(r_a_tmp, sqrt_half), 1);
+    const int32_t r_a_tmp = mcuf_sat_shl(x, za_headroom_plus_1 - 1);
+    const int32_t r_a = mcuf_sat_shl(mcuf_srdhm(r_a_tmp, sqrt_half), 1);
     const int32_t za_pow2_adj =
-        sat_add(sat_shl(input_int_bits - za_headroom_plus_1, 31 - accum_int_bits), shifted_quarter);
+        sat_add(mcuf_sat_shl(input_int_bits - za_headroom_plus_1, 31 - accum_int_bits), shifted_quarter);
     const int32_t z_b = mcuf_srdhm(x, sqrt_half);
     const int32_t zb_headroom = clz32((uint32_t)z_b) - 1;
-    const int32_t r_b = sat_shl(x, zb_headroom);
+    const int32_t r_b = mcuf_sat_shl(x, zb_headroom);
     const int32_t zb_pow2_adj =
-        sat_sub(sat_shl(input_int_bits - zb_headroom, 31 - accum_int_bits), shifted_quarter);
+        sat_sub(mcuf_sat_shl(input_int_bits - zb_headroom, 31 - accum_int_bits), shifted_quarter);
     const int32_t r = r_a < r_b ? r_a : r_b;
     const int32_t z_pow2_adj = za_pow2_adj > zb_pow2_adj ? za_pow2_adj : zb_pow2_adj;
 
@@ -97,7 +81,7 @@ static int32_t log_q12_to_q5(int32_t x)
     const int32_t recip_denom = mcuf_one_over_one_plus_x(denom_minus_one);
     const int32_t num_scaled = mcuf_rdivpot(num, accum_int_bits);
     const int32_t sum = add32(mcuf_srdhm(z_pow2_adj, log_2), mcuf_srdhm(num_scaled, recip_denom));
-    return sat_shl(sum, 1); /* Q6 -> Q5 */
+    return mcuf_sat_shl(sum, 1); /* Q6 -> Q5 */
 }
 
 void mcuf_log_softmax_s8(const mcuf_log_softmax_params *p, const int8_t *in, int8_t *out)
