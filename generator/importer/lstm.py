@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from generator.codegen import qparams_lstm as ql
-from generator.importer.problems import Unsupported, need
+from generator.importer.problems import Unsupported, need, single_quant
 from generator.ir import Activation, DType, Graph, LstmAttrs, Op, Tensor
 
 N_OPERANDS = 24
@@ -61,14 +61,8 @@ def _what(pos: int) -> str:
 
 
 def _single_quant(t: Tensor, what: str) -> tuple[float, int]:
-    q = t.quant
-    need(q is not None, f"{what} '{t.name}' is {t.dtype.value} without quantization parameters")
-    assert q is not None
-    if len(q.scale) != 1:
-        raise Unsupported(f"{what} '{t.name}' has {len(q.scale)} quantization scales; TFLite "
-                          "Micro's LSTM takes one scale and one zero point per tensor",
-                          "convert with TFLiteConverter, which quantises LSTM weights per tensor")
-    return q.scale[0], q.zero_point[0]
+    return single_quant(t, what, "TFLite Micro's LSTM takes one scale and one zero point per tensor",
+                        "convert with TFLiteConverter, which quantises LSTM weights per tensor")
 
 
 def read_attrs(inputs: Sequence[int], tensors: Sequence[Tensor], activation: int,

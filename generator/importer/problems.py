@@ -8,6 +8,7 @@ left out; :func:`operator_error` adds the file, the operator's index, kind and o
 from __future__ import annotations
 
 from generator.errors import InputError, ModelFormatError, UnsupportedOpsError
+from generator.ir import Tensor
 
 CORRUPT_HINT = "the file is corrupt or was edited by hand; re-export it with TFLiteConverter"
 
@@ -37,3 +38,14 @@ def operator_error(where: str, index: int, kind: str, name: str, problem: Proble
     if isinstance(problem, Unsupported):
         return UnsupportedOpsError(message, problem.hint)
     return ModelFormatError(message, problem.hint)
+
+
+def single_quant(t: Tensor, what: str, why: str, hint: str) -> tuple[float, int]:
+    """The one scale and zero point of ``t`` (``what`` names it), refusing absent quantisation as
+    malformed and several scales as unsupported (``why``, ``hint``: the operator's own words)."""
+    q = t.quant
+    need(q is not None, f"{what} '{t.name}' is {t.dtype.value} without quantization parameters")
+    assert q is not None
+    if len(q.scale) != 1:
+        raise Unsupported(f"{what} '{t.name}' has {len(q.scale)} quantization scales; {why}", hint)
+    return q.scale[0], q.zero_point[0]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from generator.codegen import qparams_svdf as qs
-from generator.importer.problems import Problem, Unsupported, need
+from generator.importer.problems import Problem, Unsupported, need, single_quant
 from generator.ir import Activation, DType, Graph, Op, SvdfAttrs, Tensor
 
 N_OPERANDS = 5
@@ -44,15 +44,8 @@ def _what(pos: int) -> str:
 
 
 def _one_scale(t: Tensor, pos: int) -> tuple[float, int]:
-    q = t.quant
-    need(q is not None, f"{_what(pos)} '{t.name}' is {t.dtype.value} without quantization "
-                        "parameters")
-    assert q is not None
-    if len(q.scale) != 1:
-        raise Unsupported(f"{_what(pos)} '{t.name}' has {len(q.scale)} quantization scales; TFLite "
-                          "Micro's SVDF reads one scale per tensor",
-                          "quantise the SVDF's tensors per tensor")
-    return q.scale[0], q.zero_point[0]
+    return single_quant(t, _what(pos), "TFLite Micro's SVDF reads one scale per tensor",
+                        "quantise the SVDF's tensors per tensor")
 
 
 def _type(t: Tensor, pos: int, dtype: DType, why: str) -> None:
