@@ -21,7 +21,7 @@ from generator.cli import app
 from generator.dsp import MfccConfig, mfcc_features
 from generator.errors import FitError, InputError
 from generator.project.apps import expected_inputs
-from generator.project.generate import Project, build_project, generate_project
+from generator.project.generate import ENGINE_PREFIX, Project, build_project, generate_project
 from generator.project.options import AppKind, GenerateOptions, KwsSettings, parse_labels
 from generator.project.render import TemplateError, render_sets, template_set
 from generator.project.replay import read_images, read_wav
@@ -42,10 +42,10 @@ def _compile_once() -> Iterator[None]:
 
     done: dict[tuple[object, ...], object] = {}
 
-    def memo(path: Path, opts: object = None, prefix: str = "model", partial: bool = True) -> object:
-        key = (str(path), opts, prefix, partial)
+    def memo(path: Path, opts: object = None, **kwargs: object) -> object:
+        key = (str(path), opts, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
         if key not in done:
-            done[key] = real(path, opts, prefix=prefix, partial=partial)  # type: ignore[arg-type]
+            done[key] = real(path, opts, **kwargs)  # type: ignore[arg-type]
         return done[key]
 
     with pytest.MonkeyPatch.context() as patch:
@@ -218,7 +218,11 @@ def test_fit_failure_names_the_numbers_and_what_to_try(models: Path, tmp_path: P
     assert result.exit_code == 3, result.output
     text = " ".join(result.output.split())
     assert "mobilenet_v2.tflite does not fit tiny_board" in text
-    assert "SRAM needs" in text and "arena 69,120" in text and "131,072 B" in text
+    from generator.compiler import compile_model
+    from generator.plan.cost import for_core
+    arena = compile_model(models / "mobilenet_v2.tflite", prefix=ENGINE_PREFIX, partial=True,
+                          cost=for_core(False)).arena_bytes
+    assert "SRAM needs" in text and f"arena {arena:,} " in text and "131,072 B" in text
     assert "mcuforge prune MODEL.keras --data DATA --sram-budget" in text
     assert "smaller model input" in text and "another board" in text
     assert not out.exists()

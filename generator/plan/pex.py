@@ -400,7 +400,10 @@ def _grant_cols(p: Program) -> Program:
 
 
 def _with_cols(p: Program, granted: set[int], need: dict[int, tuple[int, int, int]]) -> Program:
-    """``p`` (granted no column scratch) with scratch for the ``granted`` ops."""
+    """``p`` (granted no column scratch) with scratch for the ``granted`` ops; those that need
+    none (their columns live on the kernel's stack) are left without, as a zero-byte buffer would
+    hand the kernel a pointer into other buffers."""
+    granted = {i for i in granted if need[i][2]}
     if not granted:
         return p
     steps = tuple(Step(st.kind, st.op, (*st.uses, cols_buffer(st.op)), st.split, st.base)
